@@ -1,0 +1,328 @@
+package onnx
+
+import (
+	"fmt"
+
+	"github.com/graft-ml/graft/onnx/internal/pb"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// Model is a loaded ONNX model: its graph and the model-level fields graft
+// reads. Fields graft does not model travel with it unchanged.
+type Model struct {
+	IRVersion       int64
+	Opsets          []OpsetID
+	ProducerName    string
+	ProducerVersion string
+	Domain          string
+	ModelVersion    int64
+	DocString       string
+	Metadata        []KV
+	Graph           *Graph
+
+	raw *pb.ModelProto // as loaded: undeclared fields (functions, training_info, ...) and field presence
+}
+
+// OpsetID names an operator set and its version; Domain "" is the default
+// ONNX domain ("ai.onnx").
+type OpsetID struct {
+	Domain  string
+	Version int64
+}
+
+// KV is a metadata entry.
+type KV struct{ Key, Value string }
+
+// Opset returns the version imported for domain ("" or "ai.onnx" for the
+// default domain), or 0 if the model does not import it.
+func (m *Model) Opset(domain string) int64 {
+	if domain == "ai.onnx" {
+		domain = ""
+	}
+	for _, o := range m.Opsets {
+		d := o.Domain
+		if d == "ai.onnx" {
+			d = ""
+		}
+		if d == domain {
+			return o.Version
+		}
+	}
+	return 0
+}
+
+// Dim is one dimension of a shape: a known size (Value >= 0), a symbolic
+// size (Param != ""), or unknown (Value < 0 and Param == "").
+type Dim struct {
+	Value int64
+	Param string
+}
+
+// Known reports whether the dimension has a concrete size.
+func (d Dim) Known() bool { return d.Param == "" && d.Value >= 0 }
+
+// String renders the dim as a number, its symbol, or "?".
+func (d Dim) String() string {
+	switch {
+	case d.Param != "":
+		return d.Param
+	case d.Value >= 0:
+		return fmt.Sprint(d.Value)
+	}
+	return "?"
+}
+
+// UnknownDim is a dimension of unknown size.
+var UnknownDim = Dim{Value: -1}
+
+// Type is the static type of a value: element type and shape. HasShape is
+// false when even the rank is unknown; a scalar has HasShape true and no
+// Dims.
+type Type struct {
+	DType    tensor.DType
+	Dims     []Dim
+	HasShape bool
+}
+
+// ShapeOf returns a fully known Type for dt and dims.
+func ShapeOf(dt tensor.DType, dims ...int) Type {
+	t := Type{DType: dt, HasShape: true, Dims: make([]Dim, len(dims))}
+	for i, d := range dims {
+		t.Dims[i] = Dim{Value: int64(d)}
+	}
+	return t
+}
+
+// Rank returns the number of dims, or -1 if unknown.
+func (t Type) Rank() int {
+	if !t.HasShape {
+		return -1
+	}
+	return len(t.Dims)
+}
+
+// Static returns the shape as ints if every dim is known.
+func (t Type) Static() ([]int, bool) {
+	if !t.HasShape {
+		return nil, false
+	}
+	s := make([]int, len(t.Dims))
+	for i, d := range t.Dims {
+		if !d.Known() {
+			return nil, false
+		}
+		s[i] = int(d.Value)
+	}
+	return s, true
+}
+
+// ShapeString renders the shape like "[batch,64,56,56]", or "?" if unknown.
+func (t Type) ShapeString() string {
+	if !t.HasShape {
+		return "?"
+	}
+	s := "["
+	for i, d := range t.Dims {
+		if i > 0 {
+			s += ","
+		}
+		s += d.String()
+	}
+	return s + "]"
+}
+
+// String renders dtype and shape, such as "float32[batch,10]".
+func (t Type) String() string {
+	if t.DType == tensor.Undefined && !t.HasShape {
+		return "?"
+	}
+	return t.DType.String() + t.ShapeString()
+}
+
+// Equal reports whether two types are identical.
+func (t Type) Equal(u Type) bool {
+	if t.DType != u.DType || t.HasShape != u.HasShape || len(t.Dims) != len(u.Dims) {
+		return false
+	}
+	for i := range t.Dims {
+		if t.Dims[i] != u.Dims[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Graph is an editable computation graph. It owns its nodes and values;
+// every Value knows its producer and its uses, and the edit methods keep
+// both sides of each link in step.
+type Graph struct {
+	Name      string
+	DocString string
+	// Nodes in execution order after Toposort (file order after loading).
+	Nodes []*Node
+	// Inputs lists the graph inputs in order. An input with Const set is an
+	// initializer that callers may override (IR version < 4 style).
+	Inputs  []*Value
+	Outputs []*Value
+	// Initializers lists constant values in file order.
+	Initializers []*Value
+
+	values    map[string]*Value
+	infoOrder []*Value // values that had value_info entries, in file order
+	raw       *pb.GraphProto
+}
+
+// Value is a tensor flowing through the graph: a graph input, an
+// initializer (Const != nil) or a node output.
+type Value struct {
+	Name  string
+	Type  Type
+	Const *Tensor
+
+	producer *Node
+	uses     []Use
+	graph    *Graph
+	info     *valueInfo // original value_info encoding, reused while Type is unchanged
+}
+
+// Use is one consumption of a value: input Index of Node. Index -1 marks an
+// implicit use by a subgraph of Node (If, Loop, Scan bodies).
+type Use struct {
+	Node  *Node
+	Index int
+}
+
+// Producer returns the node that computes v, or nil for inputs and
+// constants.
+func (v *Value) Producer() *Node { return v.producer }
+
+// Uses returns the nodes that read v. The slice must not be modified.
+func (v *Value) Uses() []Use { return v.uses }
+
+// IsGraphOutput reports whether v is one of its graph's outputs.
+func (v *Value) IsGraphOutput() bool {
+	if v.graph == nil {
+		return false
+	}
+	for _, o := range v.graph.Outputs {
+		if o == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *Value) String() string { return fmt.Sprintf("%q", v.Name) }
+
+// Node is one operator application.
+type Node struct {
+	Name    string
+	OpType  string
+	Domain  string
+	Inputs  []*Value // nil entries are omitted optional inputs
+	Outputs []*Value // nil entries are omitted optional outputs
+	Attrs   []*Attr
+	// Overload and DocString are carried through unchanged.
+	Overload  string
+	DocString string
+
+	implicit []*Value // outer-scope values read by subgraph attributes
+	graph    *Graph
+	raw      *pb.NodeProto
+}
+
+// Attr returns the attribute called name, or nil.
+func (n *Node) Attr(name string) *Attr {
+	for _, a := range n.Attrs {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// Input returns input i, or nil if it is absent.
+func (n *Node) Input(i int) *Value {
+	if i < len(n.Inputs) {
+		return n.Inputs[i]
+	}
+	return nil
+}
+
+// ImplicitInputs returns the outer-scope values that n's subgraphs read.
+func (n *Node) ImplicitInputs() []*Value { return n.implicit }
+
+func (n *Node) String() string { return fmt.Sprintf("node %q (%s)", n.Name, n.OpType) }
+
+// AttrType is an attribute's kind; values follow onnx.proto.
+type AttrType int32
+
+// Attribute kinds.
+const (
+	AttrUndefined AttrType = 0
+	AttrFloat     AttrType = 1
+	AttrInt       AttrType = 2
+	AttrString    AttrType = 3
+	AttrTensor    AttrType = 4
+	AttrGraph     AttrType = 5
+	AttrFloats    AttrType = 6
+	AttrInts      AttrType = 7
+	AttrStrings   AttrType = 8
+	AttrTensors   AttrType = 9
+	AttrGraphs    AttrType = 10
+)
+
+// Attr is a node attribute. Subgraph and other kinds graft does not model
+// keep their original encoding and are written back unchanged.
+type Attr struct {
+	Name    string
+	Type    AttrType
+	F       float32
+	I       int64
+	S       string
+	T       *Tensor
+	Floats  []float32
+	Ints    []int64
+	Strings []string
+	Tensors []*Tensor
+	// RefAttrName is set inside function bodies; carried through.
+	RefAttrName string
+
+	raw *rawAttr // original encoding, written back if non-nil
+}
+
+// Tensor is constant data: an initializer or a tensor attribute. Data is
+// decoded on first use.
+type Tensor struct {
+	Name  string
+	DType tensor.DType
+	Shape []int
+
+	dense *tensor.Dense
+	raw   *rawTensor // original encoding, written back if non-nil
+}
+
+// NewTensor wraps d as constant data.
+func NewTensor(name string, d *tensor.Dense) *Tensor {
+	return &Tensor{Name: name, DType: d.DType, Shape: append([]int{}, d.Shape...), dense: d}
+}
+
+// Dense returns the decoded data. The result is shared: callers must not
+// modify it; build a new Tensor to change constant data.
+func (t *Tensor) Dense() (*tensor.Dense, error) {
+	if t.dense != nil {
+		return t.dense, nil
+	}
+	d, err := decodeTensor(t.raw)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	t.dense = d
+	return d, nil
+}
+
+// NumElems returns the element count.
+func (t *Tensor) NumElems() int {
+	n, _ := tensor.NumElems(t.Shape)
+	return n
+}

@@ -1,0 +1,547 @@
+package onnx
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/graft-ml/graft/onnx/internal/pb"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// rawTensor, rawAttr and valueInfo hold the wire encodings kept for
+// faithful round trips; only load.go and save.go look inside them.
+type rawTensor struct{ p *pb.TensorProto }
+
+type rawAttr struct{ p *pb.AttributeProto }
+
+type valueInfo struct {
+	p   *pb.ValueInfoProto
+	typ Type // the type decoded from p, to tell whether the Value changed it
+}
+
+// Load reads an ONNX model file. Tensors stored as external data are read
+// from files beside it; their paths may not leave the model's folder.
+func Load(path string) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decode(data, filepath.Dir(path))
+	if err != nil {
+		var fe *FormatError
+		if errors.As(err, &fe) && fe.Path == "" {
+			fe.Path = path
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// Decode parses a model from bytes. External data is refused, since there is
+// no folder to read it from; use Load for such models.
+func Decode(data []byte) (*Model, error) { return decode(data, "") }
+
+func decode(data []byte, dir string) (*Model, error) {
+	var mp pb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		return nil, &FormatError{Msg: "cannot parse protobuf", Err: err}
+	}
+	if mp.Graph == nil {
+		return nil, &FormatError{Msg: "model has no graph"}
+	}
+	m := &Model{
+		IRVersion:       mp.GetIrVersion(),
+		ProducerName:    mp.GetProducerName(),
+		ProducerVersion: mp.GetProducerVersion(),
+		Domain:          mp.GetDomain(),
+		ModelVersion:    mp.GetModelVersion(),
+		DocString:       mp.GetDocString(),
+		raw:             &mp,
+	}
+	for _, o := range mp.OpsetImport {
+		m.Opsets = append(m.Opsets, OpsetID{Domain: o.GetDomain(), Version: o.GetVersion()})
+	}
+	for _, kv := range mp.MetadataProps {
+		m.Metadata = append(m.Metadata, KV{kv.GetKey(), kv.GetValue()})
+	}
+	ld := loader{dir: dir}
+	g, err := ld.graph(mp.Graph)
+	if err != nil {
+		return nil, err
+	}
+	m.Graph = g
+	return m, nil
+}
+
+type loader struct {
+	dir string // model folder for external data; "" forbids it
+}
+
+func (ld *loader) graph(gp *pb.GraphProto) (*Graph, error) {
+	g := &Graph{
+		Name:      gp.GetName(),
+		DocString: gp.GetDocString(),
+		values:    map[string]*Value{},
+		raw:       gp,
+	}
+	for _, tp := range gp.Initializer {
+		name := tp.GetName()
+		if name == "" {
+			return nil, &FormatError{Msg: "initializer without a name"}
+		}
+		if g.values[name] != nil {
+			return nil, &FormatError{Msg: fmt.Sprintf("initializer %q defined twice", name)}
+		}
+		t, err := ld.tensor(tp)
+		if err != nil {
+			return nil, err
+		}
+		v := g.newValue(name)
+		v.Const = t
+		v.Type = Type{DType: t.DType, HasShape: true, Dims: intDims(t.Shape)}
+		g.Initializers = append(g.Initializers, v)
+	}
+	for _, vi := range gp.Input {
+		v, err := g.infoValue(vi)
+		if err != nil {
+			return nil, err
+		}
+		g.Inputs = append(g.Inputs, v)
+	}
+	for i, np := range gp.Node {
+		n, err := ld.node(g, np, i)
+		if err != nil {
+			return nil, err
+		}
+		g.Nodes = append(g.Nodes, n)
+	}
+	for _, vi := range gp.ValueInfo {
+		v, err := g.infoValue(vi)
+		if err != nil {
+			return nil, err
+		}
+		g.infoOrder = append(g.infoOrder, v)
+	}
+	for _, vi := range gp.Output {
+		v, err := g.infoValue(vi)
+		if err != nil {
+			return nil, err
+		}
+		g.Outputs = append(g.Outputs, v)
+	}
+	return g, nil
+}
+
+// infoValue finds or creates the value a ValueInfoProto describes and gives
+// it the declared type, unless it is an initializer whose data fixes it.
+func (g *Graph) infoValue(vi *pb.ValueInfoProto) (*Value, error) {
+	name := vi.GetName()
+	if name == "" {
+		return nil, &FormatError{Msg: "value info without a name"}
+	}
+	typ, err := decodeType(vi.GetType())
+	if err != nil {
+		return nil, &FormatError{Msg: fmt.Sprintf("value %q", name), Err: err}
+	}
+	v := g.values[name]
+	if v == nil {
+		v = g.newValue(name)
+	}
+	if v.Const == nil {
+		v.Type = typ
+	}
+	v.info = &valueInfo{p: vi, typ: typ}
+	return v, nil
+}
+
+func (ld *loader) node(g *Graph, np *pb.NodeProto, index int) (*Node, error) {
+	n := &Node{
+		Name:      np.GetName(),
+		OpType:    np.GetOpType(),
+		Domain:    np.GetDomain(),
+		Overload:  np.GetOverload(),
+		DocString: np.GetDocString(),
+		graph:     g,
+		raw:       np,
+	}
+	where := fmt.Sprintf("node %d %q (%s)", index, n.Name, n.OpType)
+	if n.OpType == "" {
+		return nil, &FormatError{Msg: where + ": empty op_type"}
+	}
+	for _, ap := range np.Attribute {
+		a, err := ld.attr(ap)
+		if err != nil {
+			return nil, &FormatError{Msg: where, Err: err}
+		}
+		n.Attrs = append(n.Attrs, a)
+	}
+	for i, name := range np.Input {
+		if name == "" {
+			n.Inputs = append(n.Inputs, nil)
+			continue
+		}
+		v := g.values[name]
+		if v == nil {
+			v = g.newValue(name) // produced later in the file, or dangling: Validate tells
+		}
+		n.Inputs = append(n.Inputs, v)
+		v.uses = append(v.uses, Use{n, i})
+	}
+	for _, name := range np.Output {
+		if name == "" {
+			n.Outputs = append(n.Outputs, nil)
+			continue
+		}
+		v := g.values[name]
+		switch {
+		case v == nil:
+			v = g.newValue(name)
+		case v.producer != nil:
+			return nil, &FormatError{Msg: fmt.Sprintf("%s: output %q is already produced by node %q", where, name, v.producer.Name)}
+		case v.Const != nil:
+			return nil, &FormatError{Msg: fmt.Sprintf("%s: output %q is also an initializer", where, name)}
+		}
+		v.producer = n
+		n.Outputs = append(n.Outputs, v)
+	}
+	// Subgraphs may read values of this graph by name; record those reads
+	// so that edits and Cleanup see them.
+	for _, name := range outerNames(np) {
+		v := g.values[name]
+		if v == nil {
+			v = g.newValue(name)
+		}
+		n.implicit = append(n.implicit, v)
+		v.uses = append(v.uses, Use{n, -1})
+	}
+	return n, nil
+}
+
+// outerNames lists the names a node's subgraphs read but do not define.
+func outerNames(np *pb.NodeProto) []string {
+	var out []string
+	seen := map[string]bool{}
+	var visit func(gp *pb.GraphProto, defined map[string]bool)
+	visit = func(gp *pb.GraphProto, outer map[string]bool) {
+		defined := map[string]bool{}
+		for k := range outer {
+			defined[k] = true
+		}
+		for _, t := range gp.Initializer {
+			defined[t.GetName()] = true
+		}
+		for _, vi := range gp.Input {
+			defined[vi.GetName()] = true
+		}
+		for _, n := range gp.Node {
+			for _, o := range n.Output {
+				defined[o] = true
+			}
+		}
+		for _, n := range gp.Node {
+			for _, in := range n.Input {
+				if in != "" && !defined[in] && !seen[in] {
+					seen[in] = true
+					out = append(out, in)
+				}
+			}
+			for _, a := range n.Attribute {
+				for _, sg := range subgraphs(a) {
+					visit(sg, defined)
+				}
+			}
+		}
+		for _, o := range gp.Output {
+			if name := o.GetName(); !defined[name] && !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	for _, a := range np.Attribute {
+		for _, sg := range subgraphs(a) {
+			visit(sg, nil)
+		}
+	}
+	return out
+}
+
+func subgraphs(a *pb.AttributeProto) []*pb.GraphProto {
+	var gs []*pb.GraphProto
+	if a.G != nil {
+		gs = append(gs, a.G)
+	}
+	return append(gs, a.Graphs...)
+}
+
+func (ld *loader) attr(ap *pb.AttributeProto) (*Attr, error) {
+	a := &Attr{
+		Name:        ap.GetName(),
+		Type:        AttrType(ap.GetType()),
+		F:           ap.GetF(),
+		I:           ap.GetI(),
+		S:           string(ap.GetS()),
+		Floats:      ap.Floats,
+		Ints:        ap.Ints,
+		RefAttrName: ap.GetRefAttrName(),
+		raw:         &rawAttr{ap},
+	}
+	for _, s := range ap.Strings {
+		a.Strings = append(a.Strings, string(s))
+	}
+	if ap.T != nil {
+		t, err := ld.tensor(ap.T)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: %w", a.Name, err)
+		}
+		a.T = t
+	}
+	for _, tp := range ap.Tensors {
+		t, err := ld.tensor(tp)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: %w", a.Name, err)
+		}
+		a.Tensors = append(a.Tensors, t)
+	}
+	return a, nil
+}
+
+func intDims(shape []int) []Dim {
+	d := make([]Dim, len(shape))
+	for i, s := range shape {
+		d[i] = Dim{Value: int64(s)}
+	}
+	return d
+}
+
+func decodeType(tp *pb.TypeProto) (Type, error) {
+	tt := tp.GetTensorType()
+	if tt == nil {
+		return Type{}, nil // non-tensor or absent type: unknown to graft
+	}
+	t := Type{DType: tensor.DType(tt.GetElemType())}
+	if tt.Shape == nil {
+		return t, nil
+	}
+	t.HasShape = true
+	t.Dims = make([]Dim, len(tt.Shape.Dim))
+	for i, d := range tt.Shape.Dim {
+		switch v := d.Value.(type) {
+		case *pb.TensorShapeProto_Dimension_DimValue:
+			if v.DimValue < 0 {
+				return Type{}, fmt.Errorf("negative dimension %d", v.DimValue)
+			}
+			t.Dims[i] = Dim{Value: v.DimValue}
+		case *pb.TensorShapeProto_Dimension_DimParam:
+			t.Dims[i] = Dim{Value: -1, Param: v.DimParam}
+		default:
+			t.Dims[i] = UnknownDim
+		}
+	}
+	return t, nil
+}
+
+// tensor checks a TensorProto's declared size against the data present and
+// resolves external data; decoding into numbers waits until first use.
+func (ld *loader) tensor(tp *pb.TensorProto) (*Tensor, error) {
+	name := tp.GetName()
+	dt := tensor.DType(tp.GetDataType())
+	shape := make([]int, len(tp.Dims))
+	for i, d := range tp.Dims {
+		if d < 0 || d > 1<<40 {
+			return nil, &FormatError{Msg: fmt.Sprintf("tensor %q: invalid dimension %d", name, d)}
+		}
+		shape[i] = int(d)
+	}
+	n, err := tensor.NumElems(shape)
+	if err != nil {
+		return nil, &FormatError{Msg: fmt.Sprintf("tensor %q", name), Err: err}
+	}
+	t := &Tensor{Name: name, DType: dt, Shape: shape, raw: &rawTensor{tp}}
+	if tp.GetDataLocation() == pb.TensorProto_EXTERNAL {
+		inline, err := ld.external(tp, n)
+		if err != nil {
+			return nil, &FormatError{Msg: fmt.Sprintf("tensor %q: external data", name), Err: err}
+		}
+		t.raw = &rawTensor{inline}
+		return t, nil
+	}
+	if err := checkTensorSize(tp, dt, n); err != nil {
+		return nil, &FormatError{Msg: fmt.Sprintf("tensor %q", name), Err: err}
+	}
+	return t, nil
+}
+
+// checkTensorSize compares the element count the dims declare with the data
+// present in whichever field holds it.
+func checkTensorSize(tp *pb.TensorProto, dt tensor.DType, n int) error {
+	if tp.RawData != nil {
+		if dt.Size() == 0 {
+			return fmt.Errorf("raw data for unsupported dtype %s", dt)
+		}
+		if len(tp.RawData) != n*dt.Size() {
+			return fmt.Errorf("dims declare %d elements of %s (%d bytes), raw_data has %d bytes", n, dt, n*dt.Size(), len(tp.RawData))
+		}
+		return nil
+	}
+	var have int
+	switch dt {
+	case tensor.Float32:
+		have = len(tp.FloatData)
+	case tensor.Float64:
+		have = len(tp.DoubleData)
+	case tensor.Int64:
+		have = len(tp.Int64Data)
+	case tensor.Uint32, tensor.Uint64:
+		have = len(tp.Uint64Data)
+	case tensor.String:
+		have = len(tp.StringData)
+	case tensor.Int32, tensor.Int16, tensor.Int8, tensor.Uint16, tensor.Uint8, tensor.Bool, tensor.Float16, tensor.BFloat16:
+		have = len(tp.Int32Data)
+	default:
+		return fmt.Errorf("unsupported dtype %s", dt)
+	}
+	if have != n {
+		return fmt.Errorf("dims declare %d elements, data has %d", n, have)
+	}
+	return nil
+}
+
+// external reads a tensor's external data into an inline copy of tp. The
+// location must be a relative path inside the model's folder, and offset and
+// length must lie within the file.
+func (ld *loader) external(tp *pb.TensorProto, n int) (*pb.TensorProto, error) {
+	if ld.dir == "" {
+		return nil, errors.New("model was not loaded from a file, so external data cannot be resolved")
+	}
+	var location string
+	offset, length := int64(0), int64(-1)
+	for _, kv := range tp.ExternalData {
+		var err error
+		switch kv.GetKey() {
+		case "location":
+			location = kv.GetValue()
+		case "offset":
+			offset, err = strconv.ParseInt(kv.GetValue(), 10, 64)
+		case "length":
+			length, err = strconv.ParseInt(kv.GetValue(), 10, 64)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bad %s %q", kv.GetKey(), kv.GetValue())
+		}
+	}
+	path, err := confinedPath(ld.dir, location)
+	if err != nil {
+		return nil, err
+	}
+	dt := tensor.DType(tp.GetDataType())
+	if dt.Size() == 0 {
+		return nil, fmt.Errorf("unsupported dtype %s", dt)
+	}
+	want := int64(n) * int64(dt.Size())
+	if length >= 0 && length != want {
+		return nil, fmt.Errorf("length %d does not match dims (%d bytes)", length, want)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 || offset > st.Size() || want > st.Size()-offset {
+		return nil, fmt.Errorf("%s: bytes [%d, %d) lie outside the file (%d bytes)", location, offset, offset+want, st.Size())
+	}
+	buf := make([]byte, want)
+	if _, err := f.ReadAt(buf, offset); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("%s: %w", location, err)
+	}
+	inline := proto.Clone(tp).(*pb.TensorProto)
+	inline.ExternalData = nil
+	inline.DataLocation = nil
+	inline.RawData = buf
+	return inline, nil
+}
+
+// confinedPath joins a relative location to dir, refusing absolute paths,
+// ".." components and symbolic links that lead outside dir.
+func confinedPath(dir, location string) (string, error) {
+	if location == "" {
+		return "", errors.New("no location given")
+	}
+	if filepath.IsAbs(location) || strings.HasPrefix(location, "/") || !filepath.IsLocal(location) {
+		return "", fmt.Errorf("location %q leaves the model's folder", location)
+	}
+	path := filepath.Join(dir, location)
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	realPath, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(realDir, realPath)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("location %q resolves outside the model's folder", location)
+	}
+	return realPath, nil
+}
+
+// decodeTensor turns a TensorProto's data into numbers.
+func decodeTensor(r *rawTensor) (*tensor.Dense, error) {
+	tp := r.p
+	dt := tensor.DType(tp.GetDataType())
+	if !dt.Supported() {
+		return nil, fmt.Errorf("unsupported dtype %s", dt)
+	}
+	shape := make([]int, len(tp.Dims))
+	for i, d := range tp.Dims {
+		shape[i] = int(d)
+	}
+	if tp.RawData != nil {
+		return tensor.FromRaw(dt, shape, tp.RawData)
+	}
+	n, err := tensor.NumElems(shape)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTensorSize(tp, dt, n); err != nil {
+		return nil, err
+	}
+	t := tensor.New(dt, shape...)
+	switch dt {
+	case tensor.Float32:
+		copy(t.F32, tp.FloatData)
+	case tensor.Float64:
+		copy(t.F64, tp.DoubleData)
+	case tensor.Int64:
+		copy(t.I64, tp.Int64Data)
+	case tensor.Uint32, tensor.Uint64:
+		for i, v := range tp.Uint64Data {
+			t.I64[i] = int64(v)
+		}
+	case tensor.Float16:
+		for i, v := range tp.Int32Data {
+			t.F32[i] = tensor.Float16ToFloat32(uint16(v))
+		}
+	case tensor.BFloat16:
+		for i, v := range tp.Int32Data {
+			t.F32[i] = tensor.BFloat16ToFloat32(uint16(v))
+		}
+	default: // small integer types and bool live in int32_data
+		for i, v := range tp.Int32Data {
+			t.I64[i] = int64(v)
+		}
+	}
+	return t, nil
+}

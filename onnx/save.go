@@ -1,0 +1,396 @@
+package onnx
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/graft-ml/graft/onnx/internal/pb"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// SaveOptions control how Save lays out tensor data.
+type SaveOptions struct {
+	// ExternalData, if set, is the name of a file beside the model that
+	// receives the data of every tensor of at least ExternalThreshold bytes.
+	ExternalData      string
+	ExternalThreshold int
+}
+
+// maxProtoSize is protobuf's hard limit on one message; larger models need
+// external data.
+const maxProtoSize = math.MaxInt32
+
+// Save writes m to path with all tensor data inline. The file appears
+// atomically: a failed save leaves no partial file.
+func (m *Model) Save(path string) error { return m.SaveWith(path, SaveOptions{}) }
+
+// SaveWith writes m to path as opts direct. External data goes to a side
+// file in the same folder, also written atomically, before the model.
+func (m *Model) SaveWith(path string, opts SaveOptions) error {
+	sv := saver{}
+	if opts.ExternalData != "" {
+		if !filepath.IsLocal(opts.ExternalData) || filepath.Base(opts.ExternalData) != opts.ExternalData {
+			return fmt.Errorf("external data file %q must be a plain file name", opts.ExternalData)
+		}
+		sv.external = &externalWriter{name: opts.ExternalData, threshold: opts.ExternalThreshold}
+	}
+	mp, err := sv.model(m)
+	if err != nil {
+		return err
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	if err != nil {
+		return fmt.Errorf("encoding model: %w", err)
+	}
+	if len(data) > maxProtoSize {
+		return fmt.Errorf("model is %d bytes, over protobuf's 2 GiB limit: save with external data", len(data))
+	}
+	if sv.external != nil {
+		side := filepath.Join(filepath.Dir(path), sv.external.name)
+		if err := tensor.WriteFileAtomic(side, func(w io.Writer) error {
+			_, err := w.Write(sv.external.buf)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return tensor.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// Encode returns the model's bytes with all tensor data inline.
+func (m *Model) Encode() ([]byte, error) {
+	mp, err := (&saver{}).model(m)
+	if err != nil {
+		return nil, err
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+}
+
+type saver struct {
+	external *externalWriter
+}
+
+type externalWriter struct {
+	name      string
+	threshold int
+	buf       []byte
+}
+
+func (sv *saver) model(m *Model) (*pb.ModelProto, error) {
+	old := m.raw
+	if old == nil {
+		old = &pb.ModelProto{}
+	}
+	mp := &pb.ModelProto{
+		IrVersion:       keepInt64(old.IrVersion, m.IRVersion),
+		ProducerName:    keepString(old.ProducerName, m.ProducerName),
+		ProducerVersion: keepString(old.ProducerVersion, m.ProducerVersion),
+		Domain:          keepString(old.Domain, m.Domain),
+		ModelVersion:    keepInt64(old.ModelVersion, m.ModelVersion),
+		DocString:       keepString(old.DocString, m.DocString),
+	}
+	if mp.IrVersion == nil {
+		mp.IrVersion = proto.Int64(m.IRVersion)
+	}
+	for i, o := range m.Opsets {
+		if i < len(old.OpsetImport) && old.OpsetImport[i].GetDomain() == o.Domain && old.OpsetImport[i].GetVersion() == o.Version {
+			mp.OpsetImport = append(mp.OpsetImport, old.OpsetImport[i])
+			continue
+		}
+		mp.OpsetImport = append(mp.OpsetImport, &pb.OperatorSetIdProto{Domain: proto.String(o.Domain), Version: proto.Int64(o.Version)})
+	}
+	for i, kv := range m.Metadata {
+		if i < len(old.MetadataProps) && old.MetadataProps[i].GetKey() == kv.Key && old.MetadataProps[i].GetValue() == kv.Value {
+			mp.MetadataProps = append(mp.MetadataProps, old.MetadataProps[i])
+			continue
+		}
+		mp.MetadataProps = append(mp.MetadataProps, &pb.StringStringEntryProto{Key: proto.String(kv.Key), Value: proto.String(kv.Value)})
+	}
+	if m.Graph == nil {
+		return nil, fmt.Errorf("model has no graph")
+	}
+	g, err := sv.graph(m.Graph)
+	if err != nil {
+		return nil, err
+	}
+	mp.Graph = g
+	mp.ProtoReflect().SetUnknown(old.ProtoReflect().GetUnknown())
+	return mp, nil
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// keepString returns old if it already holds v, keeping the loaded file's
+// field presence (an explicit "" stays explicit), else v as an optional
+// field ("" absent).
+func keepString(old *string, v string) *string {
+	if old != nil && *old == v {
+		return old
+	}
+	return optString(v)
+}
+
+// keepInt64 is keepString for int64 fields (0 absent).
+func keepInt64(old *int64, v int64) *int64 {
+	if old != nil && *old == v {
+		return old
+	}
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func (sv *saver) graph(g *Graph) (*pb.GraphProto, error) {
+	old := g.raw
+	if old == nil {
+		old = &pb.GraphProto{}
+	}
+	gp := &pb.GraphProto{Name: keepString(old.Name, g.Name), DocString: keepString(old.DocString, g.DocString)}
+	written := map[*Value]bool{} // values whose type is recorded
+	for _, v := range g.Initializers {
+		tp, err := sv.tensor(v.Const, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		gp.Initializer = append(gp.Initializer, tp)
+	}
+	for _, v := range g.Inputs {
+		gp.Input = append(gp.Input, encodeInfo(v))
+		written[v] = true
+	}
+	for _, n := range g.Nodes {
+		np, err := sv.node(n)
+		if err != nil {
+			return nil, err
+		}
+		gp.Node = append(gp.Node, np)
+	}
+	for _, v := range g.Outputs {
+		gp.Output = append(gp.Output, encodeInfo(v))
+		written[v] = true
+	}
+	// value_info: what the file had, in its order, then any other value
+	// whose type is now known (from shape inference or edits).
+	for _, v := range g.infoOrder {
+		if g.values[v.Name] == v && !written[v] {
+			gp.ValueInfo = append(gp.ValueInfo, encodeInfo(v))
+			written[v] = true
+		}
+	}
+	for _, n := range g.Nodes {
+		for _, v := range n.Outputs {
+			if v != nil && !written[v] && v.Type.DType != tensor.Undefined {
+				gp.ValueInfo = append(gp.ValueInfo, encodeInfo(v))
+				written[v] = true
+			}
+		}
+	}
+	gp.ProtoReflect().SetUnknown(old.ProtoReflect().GetUnknown())
+	return gp, nil
+}
+
+func encodeInfo(v *Value) *pb.ValueInfoProto {
+	if v.info != nil && v.info.p.GetName() == v.Name && v.info.typ.Equal(v.Type) {
+		return v.info.p
+	}
+	vi := &pb.ValueInfoProto{Name: proto.String(v.Name)}
+	if v.info != nil {
+		vi.DocString = v.info.p.DocString
+	}
+	if v.Type.DType != tensor.Undefined || v.Type.HasShape {
+		tt := &pb.TypeProto_Tensor{ElemType: proto.Int32(int32(v.Type.DType))}
+		if v.Type.HasShape {
+			tt.Shape = &pb.TensorShapeProto{Dim: []*pb.TensorShapeProto_Dimension{}}
+			for _, d := range v.Type.Dims {
+				dp := &pb.TensorShapeProto_Dimension{}
+				switch {
+				case d.Param != "":
+					dp.Value = &pb.TensorShapeProto_Dimension_DimParam{DimParam: d.Param}
+				case d.Value >= 0:
+					dp.Value = &pb.TensorShapeProto_Dimension_DimValue{DimValue: d.Value}
+				}
+				tt.Shape.Dim = append(tt.Shape.Dim, dp)
+			}
+		}
+		vi.Type = &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: tt}}
+	}
+	return vi
+}
+
+func (sv *saver) node(n *Node) (*pb.NodeProto, error) {
+	old := n.raw
+	if old == nil {
+		old = &pb.NodeProto{}
+	}
+	np := &pb.NodeProto{
+		Name:      keepString(old.Name, n.Name),
+		OpType:    proto.String(n.OpType),
+		Domain:    keepString(old.Domain, n.Domain),
+		Overload:  keepString(old.Overload, n.Overload),
+		DocString: keepString(old.DocString, n.DocString),
+	}
+	for _, v := range n.Inputs {
+		np.Input = append(np.Input, nameOf(v))
+	}
+	for _, v := range n.Outputs {
+		np.Output = append(np.Output, nameOf(v))
+	}
+	for _, a := range n.Attrs {
+		ap, err := sv.attr(a)
+		if err != nil {
+			return nil, NodeErrorf(n, "attribute %q: %w", a.Name, err)
+		}
+		np.Attribute = append(np.Attribute, ap)
+	}
+	np.ProtoReflect().SetUnknown(old.ProtoReflect().GetUnknown())
+	return np, nil
+}
+
+func nameOf(v *Value) string {
+	if v == nil {
+		return ""
+	}
+	return v.Name
+}
+
+func (sv *saver) attr(a *Attr) (*pb.AttributeProto, error) {
+	if a.raw != nil && a.unchanged() && (sv.external == nil || (a.T == nil && a.Tensors == nil)) {
+		return a.raw.p, nil
+	}
+	ap := &pb.AttributeProto{}
+	if a.raw != nil { // keep doc strings, subgraphs and undeclared fields
+		ap = proto.CloneOf(a.raw.p)
+		ap.T, ap.Tensors = nil, nil
+	} else if a.Type == AttrGraph || a.Type == AttrGraphs {
+		return nil, fmt.Errorf("subgraph attributes can only be carried through from a loaded model")
+	}
+	ap.Name = proto.String(a.Name)
+	ap.Type = pb.AttributeProto_AttributeType(a.Type).Enum()
+	ap.RefAttrName = optString(a.RefAttrName)
+	switch a.Type {
+	case AttrFloat:
+		ap.F = proto.Float32(a.F)
+	case AttrInt:
+		ap.I = proto.Int64(a.I)
+	case AttrString:
+		ap.S = []byte(a.S)
+	case AttrFloats:
+		ap.Floats = a.Floats
+	case AttrInts:
+		ap.Ints = a.Ints
+	case AttrStrings:
+		ap.Strings = nil
+		for _, s := range a.Strings {
+			ap.Strings = append(ap.Strings, []byte(s))
+		}
+	}
+	if a.T != nil {
+		tp, err := sv.tensor(a.T, a.T.Name)
+		if err != nil {
+			return nil, err
+		}
+		ap.T = tp
+	}
+	for _, t := range a.Tensors {
+		tp, err := sv.tensor(t, t.Name)
+		if err != nil {
+			return nil, err
+		}
+		ap.Tensors = append(ap.Tensors, tp)
+	}
+	return ap, nil
+}
+
+// unchanged reports whether a still holds exactly what was loaded, so that
+// its original encoding can be written back.
+func (a *Attr) unchanged() bool {
+	p := a.raw.p
+	if p.GetName() != a.Name || AttrType(p.GetType()) != a.Type || p.GetRefAttrName() != a.RefAttrName ||
+		math.Float32bits(p.GetF()) != math.Float32bits(a.F) || p.GetI() != a.I || string(p.GetS()) != a.S ||
+		len(p.Floats) != len(a.Floats) || len(p.Ints) != len(a.Ints) || len(p.Strings) != len(a.Strings) ||
+		len(p.Tensors) != len(a.Tensors) || (p.T == nil) != (a.T == nil) {
+		return false
+	}
+	for i := range p.Floats {
+		if math.Float32bits(p.Floats[i]) != math.Float32bits(a.Floats[i]) {
+			return false
+		}
+	}
+	for i := range p.Ints {
+		if p.Ints[i] != a.Ints[i] {
+			return false
+		}
+	}
+	for i := range p.Strings {
+		if string(p.Strings[i]) != a.Strings[i] {
+			return false
+		}
+	}
+	if a.T != nil && (a.T.raw == nil || a.T.raw.p != p.T) {
+		return false
+	}
+	for i, t := range a.Tensors {
+		if t.raw == nil || t.raw.p != p.Tensors[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// tensor encodes constant data, reusing the loaded encoding when the data
+// was never replaced, and moving large data to the external file if asked.
+func (sv *saver) tensor(t *Tensor, name string) (*pb.TensorProto, error) {
+	var tp *pb.TensorProto
+	if t.raw != nil {
+		tp = t.raw.p
+		if tp.GetName() != name {
+			tp = proto.Clone(tp).(*pb.TensorProto)
+			tp.Name = optString(name)
+		}
+	} else {
+		d := t.dense
+		if !d.DType.Supported() {
+			return nil, fmt.Errorf("tensor %q: cannot encode dtype %s", name, d.DType)
+		}
+		tp = &pb.TensorProto{Name: optString(name), DataType: proto.Int32(int32(d.DType)), RawData: d.Raw()}
+		if tp.RawData == nil {
+			tp.RawData = []byte{}
+		}
+		for _, s := range d.Shape {
+			tp.Dims = append(tp.Dims, int64(s))
+		}
+	}
+	ext := sv.external
+	if ext == nil || tp.RawData == nil || len(tp.RawData) < ext.threshold || len(tp.RawData) == 0 {
+		return tp, nil
+	}
+	// Align each tensor to 64 bytes, which lets readers map the file.
+	for len(ext.buf)%64 != 0 {
+		ext.buf = append(ext.buf, 0)
+	}
+	offset := len(ext.buf)
+	ext.buf = append(ext.buf, tp.RawData...)
+	out := proto.Clone(tp).(*pb.TensorProto)
+	out.RawData = nil
+	out.DataLocation = pb.TensorProto_EXTERNAL.Enum()
+	out.ExternalData = []*pb.StringStringEntryProto{
+		{Key: proto.String("location"), Value: proto.String(ext.name)},
+		{Key: proto.String("offset"), Value: proto.String(strconv.Itoa(offset))},
+		{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(tp.RawData)))},
+	}
+	return out, nil
+}
