@@ -545,3 +545,22 @@ func decodeTensor(r *rawTensor) (*tensor.Dense, error) {
 	}
 	return t, nil
 }
+
+// LoadTensor reads a serialized TensorProto file, the format of the ONNX
+// conformance suite's input_*.pb and output_*.pb files.
+func LoadTensor(path string) (*tensor.Dense, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tp pb.TensorProto
+	if err := proto.Unmarshal(data, &tp); err != nil {
+		return nil, &FormatError{Path: path, Msg: "cannot parse TensorProto", Err: err}
+	}
+	ld := loader{dir: filepath.Dir(path)}
+	t, err := ld.tensor(&tp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t.Dense()
+}

@@ -162,7 +162,7 @@ func (sv *saver) graph(g *Graph) (*pb.GraphProto, error) {
 	gp := &pb.GraphProto{Name: keepString(old.Name, g.Name), DocString: keepString(old.DocString, g.DocString)}
 	written := map[*Value]bool{} // values whose type is recorded
 	for _, v := range g.Initializers {
-		tp, err := sv.tensor(v.Const, v.Name)
+		tp, err := sv.tensor(v.Const, v.Name, true)
 		if err != nil {
 			return nil, err
 		}
@@ -268,7 +268,7 @@ func nameOf(v *Value) string {
 }
 
 func (sv *saver) attr(a *Attr) (*pb.AttributeProto, error) {
-	if a.raw != nil && a.unchanged() && (sv.external == nil || (a.T == nil && a.Tensors == nil)) {
+	if a.raw != nil && a.unchanged() {
 		return a.raw.p, nil
 	}
 	ap := &pb.AttributeProto{}
@@ -299,14 +299,14 @@ func (sv *saver) attr(a *Attr) (*pb.AttributeProto, error) {
 		}
 	}
 	if a.T != nil {
-		tp, err := sv.tensor(a.T, a.T.Name)
+		tp, err := sv.tensor(a.T, a.T.Name, false)
 		if err != nil {
 			return nil, err
 		}
 		ap.T = tp
 	}
 	for _, t := range a.Tensors {
-		tp, err := sv.tensor(t, t.Name)
+		tp, err := sv.tensor(t, t.Name, false)
 		if err != nil {
 			return nil, err
 		}
@@ -352,8 +352,10 @@ func (a *Attr) unchanged() bool {
 }
 
 // tensor encodes constant data, reusing the loaded encoding when the data
-// was never replaced, and moving large data to the external file if asked.
-func (sv *saver) tensor(t *Tensor, name string) (*pb.TensorProto, error) {
+// was never replaced, and moving large initializer data to the external
+// file if asked. Attribute tensors stay inline: onnx's shape inference
+// cannot read Constant values from external files.
+func (sv *saver) tensor(t *Tensor, name string, mayExternalise bool) (*pb.TensorProto, error) {
 	var tp *pb.TensorProto
 	if t.raw != nil {
 		tp = t.raw.p
@@ -375,7 +377,7 @@ func (sv *saver) tensor(t *Tensor, name string) (*pb.TensorProto, error) {
 		}
 	}
 	ext := sv.external
-	if ext == nil || tp.RawData == nil || len(tp.RawData) < ext.threshold || len(tp.RawData) == 0 {
+	if ext == nil || !mayExternalise || tp.RawData == nil || len(tp.RawData) < ext.threshold || len(tp.RawData) == 0 {
 		return tp, nil
 	}
 	// Align each tensor to 64 bytes, which lets readers map the file.

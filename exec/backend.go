@@ -1,0 +1,44 @@
+package exec
+
+import (
+	"github.com/graft-ml/graft/exec/ops"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// ErrUnsupported is wrapped by errors about ops, opsets, attributes or
+// dtypes that the chosen backend cannot run.
+var ErrUnsupported = ops.ErrUnsupported
+
+// Backend computes ops on one kind of device. Tensors live where the
+// backend puts them: Upload moves host data to the device and Download
+// brings a result back. Abilities beyond these few methods are optional
+// interfaces, found by type assertion.
+type Backend interface {
+	Name() string
+	// Supports reports whether the backend has a kernel for op on dtype.
+	Supports(op string, dt tensor.DType) bool
+	// Run computes one node's outputs from device-resident inputs.
+	Run(c *ops.RunCtx, op *ops.Op) ([]*tensor.Dense, error)
+	Upload(t *tensor.Dense) (*tensor.Dense, error)
+	Download(t *tensor.Dense) (*tensor.Dense, error)
+}
+
+// CPU is the host backend: tensors are tensor.Dense in main memory and
+// kernels come from the op table.
+type CPU struct{}
+
+// Name returns "cpu".
+func (CPU) Name() string { return "cpu" }
+
+// Supports reports whether the op table has op; CPU kernels handle every
+// dtype they accept and reject the rest with ErrUnsupported at run time.
+func (CPU) Supports(op string, dt tensor.DType) bool { return ops.Lookup(op) != nil }
+
+// Run calls the op's CPU kernel.
+func (CPU) Run(c *ops.RunCtx, op *ops.Op) ([]*tensor.Dense, error) { return op.Run(c) }
+
+// Upload returns t itself: host memory is the CPU's memory.
+func (CPU) Upload(t *tensor.Dense) (*tensor.Dense, error) { return t, nil }
+
+// Download returns t itself.
+func (CPU) Download(t *tensor.Dense) (*tensor.Dense, error) { return t, nil }

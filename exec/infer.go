@@ -1,0 +1,146 @@
+package exec
+
+import (
+	"fmt"
+
+	"github.com/graft-ml/graft/exec/ops"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// maxFoldElems bounds the constants InferShapes computes while inferring:
+// shape arithmetic is tiny, and folding big tensors would cost real time.
+const maxFoldElems = 1 << 16
+
+// InferShapes sets the type of every node output in m's graph from the op
+// table. Types declared in the file are kept where inference knows less
+// (an op outside the table, say). It fails only on an inconsistency the
+// rules detect, such as shapes that cannot broadcast; unsupported ops leave
+// their outputs untyped.
+func InferShapes(m *onnx.Model) error {
+	g := m.Graph
+	if err := g.Toposort(); err != nil {
+		return err
+	}
+	opset := int(m.Opset(""))
+	consts := map[*onnx.Value]*tensor.Dense{}
+	syms := map[*onnx.Value][]onnx.Dim{}
+	for _, v := range g.Initializers {
+		if v.Const.NumElems() <= maxFoldElems && !isOverridable(g, v) {
+			if d, err := v.Const.Dense(); err == nil {
+				consts[v] = d
+			}
+		}
+	}
+	for _, n := range g.Nodes {
+		op, err := ops.Resolve(n, opset)
+		if err != nil {
+			continue
+		}
+		c := &ops.InferCtx{Node: n, Opset: opset,
+			In:    make([]onnx.Type, len(n.Inputs)),
+			Const: make([]*tensor.Dense, len(n.Inputs)),
+			Sym:   make([][]onnx.Dim, len(n.Inputs)),
+		}
+		allConst := true
+		for i, v := range n.Inputs {
+			if v == nil {
+				continue
+			}
+			c.In[i] = v.Type
+			c.Const[i] = consts[v]
+			c.Sym[i] = syms[v]
+			if c.Sym[i] == nil && c.Const[i] != nil {
+				c.Sym[i] = dimsOf(c.Const[i])
+			}
+			if c.Const[i] == nil {
+				allConst = false
+			}
+		}
+		types, err := op.Infer(c)
+		if err != nil {
+			return fmt.Errorf("shape inference: %w", err)
+		}
+		for i, v := range n.Outputs {
+			if v != nil && i < len(types) {
+				v.Type = mergeTypes(v.Type, types[i])
+			}
+		}
+		if allConst && len(n.ImplicitInputs()) == 0 && fitsFold(types) {
+			if out, err := op.Run(&ops.RunCtx{Node: n, Opset: opset, In: c.Const, Threads: 1}); err == nil {
+				for i, v := range n.Outputs {
+					if v != nil && i < len(out) {
+						consts[v] = out[i]
+						v.Type = onnx.ShapeOf(out[i].DType, out[i].Shape...)
+					}
+				}
+				continue
+			}
+		}
+		if op.Symbolic != nil && len(n.Outputs) > 0 && n.Outputs[0] != nil {
+			if s := op.Symbolic(c); s != nil {
+				syms[n.Outputs[0]] = s
+			}
+		}
+	}
+	return nil
+}
+
+// isOverridable reports whether an initializer is also a graph input, whose
+// value the caller may replace at run time; inference must not fold it.
+func isOverridable(g *onnx.Graph, v *onnx.Value) bool {
+	for _, in := range g.Inputs {
+		if in == v {
+			return true
+		}
+	}
+	return false
+}
+
+func fitsFold(types []onnx.Type) bool {
+	for _, t := range types {
+		s, ok := t.Static()
+		if !ok {
+			return true // unknown size: let the kernel decide, inputs are small
+		}
+		if n, err := tensor.NumElems(s); err != nil || n > maxFoldElems {
+			return false
+		}
+	}
+	return true
+}
+
+// dimsOf returns a small integer tensor's contents as dims.
+func dimsOf(d *tensor.Dense) []onnx.Dim {
+	if d.Rank() > 1 || d.Len() > 64 || d.I64 == nil {
+		return nil
+	}
+	out := make([]onnx.Dim, len(d.I64))
+	for i, v := range d.I64 {
+		out[i] = onnx.Dim{Value: v}
+	}
+	return out
+}
+
+// mergeTypes combines a declared type with an inferred one, preferring
+// whatever each knows.
+func mergeTypes(declared, inferred onnx.Type) onnx.Type {
+	out := inferred
+	if out.DType == tensor.Undefined {
+		out.DType = declared.DType
+	}
+	if !out.HasShape {
+		out.HasShape, out.Dims = declared.HasShape, declared.Dims
+		return out
+	}
+	if declared.HasShape && len(declared.Dims) == len(out.Dims) {
+		dims := append([]onnx.Dim{}, out.Dims...)
+		for i, d := range dims {
+			if !d.Known() && d.Param == "" {
+				dims[i] = declared.Dims[i]
+			}
+		}
+		out.Dims = dims
+	}
+	return out
+}

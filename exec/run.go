@@ -1,0 +1,281 @@
+package exec
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/graft-ml/graft/exec/ops"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// Program is a graph prepared for execution: nodes in order, each with its
+// op table entry. A Program may be Run many times, but not concurrently.
+type Program struct {
+	model   *onnx.Model
+	graph   *onnx.Graph
+	opset   int
+	steps   []step
+	backend Backend
+	// Threads is how many goroutines kernels may use; Compile sets it to
+	// GOMAXPROCS.
+	Threads int
+	consts  map[*onnx.Value]*tensor.Dense
+}
+
+type step struct {
+	node *onnx.Node
+	op   *ops.Op
+}
+
+// Compile prepares m's graph for running on the CPU backend. Every node's
+// op must be in the table at the model's opset; otherwise the error names
+// the op, node and opset and wraps ErrUnsupported.
+func Compile(m *onnx.Model) (*Program, error) { return CompileFor(m, CPU{}) }
+
+// CompileFor is Compile for a chosen backend.
+func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
+	g := m.Graph
+	if err := g.Toposort(); err != nil {
+		return nil, err
+	}
+	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), consts: map[*onnx.Value]*tensor.Dense{}}
+	if p.opset == 0 {
+		return nil, fmt.Errorf("model imports no default-domain opset")
+	}
+	for _, n := range g.Nodes {
+		op, err := ops.Resolve(n, p.opset)
+		if err != nil {
+			return nil, err
+		}
+		if len(n.ImplicitInputs()) > 0 {
+			return nil, onnx.NodeErrorf(n, "subgraph attributes: %w", ErrUnsupported)
+		}
+		p.steps = append(p.steps, step{n, op})
+	}
+	for _, v := range g.Initializers {
+		d, err := v.Const.Dense()
+		if err != nil {
+			return nil, err
+		}
+		d, err = b.Upload(d)
+		if err != nil {
+			return nil, err
+		}
+		p.consts[v] = d
+	}
+	return p, nil
+}
+
+// Graph returns the graph the program runs.
+func (p *Program) Graph() *onnx.Graph { return p.graph }
+
+// RunOptions choose what a run computes.
+type RunOptions struct {
+	// Outputs names the values to return: graph outputs or hidden values
+	// (anything Graph.Resolve accepts). Empty means the graph outputs.
+	Outputs []string
+	// All requests every value the run computes.
+	All bool
+}
+
+// Run computes the requested values from inputs, keyed by value name (or
+// module path). Graph inputs must all be supplied unless unneeded; an input
+// may also name a hidden value, which then replaces what its producer would
+// have computed.
+func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[string]*tensor.Dense, error) {
+	g := p.graph
+	vals := make(map[*onnx.Value]*tensor.Dense, len(p.consts)+len(inputs))
+	for v, d := range p.consts {
+		vals[v] = d
+	}
+	supplied := map[*onnx.Value]bool{}
+	for name, d := range inputs {
+		v, err := g.Resolve(name)
+		if err != nil {
+			return nil, fmt.Errorf("input: %w", err)
+		}
+		if err := checkInput(v, d); err != nil {
+			return nil, err
+		}
+		dd, err := p.backend.Upload(d)
+		if err != nil {
+			return nil, err
+		}
+		vals[v] = dd
+		supplied[v] = true
+	}
+	want, err := p.requested(opts)
+	if err != nil {
+		return nil, err
+	}
+	needed := p.needed(want, supplied)
+	// Count the remaining reads of each value so that it can be released
+	// after its last consumer.
+	keep := map[*onnx.Value]bool{}
+	for _, v := range want {
+		keep[v] = true
+	}
+	refs := map[*onnx.Value]int{}
+	for _, s := range p.steps {
+		if needed[s.node] {
+			for _, v := range s.node.Inputs {
+				if v != nil {
+					refs[v]++
+				}
+			}
+		}
+	}
+	for _, s := range p.steps {
+		n := s.node
+		if !needed[n] {
+			continue
+		}
+		in := make([]*tensor.Dense, len(n.Inputs))
+		for i, v := range n.Inputs {
+			if v == nil {
+				continue
+			}
+			d, ok := vals[v]
+			if !ok {
+				return nil, fmt.Errorf("%s: input %q has no value: supply graph input %q", n, v.Name, v.Name)
+			}
+			in[i] = d
+		}
+		out, err := p.backend.Run(&ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads}, s.op)
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range n.Outputs {
+			if v == nil || supplied[v] {
+				continue
+			}
+			if i >= len(out) || out[i] == nil {
+				return nil, onnx.NodeErrorf(n, "kernel produced no output %d", i)
+			}
+			vals[v] = out[i]
+		}
+		for _, v := range n.Inputs {
+			if v == nil {
+				continue
+			}
+			refs[v]--
+			if refs[v] == 0 && !keep[v] && p.consts[v] == nil {
+				delete(vals, v)
+			}
+		}
+	}
+	res := make(map[string]*tensor.Dense, len(want))
+	for _, v := range want {
+		d, ok := vals[v]
+		if !ok {
+			return nil, fmt.Errorf("value %q was not computed", v.Name)
+		}
+		if d, err = p.backend.Download(d); err != nil {
+			return nil, err
+		}
+		res[v.Name] = d
+	}
+	return res, nil
+}
+
+// requested resolves the values a run must return.
+func (p *Program) requested(opts RunOptions) ([]*onnx.Value, error) {
+	g := p.graph
+	if opts.All {
+		var all []*onnx.Value
+		all = append(all, g.Inputs...)
+		for _, s := range p.steps {
+			for _, v := range s.node.Outputs {
+				if v != nil {
+					all = append(all, v)
+				}
+			}
+		}
+		return all, nil
+	}
+	if len(opts.Outputs) == 0 {
+		return g.Outputs, nil
+	}
+	var want []*onnx.Value
+	for _, name := range opts.Outputs {
+		v, err := g.Resolve(name)
+		if err != nil {
+			return nil, fmt.Errorf("output: %w", err)
+		}
+		want = append(want, v)
+	}
+	return want, nil
+}
+
+// needed marks the nodes that must run to compute want, stopping at
+// supplied values.
+func (p *Program) needed(want []*onnx.Value, supplied map[*onnx.Value]bool) map[*onnx.Node]bool {
+	needed := map[*onnx.Node]bool{}
+	stack := append([]*onnx.Value{}, want...)
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		n := v.Producer()
+		if n == nil || supplied[v] || needed[n] {
+			continue
+		}
+		needed[n] = true
+		for _, in := range n.Inputs {
+			if in != nil {
+				stack = append(stack, in)
+			}
+		}
+	}
+	return needed
+}
+
+// checkInput compares a supplied tensor with the value's declared type.
+func checkInput(v *onnx.Value, d *tensor.Dense) error {
+	t := v.Type
+	if t.DType != tensor.Undefined && t.DType != d.DType {
+		return fmt.Errorf("input %q: got %s, model expects %s", v.Name, d.DType, t.DType)
+	}
+	if !t.HasShape {
+		return nil
+	}
+	if len(t.Dims) != len(d.Shape) {
+		return fmt.Errorf("input %q: got shape %v, model expects %s", v.Name, d.Shape, t.ShapeString())
+	}
+	for i, dim := range t.Dims {
+		if dim.Known() && int(dim.Value) != d.Shape[i] {
+			return fmt.Errorf("input %q: got shape %v, model expects %s (dim %d differs)", v.Name, d.Shape, t.ShapeString(), i)
+		}
+	}
+	return nil
+}
+
+// FileSafe turns a value name into a file name: path separators and
+// other awkward characters become '_'.
+func FileSafe(name string) string {
+	var b strings.Builder
+	for _, r := range strings.TrimLeft(name, "/") {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "value"
+	}
+	return b.String()
+}
+
+// SortedNames returns a result map's keys in sorted order.
+func SortedNames(m map[string]*tensor.Dense) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
