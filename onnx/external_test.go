@@ -188,5 +188,3 @@ func readORTOutputs(t *testing.T, dir string) map[string]*tensor.Dense {
 	}
 	return res
 }
-
-

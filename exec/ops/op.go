@@ -1,0 +1,127 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// ErrUnsupported is wrapped by errors about ops, opsets, attributes or
+// dtypes that graft does not implement.
+var ErrUnsupported = errors.New("unsupported")
+
+// Op is one operator's entry in the table: everything graft knows about it.
+type Op struct {
+	Name string
+	// Since is the earliest default-domain opset version whose semantics
+	// the entry implements. Older models fail with ErrUnsupported.
+	Since int
+	// Infer returns the output types from the input types, and from the
+	// input contents where they are known (see InferCtx).
+	Infer func(c *InferCtx) ([]onnx.Type, error)
+	// Run computes the outputs on the CPU. Kernels allocate their outputs
+	// and never modify their inputs.
+	Run func(c *RunCtx) ([]*tensor.Dense, error)
+	// Symbolic, set only for shape-arithmetic ops, returns the contents of
+	// output 0 as dims when they can be derived from symbolic inputs
+	// (Shape of a tensor with a symbolic batch dim, say); nil if not.
+	Symbolic func(c *InferCtx) []onnx.Dim
+}
+
+// InferCtx is what shape inference knows about a node's inputs.
+type InferCtx struct {
+	Node  *onnx.Node
+	Opset int
+	// In holds each input's type; absent optional inputs have a zero Type.
+	In []onnx.Type
+	// Const holds an input's data where it is a constant or was computed
+	// from constants; nil elsewhere.
+	Const []*tensor.Dense
+	// Sym holds the contents of small integer inputs as dims where known,
+	// symbolic entries included (the output of Shape, for instance).
+	Sym [][]onnx.Dim
+}
+
+// RunCtx is a kernel's view of one node execution.
+type RunCtx struct {
+	Node    *onnx.Node
+	Opset   int
+	In      []*tensor.Dense // nil entries are absent optional inputs
+	Threads int             // goroutines the kernel may use (at least 1)
+}
+
+// Input returns input i, or nil if it is absent.
+func (c *RunCtx) Input(i int) *tensor.Dense {
+	if i < len(c.In) {
+		return c.In[i]
+	}
+	return nil
+}
+
+// Input returns the type of input i and whether the input is present.
+func (c *InferCtx) Input(i int) (onnx.Type, bool) {
+	if i < len(c.In) && (c.In[i].DType != tensor.Undefined || c.In[i].HasShape) {
+		return c.In[i], true
+	}
+	if i < len(c.Node.Inputs) && c.Node.Inputs[i] != nil {
+		return onnx.Type{}, true
+	}
+	return onnx.Type{}, false
+}
+
+// ConstInput returns input i's data if known.
+func (c *InferCtx) ConstInput(i int) *tensor.Dense {
+	if i < len(c.Const) {
+		return c.Const[i]
+	}
+	return nil
+}
+
+var table = map[string]*Op{}
+
+// register adds ops to the table; each family file calls it from init.
+func register(ops ...*Op) {
+	for _, op := range ops {
+		if table[op.Name] != nil {
+			panic("ops: " + op.Name + " registered twice")
+		}
+		table[op.Name] = op
+	}
+}
+
+// Lookup returns the entry for a default-domain op, or nil.
+func Lookup(name string) *Op { return table[name] }
+
+// Names returns every op in the table, sorted.
+func Names() []string {
+	out := make([]string, 0, len(table))
+	for n := range table {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Resolve finds n's entry for the model's opset, or returns an error
+// wrapping ErrUnsupported that names the op, node and opset.
+func Resolve(n *onnx.Node, opset int) (*Op, error) {
+	if n.Domain != "" && n.Domain != "ai.onnx" {
+		return nil, onnx.NodeErrorf(n, "domain %q: %w", n.Domain, ErrUnsupported)
+	}
+	op := table[n.OpType]
+	if op == nil {
+		return nil, onnx.NodeErrorf(n, "op %s (opset %d): %w", n.OpType, opset, ErrUnsupported)
+	}
+	if opset < op.Since {
+		return nil, onnx.NodeErrorf(n, "op %s at opset %d: %w (graft implements opset %d and later)", n.OpType, opset, ErrUnsupported, op.Since)
+	}
+	return op, nil
+}
+
+// unsupportedf formats an ErrUnsupported error about a node.
+func unsupportedf(n *onnx.Node, format string, args ...any) error {
+	return onnx.NodeErrorf(n, "%s: %w", fmt.Sprintf(format, args...), ErrUnsupported)
+}
