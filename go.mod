@@ -1,12 +1,15 @@
 module github.com/graft-ml/graft
 
-go 1.26.8
+go 1.26
+
+require (
+	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/sys v0.38.0
+	google.golang.org/protobuf v1.36.10
+)
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/urfave/cli/v2 v2.27.7 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
-	golang.org/x/sys v0.38.0 // indirect
-	google.golang.org/protobuf v1.36.10 // indirect
 )

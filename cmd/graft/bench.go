@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"sort"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+func newBenchCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "bench",
+		Usage:     "time a model on random inputs",
+		ArgsUsage: "<model.onnx>",
+		Description: "Builds random inputs (symbolic dims such as the batch set to --batch), runs --warmup\n" +
+			"untimed iterations, then times --iters runs and prints the median and minimum latency.\n\n" +
+			"Examples:\n" +
+			"  $ graft bench fixtures/resnet_small/model.onnx --batch 8 --threads 2\n" +
+			"  $ graft bench resnet18.onnx --iters 50 --json",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "batch", Value: 1, Usage: "size for symbolic dims"},
+			&cli.IntFlag{Name: "iters", Value: 20, Usage: "timed iterations"},
+			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed iterations first"},
+			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			&cli.BoolFlag{Name: "json", Usage: `print one JSON line with "median_ms" and "min_ms"`},
+		},
+		Action: func(c *cli.Context) error {
+			path, err := oneArg(c, "model")
+			if err != nil {
+				return err
+			}
+			if c.Int("iters") < 1 || c.Int("batch") < 1 {
+				return usagef("--iters and --batch must be at least 1")
+			}
+			m, err := onnx.Load(path)
+			if err != nil {
+				return err
+			}
+			inputs, err := randomInputs(m.Graph, c.Int("batch"))
+			if err != nil {
+				return err
+			}
+			p, err := exec.Compile(m)
+			if err != nil {
+				return err
+			}
+			if t := c.Int("threads"); t > 0 {
+				p.Threads = t
+			}
+			for i := 0; i < c.Int("warmup"); i++ {
+				if _, err := p.Run(inputs, exec.RunOptions{}); err != nil {
+					return err
+				}
+			}
+			times := make([]float64, c.Int("iters"))
+			for i := range times {
+				start := time.Now()
+				if _, err := p.Run(inputs, exec.RunOptions{}); err != nil {
+					return err
+				}
+				times[i] = float64(time.Since(start).Microseconds()) / 1000
+			}
+			sort.Float64s(times)
+			median := times[len(times)/2]
+			if len(times)%2 == 0 {
+				median = (times[len(times)/2-1] + times[len(times)/2]) / 2
+			}
+			if c.Bool("json") {
+				return json.NewEncoder(c.App.Writer).Encode(map[string]any{
+					"model": path, "batch": c.Int("batch"), "threads": p.Threads, "iters": len(times),
+					"median_ms": median, "min_ms": times[0],
+				})
+			}
+			fmt.Fprintf(c.App.Writer, "%s batch %d, %d threads: median %.3f ms, min %.3f ms over %d runs\n",
+				path, c.Int("batch"), p.Threads, median, times[0], len(times))
+			return nil
+		},
+	}
+}
+
+// randomInputs makes a tensor for every graph input that has no default:
+// floats from a standard normal, integers zero, symbolic dims set to batch.
+func randomInputs(g *onnx.Graph, batch int) (map[string]*tensor.Dense, error) {
+	rng := rand.New(rand.NewSource(1))
+	inputs := map[string]*tensor.Dense{}
+	for _, v := range g.Inputs {
+		if v.Const != nil {
+			continue
+		}
+		if !v.Type.HasShape {
+			return nil, fmt.Errorf("input %q has no declared shape; use `graft run` with an input file", v.Name)
+		}
+		shape := make([]int, len(v.Type.Dims))
+		for i, d := range v.Type.Dims {
+			switch {
+			case d.Known():
+				shape[i] = int(d.Value)
+			case d.Param != "":
+				shape[i] = batch
+			default:
+				return nil, fmt.Errorf("input %q: dim %d has no size; use `graft run` with an input file", v.Name, i)
+			}
+		}
+		dt := v.Type.DType
+		if !dt.Supported() {
+			return nil, fmt.Errorf("input %q: dtype %s is not supported", v.Name, dt)
+		}
+		t := tensor.New(dt, shape...)
+		for i := range t.F32 {
+			t.F32[i] = float32(rng.NormFloat64())
+		}
+		for i := range t.F64 {
+			t.F64[i] = rng.NormFloat64()
+		}
+		inputs[v.Name] = t
+	}
+	return inputs, nil
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/exec/ops"
+	"github.com/graft-ml/graft/onnx"
+)
+
+func newCheckCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "validate a model's graph and report what graft cannot run",
+		ArgsUsage: "<model.onnx>",
+		Description: "Loads the model, checks the graph's consistency (every input defined, no cycle,\n" +
+			"unique names), runs shape inference, and lists ops graft does not implement.\n" +
+			"Exits 1 if the graph is invalid.\n\n" +
+			"Example:\n" +
+			"  $ graft check fixtures/mlp/model.onnx",
+		Action: func(c *cli.Context) error {
+			path, err := oneArg(c, "model")
+			if err != nil {
+				return err
+			}
+			return runCheck(c.App.Writer, path)
+		},
+	}
+}
+
+func runCheck(w io.Writer, path string) error {
+	m, err := onnx.Load(path)
+	if err != nil {
+		return err
+	}
+	if err := m.Graph.Validate(); err != nil {
+		return fmt.Errorf("%s: invalid graph:\n%w", path, err)
+	}
+	fmt.Fprintf(w, "graph     ok: %d nodes, %d initializers\n", len(m.Graph.Nodes), len(m.Graph.Initializers))
+	if err := exec.InferShapes(m); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	untyped := 0
+	for _, n := range m.Graph.Nodes {
+		for _, v := range n.Outputs {
+			if v != nil && !v.Type.HasShape {
+				untyped++
+			}
+		}
+	}
+	fmt.Fprintf(w, "shapes    ok: %d node outputs without an inferred shape\n", untyped)
+	opset := int(m.Opset(""))
+	missing := map[string]bool{}
+	for _, n := range m.Graph.Nodes {
+		if _, err := ops.Resolve(n, opset); err != nil && errors.Is(err, ops.ErrUnsupported) && !missing[n.OpType] {
+			missing[n.OpType] = true
+			fmt.Fprintf(w, "runnable  no: %v\n", err)
+		}
+	}
+	if len(missing) == 0 {
+		fmt.Fprintln(w, "runnable  ok: every op is implemented")
+	}
+	return nil
+}
