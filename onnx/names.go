@@ -8,29 +8,29 @@ import (
 
 // ModulePath returns the PyTorch module path of a node exported by
 // torch.onnx (1.13+), which names nodes by module scope: node
-// "/layer1/layer1.0/conv1/Conv" belongs to module "layer1.0.conv1". Scope
-// components either repeat the parent's path ("layer1.0" under "layer1")
-// or name a child ("conv1"); both are folded into one dotted path. Nodes
-// without a scope return "".
+// "/layer1/layer1.0/conv1/Conv" belongs to module "layer1.0.conv1". A scope
+// component is either an attribute name ("conv1") or, for a child of a
+// container, the container's component plus the child's key ("layer1.0"
+// under "layer1", "downsample.0" under "downsample"). Nodes without a scope
+// return "".
 func ModulePath(nodeName string) string {
 	if !strings.HasPrefix(nodeName, "/") {
 		return ""
 	}
 	parts := strings.Split(strings.TrimPrefix(nodeName, "/"), "/")
-	if len(parts) < 2 {
-		return ""
-	}
-	path := ""
+	path, last := "", ""
 	for _, c := range parts[:len(parts)-1] {
 		switch {
 		case c == "":
+			continue
 		case path == "":
 			path = c
-		case strings.HasPrefix(c, path+"."):
-			path = c
+		case last != "" && strings.HasPrefix(c, last+"."):
+			path += c[len(last):]
 		default:
 			path += "." + c
 		}
+		last = c
 	}
 	return path
 }
