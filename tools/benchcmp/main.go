@@ -1,0 +1,162 @@
+// Command benchcmp times graft and ONNX Runtime on the same models, inputs
+// and thread count in one run, and prints each model's latency ratio.
+//
+//	go run ./tools/benchcmp [-threads 2] [-iters 20] [-models resnet18,mobilenet_v2,mlp_big] [-batches 1,8]
+//
+// The models come from fixtures/gen_big.py (exported on first use); ONNX
+// Runtime runs through tools/ort/run.js (npm install --ignore-scripts there).
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	gexec "github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/fixtures"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+func main() {
+	threads := flag.Int("threads", 2, "threads for both runtimes")
+	iters := flag.Int("iters", 20, "timed iterations per measurement")
+	models := flag.String("models", "resnet18,mobilenet_v2,mlp_big", "gen_big.py model names")
+	batches := flag.String("batches", "1,8", "batch sizes")
+	flag.Parse()
+	if err := compare(strings.Split(*models, ","), strings.Split(*batches, ","), *threads, *iters); err != nil {
+		fmt.Fprintln(os.Stderr, "benchcmp:", err)
+		os.Exit(1)
+	}
+}
+
+func compare(models, batches []string, threads, iters int) error {
+	runner, err := fixtures.ORTRunner()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "benchcmp")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	fmt.Printf("machine: %s, GOMAXPROCS %d, threads %d, %d iterations (median ms)\n", cpuName(), runtime.GOMAXPROCS(0), threads, iters)
+	fmt.Printf("%-14s %5s %10s %10s %8s\n", "model", "batch", "graft ms", "ORT ms", "ORT/graft")
+	for _, name := range models {
+		path, err := fixtures.Big(name)
+		if err != nil {
+			return err
+		}
+		for _, bs := range batches {
+			batch, err := strconv.Atoi(bs)
+			if err != nil {
+				return fmt.Errorf("batch %q: %w", bs, err)
+			}
+			m, err := onnx.Load(path)
+			if err != nil {
+				return err
+			}
+			input := m.Graph.Inputs[0]
+			x := randomInput(input, batch)
+			xPath := filepath.Join(tmp, "x.npy")
+			if err := tensor.SaveNPY(xPath, x); err != nil {
+				return err
+			}
+			g, err := timeGraft(m, input.Name, x, threads, iters)
+			if err != nil {
+				return fmt.Errorf("%s: graft: %w", name, err)
+			}
+			o, err := timeORT(runner, path, input.Name, xPath, threads, iters)
+			if err != nil {
+				return fmt.Errorf("%s: onnxruntime: %w", name, err)
+			}
+			fmt.Printf("%-14s %5d %10.2f %10.2f %8.2fx\n", name, batch, g, o, o/g)
+		}
+	}
+	return nil
+}
+
+func randomInput(v *onnx.Value, batch int) *tensor.Dense {
+	shape := make([]int, len(v.Type.Dims))
+	for i, d := range v.Type.Dims {
+		shape[i] = int(d.Value)
+		if !d.Known() {
+			shape[i] = batch
+		}
+	}
+	x := tensor.New(tensor.Float32, shape...)
+	rng := rand.New(rand.NewSource(1))
+	for i := range x.F32 {
+		x.F32[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+func timeGraft(m *onnx.Model, input string, x *tensor.Dense, threads, iters int) (float64, error) {
+	p, err := gexec.Compile(m)
+	if err != nil {
+		return 0, err
+	}
+	p.Threads = threads
+	in := map[string]*tensor.Dense{input: x}
+	for i := 0; i < 3; i++ {
+		if _, err := p.Run(in, gexec.RunOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	times := make([]float64, iters)
+	for i := range times {
+		start := time.Now()
+		if _, err := p.Run(in, gexec.RunOptions{}); err != nil {
+			return 0, err
+		}
+		times[i] = float64(time.Since(start).Nanoseconds()) / 1e6
+	}
+	sort.Float64s(times)
+	return times[len(times)/2], nil
+}
+
+func timeORT(runner []string, model, input, xPath string, threads, iters int) (float64, error) {
+	args := append(append([]string{}, runner[1:]...), "--model", model, "--threads", strconv.Itoa(threads),
+		"--bench", strconv.Itoa(iters), "--warmup", "3", input+"="+xPath)
+	cmd := exec.Command(runner[0], args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	var r struct {
+		Median float64 `json:"median_ms"`
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		return 0, fmt.Errorf("parsing %q: %w", out, err)
+	}
+	return r.Median, nil
+}
+
+func cpuName() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if _, v, ok := strings.Cut(line, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}
