@@ -250,3 +250,43 @@ func StringAttr(name, v string) *Attr { return &Attr{Name: name, Type: AttrStrin
 func TensorAttr(name string, d *tensor.Dense) *Attr {
 	return &Attr{Name: name, Type: AttrTensor, T: NewTensor("", d)}
 }
+
+// PromoteToInput turns v into a graph input: its producer keeps running but
+// writes a fresh, unused value instead, so that Cleanup can drop whatever
+// only fed v. Cutting a graph at a hidden value uses this.
+func (g *Graph) PromoteToInput(v *Value) {
+	if p := v.producer; p != nil {
+		for i, o := range p.Outputs {
+			if o == v {
+				w := g.newValue(g.UniqueName(v.Name + "_detached"))
+				w.producer = p
+				w.Type = v.Type
+				p.Outputs[i] = w
+			}
+		}
+		v.producer = nil
+	}
+	for _, in := range g.Inputs {
+		if in == v {
+			return
+		}
+	}
+	g.Inputs = append(g.Inputs, v)
+}
+
+// RemoveUnusedInputs drops graph inputs that nothing reads and that are not
+// outputs, reporting how many it removed.
+func (g *Graph) RemoveUnusedInputs() int {
+	kept := g.Inputs[:0]
+	removed := 0
+	for _, v := range g.Inputs {
+		if len(v.uses) == 0 && !v.IsGraphOutput() && v.Const == nil {
+			delete(g.values, v.Name)
+			removed++
+			continue
+		}
+		kept = append(kept, v)
+	}
+	g.Inputs = kept
+	return removed
+}
