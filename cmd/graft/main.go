@@ -30,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newConvertCmd(),
 			newRunCmd(),
 			newBenchCmd(),
+			newTruncateCmd(),
+			newExtractCmd(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes
 	}
