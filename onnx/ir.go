@@ -326,3 +326,6 @@ func (t *Tensor) NumElems() int {
 	n, _ := tensor.NumElems(t.Shape)
 	return n
 }
+
+// Graph returns the graph n belongs to, or nil once it has been removed.
+func (n *Node) Graph() *Graph { return n.graph }

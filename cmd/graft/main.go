@@ -32,6 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newBenchCmd(),
 			newTruncateCmd(),
 			newExtractCmd(),
+			newFoldCmd(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes
 	}
