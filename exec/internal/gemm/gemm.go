@@ -1,0 +1,295 @@
+package gemm
+
+import "runtime"
+
+// parallelMinWork is the smallest m*n*k (multiply-adds) for which
+// SgemmParallel uses more than one goroutine: below it the cost of starting
+// goroutines and of duplicated packing outweighs the gain. 1<<19 MACs is
+// about 5 µs of single-thread work.
+var parallelMinWork = 1 << 19
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
+// op(X) is X or Xᵀ. A is m×k (k×m if transA), B is k×n (n×k if transB), C is
+// m×n; lda, ldb, ldc are row strides. When beta == 0, C is not read.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	SgemmParallel(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmParallel is Sgemm split across up to threads goroutines (threads <= 1
+// means serial). Small products are computed serially whatever threads is.
+func SgemmParallel(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("gemm: negative dimension")
+	}
+	checkA(transA, m, k, a, lda)
+	checkB(transB, k, n, b, ldb)
+	checkC(m, n, c, ldc)
+	as := aSrc{trans: transA, a: a, lda: lda}
+	bs := bSrc{trans: transB, b: b, ldb: ldb}
+	sgemm(threads, active, m, n, k, alpha, as, bs, beta, c, ldc)
+}
+
+// SgemmPackedA computes C = alpha*op(A)*op(B) + beta*C where op(A) (m×k) was
+// packed by PackA, B is k×n (n×k if transB) with row stride ldb, and C is m×n
+// with row stride ldc. It uses up to threads goroutines.
+func SgemmPackedA(threads int, transB bool, n int, alpha float32, pa *PackedA, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if pa == nil {
+		panic("gemm: nil PackedA")
+	}
+	if n < 0 {
+		panic("gemm: negative dimension")
+	}
+	m, k := pa.m, pa.k
+	checkB(transB, k, n, b, ldb)
+	checkC(m, n, c, ldc)
+	as := aSrc{pk: pa}
+	bs := bSrc{trans: transB, b: b, ldb: ldb}
+	sgemm(threads, pa.kern, m, n, k, alpha, as, bs, beta, c, ldc)
+}
+
+// SgemmPackedB computes C = alpha*op(A)*op(B) + beta*C where A is m×k (k×m if
+// transA) with row stride lda, op(B) (k×n) was packed by PackB, and C is m×n
+// with row stride ldc. It uses up to threads goroutines.
+func SgemmPackedB(threads int, transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int) {
+	if pb == nil {
+		panic("gemm: nil PackedB")
+	}
+	if m < 0 {
+		panic("gemm: negative dimension")
+	}
+	k, n := pb.k, pb.n
+	checkA(transA, m, k, a, lda)
+	checkC(m, n, c, ldc)
+	as := aSrc{trans: transA, a: a, lda: lda}
+	bs := bSrc{pk: pb}
+	sgemm(threads, pb.kern, m, n, k, alpha, as, bs, beta, c, ldc)
+}
+
+func checkA(trans bool, m, k int, a []float32, lda int) {
+	rows, cols := m, k
+	if trans {
+		rows, cols = k, m
+		if lda < m {
+			panic("gemm: lda < m")
+		}
+	} else if lda < k {
+		panic("gemm: lda < k")
+	}
+	if rows > 0 && cols > 0 && len(a) < (rows-1)*lda+cols {
+		panic("gemm: a too short")
+	}
+}
+
+func checkB(trans bool, k, n int, b []float32, ldb int) {
+	rows, cols := k, n
+	if trans {
+		rows, cols = n, k
+		if ldb < k {
+			panic("gemm: ldb < k")
+		}
+	} else if ldb < n {
+		panic("gemm: ldb < n")
+	}
+	if rows > 0 && cols > 0 && len(b) < (rows-1)*ldb+cols {
+		panic("gemm: b too short")
+	}
+}
+
+func checkC(m, n int, c []float32, ldc int) {
+	if ldc < n {
+		panic("gemm: ldc < n")
+	}
+	if m > 0 && n > 0 && len(c) < (m-1)*ldc+n {
+		panic("gemm: c too short")
+	}
+}
+
+// aSrc is the left operand: raw (trans, a, lda) or packed (pk). row0 is the
+// first row of op(A) used, a multiple of mr when pk != nil.
+type aSrc struct {
+	trans bool
+	a     []float32
+	lda   int
+	pk    *PackedA
+	row0  int
+}
+
+// panels returns rows ic..ic+mb (relative to row0) of op(A) over depths
+// pc..pc+kb in packed form.
+func (s *aSrc) panels(ws *workspace, kn *kernel, ic, mb, pc, kb int) []float32 {
+	n := roundUp(mb, kn.mr) * kb
+	if s.pk != nil {
+		off := pc*s.pk.mp + (s.row0+ic)*kb
+		return s.pk.data[off : off+n]
+	}
+	buf := ws.bufA(n)
+	packA(buf, s.trans, s.a, s.lda, s.row0+ic, mb, pc, kb, kn.mr)
+	return buf
+}
+
+// bSrc is the right operand: raw (trans, b, ldb) or packed (pk). col0 is the
+// first column of op(B) used, a multiple of nr when pk != nil.
+type bSrc struct {
+	trans bool
+	b     []float32
+	ldb   int
+	pk    *PackedB
+	col0  int
+}
+
+// panels returns columns jc..jc+nb (relative to col0) of op(B) over depths
+// pc..pc+kb in packed form.
+func (s *bSrc) panels(ws *workspace, kn *kernel, jc, nb, pc, kb int) []float32 {
+	n := roundUp(nb, kn.nr) * kb
+	if s.pk != nil {
+		off := pc*s.pk.np + (s.col0+jc)*kb
+		return s.pk.data[off : off+n]
+	}
+	buf := ws.bufB(n)
+	packB(buf, s.trans, s.b, s.ldb, s.col0+jc, nb, pc, kb, kn.nr)
+	return buf
+}
+
+// sgemm validates nothing: the callers have checked shapes and lengths.
+func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if threads > 1 && float64(m)*float64(n)*float64(k) >= float64(parallelMinWork) {
+		mt := (m + kn.mr - 1) / kn.mr // row tiles
+		nt := (n + kn.nr - 1) / kn.nr // column tiles
+		// Each goroutine packs its own copy of the operand that is not split,
+		// so split the dimension that makes the duplicated packing smaller,
+		// and never split a pre-packed operand's other side needlessly.
+		splitN := n >= m
+		if as.pk != nil {
+			splitN = true
+		} else if bs.pk != nil {
+			splitN = false
+		}
+		if splitN && nt < 2 && mt >= 2 {
+			splitN = false
+		} else if !splitN && mt < 2 && nt >= 2 {
+			splitN = true
+		}
+		units, step := mt, kn.mr
+		if splitN {
+			units, step = nt, kn.nr
+		}
+		t := min(threads, units, runtime.GOMAXPROCS(0))
+		if t > 1 {
+			b := batches.Get().(*batch)
+			b.call = gemmCall{kn: kn, m: m, n: n, k: k, alpha: alpha, beta: beta,
+				as: as, bs: bs, c: c, ldc: ldc, splitN: splitN, units: units, step: step, t: t}
+			runBatch(b)
+			return
+		}
+	}
+	kn.run(m, n, k, alpha, &as, &bs, beta, c, ldc)
+}
+
+// gemmCall is a product split into t parts along n (splitN) or m, in units
+// of step columns or rows.
+type gemmCall struct {
+	kn             *kernel
+	m, n, k        int
+	alpha, beta    float32
+	as             aSrc
+	bs             bSrc
+	c              []float32
+	ldc            int
+	splitN         bool
+	units, step, t int
+}
+
+// part computes part i of g.
+func (g *gemmCall) part(i int) {
+	lo, hi := g.units*i/g.t*g.step, g.units*(i+1)/g.t*g.step
+	as, bs := g.as, g.bs
+	if g.splitN {
+		hi = min(hi, g.n)
+		bs.col0 += lo
+		g.kn.run(g.m, hi-lo, g.k, g.alpha, &as, &bs, g.beta, g.c[lo:], g.ldc)
+	} else {
+		hi = min(hi, g.m)
+		as.row0 += lo
+		g.kn.run(hi-lo, g.n, g.k, g.alpha, &as, &bs, g.beta, g.c[lo*g.ldc:], g.ldc)
+	}
+}
+
+// run is the serial blocked driver for m, n, k >= 1.
+func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float32, c []float32, ldc int) {
+	ws := wsPool.Get().(*workspace)
+	tmp := ws.bufTmp(kn.mr * kn.nr)
+	for jc := 0; jc < n; jc += kn.nc {
+		nb := min(kn.nc, n-jc)
+		for pc := 0; pc < k; pc += kn.kc {
+			kb := min(kn.kc, k-pc)
+			be := beta
+			if pc > 0 {
+				be = 1
+			}
+			bp := bs.panels(ws, kn, jc, nb, pc, kb)
+			for ic := 0; ic < m; ic += kn.mc {
+				mb := min(kn.mc, m-ic)
+				ap := as.panels(ws, kn, ic, mb, pc, kb)
+				kn.macro(mb, nb, kb, alpha, ap, bp, be, c[ic*ldc+jc:], ldc, tmp)
+			}
+		}
+	}
+	wsPool.Put(ws)
+}
+
+// macro multiplies packed panels ap (mb×kb) and bp (kb×nb) into C.
+func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp []float32) {
+	mr, nr, fn := kn.mr, kn.nr, kn.fn
+	for jr := 0; jr < nb; jr += nr {
+		cols := min(nr, nb-jr)
+		bpan := &bp[jr*kb]
+		for ir := 0; ir < mb; ir += mr {
+			rows := min(mr, mb-ir)
+			apan := &ap[ir*kb]
+			if rows == mr && cols == nr {
+				// The callers' length checks guarantee that the whole tile
+				// lies inside c: (ir+mr-1)*ldc + jr+nr-1 <= (m-1)*ldc + n-1.
+				fn(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta)
+				continue
+			}
+			fn(kb, apan, bpan, &tmp[0], nr, 1, 0)
+			for r := range rows {
+				crow := c[(ir+r)*ldc+jr : (ir+r)*ldc+jr+cols]
+				trow := tmp[r*nr : r*nr+cols]
+				if beta == 0 {
+					for j, v := range trow {
+						crow[j] = alpha * v
+					}
+				} else {
+					for j, v := range trow {
+						crow[j] = alpha*v + beta*crow[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// scaleC sets C = beta*C (C = 0 when beta == 0, whatever C held).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := range m {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}

@@ -1,0 +1,294 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Micro-kernels. Each computes, for one MR×NR tile of C,
+//
+//	C = alpha*(Ap·Bp) + beta*C   (C is not read when beta == 0)
+//
+// where Ap is a packed MR×k panel of A (k steps of MR consecutive values)
+// and Bp is a packed k×NR panel of B (k steps of NR consecutive values).
+// ldc is in elements. The Go declarations are in kernel_amd64.go.
+
+// ---------------------------------------------------------------------------
+// AVX-512: 8×32 tile, 16 zmm accumulators (Z0..Z15), row r in Z(2r), Z(2r+1).
+// Z16, Z17 hold the current row of B; Z18..Z25 hold broadcast A values.
+
+#define K832_STEP(AOFF, BOFF) \
+	VMOVUPS      BOFF(DI), Z16;      \
+	VMOVUPS      (BOFF+64)(DI), Z17; \
+	VBROADCASTSS (AOFF+0)(SI), Z18;  \
+	VBROADCASTSS (AOFF+4)(SI), Z19;  \
+	VBROADCASTSS (AOFF+8)(SI), Z20;  \
+	VBROADCASTSS (AOFF+12)(SI), Z21; \
+	VFMADD231PS  Z18, Z16, Z0;       \
+	VFMADD231PS  Z18, Z17, Z1;       \
+	VFMADD231PS  Z19, Z16, Z2;       \
+	VFMADD231PS  Z19, Z17, Z3;       \
+	VBROADCASTSS (AOFF+16)(SI), Z22; \
+	VBROADCASTSS (AOFF+20)(SI), Z23; \
+	VFMADD231PS  Z20, Z16, Z4;       \
+	VFMADD231PS  Z20, Z17, Z5;       \
+	VFMADD231PS  Z21, Z16, Z6;       \
+	VFMADD231PS  Z21, Z17, Z7;       \
+	VBROADCASTSS (AOFF+24)(SI), Z24; \
+	VBROADCASTSS (AOFF+28)(SI), Z25; \
+	VFMADD231PS  Z22, Z16, Z8;       \
+	VFMADD231PS  Z22, Z17, Z9;       \
+	VFMADD231PS  Z23, Z16, Z10;      \
+	VFMADD231PS  Z23, Z17, Z11;      \
+	VFMADD231PS  Z24, Z16, Z12;      \
+	VFMADD231PS  Z24, Z17, Z13;      \
+	VFMADD231PS  Z25, Z16, Z14;      \
+	VFMADD231PS  Z25, Z17, Z15
+
+// Store row pair (ZA, ZB) to (DX) scaled by alpha (Z26), adding beta*C (Z27).
+#define K832_STORE_BETA(ZA, ZB) \
+	VMULPS      Z26, ZA, ZA;     \
+	VMULPS      Z26, ZB, ZB;     \
+	VFMADD231PS (DX), Z27, ZA;   \
+	VFMADD231PS 64(DX), Z27, ZB; \
+	VMOVUPS     ZA, (DX);        \
+	VMOVUPS     ZB, 64(DX);      \
+	ADDQ        R8, DX
+
+#define K832_STORE(ZA, ZB) \
+	VMULPS  Z26, ZA, ZA; \
+	VMULPS  Z26, ZB, ZB; \
+	VMOVUPS ZA, (DX);    \
+	VMOVUPS ZB, 64(DX);  \
+	ADDQ    R8, DX
+
+// func kern8x32AVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
+TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	// Prefetch the C tile.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	CMPQ CX, $4
+	JLT  k832tail
+
+k832loop4:
+	K832_STEP(0, 0)
+	K832_STEP(32, 128)
+	K832_STEP(64, 256)
+	K832_STEP(96, 384)
+	ADDQ $128, SI
+	ADDQ $512, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  k832loop4
+
+k832tail:
+	TESTQ CX, CX
+	JEQ   k832done
+
+k832loop1:
+	K832_STEP(0, 0)
+	ADDQ $32, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNE  k832loop1
+
+k832done:
+	VBROADCASTSS alpha+40(FP), Z26
+	MOVL         beta+44(FP), AX
+	ANDL         $0x7fffffff, AX
+	JEQ          k832nobeta
+	VBROADCASTSS beta+44(FP), Z27
+	K832_STORE_BETA(Z0, Z1)
+	K832_STORE_BETA(Z2, Z3)
+	K832_STORE_BETA(Z4, Z5)
+	K832_STORE_BETA(Z6, Z7)
+	K832_STORE_BETA(Z8, Z9)
+	K832_STORE_BETA(Z10, Z11)
+	K832_STORE_BETA(Z12, Z13)
+	K832_STORE_BETA(Z14, Z15)
+	VZEROUPPER
+	RET
+
+k832nobeta:
+	K832_STORE(Z0, Z1)
+	K832_STORE(Z2, Z3)
+	K832_STORE(Z4, Z5)
+	K832_STORE(Z6, Z7)
+	K832_STORE(Z8, Z9)
+	K832_STORE(Z10, Z11)
+	K832_STORE(Z12, Z13)
+	K832_STORE(Z14, Z15)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// AVX2+FMA: 6×16 tile, 12 ymm accumulators (Y0..Y11), row r in Y(2r), Y(2r+1).
+// Y12, Y13 hold the current row of B; Y14, Y15 hold broadcast A values.
+
+#define K256_STEP(AOFF, BOFF) \
+	VMOVUPS      BOFF(DI), Y12;     \
+	VMOVUPS      (BOFF+32)(DI), Y13; \
+	VBROADCASTSS (AOFF+0)(SI), Y14;  \
+	VBROADCASTSS (AOFF+4)(SI), Y15;  \
+	VFMADD231PS  Y14, Y12, Y0;      \
+	VFMADD231PS  Y14, Y13, Y1;      \
+	VFMADD231PS  Y15, Y12, Y2;      \
+	VFMADD231PS  Y15, Y13, Y3;      \
+	VBROADCASTSS (AOFF+8)(SI), Y14;  \
+	VBROADCASTSS (AOFF+12)(SI), Y15; \
+	VFMADD231PS  Y14, Y12, Y4;      \
+	VFMADD231PS  Y14, Y13, Y5;      \
+	VFMADD231PS  Y15, Y12, Y6;      \
+	VFMADD231PS  Y15, Y13, Y7;      \
+	VBROADCASTSS (AOFF+16)(SI), Y14; \
+	VBROADCASTSS (AOFF+20)(SI), Y15; \
+	VFMADD231PS  Y14, Y12, Y8;      \
+	VFMADD231PS  Y14, Y13, Y9;      \
+	VFMADD231PS  Y15, Y12, Y10;     \
+	VFMADD231PS  Y15, Y13, Y11
+
+// Store row pair (YA, YB) to (DX) scaled by alpha (Y14), adding beta*C (Y15).
+#define K256_STORE_BETA(YA, YB) \
+	VMULPS      Y14, YA, YA;     \
+	VMULPS      Y14, YB, YB;     \
+	VFMADD231PS (DX), Y15, YA;   \
+	VFMADD231PS 32(DX), Y15, YB; \
+	VMOVUPS     YA, (DX);        \
+	VMOVUPS     YB, 32(DX);      \
+	ADDQ        R8, DX
+
+#define K256_STORE(YA, YB) \
+	VMULPS  Y14, YA, YA; \
+	VMULPS  Y14, YB, YB; \
+	VMOVUPS YA, (DX);    \
+	VMOVUPS YB, 32(DX);  \
+	ADDQ    R8, DX
+
+// func kern6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
+TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	CMPQ CX, $4
+	JLT  k256tail
+
+k256loop4:
+	K256_STEP(0, 0)
+	K256_STEP(24, 64)
+	K256_STEP(48, 128)
+	K256_STEP(72, 192)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  k256loop4
+
+k256tail:
+	TESTQ CX, CX
+	JEQ   k256done
+
+k256loop1:
+	K256_STEP(0, 0)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  k256loop1
+
+k256done:
+	VBROADCASTSS alpha+40(FP), Y14
+	MOVL         beta+44(FP), AX
+	ANDL         $0x7fffffff, AX
+	JEQ          k256nobeta
+	VBROADCASTSS beta+44(FP), Y15
+	K256_STORE_BETA(Y0, Y1)
+	K256_STORE_BETA(Y2, Y3)
+	K256_STORE_BETA(Y4, Y5)
+	K256_STORE_BETA(Y6, Y7)
+	K256_STORE_BETA(Y8, Y9)
+	K256_STORE_BETA(Y10, Y11)
+	VZEROUPPER
+	RET
+
+k256nobeta:
+	K256_STORE(Y0, Y1)
+	K256_STORE(Y2, Y3)
+	K256_STORE(Y4, Y5)
+	K256_STORE(Y6, Y7)
+	K256_STORE(Y8, Y9)
+	K256_STORE(Y10, Y11)
+	VZEROUPPER
+	RET

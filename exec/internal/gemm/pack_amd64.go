@@ -1,0 +1,53 @@
+//go:build !purego
+
+package gemm
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Implemented in pack_amd64.s.
+
+//go:noescape
+func transpose8AVX(dst *float32, ldd int, src *float32, lds int, n int)
+
+//go:noescape
+func copyRowsAVX(dst *float32, ldd int, src *float32, lds int, rows, w8 int)
+
+// useSIMDPack selects the assembly packing helpers. Tests turn it off to
+// exercise the portable ones.
+var useSIMDPack = cpu.X86.HasAVX
+
+// transpose8 sets dst[p*ldd+r] = src[off+r*lds+p] for r < 8, p < kb.
+func transpose8(dst []float32, ldd int, src []float32, off, lds, kb int) {
+	if !useSIMDPack || kb < 8 {
+		transpose8Go(dst, ldd, src, off, lds, kb)
+		return
+	}
+	// Bounds: the last element read is src[off+7*lds+kb-1], the last one
+	// written is dst[(kb-1)*ldd+7].
+	_ = src[off+7*lds+kb-1]
+	_ = dst[(kb-1)*ldd+7]
+	n := kb / 8
+	transpose8AVX(&dst[0], ldd, &src[off], lds, n)
+	if p := 8 * n; p < kb {
+		transpose8Go(dst[p*ldd:], ldd, src, off+p, lds, kb-p)
+	}
+}
+
+// copyRows sets dst[r*ldd+j] = src[off+r*lds+j] for r < rows, j < w
+// (w a multiple of 8).
+func copyRows(dst []float32, ldd int, src []float32, off, lds, rows, w int) {
+	if rows == 0 || w == 0 {
+		return
+	}
+	_ = src[off+(rows-1)*lds+w-1]
+	_ = dst[(rows-1)*ldd+w-1]
+	if !useSIMDPack || w%8 != 0 {
+		copyRowsGo(dst, ldd, src, off, lds, rows, w)
+		return
+	}
+	copyRowsAVX(unsafe.SliceData(dst), ldd, &src[off], lds, rows, w/8)
+}

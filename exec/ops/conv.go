@@ -1,0 +1,1010 @@
+package ops
+
+import (
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/graft-ml/graft/exec/internal/gemm"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// Conv family: Conv and ConvTranspose over 1, 2 or 3 spatial dims.
+//
+// Every kernel works on a 3-D spatial geometry (D, H, W); 1-D and 2-D
+// tensors get leading axes of size 1, so one set of loops serves all ranks
+// and the 2-D case pays nothing for it. Conv picks one of three paths:
+//
+//   - pointwise (1×1 window, stride 1, no padding): the input already is
+//     the GEMM's right operand, W[Cout/g × Cin/g] · X[Cin/g × H·W];
+//   - depthwise 2-D (one input channel per group): a direct kernel, since a
+//     GEMM with depth kh·kw is all packing and no arithmetic;
+//   - everything else: im2col + GEMM per group,
+//     W[Cout/g × Cin/g·kd·kh·kw] · cols[Cin/g·kd·kh·kw × Dout·Hout·Wout].
+//
+// The GEMM paths cut the output positions into column tiles so that the
+// im2col tile stays in cache while the GEMM packs it, and so that batch ×
+// groups × tiles gives every thread work even at batch 1.
+
+func init() {
+	register(
+		&Op{Name: "Conv", Since: 1, Infer: convInfer, Run: convRun},
+		&Op{Name: "ConvTranspose", Since: 1, Infer: convTransposeInfer, Run: convTransposeRun},
+	)
+}
+
+// ---------------------------------------------------------------------------
+// Window attributes, shared with the pools (pool.go).
+
+// convWindow holds the window attributes of a convolution or pooling node
+// with nd spatial dims. kernel is nil where it is not known.
+type convWindow struct {
+	autoPad string
+	kernel  []int
+	strides []int
+	dils    []int
+	pads    []int // nd begin values, then nd end values
+}
+
+// convReadWindow reads auto_pad, kernel_shape, strides, dilations and pads.
+// kernel, the window read from a weight tensor, may be nil; kernel_shape
+// must agree with it when both are present.
+func convReadWindow(n *onnx.Node, nd int, kernel []int) (convWindow, error) {
+	w := convWindow{autoPad: attrString(n, "auto_pad", "NOTSET")}
+	switch w.autoPad {
+	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return w, unsupportedf(n, "auto_pad %q", w.autoPad)
+	}
+	ks, err := attrIntsLen(n, "kernel_shape", nd, nil)
+	if err != nil {
+		return w, err
+	}
+	w.kernel = kernel
+	if ks != nil {
+		w.kernel = convInts(ks)
+		for i, k := range kernel {
+			if k != w.kernel[i] {
+				return w, shapeError(n, "kernel_shape %v does not match weights with window %v", ks, kernel)
+			}
+		}
+	}
+	ones := make([]int64, nd)
+	for i := range ones {
+		ones[i] = 1
+	}
+	st, err := attrIntsLen(n, "strides", nd, ones)
+	if err != nil {
+		return w, err
+	}
+	dl, err := attrIntsLen(n, "dilations", nd, ones)
+	if err != nil {
+		return w, err
+	}
+	pd, err := attrIntsLen(n, "pads", 2*nd, make([]int64, 2*nd))
+	if err != nil {
+		return w, err
+	}
+	w.strides, w.dils, w.pads = convInts(st), convInts(dl), convInts(pd)
+	for i := range nd {
+		if w.strides[i] < 1 || w.dils[i] < 1 || (w.kernel != nil && w.kernel[i] < 1) {
+			return w, shapeError(n, "kernel %v, strides %v and dilations %v must be positive", w.kernel, st, dl)
+		}
+		if w.pads[i] < 0 || w.pads[nd+i] < 0 {
+			return w, shapeError(n, "negative pads %v", pd)
+		}
+	}
+	return w, nil
+}
+
+// outDim returns the output size and begin padding of spatial axis i for
+// an input of size in. ceil selects the pools' ceil_mode. The size may be
+// below 1, which callers report.
+func (w *convWindow) outDim(i, in int, ceil bool) (out, padBegin int) {
+	nd := len(w.strides)
+	s := w.strides[i]
+	ext := (w.kernel[i]-1)*w.dils[i] + 1 // the window's extent in the input
+	switch w.autoPad {
+	case "VALID":
+		return convFloorDiv(in-ext, s) + 1, 0
+	case "SAME_UPPER", "SAME_LOWER":
+		out = (in + s - 1) / s
+		total := max(0, (out-1)*s+ext-in)
+		if w.autoPad == "SAME_UPPER" {
+			return out, total / 2 // odd padding goes at the end
+		}
+		return out, total - total/2
+	}
+	pb := w.pads[i]
+	span := in + pb + w.pads[nd+i] - ext
+	if !ceil || span < 0 {
+		return convFloorDiv(span, s) + 1, pb
+	}
+	out = (span+s-1)/s + 1
+	// As in PyTorch, the last window must start inside the input or the
+	// begin padding; ceil_mode never adds a window of end padding alone.
+	if (out-1)*s >= in+pb {
+		out--
+	}
+	return out, pb
+}
+
+func convInts(v []int64) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+func convFloorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// convValid returns the range [lo, hi) of t in [0, n) for which the input
+// index t*s + off lies in [0, size); s >= 1. lo == hi when there is none.
+func convValid(n, s, off, size int) (lo, hi int) {
+	if off < 0 {
+		lo = (-off + s - 1) / s
+	}
+	if last := size - 1 - off; last >= 0 {
+		hi = min(n, last/s+1)
+	}
+	return min(lo, hi), hi
+}
+
+// convSpatialTypes computes the output dims of a window op from the input
+// type (rank nd+2) where they are known; unknown elsewhere.
+func convSpatialTypes(n *onnx.Node, x onnx.Type, w *convWindow, ceil bool) ([]onnx.Dim, error) {
+	nd := len(w.strides)
+	dims := make([]onnx.Dim, nd)
+	for i := range dims {
+		dims[i] = onnx.UnknownDim
+		if !x.HasShape || w.kernel == nil || !x.Dims[2+i].Known() {
+			continue
+		}
+		out, _ := w.outDim(i, int(x.Dims[2+i].Value), ceil)
+		if out < 1 {
+			return nil, shapeError(n, "input %s is smaller than the window %v", x.ShapeString(), w.kernel)
+		}
+		dims[i] = onnx.Dim{Value: int64(out)}
+	}
+	return dims, nil
+}
+
+// convDimOr returns t's dim i, or an unknown dim when the shape is unknown.
+func convDimOr(t onnx.Type, i int) onnx.Dim {
+	if t.HasShape && i < len(t.Dims) {
+		return t.Dims[i]
+	}
+	return onnx.UnknownDim
+}
+
+// ---------------------------------------------------------------------------
+// Geometry
+
+// convShape is the geometry of one convolution, with spatial arrays in
+// (D, H, W) order; axes the tensor lacks have size 1, stride 1, no padding.
+// For ConvTranspose, in and out are the node's input and output sizes and
+// the roles swap inside the kernels (out = in*s - p + k*d).
+type convShape struct {
+	batch, cin, cout, group int
+	in, out, k, s, d, p     [3]int
+}
+
+func (g *convShape) inSize() int  { return g.in[0] * g.in[1] * g.in[2] }
+func (g *convShape) outSize() int { return g.out[0] * g.out[1] * g.out[2] }
+func (g *convShape) kSize() int   { return g.k[0] * g.k[1] * g.k[2] }
+
+// convFloatInput returns input i if it is present and a float32-stored
+// tensor (float32, float16, bfloat16); float64 is unsupported.
+func convFloatInput(c *RunCtx, i int, what string) (*tensor.Dense, error) {
+	t := c.Input(i)
+	if t == nil {
+		return nil, onnx.NodeErrorf(c.Node, "input %s missing", what)
+	}
+	switch t.DType {
+	case tensor.Float32, tensor.Float16, tensor.BFloat16:
+		return t, nil
+	}
+	return nil, unsupportedf(c.Node, "%s dtype %s", what, t.DType)
+}
+
+// convBias returns the optional bias input (index 2) as a slice of n.
+func convBias(c *RunCtx, n int) ([]float32, error) {
+	if c.Input(2) == nil {
+		return nil, nil
+	}
+	b, err := convFloatInput(c, 2, "B")
+	if err != nil {
+		return nil, err
+	}
+	if len(b.Shape) != 1 || b.Shape[0] != n {
+		return nil, shapeError(c.Node, "bias shape %v, want [%d]", b.Shape, n)
+	}
+	return b.F32, nil
+}
+
+// convSetup validates a node's X and W (rank, dtype, group) and returns
+// them with the number of spatial dims and the group count.
+func convSetup(c *RunCtx) (x, w *tensor.Dense, nd, group int, err error) {
+	if x, err = convFloatInput(c, 0, "X"); err != nil {
+		return
+	}
+	if w, err = convFloatInput(c, 1, "W"); err != nil {
+		return
+	}
+	nd = len(x.Shape) - 2
+	if nd < 1 || len(w.Shape) != len(x.Shape) {
+		err = shapeError(c.Node, "X %v and W %v: want equal ranks of at least 3", x.Shape, w.Shape)
+		return
+	}
+	if nd > 3 {
+		err = unsupportedf(c.Node, "%d spatial dims", nd)
+		return
+	}
+	g := attrInt(c.Node, "group", 1)
+	if g < 1 || g > 1<<31 {
+		err = shapeError(c.Node, "group %d", g)
+		return
+	}
+	return x, w, nd, int(g), nil
+}
+
+// ---------------------------------------------------------------------------
+// Conv
+
+func convInfer(c *InferCtx) ([]onnx.Type, error) {
+	x, _ := c.Input(0)
+	w, _ := c.Input(1)
+	dt := x.DType
+	if dt == tensor.Undefined {
+		dt = w.DType
+	}
+	rank := x.Rank()
+	if rank < 0 {
+		rank = w.Rank()
+	}
+	if rank < 0 {
+		return []onnx.Type{{DType: dt}}, nil
+	}
+	if rank < 3 || (w.HasShape && x.HasShape && len(w.Dims) != len(x.Dims)) {
+		return nil, shapeError(c.Node, "X %s and W %s: want equal ranks of at least 3", x.ShapeString(), w.ShapeString())
+	}
+	nd := rank - 2
+	var kernel []int
+	if w.HasShape {
+		kernel = make([]int, nd)
+		for i := range kernel {
+			if !w.Dims[2+i].Known() {
+				kernel = nil
+				break
+			}
+			kernel[i] = int(w.Dims[2+i].Value)
+		}
+	}
+	win, err := convReadWindow(c.Node, nd, kernel)
+	if err != nil {
+		return nil, err
+	}
+	group := attrInt(c.Node, "group", 1)
+	if ci, wc := convDimOr(x, 1), convDimOr(w, 1); ci.Known() && wc.Known() && ci.Value != wc.Value*group {
+		return nil, shapeError(c.Node, "X %s has %d channels, W %s with group %d wants %d", x.ShapeString(), ci.Value, w.ShapeString(), group, wc.Value*group)
+	}
+	spatial, err := convSpatialTypes(c.Node, x, &win, false)
+	if err != nil {
+		return nil, err
+	}
+	dims := append([]onnx.Dim{convDimOr(x, 0), convDimOr(w, 0)}, spatial...)
+	return []onnx.Type{{DType: dt, HasShape: true, Dims: dims}}, nil
+}
+
+func convRun(c *RunCtx) ([]*tensor.Dense, error) {
+	x, w, nd, group, err := convSetup(c)
+	if err != nil {
+		return nil, err
+	}
+	n := c.Node
+	g := convShape{batch: x.Shape[0], cin: x.Shape[1], cout: w.Shape[0], group: group}
+	if g.cin%group != 0 || g.cout%group != 0 || w.Shape[1]*group != g.cin {
+		return nil, shapeError(n, "X %v and W %v do not agree with group %d", x.Shape, w.Shape, group)
+	}
+	win, err := convReadWindow(n, nd, w.Shape[2:])
+	if err != nil {
+		return nil, err
+	}
+	outShape := []int{g.batch, g.cout}
+	off := 3 - nd
+	for i := range 3 {
+		g.in[i], g.out[i], g.k[i], g.s[i], g.d[i] = 1, 1, 1, 1, 1
+	}
+	for i := range nd {
+		out, pb := win.outDim(i, x.Shape[2+i], false)
+		if out < 1 {
+			return nil, shapeError(n, "input %v is smaller than the window %v", x.Shape, win.kernel)
+		}
+		j := off + i
+		g.in[j], g.out[j], g.k[j], g.s[j], g.d[j], g.p[j] = x.Shape[2+i], out, win.kernel[i], win.strides[i], win.dils[i], pb
+		outShape = append(outShape, out)
+	}
+	bias, err := convBias(c, g.cout)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tensor.NumElems(outShape); err != nil {
+		return nil, onnx.NodeErrorf(n, "output shape: %w", err)
+	}
+	y := tensor.New(x.DType, outShape...)
+	switch {
+	case y.Len() == 0:
+	case g.cin == 0:
+		convAddBias(y.F32, bias, g.batch, g.cout, g.outSize())
+	case g.group == g.cin && g.group > 1 && nd <= 2:
+		convDepthwise(y.F32, x.F32, w.F32, bias, &g, c.Threads)
+	default:
+		convGemm(c, y.F32, x.F32, w, bias, &g)
+	}
+	return []*tensor.Dense{y}, nil
+}
+
+// convAddBias adds bias[m] to every position of channel m (of size n).
+func convAddBias(y, bias []float32, batch, m, n int) {
+	if bias == nil {
+		return
+	}
+	for b := range batch {
+		for j, v := range bias {
+			row := y[(b*m+j)*n : (b*m+j+1)*n]
+			for i := range row {
+				row[i] += v
+			}
+		}
+	}
+}
+
+// convColBudget is the size in floats of an im2col tile: with the GEMM's
+// packed copy of it, it stays inside a core's L2 cache.
+const convColBudget = 1 << 17
+
+// convTileAlign is the column tile granularity, a multiple of the GEMM
+// micro-kernel widths (32 with AVX-512, 16 with AVX2).
+const convTileAlign = 32
+
+// convBufs recycles im2col and col2im buffers across nodes and runs.
+var convBufs sync.Pool
+
+// convGetBuf returns a pooled buffer of at least n floats.
+func convGetBuf(n int) *[]float32 {
+	if p, ok := convBufs.Get().(*[]float32); ok {
+		if cap(*p) >= n {
+			*p = (*p)[:n]
+			return p
+		}
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+// convPackKey identifies a packed weight tensor in convPackCache: the
+// constant it was packed from, which op family packed it (kind) and the
+// attribute that shaped the packing (group, transB).
+type convPackKey struct {
+	t      weak.Pointer[tensor.Dense]
+	kind   int
+	layout int
+}
+
+// Kinds of convPackKey.
+const (
+	convPackConv = iota
+	convPackConvTranspose
+	convPackMatMul
+	convPackGemm
+)
+
+// convPackCache holds weights packed for the GEMM, so that constant
+// weights are packed once per model rather than once per run; an entry
+// goes when its tensor is garbage collected.
+var convPackCache sync.Map
+
+// convPacked returns pack() for input i of the node, computed once and
+// cached, when that input is a constant initializer; otherwise it returns
+// false and the caller decides how to proceed. Only constants qualify:
+// their data never changes (onnx.Tensor.Dense is shared and read-only),
+// whereas any other input may be a new tensor, or a caller's reused
+// buffer, on every run.
+func convPacked[T any](c *RunCtx, i, kind, layout int, pack func() T) (T, bool) {
+	t := c.In[i]
+	v := c.Node.Input(i)
+	if v == nil || v.Const == nil {
+		var zero T
+		return zero, false
+	}
+	if d, err := v.Const.Dense(); err != nil || d != t {
+		var zero T
+		return zero, false // the run supplied its own value for the initializer
+	}
+	key := convPackKey{weak.Make(t), kind, layout}
+	if p, ok := convPackCache.Load(key); ok {
+		return p.(T), true
+	}
+	p, loaded := convPackCache.LoadOrStore(key, pack())
+	if !loaded {
+		runtime.AddCleanup(t, func(k convPackKey) { convPackCache.Delete(k) }, key)
+	}
+	return p.(T), true
+}
+
+// convTiles chooses the column tile width for imgs (images × groups)
+// GEMMs of depth kg over n output positions, and reports whether the
+// resulting units are numerous and even enough to run one per thread with
+// serial GEMMs; otherwise the caller takes whole images one after another
+// with a parallel GEMM.
+func convTiles(kg, n, imgs, threads int) (tw int, perThread bool) {
+	tw = max(convColBudget/kg/convTileAlign*convTileAlign, convTileAlign)
+	if threads > 1 {
+		// Split further when there are too few tiles to go round.
+		if need := (threads + imgs - 1) / imgs; (n+tw-1)/tw < need {
+			tw = max((n+need-1)/need+convTileAlign-1, convTileAlign) / convTileAlign * convTileAlign
+		}
+	}
+	tw = min(tw, n)
+	units := imgs * ((n + tw - 1) / tw)
+	if threads <= 1 {
+		return tw, true
+	}
+	if units >= threads && (units%threads == 0 || units >= 3*threads) {
+		return tw, true
+	}
+	return n, false
+}
+
+// convGemm computes the convolution as per-group GEMMs with packed weights
+// (by im2col except for pointwise windows). The output starts as the bias,
+// so the GEMM adds onto it (beta = 1) while it is in cache.
+func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *convShape) {
+	threads := c.Threads
+	cg, mg := g.cin/g.group, g.cout/g.group
+	kg := cg * g.kSize()
+	nIn, n := g.inSize(), g.outSize()
+	pointwise := g.kSize() == 1 && g.s == [3]int{1, 1, 1} && g.p == [3]int{} && nIn == n
+	// Weights are packed once per group; every tile reuses them, and a
+	// constant's packing is kept for later runs.
+	pack := func() []*gemm.PackedA {
+		p := make([]*gemm.PackedA, g.group)
+		for gi := range p {
+			p[gi] = gemm.PackA(false, mg, kg, w.F32[gi*mg*kg:(gi+1)*mg*kg], kg)
+		}
+		return p
+	}
+	packs, ok := convPacked(c, 1, convPackConv, g.group, pack)
+	if !ok {
+		packs = pack()
+	}
+	var beta float32
+	if bias != nil {
+		beta = 1
+	}
+	imgs := g.batch * g.group
+	tw, perThread := convTiles(kg, n, imgs, threads)
+	tiles := (n + tw - 1) / tw
+	unit := func(u int, cols []float32, threads int) {
+		t, gi, b := u%tiles, u/tiles%g.group, u/tiles/g.group
+		n0 := t * tw
+		nt := min(tw, n-n0)
+		xg := x[(b*g.cin+gi*cg)*nIn : (b*g.cin+(gi+1)*cg)*nIn]
+		rhs, ldb := xg[n0:], n
+		if !pointwise {
+			rhs, ldb = cols[:kg*nt], nt
+			if threads > 1 && kg*nt >= 1<<16 {
+				parallelFor(threads, kg, 1, func(r0, r1 int) { convIm2col(rhs, xg, g, r0, r1, n0, nt) })
+			} else {
+				convIm2col(rhs, xg, g, 0, kg, n0, nt)
+			}
+		}
+		yc := y[(b*g.cout+gi*mg)*n+n0:]
+		if bias != nil {
+			for m, v := range bias[gi*mg : (gi+1)*mg] {
+				convFill(yc[m*n:m*n+nt], v)
+			}
+		}
+		gemm.SgemmPackedA(threads, false, nt, 1, packs[gi], rhs, ldb, beta, yc, n)
+	}
+	bufLen := 0
+	if !pointwise {
+		bufLen = kg * tw
+	}
+	if perThread {
+		parallelFor(threads, imgs*tiles, 1, func(lo, hi int) {
+			buf := convGetBuf(bufLen)
+			for u := lo; u < hi; u++ {
+				unit(u, *buf, 1)
+			}
+			convBufs.Put(buf)
+		})
+		return
+	}
+	buf := convGetBuf(bufLen)
+	for u := range imgs * tiles {
+		unit(u, *buf, threads)
+	}
+	convBufs.Put(buf)
+}
+
+// convFill sets every element of row to v, doubling with copy (memmove)
+// rather than storing one float at a time.
+func convFill(row []float32, v float32) {
+	if len(row) == 0 {
+		return
+	}
+	row[0] = v
+	for k := 1; k < len(row); k *= 2 {
+		copy(row[k:], row[:k])
+	}
+}
+
+// convIm2col writes rows r0..r1 of columns n0..n0+nt of the im2col matrix
+// of one group's input channels xg into cols, row r at cols[r*nt:]. Row r is
+// (channel, kz, ky, kx) in row-major order; column p is the output position
+// (oz, oy, ox) in row-major order; taps in the padding are zero.
+//
+// A row is written one output row (segment) at a time. Convolutions with
+// small outputs have short segments, so the loops avoid calls (clear,
+// copy) below convShortRun elements.
+func convIm2col(cols, xg []float32, g *convShape, r0, r1, n0, nt int) {
+	kd, kh, kw := g.k[0], g.k[1], g.k[2]
+	D, H, W := g.in[0], g.in[1], g.in[2]
+	Ho, Wo := g.out[1], g.out[2]
+	sd, sh, sw := g.s[0], g.s[1], g.s[2]
+	oz0, oy0, ox0 := n0/(Ho*Wo), n0/Wo%Ho, n0%Wo
+	for r := r0; r < r1; r++ {
+		kx := r % kw
+		ky := r / kw % kh
+		kz := r / kw / kh % kd
+		ch := r / (kw * kh * kd)
+		plane := xg[ch*D*H*W : (ch+1)*D*H*W]
+		dst := cols[r*nt : (r+1)*nt]
+		zOff := kz*g.d[0] - g.p[0]
+		yOff := ky*g.d[1] - g.p[1]
+		xOff := kx*g.d[2] - g.p[2]
+		// Output columns [lo, hi) of a whole row read inside the input.
+		lo, hi := convValid(Wo, sw, xOff, W)
+		oz, oy, ox := oz0, oy0, ox0
+		for j := 0; j < nt; {
+			seg := dst[j:min(nt, j+Wo-ox)]
+			iz, iy := oz*sd+zOff, oy*sh+yOff
+			if iz < 0 || iz >= D || iy < 0 || iy >= H {
+				convZero(seg)
+			} else {
+				src := plane[(iz*H+iy)*W : (iz*H+iy+1)*W]
+				a, b := max(lo-ox, 0), min(hi-ox, len(seg))
+				a = min(a, len(seg))
+				b = max(b, a)
+				convZero(seg[:a])
+				if sw == 1 {
+					from := src[ox+a+xOff : ox+b+xOff]
+					if len(from) < convShortRun {
+						for t, v := range from {
+							seg[a+t] = v
+						}
+					} else {
+						copy(seg[a:b], from)
+					}
+				} else {
+					base := ox*sw + xOff
+					for t := a; t < b; t++ {
+						seg[t] = src[base+t*sw]
+					}
+				}
+				convZero(seg[b:])
+			}
+			j += len(seg)
+			ox = 0
+			if oy++; oy == Ho {
+				oy = 0
+				oz++
+			}
+		}
+	}
+}
+
+// convShortRun is the length below which a plain loop beats a call to
+// memmove or memclr.
+const convShortRun = 16
+
+func convZero(s []float32) {
+	if len(s) < convShortRun {
+		for i := range s {
+			s[i] = 0
+		}
+		return
+	}
+	clear(s)
+}
+
+// convDepthwise is the direct kernel for 2-D (or 1-D) convolutions with
+// one input channel per group; output channel m reads input channel
+// m/(Cout/Cin).
+func convDepthwise(y, x, w, bias []float32, g *convShape, threads int) {
+	mult := g.cout / g.cin
+	nIn, n, ks := g.inSize(), g.outSize(), g.kSize()
+	planes := g.batch * g.cout
+	minPlanes := max(1, (1<<15)/max(1, n*ks))
+	parallelFor(threads, planes, minPlanes, func(lo, hi int) {
+		rows := make([][]float32, g.k[1])
+		zero := make([]float32, g.in[2])
+		for pl := lo; pl < hi; pl++ {
+			b, m := pl/g.cout, pl%g.cout
+			var bv float32
+			if bias != nil {
+				bv = bias[m]
+			}
+			ic := b*g.cin + m/mult
+			convDepthwisePlane(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g, rows, zero)
+		}
+	})
+}
+
+// convDepthwisePlane convolves one H×W plane with one kh×kw filter. For
+// each output row it gathers the kh input rows, with a row of zeros
+// standing in for rows in the padding, so that only the columns need
+// bounds: output columns whose window lies inside the input take a loop
+// without checks (all nine taps at once for 3×3 windows, one pass per tap
+// otherwise), and the few border columns check each tap.
+func convDepthwisePlane(out, in, wk []float32, bias float32, g *convShape, rows [][]float32, zero []float32) {
+	H, W := g.in[1], g.in[2]
+	Ho, Wo := g.out[1], g.out[2]
+	kh, kw := g.k[1], g.k[2]
+	sh, sw, dh, dw, ph, pw := g.s[1], g.s[2], g.d[1], g.d[2], g.p[1], g.p[2]
+	xLo, xHi := convInterior(Wo, sw, pw, (kw-1)*dw, W)
+	fast3x3 := kh == 3 && kw == 3 && dw == 1
+	for oy := range Ho {
+		for ky := range rows {
+			if iy := oy*sh - ph + ky*dh; iy >= 0 && iy < H {
+				rows[ky] = in[iy*W : (iy+1)*W]
+			} else {
+				rows[ky] = zero
+			}
+		}
+		orow := out[oy*Wo : (oy+1)*Wo]
+		if fast3x3 {
+			w9 := (*[9]float32)(wk)
+			for ox := 0; ox < Wo; ox++ {
+				if ox == xLo && xLo < xHi {
+					// Offset the rows so that interior column i reads
+					// from element i*sw of each.
+					off := xLo*sw - pw
+					convDW3x3Row(orow[xLo:xHi], rows[0][off:], rows[1][off:], rows[2][off:], w9, bias, sw)
+					ox = xHi - 1
+					continue
+				}
+				orow[ox] = convDW3x3Edge(rows[0], rows[1], rows[2], ox*sw-pw, w9, bias)
+			}
+			continue
+		}
+		for ox := 0; ox < Wo; ox++ {
+			if ox == xLo && xLo < xHi {
+				ox = xHi - 1 // the interior is done below
+				continue
+			}
+			acc := bias
+			for kx := range kw {
+				if ix := ox*sw - pw + kx*dw; ix >= 0 && ix < W {
+					for ky, row := range rows {
+						acc += wk[ky*kw+kx] * row[ix]
+					}
+				}
+			}
+			orow[ox] = acc
+		}
+		if xLo >= xHi {
+			continue
+		}
+		inner := orow[xLo:xHi]
+		for i := range inner {
+			inner[i] = bias
+		}
+		for ky, row := range rows {
+			for kx := range kw {
+				wv := wk[ky*kw+kx]
+				base := xLo*sw - pw + kx*dw
+				for i := range inner {
+					inner[i] += wv * row[base+i*sw]
+				}
+			}
+		}
+	}
+}
+
+// convDW3x3Row computes one output row of a 3×3 depthwise window: out[i]
+// = bias + Σ w[ky][kx]·r_ky[i*s+kx]. It is a function of its own so that
+// the compiler keeps the nine weights in registers; the sum is grouped by
+// row to shorten its chain of dependent additions.
+func convDW3x3Row(out, r0, r1, r2 []float32, w *[9]float32, bias float32, s int) {
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+	if s == 1 {
+		for i := range out {
+			a, b, c := r0[i:i+3:i+3], r1[i:i+3:i+3], r2[i:i+3:i+3]
+			out[i] = bias + (w0*a[0] + w1*a[1] + w2*a[2]) + (w3*b[0] + w4*b[1] + w5*b[2]) + (w6*c[0] + w7*c[1] + w8*c[2])
+		}
+		return
+	}
+	for i := range out {
+		j := i * s
+		a, b, c := r0[j:j+3:j+3], r1[j:j+3:j+3], r2[j:j+3:j+3]
+		out[i] = bias + (w0*a[0] + w1*a[1] + w2*a[2]) + (w3*b[0] + w4*b[1] + w5*b[2]) + (w6*c[0] + w7*c[1] + w8*c[2])
+	}
+}
+
+// convDW3x3Edge computes one output of a 3×3 depthwise window starting at
+// column ix of rows r0..r2, some of whose taps fall outside the row.
+func convDW3x3Edge(r0, r1, r2 []float32, ix int, w *[9]float32, bias float32) float32 {
+	var a, b, c [3]float32
+	for k := range 3 {
+		if j := ix + k; j >= 0 && j < len(r0) {
+			a[k], b[k], c[k] = r0[j], r1[j], r2[j]
+		}
+	}
+	return bias + w[0]*a[0] + w[1]*a[1] + w[2]*a[2] + w[3]*b[0] + w[4]*b[1] + w[5]*b[2] + w[6]*c[0] + w[7]*c[1] + w[8]*c[2]
+}
+
+// convInterior returns the range [lo, hi) of output indices o < n whose
+// window, from o*s-p to o*s-p+ext, lies inside [0, size).
+func convInterior(n, s, p, ext, size int) (lo, hi int) {
+	lo, _ = convValid(n, s, -p, size)
+	_, hi = convValid(n, s, ext-p, size)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi
+}
+
+// ---------------------------------------------------------------------------
+// ConvTranspose
+
+// convTransposeGeom reads ConvTranspose's attributes for an input with
+// spatial sizes in (-1 where unknown) and returns the output sizes (-1
+// where unknown) and begin paddings.
+func convTransposeGeom(n *onnx.Node, in, kernel []int) (out, padBegin []int, win convWindow, err error) {
+	nd := len(in)
+	if win, err = convReadWindow(n, nd, kernel); err != nil {
+		return
+	}
+	outPad, err := attrIntsLen(n, "output_padding", nd, make([]int64, nd))
+	if err != nil {
+		return
+	}
+	outShape := attrInts(n, "output_shape")
+	if len(outShape) == nd+2 { // early exporters wrote the full shape
+		outShape = outShape[2:]
+	}
+	if outShape != nil && len(outShape) != nd {
+		err = shapeError(n, "output_shape %v for %d spatial dims", outShape, nd)
+		return
+	}
+	out, padBegin = make([]int, nd), make([]int, nd)
+	for i := range nd {
+		s, op := win.strides[i], int(outPad[i])
+		if op < 0 || op >= max(s, win.dils[i]) {
+			err = shapeError(n, "output_padding %v must be below strides or dilations", outPad)
+			return
+		}
+		if in[i] < 0 || win.kernel == nil {
+			out[i] = -1
+			continue
+		}
+		full := s*(in[i]-1) + op + (win.kernel[i]-1)*win.dils[i] + 1 // output before padding is removed
+		switch {
+		case outShape != nil || win.autoPad == "SAME_UPPER" || win.autoPad == "SAME_LOWER":
+			if outShape != nil {
+				out[i] = int(outShape[i])
+			} else {
+				out[i] = in[i] * s
+			}
+			// total is negative when the output is larger than the full
+			// result; floor division then leaves the surplus at the end,
+			// as ONNX's reference does.
+			total := full - out[i]
+			if win.autoPad == "SAME_UPPER" {
+				padBegin[i] = convFloorDiv(total, 2)
+			} else {
+				padBegin[i] = total - convFloorDiv(total, 2)
+			}
+		case win.autoPad == "VALID":
+			out[i] = full
+		default:
+			padBegin[i] = win.pads[i]
+			out[i] = full - win.pads[i] - win.pads[nd+i]
+		}
+		if out[i] < 1 {
+			err = shapeError(n, "output size %d on spatial axis %d", out[i], i)
+			return
+		}
+	}
+	return
+}
+
+func convTransposeInfer(c *InferCtx) ([]onnx.Type, error) {
+	x, _ := c.Input(0)
+	w, _ := c.Input(1)
+	dt := x.DType
+	if dt == tensor.Undefined {
+		dt = w.DType
+	}
+	rank := x.Rank()
+	if rank < 0 {
+		rank = w.Rank()
+	}
+	if rank < 0 {
+		return []onnx.Type{{DType: dt}}, nil
+	}
+	if rank < 3 || (w.HasShape && x.HasShape && len(w.Dims) != len(x.Dims)) {
+		return nil, shapeError(c.Node, "X %s and W %s: want equal ranks of at least 3", x.ShapeString(), w.ShapeString())
+	}
+	nd := rank - 2
+	in := make([]int, nd)
+	var kernel []int
+	if w.HasShape {
+		kernel = make([]int, nd)
+	}
+	for i := range nd {
+		in[i] = -1
+		if d := convDimOr(x, 2+i); d.Known() {
+			in[i] = int(d.Value)
+		}
+		if kernel != nil {
+			if d := w.Dims[2+i]; d.Known() {
+				kernel[i] = int(d.Value)
+			} else {
+				kernel = nil
+			}
+		}
+	}
+	out, _, _, err := convTransposeGeom(c.Node, in, kernel)
+	if err != nil {
+		return nil, err
+	}
+	cout := onnx.UnknownDim
+	if d := convDimOr(w, 1); d.Known() {
+		cout = onnx.Dim{Value: d.Value * attrInt(c.Node, "group", 1)}
+	}
+	dims := []onnx.Dim{convDimOr(x, 0), cout}
+	for _, o := range out {
+		if o < 0 {
+			dims = append(dims, onnx.UnknownDim)
+		} else {
+			dims = append(dims, onnx.Dim{Value: int64(o)})
+		}
+	}
+	return []onnx.Type{{DType: dt, HasShape: true, Dims: dims}}, nil
+}
+
+func convTransposeRun(c *RunCtx) ([]*tensor.Dense, error) {
+	x, w, nd, group, err := convSetup(c)
+	if err != nil {
+		return nil, err
+	}
+	n := c.Node
+	g := convShape{batch: x.Shape[0], cin: x.Shape[1], cout: w.Shape[1] * group, group: group}
+	if w.Shape[0] != g.cin || g.cin%group != 0 {
+		return nil, shapeError(n, "X %v and W %v do not agree with group %d", x.Shape, w.Shape, group)
+	}
+	out, pb, win, err := convTransposeGeom(n, x.Shape[2:], w.Shape[2:])
+	if err != nil {
+		return nil, err
+	}
+	bias, err := convBias(c, g.cout)
+	if err != nil {
+		return nil, err
+	}
+	off := 3 - nd
+	for i := range 3 {
+		g.in[i], g.out[i], g.k[i], g.s[i], g.d[i] = 1, 1, 1, 1, 1
+	}
+	for i := range nd {
+		j := off + i
+		g.in[j], g.out[j], g.k[j], g.s[j], g.d[j], g.p[j] = x.Shape[2+i], out[i], win.kernel[i], win.strides[i], win.dils[i], pb[i]
+	}
+	outShape := append([]int{g.batch, g.cout}, out...)
+	if _, err := tensor.NumElems(outShape); err != nil {
+		return nil, onnx.NodeErrorf(n, "output shape: %w", err)
+	}
+	y := tensor.New(x.DType, outShape...)
+	if y.Len() > 0 {
+		convTransposeGemm(c, y.F32, x.F32, w, &g)
+		convAddBias(y.F32, bias, g.batch, g.cout, g.outSize())
+	}
+	return []*tensor.Dense{y}, nil
+}
+
+// convTransposeGemm computes, per image and group, cols = W_gᵀ·X_g (rows
+// are (output channel, kz, ky, kx), columns input positions) and scatters
+// cols into the output (col2im).
+func convTransposeGemm(c *RunCtx, y, x []float32, w *tensor.Dense, g *convShape) {
+	threads := c.Threads
+	cg, mg := g.cin/g.group, g.cout/g.group
+	nIn, nOut, ks := g.inSize(), g.outSize(), g.kSize()
+	rows := mg * ks
+	imgs := g.batch * g.group
+	pack := func() []*gemm.PackedA {
+		p := make([]*gemm.PackedA, g.group)
+		for gi := range p {
+			p[gi] = gemm.PackA(true, rows, cg, w.F32[gi*cg*rows:(gi+1)*cg*rows], rows)
+		}
+		return p
+	}
+	packs, ok := convPacked(c, 1, convPackConvTranspose, g.group, pack)
+	if !ok {
+		packs = pack()
+	}
+	unit := func(u int, cols []float32, threads int) {
+		b, gi := u/g.group, u%g.group
+		xg := x[(b*g.cin+gi*cg)*nIn : (b*g.cin+(gi+1)*cg)*nIn]
+		gemm.SgemmPackedA(threads, false, nIn, 1, packs[gi], xg, nIn, 0, cols, nIn)
+		yg := y[(b*g.cout+gi*mg)*nOut : (b*g.cout+(gi+1)*mg)*nOut]
+		// Output channels are independent: each reads its own ks rows.
+		parallelFor(threads, mg, max(1, (1<<15)/max(1, ks*nIn)), func(m0, m1 int) {
+			convCol2im(yg, cols, g, m0, m1)
+		})
+	}
+	if threads > 1 && imgs >= threads {
+		parallelFor(threads, imgs, 1, func(lo, hi int) {
+			buf := convGetBuf(rows * nIn)
+			for u := lo; u < hi; u++ {
+				unit(u, *buf, 1)
+			}
+			convBufs.Put(buf)
+		})
+		return
+	}
+	buf := convGetBuf(rows * nIn)
+	for u := range imgs {
+		unit(u, *buf, threads)
+	}
+	convBufs.Put(buf)
+}
+
+// convCol2im accumulates rows of cols for output channels m0..m1 of one
+// group into yg: input position (iz, iy, ix) with tap (kz, ky, kx) lands
+// on output (iz*s - p + kz*d, ...) when that is inside the output.
+func convCol2im(yg, cols []float32, g *convShape, m0, m1 int) {
+	D, H, W := g.in[0], g.in[1], g.in[2]
+	Do, Ho, Wo := g.out[0], g.out[1], g.out[2]
+	kd, kh, kw := g.k[0], g.k[1], g.k[2]
+	nIn, nOut := g.inSize(), g.outSize()
+	for m := m0; m < m1; m++ {
+		plane := yg[m*nOut : (m+1)*nOut]
+		for kz := range kd {
+			for ky := range kh {
+				for kx := range kw {
+					r := ((m*kd+kz)*kh+ky)*kw + kx
+					src := cols[r*nIn : (r+1)*nIn]
+					xOff := kx*g.d[2] - g.p[2]
+					lo, hi := convValid(W, g.s[2], xOff, Wo)
+					for iz := range D {
+						oz := iz*g.s[0] - g.p[0] + kz*g.d[0]
+						if oz < 0 || oz >= Do {
+							continue
+						}
+						for iy := range H {
+							oy := iy*g.s[1] - g.p[1] + ky*g.d[1]
+							if oy < 0 || oy >= Ho {
+								continue
+							}
+							srow := src[(iz*H+iy)*W : (iz*H+iy+1)*W]
+							drow := plane[(oz*Ho+oy)*Wo : (oz*Ho+oy+1)*Wo]
+							for ix := lo; ix < hi; ix++ {
+								drow[ix*g.s[2]+xOff] += srow[ix]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

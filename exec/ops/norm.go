@@ -1,0 +1,328 @@
+package ops
+
+import (
+	"math"
+
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// Norm family: BatchNormalization (inference), LayerNormalization and
+// InstanceNormalization. Statistics accumulate in float64, which costs
+// nothing next to the loads, and are taken in two passes (mean, then the
+// mean square deviation) so that large offsets do not cancel.
+
+func init() {
+	register(
+		// Opset 7 dropped is_test; spatial (7, 8) is checked below.
+		&Op{Name: "BatchNormalization", Since: 7, Infer: batchNormInfer, Run: batchNormRun},
+		&Op{Name: "LayerNormalization", Since: 17, Infer: layerNormInfer, Run: layerNormRun},
+		// Opset 6 dropped consumed_inputs.
+		&Op{Name: "InstanceNormalization", Since: 6, Infer: normSameInfer, Run: instanceNormRun},
+	)
+}
+
+// normSameInfer gives output 0 the type of input 0.
+func normSameInfer(c *InferCtx) ([]onnx.Type, error) {
+	x, _ := c.Input(0)
+	return []onnx.Type{x}, nil
+}
+
+// normFloat returns input i if it is present and of a float dtype.
+func normFloat(c *RunCtx, i int, what string) (*tensor.Dense, error) {
+	t := c.Input(i)
+	if t == nil {
+		return nil, onnx.NodeErrorf(c.Node, "input %s missing", what)
+	}
+	if !t.DType.IsFloat() {
+		return nil, unsupportedf(c.Node, "%s dtype %s", what, t.DType)
+	}
+	return t, nil
+}
+
+// normChannelParams reads per-channel parameter inputs (each of shape [C])
+// as float64 values, whatever their float dtype.
+func normChannelParams(c *RunCtx, ch int, names ...string) ([][]float64, error) {
+	out := make([][]float64, len(names))
+	for i, name := range names {
+		t, err := normFloat(c, 1+i, name)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.Shape) != 1 || t.Shape[0] != ch {
+			return nil, shapeError(c.Node, "%s shape %v, want [%d]", name, t.Shape, ch)
+		}
+		out[i] = t.Float64s()
+	}
+	return out, nil
+}
+
+// normPlanes runs body over count planes of size elements each, in
+// parallel when the work is large.
+func normPlanes(count, size, threads int, body func(p int)) {
+	parallelFor(threads, count, max(1, (1<<16)/max(1, size)), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			body(p)
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// BatchNormalization
+
+// batchNormTraining reports whether the node asks for training mode:
+// training_mode=1 from opset 14, extra outputs before it.
+func batchNormTraining(n *onnx.Node, opset int) bool {
+	if opset >= 14 {
+		return attrInt(n, "training_mode", 0) != 0
+	}
+	for _, o := range n.Outputs[min(1, len(n.Outputs)):] {
+		if o != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func batchNormInfer(c *InferCtx) ([]onnx.Type, error) {
+	if batchNormTraining(c.Node, c.Opset) {
+		return nil, unsupportedf(c.Node, "training mode")
+	}
+	return normSameInfer(c)
+}
+
+func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
+	n := c.Node
+	if batchNormTraining(n, c.Opset) {
+		return nil, unsupportedf(n, "training mode")
+	}
+	if attrInt(n, "spatial", 1) == 0 {
+		return nil, unsupportedf(n, "spatial=0")
+	}
+	x, err := normFloat(c, 0, "X")
+	if err != nil {
+		return nil, err
+	}
+	if len(x.Shape) < 2 {
+		return nil, shapeError(n, "X %v: want rank of at least 2", x.Shape)
+	}
+	ch := x.Shape[1]
+	p, err := normChannelParams(c, ch, "scale", "B", "mean", "var")
+	if err != nil {
+		return nil, err
+	}
+	eps := float64(attrFloat(n, "epsilon", 1e-5))
+	// y = x*mul + add per channel.
+	mul, add := make([]float64, ch), make([]float64, ch)
+	for i := range ch {
+		mul[i] = p[0][i] / math.Sqrt(p[3][i]+eps)
+		add[i] = p[1][i] - p[2][i]*mul[i]
+	}
+	y := tensor.New(x.DType, x.Shape...)
+	size := 1
+	for _, d := range x.Shape[2:] {
+		size *= d
+	}
+	if x.DType == tensor.Float64 {
+		normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
+			m, a := mul[pl%ch], add[pl%ch]
+			dst := y.F64[pl*size : (pl+1)*size]
+			for i, v := range x.F64[pl*size : (pl+1)*size] {
+				dst[i] = v*m + a
+			}
+		})
+		return []*tensor.Dense{y}, nil
+	}
+	normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
+		m, a := float32(mul[pl%ch]), float32(add[pl%ch])
+		dst := y.F32[pl*size : (pl+1)*size]
+		for i, v := range x.F32[pl*size : (pl+1)*size] {
+			dst[i] = v*m + a
+		}
+	})
+	return []*tensor.Dense{y}, nil
+}
+
+// ---------------------------------------------------------------------------
+// LayerNormalization
+
+func layerNormInfer(c *InferCtx) ([]onnx.Type, error) {
+	x, _ := c.Input(0)
+	stash := onnx.Type{DType: tensor.Float32}
+	if x.HasShape {
+		axis, err := normAxis(c.Node, attrInt(c.Node, "axis", -1), len(x.Dims))
+		if err != nil {
+			return nil, err
+		}
+		stash.HasShape = true
+		stash.Dims = append([]onnx.Dim{}, x.Dims...)
+		for i := axis; i < len(x.Dims); i++ {
+			stash.Dims[i] = onnx.Dim{Value: 1}
+		}
+	}
+	types := []onnx.Type{x, stash, stash}
+	return types[:max(1, min(3, len(c.Node.Outputs)))], nil
+}
+
+// layerNormParam reads Scale or B as one value per normalized element
+// (count of them, over normalized dims norm); the parameter may broadcast
+// over the normalized dims but not over the leading ones.
+func layerNormParam(c *RunCtx, i int, what string, norm []int, count int) ([]float32, error) {
+	t, err := normFloat(c, i, what)
+	if err != nil {
+		return nil, err
+	}
+	shape := t.Shape
+	for len(shape) > len(norm) && shape[0] == 1 {
+		shape = shape[1:]
+	}
+	if len(shape) > len(norm) {
+		return nil, unsupportedf(c.Node, "%s of shape %v varies over unnormalized dims", what, t.Shape)
+	}
+	if out, err := broadcastShapes(shape, norm); err != nil || !tensor.SameShape(out, norm) {
+		return nil, shapeError(c.Node, "%s shape %v does not broadcast to %v", what, t.Shape, norm)
+	}
+	vals := t.F32
+	if t.DType == tensor.Float64 {
+		vals = make([]float32, len(t.F64))
+		for j, v := range t.F64 {
+			vals[j] = float32(v)
+		}
+	}
+	if len(vals) == count {
+		return vals, nil
+	}
+	// Expand the broadcast: element j of the normalized block reads the
+	// parameter at j's coordinates, with 0 where the parameter's dim is 1.
+	out := make([]float32, count)
+	off := len(norm) - len(shape)
+	pstr := tensor.Strides(shape)
+	for j := range out {
+		rem, src := j, 0
+		for d := len(norm) - 1; d >= 0; d-- {
+			coord := rem % norm[d]
+			rem /= norm[d]
+			if d >= off && shape[d-off] != 1 {
+				src += coord * pstr[d-off]
+			}
+		}
+		out[j] = vals[src]
+	}
+	return out, nil
+}
+
+func layerNormRun(c *RunCtx) ([]*tensor.Dense, error) {
+	n := c.Node
+	x, err := normFloat(c, 0, "X")
+	if err != nil {
+		return nil, err
+	}
+	if x.DType == tensor.Float64 {
+		return nil, unsupportedf(n, "dtype %s", x.DType)
+	}
+	rank := len(x.Shape)
+	axis, err := normAxis(n, attrInt(n, "axis", -1), rank)
+	if err != nil {
+		return nil, err
+	}
+	rows, size := 1, 1
+	for _, d := range x.Shape[:axis] {
+		rows *= d
+	}
+	for _, d := range x.Shape[axis:] {
+		size *= d
+	}
+	scale, err := layerNormParam(c, 1, "Scale", x.Shape[axis:], size)
+	if err != nil {
+		return nil, err
+	}
+	var bias []float32
+	if c.Input(2) != nil {
+		if bias, err = layerNormParam(c, 2, "B", x.Shape[axis:], size); err != nil {
+			return nil, err
+		}
+	}
+	eps := float64(attrFloat(n, "epsilon", 1e-5))
+	y := tensor.New(x.DType, x.Shape...)
+	statShape := append([]int{}, x.Shape...)
+	for i := axis; i < rank; i++ {
+		statShape[i] = 1
+	}
+	mean := tensor.New(tensor.Float32, statShape...)
+	invStd := tensor.New(tensor.Float32, statShape...)
+	normPlanes(rows, size, c.Threads, func(r int) {
+		src := x.F32[r*size : (r+1)*size]
+		dst := y.F32[r*size : (r+1)*size]
+		mu, inv := normStats(src, eps)
+		m, s := float32(mu), float32(inv)
+		if bias != nil {
+			for i, v := range src {
+				dst[i] = (v-m)*s*scale[i] + bias[i]
+			}
+		} else {
+			for i, v := range src {
+				dst[i] = (v - m) * s * scale[i]
+			}
+		}
+		mean.F32[r], invStd.F32[r] = m, s
+	})
+	out := []*tensor.Dense{y, mean, invStd}
+	return out[:max(1, min(3, len(n.Outputs)))], nil
+}
+
+// normStats returns the mean of v and 1/sqrt(variance + eps).
+func normStats(v []float32, eps float64) (mean, invStd float64) {
+	if len(v) == 0 {
+		return 0, 1 / math.Sqrt(eps)
+	}
+	var s float64
+	for _, e := range v {
+		s += float64(e)
+	}
+	mean = s / float64(len(v))
+	var ss float64
+	for _, e := range v {
+		d := float64(e) - mean
+		ss += d * d
+	}
+	return mean, 1 / math.Sqrt(ss/float64(len(v))+eps)
+}
+
+// ---------------------------------------------------------------------------
+// InstanceNormalization
+
+func instanceNormRun(c *RunCtx) ([]*tensor.Dense, error) {
+	n := c.Node
+	x, err := normFloat(c, 0, "X")
+	if err != nil {
+		return nil, err
+	}
+	if x.DType == tensor.Float64 {
+		return nil, unsupportedf(n, "dtype %s", x.DType)
+	}
+	if len(x.Shape) < 3 {
+		return nil, shapeError(n, "X %v: want rank of at least 3", x.Shape)
+	}
+	ch := x.Shape[1]
+	p, err := normChannelParams(c, ch, "scale", "B")
+	if err != nil {
+		return nil, err
+	}
+	eps := float64(attrFloat(n, "epsilon", 1e-5))
+	size := 1
+	for _, d := range x.Shape[2:] {
+		size *= d
+	}
+	y := tensor.New(x.DType, x.Shape...)
+	normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
+		src := x.F32[pl*size : (pl+1)*size]
+		dst := y.F32[pl*size : (pl+1)*size]
+		mu, inv := normStats(src, eps)
+		mul := p[0][pl%ch] * inv
+		m, a := float32(mul), float32(p[1][pl%ch]-mu*mul)
+		for i, v := range src {
+			dst[i] = v*m + a
+		}
+	})
+	return []*tensor.Dense{y}, nil
+}

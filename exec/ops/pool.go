@@ -1,0 +1,401 @@
+package ops
+
+import (
+	"math"
+
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// Pool family: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool over
+// 1, 2 or 3 spatial dims. The window attributes and output sizes are
+// Conv's (convWindow in conv.go); like Conv, the kernels see every input
+// as (D, H, W) with missing leading axes of size 1.
+
+func init() {
+	register(
+		&Op{Name: "MaxPool", Since: 1, Infer: poolInfer, Run: maxPoolRun},
+		&Op{Name: "AveragePool", Since: 1, Infer: poolInfer, Run: avgPoolRun},
+		&Op{Name: "GlobalAveragePool", Since: 1, Infer: globalPoolInfer, Run: globalAvgPoolRun},
+		&Op{Name: "GlobalMaxPool", Since: 1, Infer: globalPoolInfer, Run: globalMaxPoolRun},
+	)
+}
+
+// poolWindow reads a pool node's window attributes for nd spatial dims;
+// kernel_shape is required.
+func poolWindow(n *onnx.Node, nd int) (convWindow, bool, error) {
+	w, err := convReadWindow(n, nd, nil)
+	if err != nil {
+		return w, false, err
+	}
+	if w.kernel == nil {
+		return w, false, shapeError(n, "kernel_shape missing")
+	}
+	return w, attrInt(n, "ceil_mode", 0) != 0, nil
+}
+
+func poolInfer(c *InferCtx) ([]onnx.Type, error) {
+	x, _ := c.Input(0)
+	types := []onnx.Type{{DType: x.DType}, {DType: tensor.Int64}}
+	if x.HasShape {
+		nd := len(x.Dims) - 2
+		if nd < 1 {
+			return nil, shapeError(c.Node, "input %s: want rank of at least 3", x.ShapeString())
+		}
+		w, ceil, err := poolWindow(c.Node, nd)
+		if err != nil {
+			return nil, err
+		}
+		spatial, err := convSpatialTypes(c.Node, x, &w, ceil)
+		if err != nil {
+			return nil, err
+		}
+		dims := append([]onnx.Dim{x.Dims[0], x.Dims[1]}, spatial...)
+		for i := range types {
+			types[i].HasShape, types[i].Dims = true, dims
+		}
+	}
+	if len(c.Node.Outputs) < 2 || c.Node.OpType != "MaxPool" {
+		types = types[:1]
+	}
+	return types, nil
+}
+
+// poolAxis describes one spatial axis of a pool: for output index o the
+// window starts at input index start[o] and its taps lo[o] <= k < hi[o]
+// fall inside the input; padCnt[o] counts the taps inside the input or
+// its padding (the divisor under count_include_pad).
+type poolAxis struct {
+	in, out, dil        int
+	start, lo, hi, padC []int
+}
+
+// poolGeom is a pool's geometry over (D, H, W).
+type poolGeom struct {
+	planes int // batch × channels
+	taps   int // window size
+	ax     [3]poolAxis
+}
+
+func (g *poolGeom) inSize() int  { return g.ax[0].in * g.ax[1].in * g.ax[2].in }
+func (g *poolGeom) outSize() int { return g.ax[0].out * g.ax[1].out * g.ax[2].out }
+
+// poolSetup validates X and computes the geometry and the output shape.
+func poolSetup(c *RunCtx) (*tensor.Dense, *poolGeom, []int, error) {
+	n := c.Node
+	x := c.Input(0)
+	if x == nil {
+		return nil, nil, nil, onnx.NodeErrorf(n, "input X missing")
+	}
+	nd := len(x.Shape) - 2
+	if nd < 1 {
+		return nil, nil, nil, shapeError(n, "input %v: want rank of at least 3", x.Shape)
+	}
+	if nd > 3 {
+		return nil, nil, nil, unsupportedf(n, "%d spatial dims", nd)
+	}
+	w, ceil, err := poolWindow(n, nd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	switch x.DType {
+	case tensor.String, tensor.Undefined:
+		return nil, nil, nil, unsupportedf(n, "dtype %s", x.DType)
+	}
+	g := &poolGeom{planes: x.Shape[0] * x.Shape[1], taps: 1}
+	shape := []int{x.Shape[0], x.Shape[1]}
+	for i := range 3 - nd {
+		g.ax[i] = poolAxis{in: 1, out: 1, dil: 1, start: []int{0}, lo: []int{0}, hi: []int{1}, padC: []int{1}}
+	}
+	for i := range nd {
+		in := x.Shape[2+i]
+		out, pb := w.outDim(i, in, ceil)
+		if out < 1 || in < 1 {
+			return nil, nil, nil, shapeError(n, "input %v is smaller than the window %v", x.Shape, w.kernel)
+		}
+		k, s, d := w.kernel[i], w.strides[i], w.dils[i]
+		g.taps *= k
+		ext := (k-1)*d + 1
+		pe := w.pads[nd+i]
+		if w.autoPad != "NOTSET" {
+			pe = max(0, (out-1)*s+ext-in-pb)
+		}
+		a := poolAxis{in: in, out: out, dil: d, start: make([]int, out), lo: make([]int, out), hi: make([]int, out), padC: make([]int, out)}
+		for o := range out {
+			st := o*s - pb
+			a.start[o] = st
+			a.lo[o], a.hi[o] = convValid(k, d, st, in)
+			_, a.padC[o] = convValid(k, d, st, in+pe)
+		}
+		g.ax[3-nd+i] = a
+		shape = append(shape, out)
+	}
+	return x, g, shape, nil
+}
+
+// poolPlanes runs body over the planes of g, in parallel when the work
+// is large.
+func poolPlanes(g *poolGeom, threads int, body func(p int)) {
+	per := max(1, g.outSize()*g.taps)
+	parallelFor(threads, g.planes, max(1, (1<<16)/per), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			body(p)
+		}
+	})
+}
+
+func maxPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
+	x, g, shape, err := poolSetup(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tensor.NumElems(shape); err != nil {
+		return nil, onnx.NodeErrorf(c.Node, "output shape: %w", err)
+	}
+	y := tensor.New(x.DType, shape...)
+	var idx *tensor.Dense
+	if len(c.Node.Outputs) > 1 && c.Node.Outputs[1] != nil {
+		idx = tensor.New(tensor.Int64, shape...)
+	}
+	colMajor := attrInt(c.Node, "storage_order", 0) == 1
+	switch x.DType {
+	case tensor.Float32, tensor.Float16, tensor.BFloat16:
+		maxPoolKernel(y.F32, x.F32, idx, g, colMajor, float32(math.Inf(-1)), c.Threads)
+	case tensor.Float64:
+		maxPoolKernel(y.F64, x.F64, idx, g, colMajor, math.Inf(-1), c.Threads)
+	default: // integers, stored as int64
+		maxPoolKernel(y.I64, x.I64, idx, g, colMajor, math.MinInt64, c.Threads)
+	}
+	if idx != nil {
+		return []*tensor.Dense{y, idx}, nil
+	}
+	return []*tensor.Dense{y}, nil
+}
+
+// maxPoolKernel takes the maximum of each window (lowest where a window
+// holds no input) and, if idx is non-nil, its flat index in x (the first
+// one on ties), with the spatial part in column-major order if colMajor.
+func maxPoolKernel[T float32 | float64 | int64](y, x []T, idx *tensor.Dense, g *poolGeom, colMajor bool, lowest T, threads int) {
+	az, ay, ax := &g.ax[0], &g.ax[1], &g.ax[2]
+	nIn, nOut := g.inSize(), g.outSize()
+	D, H, W := az.in, ay.in, ax.in
+	poolPlanes(g, threads, func(p int) {
+		plane := x[p*nIn : (p+1)*nIn]
+		out := y[p*nOut : (p+1)*nOut]
+		o := 0
+		for oz := range az.out {
+			for oy := range ay.out {
+				for ox := range ax.out {
+					best, at := lowest, -1
+					for kz := az.lo[oz]; kz < az.hi[oz]; kz++ {
+						iz := az.start[oz] + kz*az.dil
+						for ky := ay.lo[oy]; ky < ay.hi[oy]; ky++ {
+							iy := ay.start[oy] + ky*ay.dil
+							row := plane[(iz*H+iy)*W : (iz*H+iy+1)*W]
+							x0, dx := ax.start[ox], ax.dil
+							if idx == nil {
+								// No data-dependent branch: random data
+								// would mispredict one on every tap.
+								for kx := ax.lo[ox]; kx < ax.hi[ox]; kx++ {
+									best = max(best, row[x0+kx*dx])
+								}
+								continue
+							}
+							for kx := ax.lo[ox]; kx < ax.hi[ox]; kx++ {
+								if v := row[x0+kx*dx]; v > best || at < 0 {
+									best, at = v, (iz*H+iy)*W+x0+kx*dx
+								}
+							}
+						}
+					}
+					out[o] = best
+					if idx != nil && at >= 0 {
+						if colMajor {
+							iz, iy, ix := at/(H*W), at/W%H, at%W
+							at = iz + iy*D + ix*D*H
+						}
+						idx.I64[p*nOut+o] = int64(p*nIn + at)
+					}
+					o++
+				}
+			}
+		}
+	})
+}
+
+func avgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
+	x, g, shape, err := poolSetup(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tensor.NumElems(shape); err != nil {
+		return nil, onnx.NodeErrorf(c.Node, "output shape: %w", err)
+	}
+	includePad := attrInt(c.Node, "count_include_pad", 0) != 0
+	y := tensor.New(x.DType, shape...)
+	switch x.DType {
+	case tensor.Float32, tensor.Float16, tensor.BFloat16:
+		avgPoolKernel(y.F32, x.F32, g, includePad, c.Threads)
+	case tensor.Float64:
+		avgPoolKernel(y.F64, x.F64, g, includePad, c.Threads)
+	default:
+		return nil, unsupportedf(c.Node, "dtype %s", x.DType)
+	}
+	return []*tensor.Dense{y}, nil
+}
+
+// avgPoolKernel averages each window over the taps inside the input, or,
+// with includePad, divides by the taps inside input and padding (not the
+// ceil_mode overhang, as in PyTorch).
+func avgPoolKernel[T float32 | float64](y, x []T, g *poolGeom, includePad bool, threads int) {
+	az, ay, ax := &g.ax[0], &g.ax[1], &g.ax[2]
+	nIn, nOut := g.inSize(), g.outSize()
+	H, W := ay.in, ax.in
+	poolPlanes(g, threads, func(p int) {
+		plane := x[p*nIn : (p+1)*nIn]
+		out := y[p*nOut : (p+1)*nOut]
+		o := 0
+		for oz := range az.out {
+			for oy := range ay.out {
+				for ox := range ax.out {
+					var sum T
+					for kz := az.lo[oz]; kz < az.hi[oz]; kz++ {
+						iz := az.start[oz] + kz*az.dil
+						for ky := ay.lo[oy]; ky < ay.hi[oy]; ky++ {
+							iy := ay.start[oy] + ky*ay.dil
+							row := plane[(iz*H+iy)*W : (iz*H+iy+1)*W]
+							for kx := ax.lo[ox]; kx < ax.hi[ox]; kx++ {
+								sum += row[ax.start[ox]+kx*ax.dil]
+							}
+						}
+					}
+					cnt := (az.hi[oz] - az.lo[oz]) * (ay.hi[oy] - ay.lo[oy]) * (ax.hi[ox] - ax.lo[ox])
+					if includePad {
+						cnt = az.padC[oz] * ay.padC[oy] * ax.padC[ox]
+					}
+					if cnt > 0 {
+						out[o] = sum / T(cnt)
+					}
+					o++
+				}
+			}
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Global pools
+
+func globalPoolInfer(c *InferCtx) ([]onnx.Type, error) {
+	x, _ := c.Input(0)
+	if !x.HasShape {
+		return []onnx.Type{{DType: x.DType}}, nil
+	}
+	if len(x.Dims) < 2 {
+		return nil, shapeError(c.Node, "input %s: want rank of at least 2", x.ShapeString())
+	}
+	dims := append([]onnx.Dim{}, x.Dims...)
+	for i := 2; i < len(dims); i++ {
+		dims[i] = onnx.Dim{Value: 1}
+	}
+	return []onnx.Type{{DType: x.DType, HasShape: true, Dims: dims}}, nil
+}
+
+// globalPoolSetup returns X, its output (spatial dims of 1) and the plane
+// size.
+func globalPoolSetup(c *RunCtx) (x, y *tensor.Dense, size int, err error) {
+	x = c.Input(0)
+	if x == nil {
+		return nil, nil, 0, onnx.NodeErrorf(c.Node, "input X missing")
+	}
+	if len(x.Shape) < 2 {
+		return nil, nil, 0, shapeError(c.Node, "input %v: want rank of at least 2", x.Shape)
+	}
+	switch x.DType {
+	case tensor.Float32, tensor.Float16, tensor.BFloat16, tensor.Float64:
+	default:
+		return nil, nil, 0, unsupportedf(c.Node, "dtype %s", x.DType)
+	}
+	shape := append([]int{}, x.Shape...)
+	size = 1
+	for i := 2; i < len(shape); i++ {
+		size *= shape[i]
+		shape[i] = 1
+	}
+	return x, tensor.New(x.DType, shape...), size, nil
+}
+
+// globalPoolRows applies reduce to each plane of size floats, in parallel
+// for large inputs.
+func globalPoolRows[T float32 | float64](y, x []T, size, threads int, reduce func([]T) T) {
+	parallelFor(threads, len(y), max(1, (1<<16)/max(1, size)), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			y[p] = reduce(x[p*size : (p+1)*size])
+		}
+	})
+}
+
+func globalAvgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
+	x, y, size, err := globalPoolSetup(c)
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return nil, shapeError(c.Node, "input %v has no spatial elements", x.Shape)
+	}
+	if x.F32 != nil {
+		globalPoolRows(y.F32, x.F32, size, c.Threads, func(v []float32) float32 {
+			// Four partial sums: shorter dependency chains, and less
+			// rounding error than one running float32 sum.
+			var s0, s1, s2, s3 float32
+			i := 0
+			for ; i+4 <= len(v); i += 4 {
+				s0 += v[i]
+				s1 += v[i+1]
+				s2 += v[i+2]
+				s3 += v[i+3]
+			}
+			for ; i < len(v); i++ {
+				s0 += v[i]
+			}
+			return (s0 + s1 + s2 + s3) / float32(len(v))
+		})
+	} else {
+		globalPoolRows(y.F64, x.F64, size, c.Threads, func(v []float64) float64 {
+			var s float64
+			for _, e := range v {
+				s += e
+			}
+			return s / float64(len(v))
+		})
+	}
+	return []*tensor.Dense{y}, nil
+}
+
+func globalMaxPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
+	x, y, size, err := globalPoolSetup(c)
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return nil, shapeError(c.Node, "input %v has no spatial elements", x.Shape)
+	}
+	if x.F32 != nil {
+		globalPoolRows(y.F32, x.F32, size, c.Threads, func(v []float32) float32 {
+			m := v[0]
+			for _, e := range v[1:] {
+				m = max(m, e)
+			}
+			return m
+		})
+	} else {
+		globalPoolRows(y.F64, x.F64, size, c.Threads, func(v []float64) float64 {
+			m := v[0]
+			for _, e := range v[1:] {
+				m = max(m, e)
+			}
+			return m
+		})
+	}
+	return []*tensor.Dense{y}, nil
+}
