@@ -271,4 +271,3 @@ func foldConstants(m *onnx.Model) (int, error) {
 	}
 	return folded, nil
 }
-
