@@ -74,7 +74,8 @@ func maxDiff(a, b *tensor.Dense) float64 {
 	return worst
 }
 
-// runORT saves m and runs it in ONNX Runtime with input x.
+// runORT saves m, checks it with onnx.checker and runs it in ONNX Runtime
+// with input x.
 func runORT(t *testing.T, m *onnx.Model, input string, x *tensor.Dense) *tensor.Dense {
 	t.Helper()
 	runner, err := fixtures.ORTRunner()
@@ -87,6 +88,9 @@ func runORT(t *testing.T, m *onnx.Model, input string, x *tensor.Dense) *tensor.
 	dir := t.TempDir()
 	model := filepath.Join(dir, "model.onnx")
 	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.CheckModel(model); err != nil {
 		t.Fatal(err)
 	}
 	xPath := filepath.Join(dir, "x.npy")

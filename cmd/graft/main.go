@@ -5,6 +5,7 @@ package main
 import (
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -33,8 +34,55 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newTruncateCmd(),
 			newExtractCmd(),
 			newFoldCmd(),
+			newStitchCmd(),
+			newReplaceCmd(),
+			newPruneCmd(),
+			newMixCmd(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes
 	}
-	return exitCode(app.Run(args), stderr)
+	return exitCode(app.Run(flagsFirst(app, args)), stderr)
+}
+
+// flagsFirst moves a command's flags ahead of its positional arguments, so
+// that `graft truncate MODEL --at layer3` parses as users write it (the
+// flag package stops at the first positional argument). A flag's value
+// travels with it; after "--" nothing is moved.
+func flagsFirst(app *cli.App, args []string) []string {
+	if len(args) < 3 {
+		return args
+	}
+	cmd := app.Command(args[1])
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, name := range f.Names() {
+			takesValue[name] = !isBool
+		}
+	}
+	var flags, positional []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			positional = append(positional, rest[i:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
+			i++
+			flags = append(flags, rest[i])
+		}
+	}
+	out := append([]string{}, args[:2]...)
+	out = append(out, flags...)
+	return append(out, positional...)
 }
