@@ -79,6 +79,23 @@ type RunOptions struct {
 	Outputs []string
 	// All requests every value the run computes.
 	All bool
+	// Stats, if not nil, receives measurements of the run.
+	Stats *RunStats
+}
+
+// RunStats describes one run's memory plan in practice.
+type RunStats struct {
+	// PeakLiveBytes is the largest total size of activations (inputs and
+	// intermediates, not weights) held at once: what the run needs beyond
+	// the weights when each value is freed after its last use.
+	PeakLiveBytes int64
+	// NodesRun counts the kernels executed.
+	NodesRun int
+}
+
+// tensorBytes is the memory d's storage occupies.
+func tensorBytes(d *tensor.Dense) int64 {
+	return int64(len(d.F32))*4 + int64(len(d.F64))*8 + int64(len(d.I64))*8
 }
 
 // Run computes the requested values from inputs, keyed by value name (or
@@ -128,11 +145,19 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			}
 		}
 	}
+	var live, peak int64
+	for v, d := range vals {
+		if p.consts[v] == nil {
+			live += tensorBytes(d)
+		}
+	}
+	nodesRun := 0
 	for _, s := range p.steps {
 		n := s.node
 		if !needed[n] {
 			continue
 		}
+		nodesRun++
 		in := make([]*tensor.Dense, len(n.Inputs))
 		for i, v := range n.Inputs {
 			if v == nil {
@@ -156,16 +181,26 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 				return nil, onnx.NodeErrorf(n, "kernel produced no output %d", i)
 			}
 			vals[v] = out[i]
+			if !aliases(out[i], vals, v) {
+				live += tensorBytes(out[i])
+			}
 		}
+		peak = max(peak, live)
 		for _, v := range n.Inputs {
 			if v == nil {
 				continue
 			}
 			refs[v]--
 			if refs[v] == 0 && !keep[v] && p.consts[v] == nil {
+				if d, ok := vals[v]; ok && !aliases(d, vals, v) {
+					live -= tensorBytes(d)
+				}
 				delete(vals, v)
 			}
 		}
+	}
+	if opts.Stats != nil {
+		*opts.Stats = RunStats{PeakLiveBytes: peak, NodesRun: nodesRun}
 	}
 	res := make(map[string]*tensor.Dense, len(want))
 	for _, v := range want {
@@ -179,6 +214,30 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		res[v.Name] = d
 	}
 	return res, nil
+}
+
+// aliases reports whether d's storage is also held by a value other than
+// v (Identity and Reshape may return their input's storage), in which case
+// freeing v releases no memory.
+func aliases(d *tensor.Dense, vals map[*onnx.Value]*tensor.Dense, v *onnx.Value) bool {
+	for w, e := range vals {
+		if w != v && sameStorage(d, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameStorage(a, b *tensor.Dense) bool {
+	switch {
+	case len(a.F32) > 0 && len(b.F32) > 0:
+		return &a.F32[0] == &b.F32[0]
+	case len(a.F64) > 0 && len(b.F64) > 0:
+		return &a.F64[0] == &b.F64[0]
+	case len(a.I64) > 0 && len(b.I64) > 0:
+		return &a.I64[0] == &b.I64[0]
+	}
+	return false
 }
 
 // requested resolves the values a run must return.
