@@ -126,6 +126,9 @@ func RemoveDeadUnits(m *onnx.Model) (DeadUnitsReport, error) {
 	}
 	opset := int(m.Opset(""))
 	for _, l := range prunableLayers(g, nil) {
+		if l.grouped {
+			continue
+		}
 		w, err := l.weight.Const.Dense()
 		if err != nil {
 			return r, err

@@ -39,7 +39,14 @@ func TestReplaceWithItself(t *testing.T) {
 func TestReplaceErrors(t *testing.T) {
 	_, m, _ := load(t, "resnet_small")
 	_, sub, _ := load(t, "resnet_small")
-	if _, err := Replace(m, "layer1.0", sub); err == nil || !strings.Contains(err.Error(), "replacement has") {
+	if _, err := Replace(m, "layer1.0", sub); err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Errorf("shape mismatch: got %v", err)
+	}
+	_, pair, _ := load(t, "resnet_small")
+	if err := Truncate(pair, "layer1", "layer2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Replace(m, "layer1.0", pair); err == nil || !strings.Contains(err.Error(), "replacement has") {
 		t.Errorf("interface mismatch: got %v", err)
 	}
 	if _, err := Replace(m, "layer7", sub); err == nil || !strings.Contains(err.Error(), "layer") {

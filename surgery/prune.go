@@ -61,6 +61,9 @@ type prunable struct {
 	node   *onnx.Node
 	weight *onnx.Value
 	unit   int // weight axis indexing output units
+	// grouped convolutions tie output channels to input channels, so
+	// their units are not pruned or removed one by one.
+	grouped bool
 }
 
 // prunableLayers lists the graph's prunable layers in graph order,
@@ -77,16 +80,16 @@ func prunableLayers(g *onnx.Graph, layers []string) []prunable {
 		}
 		switch n.OpType {
 		case "Conv":
-			out = append(out, prunable{n, w, 0})
+			out = append(out, prunable{n, w, 0, attrI(n, "group", 1) != 1})
 		case "Gemm":
 			if attrI(n, "transB", 0) != 0 {
-				out = append(out, prunable{n, w, 0})
+				out = append(out, prunable{node: n, weight: w, unit: 0})
 			} else {
-				out = append(out, prunable{n, w, 1})
+				out = append(out, prunable{node: n, weight: w, unit: 1})
 			}
 		case "MatMul":
 			if len(w.Const.Shape) == 2 {
-				out = append(out, prunable{n, w, 1})
+				out = append(out, prunable{node: n, weight: w, unit: 1})
 			}
 		}
 	}
@@ -238,6 +241,9 @@ func zeroBelow(d *tensor.Dense, t float64) {
 // RemoveDeadUnits folds into the next layer.
 func pruneUnits(g *onnx.Graph, layers []prunable, opt PruneOptions, r *PruneReport) error {
 	for _, l := range layers {
+		if l.grouped {
+			continue
+		}
 		d, err := l.weight.Const.Dense()
 		if err != nil {
 			return err
@@ -335,13 +341,17 @@ func forUnit(shape []int, axis, u int, f func(i int)) {
 // PruneTargets returns the values whose per-unit activation statistics the
 // activation criteria need, one per prunable layer: where each layer's
 // unit chain (normalisation and activation after it) ends.
-func PruneTargets(m *onnx.Model, layers []string) []string {
+func PruneTargets(m *onnx.Model, layers []string) ([]string, error) {
 	g := m.Graph
+	// Chains run through a Flatten only where shapes are known.
+	if err := exec.InferShapes(m); err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, l := range prunableLayers(g, layers) {
 		out = append(out, chainFrom(g, l.node).end.Name)
 	}
-	return out
+	return out, nil
 }
 
 // StatsAccumulator sums batches of activations (N×units×...) per unit, to
@@ -409,7 +419,10 @@ func MeasureUnitStats(m *onnx.Model, data *tensor.Dense, layers []string, batch 
 	if data.Rank() < 1 || data.Shape[0] == 0 {
 		return nil, fmt.Errorf("data of shape %v holds no samples", data.Shape)
 	}
-	targets := PruneTargets(m, layers)
+	targets, err := PruneTargets(m, layers)
+	if err != nil {
+		return nil, err
+	}
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("no prunable layers%s", layersNote(layers))
 	}
@@ -420,14 +433,24 @@ func MeasureUnitStats(m *onnx.Model, data *tensor.Dense, layers []string, batch 
 	acc := NewStatsAccumulator()
 	n := data.Shape[0]
 	batch = max(batch, 1)
+	fixed := false
+	if t := ins[0].Type; t.HasShape && len(t.Dims) > 0 && t.Dims[0].Known() {
+		// A model exported with a fixed batch takes exactly that many
+		// samples; the last batch is padded and the padding ignored.
+		batch, fixed = int(t.Dims[0].Value), true
+	}
 	for lo := 0; lo < n; lo += batch {
-		x := sliceRows(data, lo, min(lo+batch, n))
+		hi := min(lo+batch, n)
+		x := sliceRows(data, lo, hi)
+		if fixed && hi-lo < batch {
+			x = padRows(x, batch)
+		}
 		res, err := p.Run(map[string]*tensor.Dense{ins[0].Name: x}, exec.RunOptions{Outputs: targets})
 		if err != nil {
-			return nil, fmt.Errorf("samples %d-%d: %w", lo, min(lo+batch, n)-1, err)
+			return nil, fmt.Errorf("samples %d-%d: %w", lo, hi-1, err)
 		}
 		for _, t := range targets {
-			if err := acc.Add(t, res[t]); err != nil {
+			if err := acc.Add(t, sliceRows(res[t], 0, hi-lo)); err != nil {
 				return nil, err
 			}
 		}
@@ -436,6 +459,24 @@ func MeasureUnitStats(m *onnx.Model, data *tensor.Dense, layers []string, batch 
 		}
 	}
 	return acc.Stats(), nil
+}
+
+// padRows returns d with rows appended, copies of its first, up to n rows.
+func padRows(d *tensor.Dense, n int) *tensor.Dense {
+	row := d.Len() / d.Shape[0]
+	out := tensor.New(d.DType, append([]int{n}, d.Shape[1:]...)...)
+	for r := range n {
+		src := (r % d.Shape[0]) * row
+		switch {
+		case out.F32 != nil:
+			copy(out.F32[r*row:(r+1)*row], d.F32[src:src+row])
+		case out.F64 != nil:
+			copy(out.F64[r*row:(r+1)*row], d.F64[src:src+row])
+		default:
+			copy(out.I64[r*row:(r+1)*row], d.I64[src:src+row])
+		}
+	}
+	return out
 }
 
 // sliceRows returns rows [lo, hi) of d along axis 0, sharing storage.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/onnx"
 )
 
@@ -25,8 +26,11 @@ type ReplaceReport struct {
 func Replace(m *onnx.Model, target string, sub *onnx.Model) (ReplaceReport, error) {
 	var r ReplaceReport
 	g := m.Graph
-	if err := g.Toposort(); err != nil {
+	if err := exec.InferShapes(m); err != nil {
 		return r, fmt.Errorf("replace: %w", err)
+	}
+	if err := exec.InferShapes(sub); err != nil {
+		return r, fmt.Errorf("replace: replacement: %w", err)
 	}
 	part, err := selectPart(g, target)
 	if err != nil {

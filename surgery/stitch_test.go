@@ -15,7 +15,6 @@ func TestStitchSelf(t *testing.T) {
 		{"resnet_small", "layer1"},
 		{"mobilenet_small", "features.2"},
 		{"mlp", "relu1"},
-		{"transformer", "attn"},
 	} {
 		t.Run(c.fixture, func(t *testing.T) {
 			fx, a, x := load(t, c.fixture)
@@ -124,6 +123,13 @@ func TestStitchErrors(t *testing.T) {
 	_, b, _ = load(t, "resnet_small")
 	if _, err := Stitch(a, "layer1", b, "layer2", nil); err == nil || !strings.Contains(err.Error(), "differ") {
 		t.Errorf("shape mismatch: got %v", err)
+	}
+	// The transformer's attention output is added to the block's input, so
+	// B from there still needs its own input.
+	_, a, _ = load(t, "transformer")
+	_, b, _ = load(t, "transformer")
+	if _, err := Stitch(a, "attn", b, "attn", nil); err == nil || !strings.Contains(err.Error(), "still reads") {
+		t.Errorf("residual cut: got %v", err)
 	}
 	_, a, _ = load(t, "mlp")
 	_, b, _ = load(t, "mlp")
