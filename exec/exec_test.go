@@ -226,6 +226,10 @@ func TestConformanceSuites(t *testing.T) {
 			var unsupported []string
 			for _, dir := range dirs {
 				err := runConformance(dir)
+				if why, ok := referenceDiffers[filepath.Base(dir)]; ok {
+					t.Logf("%s: skipped: %s", filepath.Base(dir), why)
+					continue
+				}
 				switch {
 				case errors.Is(err, errNotInTable):
 					continue
@@ -248,6 +252,21 @@ func TestConformanceSuites(t *testing.T) {
 
 var errNotInTable = errors.New("op not in table")
 
+// referenceDiffers lists tests this version of the test data gets wrong,
+// and why.
+var referenceDiffers = map[string]string{
+	"test_cast_FLOAT_to_BFLOAT16":              bf16Truncates,
+	"test_castlike_FLOAT_to_BFLOAT16":          bf16Truncates,
+	"test_castlike_FLOAT_to_BFLOAT16_expanded": bf16Truncates,
+	"test_castlike_BFLOAT16_to_FLOAT":          likeShape,
+	"test_castlike_BFLOAT16_to_FLOAT_expanded": likeShape,
+}
+
+const (
+	bf16Truncates = "the expected output truncates float32 to bfloat16; PyTorch and ONNX Runtime round to nearest even, as graft does"
+	likeShape     = "input_1.pb has shape [1] where the model declares [3,4]"
+)
+
 func runConformance(dir string) error {
 	m, err := onnx.Load(filepath.Join(dir, "model.onnx"))
 	if err != nil {
@@ -255,7 +274,7 @@ func runConformance(dir string) error {
 	}
 	p, err := Compile(m)
 	if err != nil {
-		if errors.Is(err, ErrUnsupported) && strings.Contains(err.Error(), "op ") {
+		if errors.Is(err, ErrUnsupported) && (strings.Contains(err.Error(), "op ") || strings.Contains(err.Error(), "domain")) {
 			return errNotInTable
 		}
 		return err
@@ -271,9 +290,12 @@ func runConformance(dir string) error {
 			}
 			d, err := onnx.LoadTensor(path)
 			if err != nil {
+				if strings.Contains(err.Error(), "unsupported dtype") {
+					return fmt.Errorf("%v: %w", err, ErrUnsupported)
+				}
 				return err
 			}
-			inputs[v.Name] = d
+			inputs[v.Name] = asDeclared(d, v.Type.DType)
 			k++
 		}
 		res, err := p.Run(inputs, RunOptions{})
@@ -285,12 +307,25 @@ func runConformance(dir string) error {
 			if err != nil {
 				return err
 			}
-			if err := compareConformance(res[v.Name], want); err != nil {
+			if err := compareConformance(res[v.Name], asDeclared(want, v.Type.DType)); err != nil {
 				return fmt.Errorf("%s output %q: %w", filepath.Base(set), v.Name, err)
 			}
 		}
 	}
 	return nil
+}
+
+// asDeclared reads test data stored as uint16 bit patterns as the bfloat16
+// the model declares (numpy, which made the data, has no bfloat16).
+func asDeclared(t *tensor.Dense, declared tensor.DType) *tensor.Dense {
+	if t.DType != tensor.Uint16 || declared != tensor.BFloat16 {
+		return t
+	}
+	out := tensor.New(tensor.BFloat16, t.Shape...)
+	for i, bits := range t.I64 {
+		out.F32[i] = tensor.BFloat16ToFloat32(uint16(bits))
+	}
+	return out
 }
 
 func compareConformance(got, want *tensor.Dense) error {

@@ -42,9 +42,6 @@ func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
 		return nil, err
 	}
 	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), consts: map[*onnx.Value]*tensor.Dense{}}
-	if p.opset == 0 {
-		return nil, fmt.Errorf("model imports no default-domain opset")
-	}
 	for _, n := range g.Nodes {
 		op, err := ops.Resolve(n, p.opset)
 		if err != nil {
@@ -54,6 +51,14 @@ func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
 			return nil, onnx.NodeErrorf(n, "subgraph attributes: %w", ErrUnsupported)
 		}
 		p.steps = append(p.steps, step{n, op})
+	}
+	if p.opset == 0 && len(g.Nodes) > 0 {
+		return nil, fmt.Errorf("model imports no default-domain opset")
+	}
+	for _, v := range g.Inputs {
+		if v.Const == nil && v.Type.DType == tensor.Undefined {
+			return nil, fmt.Errorf("input %q is not a tensor (a sequence, map or optional?): %w", v.Name, ErrUnsupported)
+		}
 	}
 	for _, v := range g.Initializers {
 		d, err := v.Const.Dense()
@@ -169,7 +174,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			}
 			in[i] = d
 		}
-		out, err := p.backend.Run(&ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads}, s.op)
+		out, err := p.runNode(&ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads}, s.op)
 		if err != nil {
 			return nil, err
 		}
@@ -214,6 +219,30 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		res[v.Name] = d
 	}
 	return res, nil
+}
+
+// runNode runs one kernel. A kernel that panics has met an input its
+// checks missed; the run fails with an error naming the node instead of
+// taking the caller's process down.
+func (p *Program) runNode(c *ops.RunCtx, op *ops.Op) (out []*tensor.Dense, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, onnx.NodeErrorf(c.Node, "kernel failed on inputs %s: %v", describeInputs(c.In), r)
+		}
+	}()
+	return p.backend.Run(c, op)
+}
+
+func describeInputs(in []*tensor.Dense) string {
+	parts := make([]string, len(in))
+	for i, d := range in {
+		if d == nil {
+			parts[i] = "-"
+		} else {
+			parts[i] = d.String()
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // aliases reports whether d's storage is also held by a value other than

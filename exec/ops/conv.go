@@ -586,7 +586,9 @@ func convIm2col(cols, xg []float32, g *convShape, r0, r1, n0, nt int) {
 				a = min(a, len(seg))
 				b = max(b, a)
 				convZero(seg[:a])
-				if sw == 1 {
+				if a == b {
+					// No tap of this segment reads inside the input.
+				} else if sw == 1 {
 					from := src[ox+a+xOff : ox+b+xOff]
 					if len(from) < convShortRun {
 						for t, v := range from {
