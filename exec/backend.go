@@ -21,6 +21,9 @@ type Backend interface {
 	Run(c *ops.RunCtx, op *ops.Op) ([]*tensor.Dense, error)
 	Upload(t *tensor.Dense) (*tensor.Dense, error)
 	Download(t *tensor.Dense) (*tensor.Dense, error)
+	// Free tells the backend that nothing refers to t any more, so that
+	// its memory can be reused at once.
+	Free(t *tensor.Dense)
 }
 
 // CPU is the host backend: tensors are tensor.Dense in main memory and
@@ -42,3 +45,6 @@ func (CPU) Upload(t *tensor.Dense) (*tensor.Dense, error) { return t, nil }
 
 // Download returns t itself.
 func (CPU) Download(t *tensor.Dense) (*tensor.Dense, error) { return t, nil }
+
+// Free recycles t's storage for the next tensor of the same size.
+func (CPU) Free(t *tensor.Dense) { tensor.Recycle(t) }

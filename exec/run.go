@@ -199,6 +199,9 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			if refs[v] == 0 && !keep[v] && p.consts[v] == nil {
 				if d, ok := vals[v]; ok && !aliases(d, vals, v) {
 					live -= tensorBytes(d)
+					if !supplied[v] {
+						p.backend.Free(d)
+					}
 				}
 				delete(vals, v)
 			}

@@ -105,7 +105,9 @@ func New(dt DType, shape ...int) *Dense {
 	t := &Dense{DType: dt, Shape: append([]int{}, shape...)}
 	switch storageOf(dt) {
 	case storeF32:
-		t.F32 = make([]float32, n)
+		if t.F32 = takeF32(n); t.F32 == nil {
+			t.F32 = make([]float32, n)
+		}
 	case storeF64:
 		t.F64 = make([]float64, n)
 	case storeI64:

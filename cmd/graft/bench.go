@@ -58,6 +58,10 @@ func newBenchCmd() *cli.Command {
 			if t := c.Int("threads"); t > 0 {
 				p.Threads = t
 			}
+			var loaded uint64
+			if c.Bool("mem") {
+				loaded = heapBytes()
+			}
 			for i := 0; i < c.Int("warmup"); i++ {
 				if _, err := p.Run(inputs, exec.RunOptions{}); err != nil {
 					return err
@@ -82,7 +86,7 @@ func newBenchCmd() *cli.Command {
 			}
 			var mem memReport
 			if c.Bool("mem") {
-				if mem, err = measureMemory(p, m, inputs); err != nil {
+				if mem, err = measureMemory(p, m, inputs, loaded); err != nil {
 					return err
 				}
 				report["weights_mb"], report["peak_live_mb"], report["peak_heap_mb"] = mem.WeightsMB, mem.PeakLiveMB, mem.PeakHeapMB
@@ -103,22 +107,32 @@ func newBenchCmd() *cli.Command {
 
 type memReport struct{ WeightsMB, PeakLiveMB, PeakHeapMB float64 }
 
-// measureMemory runs p once more while sampling the Go heap, after a full
-// collection has left only the model and the weights on it. The peak heap
-// counts everything allocated and not yet collected, so it is what the
-// process really needed, not the plan.
-func measureMemory(p *exec.Program, m *onnx.Model, inputs map[string]*tensor.Dense) (memReport, error) {
+// heapBytes returns the Go heap's live and not yet collected bytes after
+// a full collection.
+func heapBytes() uint64 {
+	runtime.GC()
+	return heapNow()
+}
+
+func heapNow() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
+}
+
+// measureMemory runs p once more while sampling the Go heap. loaded is the
+// heap with the model loaded and compiled, before any run; everything
+// above it at the peak (fresh allocations, uncollected garbage, storage
+// kept for reuse from earlier runs) is what running took, beyond the
+// weights.
+func measureMemory(p *exec.Program, m *onnx.Model, inputs map[string]*tensor.Dense, loaded uint64) (memReport, error) {
 	var r memReport
 	for _, v := range m.Graph.Initializers {
 		r.WeightsMB += float64(v.Const.NumElems()*v.Const.DType.Size()) / 1e6
 	}
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	heap := func() uint64 {
-		metrics.Read(sample)
-		return sample[0].Value.Uint64()
-	}
+	heap := heapNow
 	runtime.GC()
-	base := heap()
+	base := loaded
 	var peak atomic.Uint64
 	stop := make(chan struct{})
 	done := make(chan struct{})
