@@ -84,11 +84,7 @@ func newReplaceCmd() *cli.Command {
 			outputFlag,
 		},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "model")
-			if err != nil {
-				return err
-			}
-			m, err := onnx.Load(path)
+			_, m, err := loadModelArg(c)
 			if err != nil {
 				return err
 			}
@@ -133,11 +129,7 @@ func newPruneCmd() *cli.Command {
 			outputFlag,
 		},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "model")
-			if err != nil {
-				return err
-			}
-			m, err := onnx.Load(path)
+			path, m, err := loadModelArg(c)
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/surgery"
 )
 
@@ -21,11 +20,7 @@ func newFoldCmd() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model", Required: true},
 		},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "model")
-			if err != nil {
-				return err
-			}
-			m, err := onnx.Load(path)
+			_, m, err := loadModelArg(c)
 			if err != nil {
 				return err
 			}

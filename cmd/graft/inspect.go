@@ -44,6 +44,16 @@ func oneArg(c *cli.Context, what string) (string, error) {
 	return c.Args().First(), nil
 }
 
+// loadModelArg loads the command's one model argument.
+func loadModelArg(c *cli.Context) (string, *onnx.Model, error) {
+	path, err := oneArg(c, "model")
+	if err != nil {
+		return "", nil, err
+	}
+	m, err := onnx.Load(path)
+	return path, m, err
+}
+
 type valueReport struct {
 	Name  string `json:"name"`
 	DType string `json:"dtype"`

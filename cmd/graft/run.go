@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/graft-ml/graft/exec"
-	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -33,11 +32,7 @@ func newRunCmd() *cli.Command {
 			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
 		},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "model")
-			if err != nil {
-				return err
-			}
-			m, err := onnx.Load(path)
+			_, m, err := loadModelArg(c)
 			if err != nil {
 				return err
 			}

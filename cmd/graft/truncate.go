@@ -24,11 +24,7 @@ func newTruncateCmd() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model", Required: true},
 		},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "model")
-			if err != nil {
-				return err
-			}
-			m, err := onnx.Load(path)
+			_, m, err := loadModelArg(c)
 			if err != nil {
 				return err
 			}
@@ -55,11 +51,7 @@ func newExtractCmd() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model", Required: true},
 		},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "model")
-			if err != nil {
-				return err
-			}
-			m, err := onnx.Load(path)
+			_, m, err := loadModelArg(c)
 			if err != nil {
 				return err
 			}

@@ -212,48 +212,35 @@ func castLikeRun(c *RunCtx) ([]*tensor.Dense, error) {
 func castTo(x *tensor.Dense, dt tensor.DType) *tensor.Dense {
 	out := tensor.New(dt, x.Shape...)
 	switch {
+	case out.F32 != nil && x.F32 != nil:
+		copy(out.F32, x.F32)
 	case out.F32 != nil:
-		if x.F32 != nil {
-			copy(out.F32, x.F32)
-		} else {
-			for i, v := range x.Float64s() {
-				out.F32[i] = float32(v)
-			}
-		}
-		switch dt {
-		case tensor.Float16:
-			for i, v := range out.F32 {
-				out.F32[i] = tensor.Float16ToFloat32(tensor.Float32ToFloat16(v))
-			}
-		case tensor.BFloat16:
-			for i, v := range out.F32 {
-				out.F32[i] = tensor.BFloat16ToFloat32(tensor.Float32ToBFloat16(v))
-			}
+		for i, v := range x.Float64s() {
+			out.F32[i] = float32(v)
 		}
 	case out.F64 != nil:
 		copy(out.F64, x.Float64s())
-	default:
-		if x.I64 != nil {
-			copy(out.I64, x.I64)
-		} else {
-			for i, v := range x.Float64s() {
-				out.I64[i] = floatToInt(v, dt)
+	case dt == tensor.Bool:
+		for i, v := range x.Float64s() {
+			if v != 0 {
+				out.I64[i] = 1
 			}
 		}
-		wrapInts(out.I64, dt)
+	case x.I64 != nil:
+		copy(out.I64, x.I64)
+	default:
+		for i, v := range x.Float64s() {
+			out.I64[i] = floatToInt(v)
+		}
 	}
+	elemNarrow(out)
 	return out
 }
 
 // floatToInt truncates v toward zero; NaN becomes 0 and out-of-range values
 // saturate, where C would be undefined.
-func floatToInt(v float64, dt tensor.DType) int64 {
+func floatToInt(v float64) int64 {
 	switch {
-	case dt == tensor.Bool:
-		if v != 0 {
-			return 1
-		}
-		return 0
 	case math.IsNaN(v):
 		return 0
 	case v >= math.MaxInt64:
@@ -262,38 +249,6 @@ func floatToInt(v float64, dt tensor.DType) int64 {
 		return math.MinInt64
 	}
 	return int64(v)
-}
-
-// wrapInts reduces int64 values to dt's range as a two's-complement
-// conversion would, and maps nonzero to 1 for Bool.
-func wrapInts(v []int64, dt tensor.DType) {
-	var conv func(int64) int64
-	switch dt {
-	case tensor.Bool:
-		conv = func(x int64) int64 {
-			if x != 0 {
-				return 1
-			}
-			return 0
-		}
-	case tensor.Int8:
-		conv = func(x int64) int64 { return int64(int8(x)) }
-	case tensor.Uint8:
-		conv = func(x int64) int64 { return int64(uint8(x)) }
-	case tensor.Int16:
-		conv = func(x int64) int64 { return int64(int16(x)) }
-	case tensor.Uint16:
-		conv = func(x int64) int64 { return int64(uint16(x)) }
-	case tensor.Int32:
-		conv = func(x int64) int64 { return int64(int32(x)) }
-	case tensor.Uint32:
-		conv = func(x int64) int64 { return int64(uint32(x)) }
-	default:
-		return
-	}
-	for i, x := range v {
-		v[i] = conv(x)
-	}
 }
 
 // constantOfShapeFill returns the fill value (a one-element tensor; float32
