@@ -1045,6 +1045,19 @@ func whereSelect[T any](threads int, p *elemPlan, out []T, cond []int64, x, y []
 // clipRun clamps to [min, max]: attributes before opset 11, optional
 // one-element inputs from then on. With min > max every element becomes
 // max, as min(max(x, lo), hi) gives; NaNs stay NaN.
+// elemClamp32 limits v to [lo, hi] with plain comparisons, which compile
+// to branch-free min/max instructions; the builtin min and max order
+// signed zeros and NaNs and cost several times more. A NaN v stays NaN.
+func elemClamp32(v, lo, hi float32) float32 {
+	if v < lo {
+		v = lo
+	}
+	if v > hi {
+		v = hi
+	}
+	return v
+}
+
 func clipRun(c *RunCtx) ([]*tensor.Dense, error) {
 	x := c.Input(0)
 	if x == nil || len(c.In) > 3 {
@@ -1088,7 +1101,7 @@ func clipRun(c *RunCtx) ([]*tensor.Dense, error) {
 		parallelFor(c.Threads, len(out.F32), elemMinChunk, func(a, b int) {
 			dst, src := out.F32[a:b], x.F32[a:b]
 			for i, v := range src {
-				dst[i] = min(max(v, l), h)
+				dst[i] = elemClamp32(v, l, h)
 			}
 		})
 		elemNarrow(out)
@@ -1224,7 +1237,10 @@ var elemUnaryOps = []elemUnary{
 		f32: func(dst, src []float32, _ *elemParams) {
 			src = src[:len(dst)]
 			for i, x := range src {
-				dst[i] = max(x, 0)
+				if x < 0 {
+					x = 0 // a plain compare, cheaper than max's NaN and zero ordering
+				}
+				dst[i] = x
 			}
 		},
 		i64: func(dst, src []int64, dt tensor.DType) {
@@ -1364,7 +1380,7 @@ var elemUnaryOps = []elemUnary{
 			a, b := float32(p.alpha), float32(p.beta)
 			src = src[:len(dst)]
 			for i, x := range src {
-				dst[i] = min(max(a*x+b, 0), 1)
+				dst[i] = elemClamp32(a*x+b, 0, 1)
 			}
 		}},
 	{name: "HardSwish", since: 14,
@@ -1373,7 +1389,7 @@ var elemUnaryOps = []elemUnary{
 			const sixth = float32(1.0 / 6)
 			src = src[:len(dst)]
 			for i, x := range src {
-				dst[i] = x * min(max(sixth*x+0.5, 0), 1)
+				dst[i] = x * elemClamp32(sixth*x+0.5, 0, 1)
 			}
 		}},
 	{name: "Gelu", since: 20,
