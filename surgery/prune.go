@@ -241,7 +241,9 @@ func zeroBelow(d *tensor.Dense, t float64) {
 // RemoveDeadUnits folds into the next layer.
 func pruneUnits(g *onnx.Graph, layers []prunable, opt PruneOptions, r *PruneReport) error {
 	for _, l := range layers {
-		if l.grouped {
+		// A layer whose units are the model's outputs (the classifier)
+		// keeps them all: removing one would remove a class.
+		if l.grouped || chainFrom(g, l.node).end.IsGraphOutput() {
 			continue
 		}
 		d, err := l.weight.Const.Dense()
