@@ -241,6 +241,38 @@ func (n *Node) Attr(name string) *Attr {
 	return nil
 }
 
+// AttrInt returns the int attribute called name, or def if absent.
+func (n *Node) AttrInt(name string, def int64) int64 {
+	if a := n.Attr(name); a != nil {
+		return a.I
+	}
+	return def
+}
+
+// AttrFloat returns the float attribute called name, or def if absent.
+func (n *Node) AttrFloat(name string, def float32) float32 {
+	if a := n.Attr(name); a != nil {
+		return a.F
+	}
+	return def
+}
+
+// AttrString returns the string attribute called name, or def if absent.
+func (n *Node) AttrString(name, def string) string {
+	if a := n.Attr(name); a != nil {
+		return a.S
+	}
+	return def
+}
+
+// AttrInts returns the ints attribute called name, or nil if absent.
+func (n *Node) AttrInts(name string) []int64 {
+	if a := n.Attr(name); a != nil {
+		return a.Ints
+	}
+	return nil
+}
+
 // Input returns input i, or nil if it is absent.
 func (n *Node) Input(i int) *Value {
 	if i < len(n.Inputs) {

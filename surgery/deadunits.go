@@ -48,7 +48,7 @@ func chainFrom(g *onnx.Graph, n *onnx.Node) unitChain {
 		}
 		if next.OpType == "Flatten" {
 			s, ok := v.Type.Static()
-			if !ok || len(s) < 2 || attrI(next, "axis", 1) != 1 {
+			if !ok || len(s) < 2 || next.AttrInt("axis", 1) != 1 {
 				return c
 			}
 			for _, d := range s[2:] {
@@ -247,28 +247,28 @@ func consumerOf(g *onnx.Graph, u onnx.Use, chain unitChain) (consumerEdit, bool)
 	e := consumerEdit{node: n, weight: w}
 	switch n.OpType {
 	case "Conv":
-		if attrI(n, "group", 1) != 1 || chain.group != 1 {
+		if n.AttrInt("group", 1) != 1 || chain.group != 1 {
 			return e, false
 		}
 		e.axis = 1
 		e.bias = true
-		for _, p := range attrInts(n, "pads") {
+		for _, p := range n.AttrInts("pads") {
 			if p != 0 {
 				e.padded = true
 			}
 		}
-		if ap := attrS(n, "auto_pad"); ap == "SAME_UPPER" || ap == "SAME_LOWER" {
+		if ap := n.AttrString("auto_pad", ""); ap == "SAME_UPPER" || ap == "SAME_LOWER" {
 			e.padded = true
 		}
 	case "Gemm":
-		if attrI(n, "transA", 0) != 0 {
+		if n.AttrInt("transA", 0) != 0 {
 			return e, false
 		}
 		e.axis = 0
-		if attrI(n, "transB", 0) != 0 {
+		if n.AttrInt("transB", 0) != 0 {
 			e.axis = 1
 		}
-		e.bias = attrF(n, "alpha", 1) == 1 && attrF(n, "beta", 1) == 1 && gemmBiasIsVector(n)
+		e.bias = n.AttrFloat("alpha", 1) == 1 && n.AttrFloat("beta", 1) == 1 && gemmBiasIsVector(n)
 	case "MatMul":
 		if len(w.Const.Shape) != 2 {
 			return e, false
@@ -293,20 +293,6 @@ func gemmBiasIsVector(n *onnx.Node) bool {
 	return c.Const != nil && len(c.Uses()) == 1 && (len(c.Const.Shape) == 1 || len(c.Const.Shape) == 2 && c.Const.Shape[0] == 1)
 }
 
-func attrInts(n *onnx.Node, name string) []int64 {
-	if a := n.Attr(name); a != nil {
-		return a.Ints
-	}
-	return nil
-}
-
-func attrS(n *onnx.Node, name string) string {
-	if a := n.Attr(name); a != nil {
-		return a.S
-	}
-	return ""
-}
-
 // deadConstants computes every unit's constant output at the chain's end,
 // assuming zero incoming weights: the layer's bias pushed through the
 // chain's pointwise ops by their own kernels.
@@ -322,7 +308,7 @@ func deadConstants(g *onnx.Graph, l prunable, chain unitChain, opset int) ([]flo
 		vals := bd.Float64s()
 		scale := 1.0
 		if l.node.OpType == "Gemm" {
-			scale = float64(attrF(l.node, "beta", 1))
+			scale = float64(l.node.AttrFloat("beta", 1))
 		}
 		for u := range units {
 			x.F32[u] = float32(scale * vals[u%len(vals)])

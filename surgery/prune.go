@@ -80,9 +80,9 @@ func prunableLayers(g *onnx.Graph, layers []string) []prunable {
 		}
 		switch n.OpType {
 		case "Conv":
-			out = append(out, prunable{n, w, 0, attrI(n, "group", 1) != 1})
+			out = append(out, prunable{n, w, 0, n.AttrInt("group", 1) != 1})
 		case "Gemm":
-			if attrI(n, "transB", 0) != 0 {
+			if n.AttrInt("transB", 0) != 0 {
 				out = append(out, prunable{node: n, weight: w, unit: 0})
 			} else {
 				out = append(out, prunable{node: n, weight: w, unit: 1})
@@ -103,20 +103,6 @@ func inModules(path string, layers []string) bool {
 		}
 	}
 	return false
-}
-
-func attrI(n *onnx.Node, name string, def int64) int64 {
-	if a := n.Attr(name); a != nil {
-		return a.I
-	}
-	return def
-}
-
-func attrF(n *onnx.Node, name string, def float32) float32 {
-	if a := n.Attr(name); a != nil {
-		return a.F
-	}
-	return def
 }
 
 // Prune zeroes weights or whole units by magnitude or by activation

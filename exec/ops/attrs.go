@@ -6,37 +6,15 @@ import (
 	"github.com/graft-ml/graft/onnx"
 )
 
-// attrInt returns the int attribute name of n, or def if absent.
-func attrInt(n *onnx.Node, name string, def int64) int64 {
-	if a := n.Attr(name); a != nil {
-		return a.I
-	}
-	return def
-}
+// Short names for onnx.Node's attribute getters, which kernels call often.
 
-// attrFloat returns the float attribute name of n, or def if absent.
-func attrFloat(n *onnx.Node, name string, def float32) float32 {
-	if a := n.Attr(name); a != nil {
-		return a.F
-	}
-	return def
-}
+func attrInt(n *onnx.Node, name string, def int64) int64 { return n.AttrInt(name, def) }
 
-// attrString returns the string attribute name of n, or def if absent.
-func attrString(n *onnx.Node, name string, def string) string {
-	if a := n.Attr(name); a != nil {
-		return a.S
-	}
-	return def
-}
+func attrFloat(n *onnx.Node, name string, def float32) float32 { return n.AttrFloat(name, def) }
 
-// attrInts returns the ints attribute name of n, or nil if absent.
-func attrInts(n *onnx.Node, name string) []int64 {
-	if a := n.Attr(name); a != nil {
-		return a.Ints
-	}
-	return nil
-}
+func attrString(n *onnx.Node, name string, def string) string { return n.AttrString(name, def) }
+
+func attrInts(n *onnx.Node, name string) []int64 { return n.AttrInts(name) }
 
 // attrIntsLen returns the ints attribute name, checking its length when
 // present (want < 0 accepts any length); def is returned when absent.
