@@ -111,20 +111,11 @@ func weightedSum(ds []*tensor.Dense, w []float64) *tensor.Dense {
 		copy(out.F64, acc)
 	default:
 		for j, x := range acc {
-			out.F32[j] = roundTo(ds[0].DType, float32(x))
+			out.F32[j] = float32(x)
 		}
+		out.RoundToDType()
 	}
 	return out
-}
-
-func roundTo(dt tensor.DType, x float32) float32 {
-	switch dt {
-	case tensor.Float16:
-		return tensor.Float16ToFloat32(tensor.Float32ToFloat16(x))
-	case tensor.BFloat16:
-		return tensor.BFloat16ToFloat32(tensor.Float32ToBFloat16(x))
-	}
-	return x
 }
 
 // initializerModule returns the module path of the first node that reads

@@ -74,3 +74,19 @@ func Float32ToBFloat16(f float32) uint16 {
 	b += 0x7fff + (b>>16)&1
 	return uint16(b >> 16)
 }
+
+// RoundToDType rounds the elements of a Float16 or BFloat16 tensor, held
+// widened in float32, to the nearest values its dtype can represent.
+// Tensors of other dtypes are left as they are.
+func (t *Dense) RoundToDType() {
+	switch t.DType {
+	case Float16:
+		for i, v := range t.F32 {
+			t.F32[i] = Float16ToFloat32(Float32ToFloat16(v))
+		}
+	case BFloat16:
+		for i, v := range t.F32 {
+			t.F32[i] = BFloat16ToFloat32(Float32ToBFloat16(v))
+		}
+	}
+}

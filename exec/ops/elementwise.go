@@ -340,14 +340,8 @@ func elemArithRow[T elemNum](op elemOp, out, a, b []T, sa, sb int) {
 // and wraps a narrow integer result to its width, in place.
 func elemNarrow(t *tensor.Dense) {
 	switch t.DType {
-	case tensor.Float16:
-		for i, v := range t.F32 {
-			t.F32[i] = tensor.Float16ToFloat32(tensor.Float32ToFloat16(v))
-		}
-	case tensor.BFloat16:
-		for i, v := range t.F32 {
-			t.F32[i] = tensor.BFloat16ToFloat32(tensor.Float32ToBFloat16(v))
-		}
+	case tensor.Float16, tensor.BFloat16:
+		t.RoundToDType()
 	case tensor.Int8:
 		for i, v := range t.I64 {
 			t.I64[i] = int64(int8(v))
