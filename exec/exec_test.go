@@ -295,7 +295,7 @@ func runConformance(dir string) error {
 				}
 				return err
 			}
-			inputs[v.Name] = asDeclared(d, v.Type.DType)
+			inputs[v.Name] = fixtures.AsDeclared(d, v.Type.DType)
 			k++
 		}
 		res, err := p.Run(inputs, RunOptions{})
@@ -307,25 +307,12 @@ func runConformance(dir string) error {
 			if err != nil {
 				return err
 			}
-			if err := compareConformance(res[v.Name], asDeclared(want, v.Type.DType)); err != nil {
+			if err := compareConformance(res[v.Name], fixtures.AsDeclared(want, v.Type.DType)); err != nil {
 				return fmt.Errorf("%s output %q: %w", filepath.Base(set), v.Name, err)
 			}
 		}
 	}
 	return nil
-}
-
-// asDeclared reads test data stored as uint16 bit patterns as the bfloat16
-// the model declares (numpy, which made the data, has no bfloat16).
-func asDeclared(t *tensor.Dense, declared tensor.DType) *tensor.Dense {
-	if t.DType != tensor.Uint16 || declared != tensor.BFloat16 {
-		return t
-	}
-	out := tensor.New(tensor.BFloat16, t.Shape...)
-	for i, bits := range t.I64 {
-		out.F32[i] = tensor.BFloat16ToFloat32(uint16(bits))
-	}
-	return out
 }
 
 func compareConformance(got, want *tensor.Dense) error {

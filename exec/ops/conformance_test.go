@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -37,30 +38,16 @@ func loadNodeCase(dir string) (*nodeCase, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.inputs = append(c.inputs, asDeclared(t, m.Graph.Inputs[i].Type.DType))
+		c.inputs = append(c.inputs, fixtures.AsDeclared(t, m.Graph.Inputs[i].Type.DType))
 	}
 	for i := range m.Graph.Outputs {
 		t, err := onnx.LoadTensor(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
 		if err != nil {
 			return nil, err
 		}
-		c.outputs = append(c.outputs, asDeclared(t, m.Graph.Outputs[i].Type.DType))
+		c.outputs = append(c.outputs, fixtures.AsDeclared(t, m.Graph.Outputs[i].Type.DType))
 	}
 	return c, nil
-}
-
-// asDeclared reads a test tensor stored as uint16 bit patterns as the
-// bfloat16 its model declares: ONNX's test generator saved bfloat16 data
-// that way, since numpy has no bfloat16.
-func asDeclared(t *tensor.Dense, declared tensor.DType) *tensor.Dense {
-	if t.DType != tensor.Uint16 || declared != tensor.BFloat16 {
-		return t
-	}
-	out := tensor.New(tensor.BFloat16, t.Shape...)
-	for i, bits := range t.I64 {
-		out.F32[i] = tensor.BFloat16ToFloat32(uint16(bits))
-	}
-	return out
 }
 
 // covered reports whether every node of the case has a table entry.
