@@ -20,11 +20,12 @@ type importer struct {
 	scope  string // for node names, as a module scope: "B"
 	bound  map[*onnx.Value]*onnx.Value
 	consts map[uint64][]*onnx.Value // destination initializers by content hash
+	added  map[*onnx.Node]bool      // the copies this importer made
 	shared int                      // initializers reused instead of copied
 }
 
 func newImporter(dst *onnx.Graph, scope string) *importer {
-	im := &importer{dst: dst, prefix: scope + "/", scope: scope, bound: map[*onnx.Value]*onnx.Value{}, consts: map[uint64][]*onnx.Value{}}
+	im := &importer{dst: dst, prefix: scope + "/", scope: scope, bound: map[*onnx.Value]*onnx.Value{}, consts: map[uint64][]*onnx.Value{}, added: map[*onnx.Node]bool{}}
 	for _, v := range dst.Initializers {
 		if d, err := v.Const.Dense(); err == nil && !isInput(dst, v) {
 			h := contentHash(d)
@@ -92,6 +93,7 @@ func (im *importer) nodes(src *onnx.Graph) error {
 		}
 		c := im.dst.AddNode(n.OpType, n.Domain, im.nodeName(n.Name), ins, outs, n.Attrs...)
 		c.DocString, c.Overload = n.DocString, n.Overload
+		im.added[c] = true
 		for i, v := range n.Outputs {
 			if v != nil {
 				c.Outputs[i].Type = v.Type
@@ -143,3 +145,6 @@ func contentHash(d *tensor.Dense) uint64 {
 	}
 	return h.Sum64()
 }
+
+// produced reports whether w is the output of a node the importer added.
+func (im *importer) produced(w *onnx.Value) bool { return im.added[w.Producer()] }

@@ -111,11 +111,6 @@ func Replace(m *onnx.Model, target string, sub *onnx.Model) (ReplaceReport, erro
 	return r, nil
 }
 
-// produced reports whether w is the output of a node the importer added.
-func (im *importer) produced(w *onnx.Value) bool {
-	return w.Producer() != nil && strings.HasPrefix(w.Name, im.prefix)
-}
-
 // selectPart returns the node called target, or the nodes inside module
 // target, in graph order.
 func selectPart(g *onnx.Graph, target string) ([]*onnx.Node, error) {
