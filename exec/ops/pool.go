@@ -345,28 +345,11 @@ func globalAvgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	if x.F32 != nil {
 		globalPoolRows(y.F32, x.F32, size, c.Threads, func(v []float32) float32 {
-			// Four partial sums: shorter dependency chains, and less
-			// rounding error than one running float32 sum.
-			var s0, s1, s2, s3 float32
-			i := 0
-			for ; i+4 <= len(v); i += 4 {
-				s0 += v[i]
-				s1 += v[i+1]
-				s2 += v[i+2]
-				s3 += v[i+3]
-			}
-			for ; i < len(v); i++ {
-				s0 += v[i]
-			}
-			return (s0 + s1 + s2 + s3) / float32(len(v))
+			return float32(reduceSumOf(v) / float64(len(v)))
 		})
 	} else {
 		globalPoolRows(y.F64, x.F64, size, c.Threads, func(v []float64) float64 {
-			var s float64
-			for _, e := range v {
-				s += e
-			}
-			return s / float64(len(v))
+			return reduceSumOf(v) / float64(len(v))
 		})
 	}
 	return []*tensor.Dense{y}, nil
