@@ -259,10 +259,13 @@ func convSetup(c *RunCtx) (x, w *tensor.Dense, nd, group int, err error) {
 // ---------------------------------------------------------------------------
 // Conv
 
-func convInfer(c *InferCtx) ([]onnx.Type, error) {
-	x, _ := c.Input(0)
-	w, _ := c.Input(1)
-	dt := x.DType
+// convOperands reads the X and W types shared by Conv and ConvTranspose:
+// the element type, the number of spatial dims (-1 when no rank is known)
+// and the kernel's spatial size (nil unless W's is static).
+func convOperands(c *InferCtx) (x, w onnx.Type, dt tensor.DType, nd int, kernel []int, err error) {
+	x, _ = c.Input(0)
+	w, _ = c.Input(1)
+	dt = x.DType
 	if dt == tensor.Undefined {
 		dt = w.DType
 	}
@@ -271,22 +274,31 @@ func convInfer(c *InferCtx) ([]onnx.Type, error) {
 		rank = w.Rank()
 	}
 	if rank < 0 {
-		return []onnx.Type{{DType: dt}}, nil
+		return x, w, dt, -1, nil, nil
 	}
 	if rank < 3 || (w.HasShape && x.HasShape && len(w.Dims) != len(x.Dims)) {
-		return nil, shapeError(c.Node, "X %s and W %s: want equal ranks of at least 3", x.ShapeString(), w.ShapeString())
+		return x, w, dt, 0, nil, shapeError(c.Node, "X %s and W %s: want equal ranks of at least 3", x.ShapeString(), w.ShapeString())
 	}
-	nd := rank - 2
-	var kernel []int
+	nd = rank - 2
 	if w.HasShape {
 		kernel = make([]int, nd)
 		for i := range kernel {
 			if !w.Dims[2+i].Known() {
-				kernel = nil
-				break
+				return x, w, dt, nd, nil, nil
 			}
 			kernel[i] = int(w.Dims[2+i].Value)
 		}
+	}
+	return x, w, dt, nd, kernel, nil
+}
+
+func convInfer(c *InferCtx) ([]onnx.Type, error) {
+	x, w, dt, nd, kernel, err := convOperands(c)
+	if err != nil {
+		return nil, err
+	}
+	if nd < 0 {
+		return []onnx.Type{{DType: dt}}, nil
 	}
 	win, err := convReadWindow(c.Node, nd, kernel)
 	if err != nil {
@@ -832,39 +844,18 @@ func convTransposeGeom(n *onnx.Node, in, kernel []int) (out, padBegin []int, win
 }
 
 func convTransposeInfer(c *InferCtx) ([]onnx.Type, error) {
-	x, _ := c.Input(0)
-	w, _ := c.Input(1)
-	dt := x.DType
-	if dt == tensor.Undefined {
-		dt = w.DType
+	x, w, dt, nd, kernel, err := convOperands(c)
+	if err != nil {
+		return nil, err
 	}
-	rank := x.Rank()
-	if rank < 0 {
-		rank = w.Rank()
-	}
-	if rank < 0 {
+	if nd < 0 {
 		return []onnx.Type{{DType: dt}}, nil
 	}
-	if rank < 3 || (w.HasShape && x.HasShape && len(w.Dims) != len(x.Dims)) {
-		return nil, shapeError(c.Node, "X %s and W %s: want equal ranks of at least 3", x.ShapeString(), w.ShapeString())
-	}
-	nd := rank - 2
 	in := make([]int, nd)
-	var kernel []int
-	if w.HasShape {
-		kernel = make([]int, nd)
-	}
 	for i := range nd {
 		in[i] = -1
 		if d := convDimOr(x, 2+i); d.Known() {
 			in[i] = int(d.Value)
-		}
-		if kernel != nil {
-			if d := w.Dims[2+i]; d.Known() {
-				kernel[i] = int(d.Value)
-			} else {
-				kernel = nil
-			}
 		}
 	}
 	out, _, _, err := convTransposeGeom(c.Node, in, kernel)
