@@ -247,6 +247,15 @@ func shapeRunInts(c *RunCtx, i int, what string) ([]int64, bool, error) {
 	return t.I64, true, nil
 }
 
+// shapeRunNeeded is shapeRunInts for an input the op cannot do without.
+func shapeRunNeeded(c *RunCtx, i int, what string) ([]int64, error) {
+	v, ok, err := shapeRunInts(c, i, what)
+	if err == nil && !ok {
+		err = onnx.NodeErrorf(c.Node, "%s input missing", what)
+	}
+	return v, err
+}
+
 // shapeRunAxes returns axes from the attribute before opset since and from
 // input i from then on.
 func shapeRunAxes(c *RunCtx, since, i int) ([]int64, error) {
@@ -589,12 +598,9 @@ func reshapeRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, ok, err := shapeRunInts(c, 1, "shape")
+	target, err := shapeRunNeeded(c, 1, "shape")
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, onnx.NodeErrorf(n, "shape input missing")
 	}
 	shape, err := reshapeShape(n, x.Shape, target, reshapeAllowZero(c.Opset, n))
 	if err != nil {
@@ -1690,12 +1696,9 @@ func expandRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, ok, err := shapeRunInts(c, 1, "shape")
+	target, err := shapeRunNeeded(c, 1, "shape")
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, onnx.NodeErrorf(n, "shape input missing")
 	}
 	ts := make([]int, len(target))
 	for i, v := range target {
@@ -1827,12 +1830,8 @@ func padRun(c *RunCtx) ([]*tensor.Dense, error) {
 		fillF = float64(attrFloat(n, "value", 0))
 		fillI = int64(fillF)
 	} else {
-		var ok bool
-		if pads, ok, err = shapeRunInts(c, 1, "pads"); err != nil {
+		if pads, err = shapeRunNeeded(c, 1, "pads"); err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, onnx.NodeErrorf(n, "pads input missing")
 		}
 		if v := c.Input(2); v != nil && v.Len() > 0 {
 			if v.DType != x.DType {
