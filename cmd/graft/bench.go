@@ -130,9 +130,7 @@ func measureMemory(p *exec.Program, m *onnx.Model, inputs map[string]*tensor.Den
 	for _, v := range m.Graph.Initializers {
 		r.WeightsMB += float64(v.Const.NumElems()*v.Const.DType.Size()) / 1e6
 	}
-	heap := heapNow
-	runtime.GC()
-	base := loaded
+	runtime.GC() // start from a heap without earlier runs' garbage
 	var peak atomic.Uint64
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -141,7 +139,7 @@ func measureMemory(p *exec.Program, m *onnx.Model, inputs map[string]*tensor.Den
 		t := time.NewTicker(200 * time.Microsecond)
 		defer t.Stop()
 		for {
-			if h := heap(); h > peak.Load() {
+			if h := heapNow(); h > peak.Load() {
 				peak.Store(h)
 			}
 			select {
@@ -158,13 +156,13 @@ func measureMemory(p *exec.Program, m *onnx.Model, inputs map[string]*tensor.Den
 	if err != nil {
 		return r, err
 	}
-	if h := heap(); h > peak.Load() {
+	if h := heapNow(); h > peak.Load() {
 		peak.Store(h)
 	}
-	// The baseline heap holds the loaded model and the compiled program's
-	// weights; count the weights once, as the bound does.
+	// loaded already holds the model with its weights; count the weights
+	// once, as the bound does, plus everything the runs added.
 	r.PeakLiveMB = float64(st.PeakLiveBytes) / 1e6
-	r.PeakHeapMB = r.WeightsMB + float64(peak.Load()-min(base, peak.Load()))/1e6
+	r.PeakHeapMB = r.WeightsMB + float64(peak.Load()-min(loaded, peak.Load()))/1e6
 	return r, nil
 }
 
