@@ -179,6 +179,12 @@ func maxPoolKernel[T float32 | float64 | int64](y, x []T, idx *tensor.Dense, g *
 	az, ay, ax := &g.ax[0], &g.ax[1], &g.ax[2]
 	nIn, nOut := g.inSize(), g.outSize()
 	D, H, W := az.in, ay.in, ax.in
+	if idx == nil && D == 1 {
+		poolPlanes(g, threads, func(p int) {
+			maxPoolPlane2D(y[p*nOut:(p+1)*nOut], x[p*nIn:(p+1)*nIn], ay, ax, lowest)
+		})
+		return
+	}
 	poolPlanes(g, threads, func(p int) {
 		plane := x[p*nIn : (p+1)*nIn]
 		out := y[p*nOut : (p+1)*nOut]
@@ -221,6 +227,74 @@ func maxPoolKernel[T float32 | float64 | int64](y, x []T, idx *tensor.Dense, g *
 			}
 		}
 	})
+}
+
+// maxPoolPlane2D is maxPoolKernel for one plane of a 1-D or 2-D pool
+// without indices. It works an output row at a time: each input row the
+// window covers is reduced horizontally into the row's running maxima, so
+// the inner loop runs over taps of one contiguous input row. Windows that
+// lie wholly inside the row, the common case, take a loop without bounds
+// bookkeeping.
+func maxPoolPlane2D[T float32 | float64 | int64](out, plane []T, ay, ax *poolAxis, lowest T) {
+	W, dil := ax.in, ax.dil
+	// Output columns [full0, full1) have every tap inside the input.
+	k := 0
+	for o := range ax.out {
+		k = max(k, ax.hi[o]-ax.lo[o])
+	}
+	full0, full1 := ax.out, ax.out
+	for o := range ax.out {
+		if ax.lo[o] == 0 && ax.hi[o] == k {
+			if full0 == ax.out {
+				full0 = o
+			}
+			full1 = o + 1
+		}
+	}
+	stride := 0
+	if full1-full0 > 1 {
+		stride = ax.start[full0+1] - ax.start[full0]
+	}
+	for oy := range ay.out {
+		dst := out[oy*ax.out : (oy+1)*ax.out]
+		for i := range dst {
+			dst[i] = lowest
+		}
+		for ky := ay.lo[oy]; ky < ay.hi[oy]; ky++ {
+			iy := ay.start[oy] + ky*ay.dil
+			row := plane[iy*W : (iy+1)*W]
+			for o := range full0 {
+				dst[o] = maxPoolTaps(dst[o], row, ax.start[o], ax.lo[o], ax.hi[o], dil)
+			}
+			if full1 > full0 {
+				x0 := ax.start[full0]
+				if k == 3 && dil == 1 {
+					for o := full0; o < full1; o++ {
+						t := row[x0 : x0+3]
+						dst[o] = max(dst[o], t[0], t[1], t[2])
+						x0 += stride
+					}
+				} else {
+					for o := full0; o < full1; o++ {
+						dst[o] = maxPoolTaps(dst[o], row, x0, 0, k, dil)
+						x0 += stride
+					}
+				}
+			}
+			for o := max(full1, full0); o < ax.out; o++ {
+				dst[o] = maxPoolTaps(dst[o], row, ax.start[o], ax.lo[o], ax.hi[o], dil)
+			}
+		}
+	}
+}
+
+// maxPoolTaps folds taps lo <= t < hi of the window starting at x0 of row
+// into best.
+func maxPoolTaps[T float32 | float64 | int64](best T, row []T, x0, lo, hi, dil int) T {
+	for t := lo; t < hi; t++ {
+		best = max(best, row[x0+t*dil])
+	}
+	return best
 }
 
 func avgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
