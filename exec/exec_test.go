@@ -333,3 +333,53 @@ func compareConformance(got, want *tensor.Dense) error {
 	}
 	return nil
 }
+
+// TestFusedClamp checks that running a Relu or Clip inside the kernel of
+// the node that feeds it (Conv, Gemm, Add) gives bit-identical outputs to
+// running it alone: with every value requested nothing can fuse, so the
+// two runs differ only in fusion. It also checks that each fixture with
+// such pairs did fuse some.
+func TestFusedClamp(t *testing.T) {
+	for _, name := range fixtures.Names() {
+		t.Run(name, func(t *testing.T) {
+			_, m, inputs := loadFixture(t, name)
+			p, err := Compile(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pairs := 0
+			for _, s := range p.steps {
+				if s.fuse != nil {
+					pairs++
+				}
+			}
+			var fusedStats, plainStats RunStats
+			fused, err := p.Run(inputs, RunOptions{Stats: &fusedStats})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := p.Run(inputs, RunOptions{All: true, Stats: &plainStats})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, d := range fused {
+				if !tensor.Equal(d, all[name]) {
+					t.Errorf("output %s differs between fused and unfused runs (max %.3g)", name, maxAbsDiff(t, d, all[name]))
+				}
+			}
+			if fusedStats.NodesRun != plainStats.NodesRun {
+				t.Errorf("fused run counted %d nodes, unfused %d", fusedStats.NodesRun, plainStats.NodesRun)
+			}
+			hasRelu := false
+			for _, n := range m.Graph.Nodes {
+				if n.OpType == "Relu" || n.OpType == "Clip" {
+					hasRelu = true
+				}
+			}
+			t.Logf("%d fusable pairs", pairs)
+			if hasRelu && pairs == 0 {
+				t.Errorf("no Relu/Clip fused")
+			}
+		})
+	}
+}

@@ -28,6 +28,10 @@ type Program struct {
 type step struct {
 	node *onnx.Node
 	op   *ops.Op
+	// fuse, when not nil, is the step of a Relu or Clip that reads only
+	// this node's output 0 and may run inside its kernel (see ops.Clamp).
+	fuse  *step
+	clamp *ops.Clamp
 }
 
 // Compile prepares m's graph for running on the CPU backend. Every node's
@@ -50,7 +54,7 @@ func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
 		if len(n.ImplicitInputs()) > 0 {
 			return nil, onnx.NodeErrorf(n, "subgraph attributes: %w", ErrUnsupported)
 		}
-		p.steps = append(p.steps, step{n, op})
+		p.steps = append(p.steps, step{node: n, op: op})
 	}
 	if p.opset == 0 && len(g.Nodes) > 0 {
 		return nil, fmt.Errorf("model imports no default-domain opset")
@@ -71,7 +75,61 @@ func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
 		}
 		p.consts[v] = d
 	}
+	p.planFusion()
 	return p, nil
+}
+
+// planFusion pairs each node whose kernel can apply a clamp (Op.Fuses)
+// with the Relu or Clip that is the only reader of its output, so that a
+// run can compute both in one pass. Whether a pair fuses is settled per
+// run (see fusable).
+func (p *Program) planFusion() {
+	at := make(map[*onnx.Node]*step, len(p.steps))
+	for i := range p.steps {
+		at[p.steps[i].node] = &p.steps[i]
+	}
+	outputs := map[*onnx.Value]bool{}
+	for _, v := range p.graph.Outputs {
+		outputs[v] = true
+	}
+	constant := func(v *onnx.Value) *tensor.Dense { return p.consts[v] }
+	for i := range p.steps {
+		s := &p.steps[i]
+		if !s.op.Fuses || len(s.node.Outputs) != 1 || s.node.Outputs[0] == nil {
+			continue
+		}
+		out := s.node.Outputs[0]
+		uses := out.Uses()
+		if outputs[out] || len(uses) != 1 || uses[0].Index != 0 {
+			continue
+		}
+		next := at[uses[0].Node]
+		if next == nil {
+			continue
+		}
+		if c, ok := ops.FusedClamp(next.node, p.opset, constant); ok {
+			s.fuse, s.clamp = next, c
+		}
+	}
+}
+
+// fusable reports whether step s runs with its clamp fused in this run:
+// its output is wanted by nothing but the clamp, nobody supplied a value
+// the pair reads or writes, and the data is float32.
+func fusable(s *step, in []*tensor.Dense, needed map[*onnx.Node]bool, keep, supplied map[*onnx.Value]bool) bool {
+	if s.fuse == nil || !needed[s.fuse.node] || len(in) == 0 || in[0] == nil || in[0].DType != tensor.Float32 {
+		return false
+	}
+	out := s.node.Outputs[0]
+	if keep[out] || supplied[out] || supplied[s.fuse.node.Outputs[0]] {
+		return false
+	}
+	for _, v := range s.fuse.node.Inputs[1:] {
+		if v != nil && supplied[v] {
+			return false
+		}
+	}
+	return true
 }
 
 // Graph returns the graph the program runs.
@@ -157,9 +215,11 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		}
 	}
 	nodesRun := 0
-	for _, s := range p.steps {
+	fused := map[*onnx.Node]bool{}
+	for i := range p.steps {
+		s := &p.steps[i]
 		n := s.node
-		if !needed[n] {
+		if !needed[n] || fused[n] {
 			continue
 		}
 		nodesRun++
@@ -174,11 +234,21 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			}
 			in[i] = d
 		}
-		out, err := p.runNode(&ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads}, s.op)
+		ctx := &ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads}
+		outputs := n.Outputs
+		if fusable(s, in, needed, keep, supplied) {
+			// The clamp's output takes the place of this node's, which
+			// is never stored.
+			ctx.Clamp = s.clamp
+			outputs = s.fuse.node.Outputs
+			fused[s.fuse.node] = true
+			nodesRun++
+		}
+		out, err := p.runNode(ctx, s.op)
 		if err != nil {
 			return nil, err
 		}
-		for i, v := range n.Outputs {
+		for i, v := range outputs {
 			if v == nil || supplied[v] {
 				continue
 			}

@@ -29,7 +29,7 @@ import (
 
 func init() {
 	register(
-		&Op{Name: "Conv", Since: 1, Infer: convInfer, Run: convRun},
+		&Op{Name: "Conv", Fuses: true, Since: 1, Infer: convInfer, Run: convRun},
 		&Op{Name: "ConvTranspose", Since: 1, Infer: convTransposeInfer, Run: convTransposeRun},
 	)
 }
@@ -356,8 +356,9 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 	case y.Len() == 0:
 	case g.cin == 0:
 		convAddBias(y.F32, bias, g.batch, g.cout, g.outSize())
+		c.applyClamp(y.F32)
 	case g.group == g.cin && g.group > 1 && nd <= 2:
-		convDepthwise(y.F32, x.F32, w.F32, bias, &g, c.Threads)
+		convDepthwise(y.F32, x.F32, w.F32, bias, &g, c.Clamp, c.Threads)
 	default:
 		convGemm(c, y.F32, x.F32, w, bias, &g)
 	}
@@ -526,6 +527,11 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 			}
 		}
 		gemm.SgemmPackedA(threads, false, nt, 1, packs[gi], rhs, ldb, beta, yc, n)
+		if c.Clamp != nil {
+			for m := range mg {
+				c.Clamp.Apply(yc[m*n : m*n+nt])
+			}
+		}
 	}
 	bufLen := 0
 	if !pointwise {
@@ -644,7 +650,7 @@ func convZero(s []float32) {
 // convDepthwise is the direct kernel for 2-D (or 1-D) convolutions with
 // one input channel per group; output channel m reads input channel
 // m/(Cout/Cin).
-func convDepthwise(y, x, w, bias []float32, g *convShape, threads int) {
+func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads int) {
 	mult := g.cout / g.cin
 	nIn, n, ks := g.inSize(), g.outSize(), g.kSize()
 	planes := g.batch * g.cout
@@ -660,6 +666,9 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, threads int) {
 			}
 			ic := b*g.cin + m/mult
 			convDepthwisePlane(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g, rows, zero)
+			if clamp != nil {
+				clamp.Apply(y[pl*n : (pl+1)*n])
+			}
 		}
 	})
 }

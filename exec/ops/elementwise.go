@@ -24,10 +24,10 @@ import (
 
 func init() {
 	register(
-		&Op{Name: "Add", Since: 7, Infer: elemArithInfer, Run: elemArithRun(elemAdd), Symbolic: elemArithSymbolic(elemAdd)},
-		&Op{Name: "Sub", Since: 7, Infer: elemArithInfer, Run: elemArithRun(elemSub), Symbolic: elemArithSymbolic(elemSub)},
-		&Op{Name: "Mul", Since: 7, Infer: elemArithInfer, Run: elemArithRun(elemMul), Symbolic: elemArithSymbolic(elemMul)},
-		&Op{Name: "Div", Since: 7, Infer: elemArithInfer, Run: elemArithRun(elemDiv), Symbolic: elemArithSymbolic(elemDiv)},
+		&Op{Name: "Add", Since: 7, Fuses: true, Infer: elemArithInfer, Run: elemArithRun(elemAdd), Symbolic: elemArithSymbolic(elemAdd)},
+		&Op{Name: "Sub", Since: 7, Fuses: true, Infer: elemArithInfer, Run: elemArithRun(elemSub), Symbolic: elemArithSymbolic(elemSub)},
+		&Op{Name: "Mul", Since: 7, Fuses: true, Infer: elemArithInfer, Run: elemArithRun(elemMul), Symbolic: elemArithSymbolic(elemMul)},
+		&Op{Name: "Div", Since: 7, Fuses: true, Infer: elemArithInfer, Run: elemArithRun(elemDiv), Symbolic: elemArithSymbolic(elemDiv)},
 		&Op{Name: "Pow", Since: 7, Infer: powInfer, Run: powRun},
 		&Op{Name: "Mod", Since: 10, Infer: elemArithInfer, Run: modRun},
 		&Op{Name: "Equal", Since: 7, Infer: elemBoolInfer, Run: elemCompareRun(elemEq), Symbolic: elemArithSymbolic(elemEq)},
@@ -560,6 +560,7 @@ func elemArith(c *RunCtx, op elemOp, out, a, b *tensor.Dense) error {
 	case shapeF32:
 		elemBroadcast2(th, out.F32, out.Shape, a.F32, a.Shape, b.F32, b.Shape, func(o, x, y []float32, sx, sy int) {
 			elemArithRow(op, o, x, y, sx, sy)
+			c.applyClamp(o)
 		})
 	case shapeF64:
 		elemBroadcast2(th, out.F64, out.Shape, a.F64, a.Shape, b.F64, b.Shape, func(o, x, y []float64, sx, sy int) {

@@ -15,7 +15,7 @@ func init() {
 		&Op{Name: "MatMul", Since: 1, Infer: matmulInfer, Run: matmulRun},
 		// Gemm before opset 7 had a broadcast attribute; 7 made C
 		// broadcast unidirectionally and 11 made it optional.
-		&Op{Name: "Gemm", Since: 7, Infer: gemmInfer, Run: gemmRun},
+		&Op{Name: "Gemm", Since: 7, Fuses: true, Infer: gemmInfer, Run: gemmRun},
 	)
 }
 
@@ -353,6 +353,7 @@ func gemmRun(c *RunCtx) ([]*tensor.Dense, error) {
 		} else {
 			gemm.SgemmParallel(c.Threads, transA, transB, m, n, k, alpha, a.F32, lda, b.F32, ldb, beta, y.F32, n)
 		}
+		c.applyClamp(y.F32)
 	case tensor.Float64:
 		if cc != nil {
 			gemmFillC(y.F64, cc.F64, cc.Shape, m, n)

@@ -15,7 +15,7 @@ import (
 func init() {
 	register(
 		// Opset 7 dropped is_test; spatial (7, 8) is checked below.
-		&Op{Name: "BatchNormalization", Since: 7, Infer: batchNormInfer, Run: batchNormRun},
+		&Op{Name: "BatchNormalization", Since: 7, Fuses: true, Infer: batchNormInfer, Run: batchNormRun},
 		&Op{Name: "LayerNormalization", Since: 17, Infer: layerNormInfer, Run: layerNormRun},
 		// Opset 6 dropped consumed_inputs.
 		&Op{Name: "InstanceNormalization", Since: 6, Infer: normSameInfer, Run: instanceNormRun},
@@ -139,6 +139,7 @@ func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 		for i, v := range x.F32[pl*size : (pl+1)*size] {
 			dst[i] = v*m + a
 		}
+		c.applyClamp(dst)
 	})
 	return []*tensor.Dense{y}, nil
 }

@@ -29,6 +29,9 @@ type Op struct {
 	// output 0 as dims when they can be derived from symbolic inputs
 	// (Shape of a tensor with a symbolic batch dim, say); nil if not.
 	Symbolic func(c *InferCtx) []onnx.Dim
+	// Fuses says the float32 kernel honours RunCtx.Clamp, so that a Relu
+	// or Clip reading its output can run inside it.
+	Fuses bool
 }
 
 // InferCtx is what shape inference knows about a node's inputs.
@@ -51,6 +54,9 @@ type RunCtx struct {
 	Opset   int
 	In      []*tensor.Dense // nil entries are absent optional inputs
 	Threads int             // goroutines the kernel may use (at least 1)
+	// Clamp, if not nil, is an activation fused into this node (see
+	// Op.Fuses): the kernel applies it to output 0.
+	Clamp *Clamp
 }
 
 // Input returns input i, or nil if it is absent.
