@@ -1,18 +1,27 @@
 package tensor
 
-import "sync"
+import (
+	"slices"
+	"sort"
+	"sync"
+)
 
 // Storage recycling. An executor that knows a tensor is dead (its last
 // reader has run and nothing else shares its storage) hands it to Recycle;
-// New then reuses a float32 slice of the same length instead of
-// allocating. A run of a network thus reuses the memory of the activations
-// it has finished with at once, rather than leaving it to the garbage
-// collector, which would let the heap grow to several times the live set.
+// New then reuses a recycled float32 slice instead of allocating. A run of
+// a network thus reuses the memory of the activations it has finished
+// with at once, rather than leaving it to the garbage collector, which
+// would let the heap grow to several times the live set.
+//
+// A request takes the smallest free slice that holds it (best fit), not
+// only one of the same length: networks shrink their activations as they
+// go deeper, and an exact-size pool kept every early, large buffer idle
+// for the rest of the run, doubling the memory a run held.
 var pool = struct {
 	sync.Mutex
-	f32   map[int][][]float32
+	free  [][]float32 // sorted by capacity
 	bytes int
-}{f32: map[int][][]float32{}}
+}{}
 
 const (
 	// poolMaxBytes bounds what the pool holds; beyond it, storage is left
@@ -20,6 +29,9 @@ const (
 	poolMaxBytes = 1 << 30
 	// poolMinElems keeps small tensors, cheap to allocate, out of the pool.
 	poolMinElems = 1 << 12
+	// poolMaxWaste is how many times larger than a request a reused slice
+	// may be: a much larger one is better kept for a larger tensor.
+	poolMaxWaste = 4
 )
 
 // Recycle hands d's float32 storage back for reuse by New. The caller
@@ -27,17 +39,18 @@ const (
 // that a stray use fails loudly instead of reading reused memory.
 func Recycle(d *Dense) {
 	s := d.F32
-	if len(s) < poolMinElems {
+	if cap(s) < poolMinElems {
 		return
 	}
 	d.F32 = nil
+	s = s[:cap(s)]
 	pool.Lock()
 	defer pool.Unlock()
-	if pool.bytes+4*cap(s) > poolMaxBytes {
+	if pool.bytes+4*len(s) > poolMaxBytes {
 		return
 	}
-	s = s[:cap(s)]
-	pool.f32[len(s)] = append(pool.f32[len(s)], s)
+	i := sort.Search(len(pool.free), func(i int) bool { return len(pool.free[i]) >= len(s) })
+	pool.free = slices.Insert(pool.free, i, s)
 	pool.bytes += 4 * len(s)
 }
 
@@ -47,16 +60,16 @@ func takeF32(n int) []float32 {
 		return nil
 	}
 	pool.Lock()
-	free := pool.f32[n]
-	if len(free) == 0 {
+	i := sort.Search(len(pool.free), func(i int) bool { return len(pool.free[i]) >= n })
+	if i == len(pool.free) || len(pool.free[i]) > poolMaxWaste*n {
 		pool.Unlock()
 		return nil
 	}
-	s := free[len(free)-1]
-	free[len(free)-1] = nil
-	pool.f32[n] = free[:len(free)-1]
-	pool.bytes -= 4 * n
+	s := pool.free[i]
+	pool.free = slices.Delete(pool.free, i, i+1)
+	pool.bytes -= 4 * len(s)
 	pool.Unlock()
+	s = s[:n]
 	clear(s)
 	return s
 }

@@ -33,6 +33,37 @@ func TestRecycleReusesZeroedStorage(t *testing.T) {
 	}
 }
 
+// TestRecycleBestFit checks that a request takes the smallest free slice
+// that holds it, and leaves slices far larger than it for later.
+func TestRecycleBestFit(t *testing.T) {
+	sizes := []int{poolMinElems * 8, poolMinElems * 2, poolMinElems * 64}
+	firsts := map[int]*float32{}
+	var made []*Dense
+	for _, n := range sizes {
+		d := New(Float32, n)
+		firsts[n] = &d.F32[0]
+		made = append(made, d)
+	}
+	for _, d := range made {
+		Recycle(d)
+	}
+	c := New(Float32, poolMinElems*2-5) // fits the 2x slice best
+	if &c.F32[0] != firsts[poolMinElems*2] || len(c.F32) != poolMinElems*2-5 {
+		t.Errorf("request for %d did not take the smallest fitting slice", poolMinElems*2-5)
+	}
+	d := New(Float32, poolMinElems*3) // the 8x slice is within poolMaxWaste
+	if &d.F32[0] != firsts[poolMinElems*8] {
+		t.Errorf("request for %d did not reuse the %d slice", poolMinElems*3, poolMinElems*8)
+	}
+	e := New(Float32, poolMinElems) // only the 64x slice is left: too wasteful
+	if &e.F32[0] == firsts[poolMinElems*64] {
+		t.Errorf("request for %d took a slice %dx its size", poolMinElems, 64)
+	}
+	for _, x := range []*Dense{c, d, e} {
+		Recycle(x)
+	}
+}
+
 func TestNPYRoundTrip(t *testing.T) {
 	cases := []*Dense{
 		FromF32([]int{2, 3}, []float32{1, -2, 3.5, float32(math.Inf(1)), 0, 6}),

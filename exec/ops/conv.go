@@ -403,6 +403,21 @@ func convGetBuf(n int) *[]float32 {
 	return &s
 }
 
+// convPackReuse is the number of output columns (batch × positions)
+// below which a constant weight's packing is cached: there, packing costs
+// more than 12.5/convPackReuse ≈ 5 % of the GEMM (one copy per weight
+// against two flops per weight and column at ~25 flops per copied float).
+const convPackReuse = 256
+
+// convScratch holds the packed weights of the last call that packed on
+// the fly, for the next such call to pack into: one buffer, as large as
+// the largest layer's weights, serves every layer without garbage. Calls
+// that use it take turns (a Program runs one node at a time anyway).
+var convScratch struct {
+	sync.Mutex
+	packs []*gemm.PackedA
+}
+
 // convPackKey identifies a packed weight tensor in convPackCache: the
 // constant it was packed from, which op family packed it (kind) and the
 // attribute that shaped the packing (group, transB).
@@ -486,18 +501,35 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 	kg := cg * g.kSize()
 	nIn, n := g.inSize(), g.outSize()
 	pointwise := g.kSize() == 1 && g.s == [3]int{1, 1, 1} && g.p == [3]int{} && nIn == n
-	// Weights are packed once per group; every tile reuses them, and a
-	// constant's packing is kept for later runs.
+	// Weights are packed once per group and call; every tile reuses them.
+	// Where they serve few output columns (small images, deep layers),
+	// packing is a noticeable part of the work, and a constant's packing
+	// is kept for later runs. Elsewhere it costs little to repeat, and
+	// repeating it, into a recycled buffer, keeps a second copy of the
+	// weights out of memory.
+	var packs []*gemm.PackedA
 	pack := func() []*gemm.PackedA {
+		// packs holds storage to reuse: convScratch's, or nothing.
 		p := make([]*gemm.PackedA, g.group)
 		for gi := range p {
-			p[gi] = gemm.PackA(false, mg, kg, w.F32[gi*mg*kg:(gi+1)*mg*kg], kg)
+			var reuse *gemm.PackedA
+			if gi < len(packs) {
+				reuse = packs[gi]
+			}
+			p[gi] = gemm.PackAInto(reuse, false, mg, kg, w.F32[gi*mg*kg:(gi+1)*mg*kg], kg)
 		}
 		return p
 	}
-	packs, ok := convPacked(c, 1, convPackConv, g.group, pack)
+	ok := false
+	if g.batch*n < convPackReuse {
+		packs, ok = convPacked(c, 1, convPackConv, g.group, pack)
+	}
 	if !ok {
+		convScratch.Lock()
+		defer convScratch.Unlock()
+		packs = convScratch.packs
 		packs = pack()
+		convScratch.packs = packs
 	}
 	var beta float32
 	if bias != nil {

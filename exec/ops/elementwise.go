@@ -1040,17 +1040,11 @@ func whereSelect[T any](threads int, p *elemPlan, out []T, cond []int64, x, y []
 // clipRun clamps to [min, max]: attributes before opset 11, optional
 // one-element inputs from then on. With min > max every element becomes
 // max, as min(max(x, lo), hi) gives; NaNs stay NaN.
-// elemClamp32 limits v to [lo, hi] with plain comparisons, which compile
-// to branch-free min/max instructions; the builtin min and max order
-// signed zeros and NaNs and cost several times more. A NaN v stays NaN.
+// elemClamp32 limits v to [lo, hi]; a NaN v stays NaN. The builtin min
+// and max compile without branches: compare-and-branch code mispredicts
+// on real activations and measured six times slower (see Clamp.Apply).
 func elemClamp32(v, lo, hi float32) float32 {
-	if v < lo {
-		v = lo
-	}
-	if v > hi {
-		v = hi
-	}
-	return v
+	return min(max(v, lo), hi)
 }
 
 func clipRun(c *RunCtx) ([]*tensor.Dense, error) {
@@ -1232,10 +1226,7 @@ var elemUnaryOps = []elemUnary{
 		f32: func(dst, src []float32, _ *elemParams) {
 			src = src[:len(dst)]
 			for i, x := range src {
-				if x < 0 {
-					x = 0 // a plain compare, cheaper than max's NaN and zero ordering
-				}
-				dst[i] = x
+				dst[i] = max(x, 0) // branch-free, unlike a compare (see Clamp.Apply)
 			}
 		},
 		i64: func(dst, src []int64, dt tensor.DType) {

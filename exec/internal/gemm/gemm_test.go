@@ -273,6 +273,9 @@ func TestPacked(t *testing.T) {
 	defer func() { parallelMinWork = old }()
 	withKernels(t, func(t *testing.T, kn *kernel) {
 		r := rand.New(rand.NewPCG(5, 6))
+		// One PackedA is repacked for every problem, large and small, so
+		// that stale data from a larger one would show.
+		var reused *PackedA
 		sh := [][3]int{
 			{1, 1, 1}, {0, 3, 2}, {3, 0, 2}, {3, 4, 0},
 			{kn.mr - 1, kn.nr + 1, 3},
@@ -289,7 +292,8 @@ func TestPacked(t *testing.T) {
 							continue // keep the large shapes to a subset
 						}
 						p := newProblem(r, transA, transB, s[0], s[1], s[2], sc.alpha, sc.beta, 2, sc.nanC)
-						pa := PackA(p.transA, p.m, p.k, p.a, p.lda)
+						pa := PackAInto(reused, p.transA, p.m, p.k, p.a, p.lda)
+						reused = pa
 						if m, k := pa.Dims(); m != p.m || k != p.k {
 							t.Fatalf("PackedA.Dims = %d, %d", m, k)
 						}

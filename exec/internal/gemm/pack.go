@@ -21,7 +21,7 @@ import (
 // PackedA is the left operand op(A) of a product, packed once for the
 // micro-kernel in use so that it can be reused by many calls of
 // SgemmPackedA (for example constant weights of a convolution).
-// A PackedA is immutable and safe for concurrent use.
+// A PackedA is safe for concurrent use; only PackAInto changes one.
 type PackedA struct {
 	kern *kernel
 	m, k int
@@ -47,13 +47,23 @@ func (p *PackedB) Dims() (k, n int) { return p.k, p.n }
 // PackA packs op(A), where A is m×k (k×m if transA) with row stride lda,
 // for use as the left operand of SgemmPackedA. a is not retained.
 func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
+	return PackAInto(nil, transA, m, k, a, lda)
+}
+
+// PackAInto is PackA reusing the storage of pa, which it returns, when
+// that is large enough (pa may be nil). Callers that pack a different
+// operand for every product keep one PackedA rather than allocating.
+func PackAInto(pa *PackedA, transA bool, m, k int, a []float32, lda int) *PackedA {
 	if m < 0 || k < 0 {
 		panic("gemm: negative dimension")
 	}
 	checkA(transA, m, k, a, lda)
 	kn := active
 	mp := roundUp(m, kn.mr)
-	pa := &PackedA{kern: kn, m: m, k: k, mp: mp, data: alignedFloats(mp * k)}
+	if pa == nil || cap(pa.data) < mp*k {
+		pa = &PackedA{data: alignedFloats(mp * k)}
+	}
+	pa.kern, pa.m, pa.k, pa.mp, pa.data = kn, m, k, mp, pa.data[:mp*k]
 	for pc := 0; pc < k; pc += kn.kc {
 		kb := min(kn.kc, k-pc)
 		packA(pa.data[pc*mp:pc*mp+mp*kb], transA, a, lda, 0, m, pc, kb, kn.mr)
