@@ -54,8 +54,8 @@ func Recycle(d *Dense) {
 	pool.bytes += 4 * len(s)
 }
 
-// takeF32 returns a zeroed recycled slice of length n, or nil.
-func takeF32(n int) []float32 {
+// takeF32 returns a recycled slice of length n, zeroed if asked, or nil.
+func takeF32(n int, zero bool) []float32 {
 	if n < poolMinElems {
 		return nil
 	}
@@ -70,6 +70,8 @@ func takeF32(n int) []float32 {
 	pool.bytes -= 4 * len(s)
 	pool.Unlock()
 	s = s[:n]
-	clear(s)
+	if zero {
+		clear(s)
+	}
 	return s
 }

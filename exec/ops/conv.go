@@ -351,10 +351,12 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if _, err := tensor.NumElems(outShape); err != nil {
 		return nil, onnx.NodeErrorf(n, "output shape: %w", err)
 	}
-	y := tensor.New(x.DType, outShape...)
+	// Every path but the empty-input one writes all of y.
+	y := tensor.NewUninit(x.DType, outShape...)
 	switch {
 	case y.Len() == 0:
 	case g.cin == 0:
+		clear(y.F32)
 		convAddBias(y.F32, bias, g.batch, g.cout, g.outSize())
 		c.applyClamp(y.F32)
 	case g.group == g.cin && g.group > 1 && nd <= 2:

@@ -542,7 +542,7 @@ func elemArithRun(op elemOp) func(c *RunCtx) ([]*tensor.Dense, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := tensor.New(a.DType, shape...)
+		out := tensor.NewUninit(a.DType, shape...) // elemArith writes every element
 		if err := elemArith(c, op, out, a, b); err != nil {
 			return nil, err
 		}

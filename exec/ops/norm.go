@@ -118,7 +118,7 @@ func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 		mul[i] = p[0][i] / math.Sqrt(p[3][i]+eps)
 		add[i] = p[1][i] - p[2][i]*mul[i]
 	}
-	y := tensor.New(x.DType, x.Shape...)
+	y := tensor.NewUninit(x.DType, x.Shape...) // every plane is written
 	size := 1
 	for _, d := range x.Shape[2:] {
 		size *= d

@@ -152,7 +152,7 @@ func maxPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if _, err := tensor.NumElems(shape); err != nil {
 		return nil, onnx.NodeErrorf(c.Node, "output shape: %w", err)
 	}
-	y := tensor.New(x.DType, shape...)
+	y := tensor.NewUninit(x.DType, shape...) // the kernels write every element
 	var idx *tensor.Dense
 	if len(c.Node.Outputs) > 1 && c.Node.Outputs[1] != nil {
 		idx = tensor.New(tensor.Int64, shape...)
