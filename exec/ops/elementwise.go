@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -1088,10 +1089,7 @@ func clipRun(c *RunCtx) ([]*tensor.Dense, error) {
 	case k == shapeF32:
 		l, h := float32(lo), float32(hi)
 		parallelFor(c.Threads, len(out.F32), elemMinChunk, func(a, b int) {
-			dst, src := out.F32[a:b], x.F32[a:b]
-			for i, v := range src {
-				dst[i] = elemClamp32(v, l, h)
-			}
+			vec.Clamp(out.F32[a:b], x.F32[a:b], l, h)
 		})
 		elemNarrow(out)
 	case k == shapeF64:
@@ -1224,10 +1222,7 @@ var elemUnaryOps = []elemUnary{
 	{name: "Relu", since: 6,
 		f64: func(x float64, _ *elemParams) float64 { return max(x, 0) },
 		f32: func(dst, src []float32, _ *elemParams) {
-			src = src[:len(dst)]
-			for i, x := range src {
-				dst[i] = max(x, 0) // branch-free, unlike a compare (see Clamp.Apply)
-			}
+			vec.Clamp(dst, src, 0, float32(math.Inf(1)))
 		},
 		i64: func(dst, src []int64, dt tensor.DType) {
 			if elemUnsigned(dt) {

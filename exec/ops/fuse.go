@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -51,16 +52,9 @@ func FusedClamp(n *onnx.Node, opset int, constant func(*onnx.Value) *tensor.Dens
 	return nil, false
 }
 
-// Apply clamps every element of s. NaNs stay NaN, as in the unfused ops.
-// The builtin min and max compile without branches, which matters: a
-// compare-and-branch mispredicts on about half of the elements of an
-// activation and ran six times slower.
-func (c *Clamp) Apply(s []float32) {
-	lo, hi := c.Lo, c.Hi
-	for i, v := range s {
-		s[i] = min(max(v, lo), hi)
-	}
-}
+// Apply clamps every element of s, with vec.Clamp's rule (NaNs stay NaN),
+// as the unfused Relu and Clip kernels do.
+func (c *Clamp) Apply(s []float32) { vec.Clamp(s, s, c.Lo, c.Hi) }
 
 // applyClamp applies the run's fused clamp, if any, to s.
 func (c *RunCtx) applyClamp(s []float32) {

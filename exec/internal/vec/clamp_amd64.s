@@ -1,0 +1,39 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func clampAVX2(dst, src *float32, n int, lo, hi float32)
+// n is a positive multiple of 32. VMAXPS/VMINPS return their second
+// source (here the data) when either operand is NaN or both are zero,
+// which keeps NaNs and matches clampGo.
+TEXT ·clampAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS lo+24(FP), Y14
+	VBROADCASTSS hi+28(FP), Y15
+	SHRQ $5, CX
+
+loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMAXPS  Y0, Y14, Y0
+	VMAXPS  Y1, Y14, Y1
+	VMAXPS  Y2, Y14, Y2
+	VMAXPS  Y3, Y14, Y3
+	VMINPS  Y0, Y15, Y0
+	VMINPS  Y1, Y15, Y1
+	VMINPS  Y2, Y15, Y2
+	VMINPS  Y3, Y15, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	DECQ    CX
+	JNZ     loop
+	VZEROUPPER
+	RET

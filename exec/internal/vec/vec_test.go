@@ -1,0 +1,59 @@
+package vec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestClamp holds Clamp (the assembly loop where there is one) to
+// clampGo's element rule on every length around the 32-element blocks,
+// with NaNs, infinities, signed zeros and values on the bounds, in place
+// and out of place.
+func TestClamp(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 6, -6}
+	bounds := [][2]float32{{0, float32(math.Inf(1))}, {0, 6}, {-1, 1}, {float32(math.Inf(-1)), float32(math.Inf(1))}, {2, 1}}
+	for _, n := range []int{0, 1, 31, 32, 33, 63, 64, 65, 200} {
+		for _, b := range bounds {
+			src := make([]float32, n)
+			for i := range src {
+				src[i] = float32(r.NormFloat64() * 5)
+				if r.IntN(5) == 0 {
+					src[i] = special[r.IntN(len(special))]
+				}
+			}
+			want := make([]float32, n)
+			clampGo(want, src, b[0], b[1])
+			got := make([]float32, n)
+			Clamp(got, src, b[0], b[1])
+			inPlace := append([]float32(nil), src...)
+			Clamp(inPlace, inPlace, b[0], b[1])
+			for i := range want {
+				w := math.Float32bits(want[i])
+				if math.IsNaN(float64(want[i])) {
+					if !math.IsNaN(float64(got[i])) || !math.IsNaN(float64(inPlace[i])) {
+						t.Fatalf("n=%d bounds %v: element %d of NaN gave %v / %v", n, b, i, got[i], inPlace[i])
+					}
+					continue
+				}
+				if math.Float32bits(got[i]) != w || math.Float32bits(inPlace[i]) != w {
+					t.Fatalf("n=%d bounds %v: element %d (%v) gave %v / %v, want %v", n, b, i, src[i], got[i], inPlace[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkClamp(b *testing.B) {
+	s := make([]float32, 1<<16)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	dst := make([]float32, len(s))
+	b.SetBytes(int64(8 * len(s)))
+	for b.Loop() {
+		Clamp(dst, s, 0, 6)
+	}
+}
