@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/sys v0.38.0
+	gonum.org/v1/gonum v0.17.0
 	google.golang.org/protobuf v1.36.10
 )
 
