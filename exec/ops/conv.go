@@ -6,6 +6,7 @@ import (
 	"weak"
 
 	"github.com/graft-ml/graft/exec/internal/gemm"
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -689,9 +690,15 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 	nIn, n, ks := g.inSize(), g.outSize(), g.kSize()
 	planes := g.batch * g.cout
 	minPlanes := max(1, (1<<15)/max(1, n*ks))
+	same3x3 := g.k == [3]int{1, 3, 3} && g.s == [3]int{1, 1, 1} && g.d == [3]int{1, 1, 1} && g.p == [3]int{0, 1, 1}
 	parallelFor(threads, planes, minPlanes, func(lo, hi int) {
 		rows := make([][]float32, g.k[1])
 		zero := make([]float32, g.in[2])
+		var padded, wide []float32
+		if same3x3 {
+			padded = make([]float32, (g.in[1]+2)*(g.in[2]+2))
+			wide = make([]float32, g.in[1]*(g.in[2]+2))
+		}
 		for pl := lo; pl < hi; pl++ {
 			b, m := pl/g.cout, pl%g.cout
 			var bv float32
@@ -699,12 +706,37 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 				bv = bias[m]
 			}
 			ic := b*g.cin + m/mult
-			convDepthwisePlane(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g, rows, zero)
+			if same3x3 {
+				convDepthwiseSame3x3(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], (*[9]float32)(w[m*ks:(m+1)*ks]), bv, g.in[1], g.in[2], padded, wide)
+			} else {
+				convDepthwisePlane(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g, rows, zero)
+			}
 			if clamp != nil {
 				clamp.Apply(y[pl*n : (pl+1)*n])
 			}
 		}
 	})
+}
+
+// convDepthwiseSame3x3 convolves one H×W plane with a 3×3 filter, stride
+// 1 and one pixel of zero padding, MobileNet's most common layer. It
+// copies the plane into the middle of a zero-bordered (H+2)×(W+2) buffer,
+// so that every output is an interior one, and then runs the vector row
+// kernel once over the whole buffer as if it were a single row: output
+// (y, x) is at wide[y*(W+2)+x], and the two columns per row that straddle
+// a row boundary are computed and dropped. Small planes (7×7, 14×14),
+// where the border is a large part of the work, gain most.
+func convDepthwiseSame3x3(out, in []float32, w *[9]float32, bias float32, H, W int, padded, wide []float32) {
+	pw := W + 2
+	for y := range H {
+		copy(padded[(y+1)*pw+1:(y+1)*pw+1+W], in[y*W:(y+1)*W])
+	}
+	// The borders of padded stay zero: only the interior is ever written.
+	n := (H-1)*pw + W
+	vec.DW3x3(wide[:n], padded, padded[pw:], padded[2*pw:], w, bias)
+	for y := range H {
+		copy(out[y*W:(y+1)*W], wide[y*pw:y*pw+W])
+	}
 }
 
 // convDepthwisePlane convolves one H×W plane with one kh×kw filter. For
@@ -779,18 +811,16 @@ func convDepthwisePlane(out, in, wk []float32, bias float32, g *convShape, rows 
 }
 
 // convDW3x3Row computes one output row of a 3×3 depthwise window: out[i]
-// = bias + Σ w[ky][kx]·r_ky[i*s+kx]. It is a function of its own so that
-// the compiler keeps the nine weights in registers; the sum is grouped by
-// row to shorten its chain of dependent additions.
+// = bias + Σ w[ky][kx]·r_ky[i*s+kx]. Stride 1 goes to the vector kernel;
+// otherwise the loop is a function of its own so that the compiler keeps
+// the nine weights in registers, and the sum is grouped by row to shorten
+// its chain of dependent additions.
 func convDW3x3Row(out, r0, r1, r2 []float32, w *[9]float32, bias float32, s int) {
-	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
 	if s == 1 {
-		for i := range out {
-			a, b, c := r0[i:i+3:i+3], r1[i:i+3:i+3], r2[i:i+3:i+3]
-			out[i] = bias + (w0*a[0] + w1*a[1] + w2*a[2]) + (w3*b[0] + w4*b[1] + w5*b[2]) + (w6*c[0] + w7*c[1] + w8*c[2])
-		}
+		vec.DW3x3(out, r0, r1, r2, w, bias)
 		return
 	}
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
 	for i := range out {
 		j := i * s
 		a, b, c := r0[j:j+3:j+3], r1[j:j+3:j+3], r2[j:j+3:j+3]

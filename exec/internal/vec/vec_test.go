@@ -57,3 +57,36 @@ func BenchmarkClamp(b *testing.B) {
 		Clamp(dst, s, 0, 6)
 	}
 }
+
+// TestDW3x3 holds DW3x3 to its one-element-at-a-time twin on row lengths
+// around the 16-wide blocks. Fused multiply-adds round once where the twin
+// rounds twice, so they agree to a few ulps of the terms' magnitude
+// (1e-5 relative to Σ|terms| is ample).
+func TestDW3x3(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var w [9]float32
+	for i := range w {
+		w[i] = float32(r.NormFloat64())
+	}
+	for _, n := range []int{1, 15, 16, 17, 31, 32, 33, 56, 112} {
+		rows := make([][]float32, 3)
+		for k := range rows {
+			rows[k] = make([]float32, n+2)
+			for i := range rows[k] {
+				rows[k][i] = float32(r.NormFloat64())
+			}
+		}
+		got, want := make([]float32, n), make([]float32, n)
+		DW3x3(got, rows[0], rows[1], rows[2], &w, 0.5)
+		dw3x3Go(want, rows[0], rows[1], rows[2], &w, 0.5)
+		for i := range want {
+			mag := float32(0.5)
+			for k := range 9 {
+				mag += float32(math.Abs(float64(w[k] * rows[k/3][i+k%3])))
+			}
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(mag) {
+				t.Fatalf("n=%d: output %d = %v, want %v", n, i, got[i], want[i])
+			}
+		}
+	}
+}

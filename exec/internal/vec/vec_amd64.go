@@ -1,0 +1,47 @@
+//go:build !purego
+
+package vec
+
+import "golang.org/x/sys/cpu"
+
+var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// clampAVX2 clamps the first len(dst)/32*32 elements.
+//
+//go:noescape
+func clampAVX2(dst, src *float32, n int, lo, hi float32)
+
+// clampBlocks clamps a prefix of dst with vector instructions and returns
+// its length.
+func clampBlocks(dst, src []float32, lo, hi float32) int {
+	n := len(dst) / 32 * 32
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	clampAVX2(&dst[0], &src[0], n, lo, hi)
+	return n
+}
+
+// dw3x3AVX2 computes the first n outputs of DW3x3, n a multiple of 16.
+//
+//go:noescape
+func dw3x3AVX2(out, r0, r1, r2 *float32, n int, w *[9]float32, bias float32)
+
+// dw3x3Blocks computes a prefix of DW3x3's row with vector instructions
+// and returns its length: all of it when it is at least one block long,
+// since a last block that overlaps the one before it just computes some
+// outputs twice, cheaper than a scalar tail.
+func dw3x3Blocks(out, r0, r1, r2 []float32, w *[9]float32, bias float32) int {
+	n := len(out) / 16 * 16
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	// The loads reach two elements past each output block.
+	m := len(out)
+	_, _, _ = r0[m+1], r1[m+1], r2[m+1]
+	dw3x3AVX2(&out[0], &r0[0], &r1[0], &r2[0], n, w, bias)
+	if n < m {
+		dw3x3AVX2(&out[m-16], &r0[m-16], &r1[m-16], &r2[m-16], 16, w, bias)
+	}
+	return m
+}
