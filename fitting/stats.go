@@ -1,0 +1,258 @@
+package fitting
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// chunkRows bounds the rows converted to float64 at once: Add works in
+// chunks of this many rows, so its scratch memory is chunkRows·(p+q)
+// float64s whatever the batch size. 1024 rows keep the inner dimension of
+// the Gram products long enough for Dgemm to run near its peak.
+const chunkRows = 1024
+
+// gramBlock is the width of the column blocks in which Add computes the
+// upper triangle of ZᵀZ with Dgemm (see addGram).
+const gramBlock = 128
+
+// Stats accumulates the first and second moments of paired samples x (p
+// values) and y (q values), fed in batches of rows as activations arrive.
+// It keeps, in float64, the sample count, the means of x and y, and the
+// centred sums of products Σ(x−μx)(x−μx)ᵀ, Σ(x−μx)(y−μy)ᵀ and
+// Σ(y−μy)(y−μy)ᵀ: everything the least-squares, Procrustes and similarity
+// functions of this package read. Memory is O((p+q)²), independent of the
+// number of samples.
+//
+// Each chunk of a batch is centred on its own mean and its Gram matrix is
+// merged into the running sums with the pairwise update of Chan, Golub and
+// LeVeque ("Updating formulae and a pairwise algorithm for computing
+// sample variances", 1979), so activations with a large mean lose no
+// precision to cancellation and the result hardly depends on how the rows
+// were split into batches.
+//
+// A Stats is not safe for concurrent use; collect in parallel with one
+// Stats per goroutine and combine them with Merge.
+type Stats struct {
+	p, q    int
+	n       int
+	batches int       // Add calls so far, for error messages
+	mean    []float64 // means of z = [x; y], length p+q
+	m       []float64 // Σ(z−μ)(z−μ)ᵀ, (p+q)×(p+q) row-major, upper triangle
+	z       []float64 // scratch: one chunk of z rows
+	zmean   []float64 // scratch: the chunk's mean
+	delta   []float64 // scratch: difference of means in merge
+}
+
+// NewStats returns an empty accumulator for samples with p inputs and q
+// outputs.
+func NewStats(p, q int) (*Stats, error) {
+	if p < 1 || q < 1 {
+		return nil, fmt.Errorf("fitting: new stats: need at least one input and one output column, got p=%d q=%d", p, q)
+	}
+	w := p + q
+	if w > 1<<15 {
+		return nil, fmt.Errorf("fitting: new stats: %d+%d columns would need a %d×%d matrix", p, q, w, w)
+	}
+	return &Stats{p: p, q: q, mean: make([]float64, w), m: make([]float64, w*w)}, nil
+}
+
+// In returns p, the number of input columns.
+func (s *Stats) In() int { return s.p }
+
+// Out returns q, the number of output columns.
+func (s *Stats) Out() int { return s.q }
+
+// N returns the number of samples accumulated.
+func (s *Stats) N() int { return s.n }
+
+// MeanX returns a copy of the mean of the inputs.
+func (s *Stats) MeanX() []float64 { return append([]float64(nil), s.mean[:s.p]...) }
+
+// MeanY returns a copy of the mean of the outputs.
+func (s *Stats) MeanY() []float64 { return append([]float64(nil), s.mean[s.p:]...) }
+
+// Add accumulates one batch of samples: x holds rows×p values and y
+// rows×q values, both row-major, with sample i in row i of each. An empty
+// batch is allowed. A batch holding NaN or ±Inf is rejected whole, with an
+// error naming the batch (counting Add calls from 0), the row and the
+// column; the statistics are then unchanged.
+func (s *Stats) Add(x, y []float32) error {
+	b := s.batches
+	s.batches++
+	if len(x)%s.p != 0 {
+		return fmt.Errorf("fitting: batch %d: %d x values are not whole rows of %d", b, len(x), s.p)
+	}
+	rows := len(x) / s.p
+	if len(y) != rows*s.q {
+		return fmt.Errorf("fitting: batch %d: %d rows of x but %d y values (want %d rows of %d)", b, rows, len(y), rows, s.q)
+	}
+	if err := checkFinite(x, s.p, "x"); err != nil {
+		return fmt.Errorf("fitting: batch %d: %w", b, err)
+	}
+	if err := checkFinite(y, s.q, "y"); err != nil {
+		return fmt.Errorf("fitting: batch %d: %w", b, err)
+	}
+	for r0 := 0; r0 < rows; r0 += chunkRows {
+		r1 := min(rows, r0+chunkRows)
+		s.addChunk(x[r0*s.p:r1*s.p], y[r0*s.q:r1*s.q], r1-r0)
+	}
+	return nil
+}
+
+func checkFinite(v []float32, cols int, name string) error {
+	for i, f := range v {
+		if f != f || f > math.MaxFloat32 || f < -math.MaxFloat32 {
+			return fmt.Errorf("%s row %d column %d is %v", name, i/cols, i%cols, f)
+		}
+	}
+	return nil
+}
+
+// addChunk merges rows samples into s: it centres them on their own mean,
+// adds their Gram matrix, then corrects for the difference of the means.
+func (s *Stats) addChunk(x, y []float32, rows int) {
+	p, w := s.p, s.p+s.q
+	if cap(s.z) < rows*w {
+		s.z = make([]float64, min(chunkRows, max(rows, 64))*w)
+		s.zmean = make([]float64, w)
+	}
+	z, zm := s.z[:rows*w], s.zmean
+	clear(zm)
+	for r := range rows {
+		zr := z[r*w : (r+1)*w]
+		for j, v := range x[r*p : (r+1)*p] {
+			zr[j] = float64(v)
+		}
+		for j, v := range y[r*s.q : (r+1)*s.q] {
+			zr[p+j] = float64(v)
+		}
+		for j, v := range zr {
+			zm[j] += v
+		}
+	}
+	inv := 1 / float64(rows)
+	for j := range zm {
+		zm[j] *= inv
+	}
+	for r := range rows {
+		zr := z[r*w : (r+1)*w]
+		for j := range zr {
+			zr[j] -= zm[j]
+		}
+	}
+	addGram(s.m, z, rows, w)
+	s.merge(rows, zm, nil)
+}
+
+// merge folds a set of nb samples with mean mb, whose centred sums have
+// already been added to s.m (mm nil) or are given in mm, into s.
+func (s *Stats) merge(nb int, mb, mm []float64) {
+	w := s.p + s.q
+	if mm != nil {
+		for i := range w {
+			for j := i; j < w; j++ {
+				s.m[i*w+j] += mm[i*w+j]
+			}
+		}
+	}
+	na := s.n
+	n := na + nb
+	if na == 0 {
+		copy(s.mean, mb)
+		s.n = n
+		return
+	}
+	if len(s.delta) != w {
+		s.delta = make([]float64, w)
+	}
+	delta := s.delta
+	for j := range delta {
+		delta[j] = mb[j] - s.mean[j]
+	}
+	f := float64(na) * float64(nb) / float64(n)
+	blas64.Implementation().Dsyr(blas.Upper, w, f, delta, 1, s.m, w)
+	g := float64(nb) / float64(n)
+	for j := range s.mean {
+		s.mean[j] += g * delta[j]
+	}
+	s.n = n
+}
+
+// addGram adds the upper triangle of zᵀz (z rows×w, row-major) to c (w×w).
+// Dsyrk would do half the arithmetic of Dgemm, but gonum's Dsyrk is
+// neither blocked nor parallel; Dgemm on block rows of the triangle does
+// only gramBlock/w more work than Dsyrk and runs several times faster.
+func addGram(c, z []float64, rows, w int) {
+	impl := blas64.Implementation()
+	for i0 := 0; i0 < w; i0 += gramBlock {
+		ib := min(gramBlock, w-i0)
+		impl.Dgemm(blas.Trans, blas.NoTrans, ib, w-i0, rows, 1, z[i0:], w, z[i0:], w, 1, c[i0*w+i0:], w)
+	}
+}
+
+// Merge adds the samples accumulated in o to s, as if they had been fed to
+// s. It is how statistics collected in parallel are combined; o is
+// unchanged.
+func (s *Stats) Merge(o *Stats) error {
+	if o == nil {
+		return errors.New("fitting: merge: nil stats")
+	}
+	if o.p != s.p || o.q != s.q {
+		return fmt.Errorf("fitting: merge: stats of %d inputs and %d outputs into stats of %d and %d", o.p, o.q, s.p, s.q)
+	}
+	if o.n == 0 {
+		return nil
+	}
+	s.merge(o.n, o.mean, o.m)
+	return nil
+}
+
+// moments are the statistics as a solver reads them, divided by n:
+// covariances when centred, raw second moments E[xxᵀ], E[xyᵀ], E[yyᵀ]
+// otherwise. The means are set either way.
+type moments struct {
+	n      float64
+	mx, my []float64
+	xx     *mat.SymDense // p×p
+	xy     *mat.Dense    // p×q
+	yy     *mat.SymDense // q×q
+}
+
+func (s *Stats) moments(centred bool) moments {
+	p, q, w := s.p, s.q, s.p+s.q
+	n := float64(s.n)
+	mo := moments{
+		n:  n,
+		mx: s.MeanX(),
+		my: s.MeanY(),
+		xx: mat.NewSymDense(p, nil),
+		xy: mat.NewDense(p, q, nil),
+		yy: mat.NewSymDense(q, nil),
+	}
+	at := func(i, j int) float64 {
+		v := s.m[min(i, j)*w+max(i, j)] / n
+		if !centred {
+			v += s.mean[i] * s.mean[j]
+		}
+		return v
+	}
+	for i := range p {
+		for j := i; j < p; j++ {
+			mo.xx.SetSym(i, j, at(i, j))
+		}
+		for j := range q {
+			mo.xy.Set(i, j, at(i, p+j))
+		}
+	}
+	for i := range q {
+		for j := i; j < q; j++ {
+			mo.yy.SetSym(i, j, at(p+i, p+j))
+		}
+	}
+	return mo
+}
