@@ -534,6 +534,10 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 		packs = pack()
 		convScratch.packs = packs
 	}
+	if f, ok := convFlatPlan(g); ok {
+		convGemmFlat(c, y, x, packs, bias, g, &f)
+		return
+	}
 	var beta float32
 	if bias != nil {
 		beta = 1
@@ -585,6 +589,134 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 	buf := convGetBuf(bufLen)
 	for u := range imgs * tiles {
 		unit(u, *buf, threads)
+	}
+	convBufs.Put(buf)
+}
+
+// convFlatMinWidth is the narrowest output for which convGemmFlat pays:
+// it computes kw-1 discarded columns per output row, so on narrow images
+// the extra multiplications cost more than the im2col copy it saves.
+const convFlatMinWidth = 24
+
+// convFlat describes a stride-1 2-D convolution computed on zero-padded
+// input planes laid out flat (see convGemmFlat).
+type convFlat struct {
+	hp, wp    int   // padded plane: (Ho+kh-1) × (Wo+kw-1)
+	top, left int   // where the input starts inside it
+	nFlat     int   // flat output columns: (Ho-1)·wp + Wo
+	rows      []int // per weight tap (channel, ky, kx): its offset in a group's padded planes
+}
+
+// convFlatPlan returns the flat plan for g when it applies: 2-D, stride
+// and dilation 1, a window larger than 1×1, an output at least
+// convFlatMinWidth wide.
+func convFlatPlan(g *convShape) (convFlat, bool) {
+	var f convFlat
+	if g.k[0] != 1 || g.in[0] != 1 || g.s != [3]int{1, 1, 1} || g.d != [3]int{1, 1, 1} || g.kSize() == 1 || g.out[2] < convFlatMinWidth {
+		return f, false
+	}
+	kh, kw := g.k[1], g.k[2]
+	Ho, Wo := g.out[1], g.out[2]
+	f.hp, f.wp = Ho+kh-1, Wo+kw-1
+	f.top, f.left = g.p[1], g.p[2]
+	if f.top+g.in[1] > f.hp || f.left+g.in[2] > f.wp {
+		return f, false // padding at the end would be negative
+	}
+	f.nFlat = (Ho-1)*f.wp + Wo
+	cg := g.cin / g.group
+	f.rows = make([]int, 0, cg*kh*kw)
+	for ch := range cg {
+		for ky := range kh {
+			for kx := range kw {
+				f.rows = append(f.rows, ch*f.hp*f.wp+ky*f.wp+kx)
+			}
+		}
+	}
+	return f, true
+}
+
+// convGemmFlat computes a stride-1 convolution without an im2col matrix.
+// Each input plane is copied into the middle of a zero-bordered plane of
+// (Ho+kh-1) × (Wo+kw-1), stored flat; then output (oy, ox) sits at flat
+// column i = oy·wp + ox, and weight tap (ch, ky, kx) reads the flat planes
+// at offset ch·hp·wp + ky·wp + kx + i. So row r of the im2col matrix is one
+// contiguous run of the padded input, which the GEMM packs directly
+// (gemm.SgemmPackedAIndirect). The kw-1 columns per output row that
+// straddle two rows of the plane are computed and dropped when the tile
+// is copied into y with the bias and any fused clamp.
+func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float32, g *convShape, f *convFlat) {
+	threads := c.Threads
+	cg, mg := g.cin/g.group, g.cout/g.group
+	kg := len(f.rows)
+	H, W := g.in[1], g.in[2]
+	Wo, n := g.out[2], g.outSize()
+	plane := f.hp * f.wp
+	padBuf := convGetBuf(g.batch * g.cin * plane)
+	defer convBufs.Put(padBuf)
+	padded := *padBuf
+	parallelFor(threads, g.batch*g.cin, 8, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			dst := padded[p*plane : (p+1)*plane]
+			clear(dst)
+			for iy := range H {
+				row := dst[(f.top+iy)*f.wp+f.left:]
+				copy(row[:W], x[p*H*W+iy*W:p*H*W+(iy+1)*W])
+			}
+		}
+	})
+	imgs := g.batch * g.group
+	tw, perThread := convTiles(kg, f.nFlat, imgs, threads)
+	tiles := (f.nFlat + tw - 1) / tw
+	unit := func(u int, scratch []float32, rows []int, threads int) {
+		t, gi, b := u%tiles, u/tiles%g.group, u/tiles/g.group
+		n0 := t * tw
+		nt := min(tw, f.nFlat-n0)
+		for r, o := range f.rows {
+			rows[r] = o + n0
+		}
+		src := padded[(b*g.cin+gi*cg)*plane : (b*g.cin+(gi+1)*cg)*plane]
+		tile := scratch[:mg*nt]
+		gemm.SgemmPackedAIndirect(threads, nt, 1, packs[gi], src, rows, 0, tile, nt)
+		// Copy the tile's valid columns into y, a segment of an output
+		// row at a time.
+		yg := y[(b*g.cout+gi*mg)*n : (b*g.cout+(gi+1)*mg)*n]
+		for i := n0; i < n0+nt; {
+			oy, ox := i/f.wp, i%f.wp
+			end := min(n0+nt, oy*f.wp+f.wp)
+			if ox < Wo {
+				seg := min(Wo, end-oy*f.wp) - ox
+				for m := range mg {
+					dst := yg[m*n+oy*Wo+ox : m*n+oy*Wo+ox+seg]
+					from := tile[m*nt+i-n0 : m*nt+i-n0+seg]
+					if bias != nil {
+						bv := bias[gi*mg+m]
+						for j, v := range from {
+							dst[j] = v + bv
+						}
+					} else {
+						copy(dst, from)
+					}
+					c.applyClamp(dst)
+				}
+			}
+			i = end
+		}
+	}
+	if perThread {
+		parallelFor(threads, imgs*tiles, 1, func(lo, hi int) {
+			buf := convGetBuf(mg * tw)
+			rows := make([]int, kg)
+			for u := lo; u < hi; u++ {
+				unit(u, *buf, rows, 1)
+			}
+			convBufs.Put(buf)
+		})
+		return
+	}
+	buf := convGetBuf(mg * tw)
+	rows := make([]int, kg)
+	for u := range imgs * tiles {
+		unit(u, *buf, rows, threads)
 	}
 	convBufs.Put(buf)
 }

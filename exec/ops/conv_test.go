@@ -220,6 +220,13 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "depthwise_5x5_dil2", x: []int{1, 4, 12, 11}, cout: 4, kernel: []int{5, 5}, group: 4, dils: []int{2, 2}, pads: []int{4, 4, 4, 4}},
 		{name: "depthwise_big_kernel", x: []int{1, 2, 3, 2}, cout: 2, kernel: []int{5, 5}, group: 2, pads: []int{2, 2, 2, 2}},
 		{name: "depthwise_threads", x: []int{2, 32, 30, 30}, cout: 32, kernel: []int{3, 3}, group: 32, pads: []int{1, 1, 1, 1}, threads: 3},
+		// Stride-1 convolutions at least convFlatMinWidth wide take the
+		// flat path (convGemmFlat): tiles, asymmetric and oversized
+		// padding, groups, threads.
+		{name: "flat_3x3_pad1", x: []int{2, 5, 9, 30}, cout: 7, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}, threads: 2},
+		{name: "flat_5x3_asym", x: []int{1, 3, 6, 27}, cout: 4, kernel: []int{5, 3}, pads: []int{2, 0, 3, 1}, noBias: true},
+		{name: "flat_group_bigpad", x: []int{2, 4, 5, 24}, cout: 6, kernel: []int{3, 3}, group: 2, pads: []int{4, 3, 2, 5}, threads: 3},
+		{name: "flat_tiles", x: []int{1, 40, 40, 40}, cout: 16, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}, threads: 2},
 		{name: "size1_pointwise", x: []int{1, 3, 1, 1}, cout: 2, kernel: []int{1, 1}},
 		{name: "size1_3x3_pad1", x: []int{2, 3, 1, 1}, cout: 2, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
 		{name: "conv1d", x: []int{2, 3, 10}, cout: 4, kernel: []int{3}, strides: []int{2}, pads: []int{1, 1}},

@@ -47,6 +47,35 @@ func SgemmPackedA(threads int, transB bool, n int, alpha float32, pa *PackedA, b
 	sgemm(threads, pa.kern, m, n, k, alpha, as, bs, beta, c, ldc)
 }
 
+// SgemmPackedAIndirect computes C = alpha*op(A)*B + beta*C where op(A)
+// (m×k) was packed by PackA and row p of B (k×n) is b[rows[p]:rows[p]+n].
+// Rows may overlap or repeat: a stride-1 convolution's B is its
+// zero-padded input read at one shifted offset per weight tap, an im2col
+// matrix that is never written out.
+func SgemmPackedAIndirect(threads, n int, alpha float32, pa *PackedA, b []float32, rows []int, beta float32, c []float32, ldc int) {
+	if pa == nil {
+		panic("gemm: nil PackedA")
+	}
+	if n < 0 {
+		panic("gemm: negative dimension")
+	}
+	m, k := pa.m, pa.k
+	if len(rows) != k {
+		panic("gemm: B needs one row offset per depth step")
+	}
+	if n > 0 {
+		for _, o := range rows {
+			if o < 0 || o+n > len(b) {
+				panic("gemm: B row out of range")
+			}
+		}
+	}
+	checkC(m, n, c, ldc)
+	as := aSrc{pk: pa}
+	bs := bSrc{b: b, rows: rows}
+	sgemm(threads, pa.kern, m, n, k, alpha, as, bs, beta, c, ldc)
+}
+
 // SgemmPackedB computes C = alpha*op(A)*op(B) + beta*C where A is m×k (k×m if
 // transA) with row stride lda, op(B) (k×n) was packed by PackB, and C is m×n
 // with row stride ldc. It uses up to threads goroutines.
@@ -127,12 +156,14 @@ func (s *aSrc) panels(ws *workspace, kn *kernel, ic, mb, pc, kb int) []float32 {
 	return buf
 }
 
-// bSrc is the right operand: raw (trans, b, ldb) or packed (pk). col0 is the
-// first column of op(B) used, a multiple of nr when pk != nil.
+// bSrc is the right operand: raw (trans, b, ldb), rows of b at offsets
+// (rows), or packed (pk). col0 is the first column of op(B) used, a
+// multiple of nr when pk != nil.
 type bSrc struct {
 	trans bool
 	b     []float32
 	ldb   int
+	rows  []int
 	pk    *PackedB
 	col0  int
 }
@@ -146,6 +177,10 @@ func (s *bSrc) panels(ws *workspace, kn *kernel, jc, nb, pc, kb int) []float32 {
 		return s.pk.data[off : off+n]
 	}
 	buf := ws.bufB(n)
+	if s.rows != nil {
+		packBRows(buf, s.b, s.rows[pc:pc+kb], s.col0+jc, nb, kn.nr)
+		return buf
+	}
 	packB(buf, s.trans, s.b, s.ldb, s.col0+jc, nb, pc, kb, kn.nr)
 	return buf
 }

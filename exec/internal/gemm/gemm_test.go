@@ -482,3 +482,53 @@ func BenchmarkSgemmNaive(b *testing.B) {
 func reportGFLOPS(b *testing.B, m, n, k int) {
 	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// TestPackedAIndirect checks SgemmPackedAIndirect against refGemm on the
+// B its row offsets describe, written out: offsets that overlap (as a
+// convolution's do), jump about, and leave widths that are not whole
+// panels, over several depth blocks and thread counts.
+func TestPackedAIndirect(t *testing.T) {
+	old := parallelMinWork
+	parallelMinWork = 0
+	defer func() { parallelMinWork = old }()
+	withKernels(t, func(t *testing.T, kn *kernel) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, s := range [][3]int{{1, 1, 1}, {kn.mr + 1, kn.nr - 1, 5}, {2*kn.mr + 3, 3*kn.nr + 5, kn.kc + 7}, {17, 2 * kn.nr, 2*kn.kc + 1}} {
+			m, n, k := s[0], s[1], s[2]
+			for _, threads := range []int{1, 2, 3} {
+				src := make([]float32, n+3*k+40)
+				for i := range src {
+					src[i] = float32(r.NormFloat64())
+				}
+				rows := make([]int, k)
+				for p := range rows {
+					if p%3 == 0 {
+						rows[p] = r.IntN(len(src) - n + 1)
+					} else {
+						rows[p] = min(rows[p-1]+1, len(src)-n) // overlapping neighbours
+					}
+				}
+				b := make([]float32, k*n)
+				for p, o := range rows {
+					copy(b[p*n:(p+1)*n], src[o:o+n])
+				}
+				a := make([]float32, m*k)
+				for i := range a {
+					a[i] = float32(r.NormFloat64())
+				}
+				c := make([]float32, m*n)
+				for i := range c {
+					c[i] = float32(r.NormFloat64())
+				}
+				want, tol := refGemm(false, false, m, n, k, 1.5, a, k, b, n, 0.5, c, n)
+				pa := PackA(false, m, k, a, k)
+				SgemmPackedAIndirect(threads, n, 1.5, pa, src, rows, 0.5, c, n)
+				for i := range want {
+					if d := math.Abs(float64(c[i]) - want[i]); d > tol[i] {
+						t.Fatalf("m,n,k=%d,%d,%d threads %d: C[%d] = %g, want %g (tol %g)", m, n, k, threads, i, c[i], want[i], tol[i])
+					}
+				}
+			}
+		}
+	})
+}

@@ -185,6 +185,32 @@ func packB(dst []float32, trans bool, b []float32, ldb, j0, nb, p0, kb, nr int) 
 	}
 }
 
+// packBRows packs columns j0..j0+nb of the B whose row p is at
+// b[rows[p]:] (see SgemmPackedAIndirect), over the depth block whose row
+// offsets are rows, into dst as ⌈nb/nr⌉ panels.
+func packBRows(dst, b []float32, rows []int, j0, nb, nr int) {
+	kb := len(rows)
+	full := nb / nr
+	for q := range full {
+		copyRowsAt(dst[q*nr*kb:], nr, b, j0+q*nr, rows, nr)
+	}
+	if rem := nb - full*nr; rem > 0 {
+		d := dst[full*nr*kb : (full+1)*nr*kb]
+		for p, o := range rows {
+			dd := d[p*nr : p*nr+nr]
+			copy(dd, b[o+j0+full*nr:o+j0+full*nr+rem])
+			clear(dd[rem:])
+		}
+	}
+}
+
+// copyRowsAtGo is the portable copyRowsAt.
+func copyRowsAtGo(dst []float32, ldd int, src []float32, base int, offs []int, w int) {
+	for r, o := range offs {
+		copy(dst[r*ldd:r*ldd+w], src[base+o:base+o+w])
+	}
+}
+
 // interleave sets dst[p*stride+r] = src[off+r*ld+p] for r < cnt, p < kb.
 func interleave(dst []float32, stride int, src []float32, off, ld, cnt, kb int) {
 	if kb == 0 {

@@ -16,6 +16,9 @@ func transpose8AVX(dst *float32, ldd int, src *float32, lds int, n int)
 //go:noescape
 func copyRowsAVX(dst *float32, ldd int, src *float32, lds int, rows, w8 int)
 
+//go:noescape
+func copyRowsAtAVX(dst *float32, ldd int, src *float32, offs *int, rows, w8 int)
+
 // useSIMDPack selects the assembly packing helpers. Tests turn it off to
 // exercise the portable ones.
 var useSIMDPack = cpu.X86.HasAVX
@@ -50,4 +53,18 @@ func copyRows(dst []float32, ldd int, src []float32, off, lds, rows, w int) {
 		return
 	}
 	copyRowsAVX(unsafe.SliceData(dst), ldd, &src[off], lds, rows, w/8)
+}
+
+// copyRowsAt sets dst[r*ldd+j] = src[base+offs[r]+j] for r < len(offs),
+// j < w. The caller has checked that every source row lies inside src.
+func copyRowsAt(dst []float32, ldd int, src []float32, base int, offs []int, w int) {
+	if len(offs) == 0 || w == 0 {
+		return
+	}
+	_ = dst[(len(offs)-1)*ldd+w-1]
+	if !useSIMDPack || w%8 != 0 {
+		copyRowsAtGo(dst, ldd, src, base, offs, w)
+		return
+	}
+	copyRowsAtAVX(unsafe.SliceData(dst), ldd, &src[base], &offs[0], len(offs), w/8)
 }

@@ -154,3 +154,70 @@ c1:
 cdone:
 	VZEROUPPER
 	RET
+
+// func copyRowsAtAVX(dst *float32, ldd int, src *float32, offs *int, rows, w8 int)
+//
+// For r < rows and j < 8*w8: dst[r*ldd+j] = src[offs[r]+j].
+TEXT ·copyRowsAtAVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R11
+	MOVQ src+16(FP), SI
+	MOVQ offs+24(FP), R9
+	MOVQ rows+32(FP), CX
+	MOVQ w8+40(FP), DX
+	SHLQ $2, R11
+	TESTQ CX, CX
+	JEQ   adone
+	CMPQ  DX, $4
+	JEQ   a4
+	CMPQ  DX, $2
+	JEQ   a2
+
+agen:
+	MOVQ (R9), R10
+	LEAQ (SI)(R10*4), R10
+	XORQ AX, AX
+	MOVQ DX, BX
+
+ageninner:
+	VMOVUPS (R10)(AX*1), Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	DECQ    BX
+	JNE     ageninner
+	ADDQ    $8, R9
+	ADDQ    R11, DI
+	DECQ    CX
+	JNE     agen
+	JMP     adone
+
+a4:
+	MOVQ    (R9), R10
+	VMOVUPS (SI)(R10*4), Y0
+	VMOVUPS 32(SI)(R10*4), Y1
+	VMOVUPS 64(SI)(R10*4), Y2
+	VMOVUPS 96(SI)(R10*4), Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $8, R9
+	ADDQ    R11, DI
+	DECQ    CX
+	JNE     a4
+	JMP     adone
+
+a2:
+	MOVQ    (R9), R10
+	VMOVUPS (SI)(R10*4), Y0
+	VMOVUPS 32(SI)(R10*4), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $8, R9
+	ADDQ    R11, DI
+	DECQ    CX
+	JNE     a2
+
+adone:
+	VZEROUPPER
+	RET

@@ -14,3 +14,8 @@ func transpose8(dst []float32, ldd int, src []float32, off, lds, kb int) {
 func copyRows(dst []float32, ldd int, src []float32, off, lds, rows, w int) {
 	copyRowsGo(dst, ldd, src, off, lds, rows, w)
 }
+
+// copyRowsAt sets dst[r*ldd+j] = src[base+offs[r]+j] for r < len(offs), j < w.
+func copyRowsAt(dst []float32, ldd int, src []float32, base int, offs []int, w int) {
+	copyRowsAtGo(dst, ldd, src, base, offs, w)
+}
