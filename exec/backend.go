@@ -37,8 +37,18 @@ func (CPU) Name() string { return "cpu" }
 // dtype they accept and reject the rest with ErrUnsupported at run time.
 func (CPU) Supports(op string, dt tensor.DType) bool { return ops.Lookup(op) != nil }
 
-// Run calls the op's CPU kernel.
-func (CPU) Run(c *ops.RunCtx, op *ops.Op) ([]*tensor.Dense, error) { return op.Run(c) }
+// Run calls the op's CPU kernel, or its float64 reference (Op.Ref) when
+// an input is float64 and the op has one.
+func (CPU) Run(c *ops.RunCtx, op *ops.Op) ([]*tensor.Dense, error) {
+	if op.Ref != nil {
+		for _, t := range c.In {
+			if t != nil && t.DType == tensor.Float64 {
+				return op.Ref(c)
+			}
+		}
+	}
+	return op.Run(c)
+}
 
 // Upload returns t itself: host memory is the CPU's memory.
 func (CPU) Upload(t *tensor.Dense) (*tensor.Dense, error) { return t, nil }

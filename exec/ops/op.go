@@ -32,6 +32,19 @@ type Op struct {
 	// Fuses says the float32 kernel honours RunCtx.Clamp, so that a Relu
 	// or Clip reading its output can run inside it.
 	Fuses bool
+	// Domain is "" for ONNX's default domain, or GraftDomain for graft's
+	// private ops (the gradient kernels of grad.go).
+	Domain string
+	// Ref, if set, computes the outputs in plain float64 loops; the CPU
+	// backend calls it instead of Run when an input is float64, for the
+	// ops whose fast kernels are float32 only.
+	Ref func(c *RunCtx) ([]*tensor.Dense, error)
+	// Grad emits the nodes computing the gradients of the node's inputs
+	// from those of its outputs (see GradCtx). When it is nil, NoGrad says
+	// why no gradient flows through the op; both empty means graft has no
+	// rule yet.
+	Grad   func(c *GradCtx) ([]*onnx.Value, error)
+	NoGrad string
 }
 
 // InferCtx is what shape inference knows about a node's inputs.
@@ -91,10 +104,14 @@ var table = map[string]*Op{}
 // register adds ops to the table; each family file calls it from init.
 func register(ops ...*Op) {
 	for _, op := range ops {
-		if table[op.Name] != nil {
-			panic("ops: " + op.Name + " registered twice")
+		key := op.Name
+		if op.Domain != "" {
+			key = op.Domain + ":" + op.Name
 		}
-		table[op.Name] = op
+		if table[key] != nil {
+			panic("ops: " + key + " registered twice")
+		}
+		table[key] = op
 	}
 }
 
@@ -114,6 +131,12 @@ func Names() []string {
 // Resolve finds n's entry for the model's opset, or returns an error
 // wrapping ErrUnsupported that names the op, node and opset.
 func Resolve(n *onnx.Node, opset int) (*Op, error) {
+	if n.Domain == GraftDomain {
+		if op := table[GraftDomain+":"+n.OpType]; op != nil {
+			return op, nil
+		}
+		return nil, onnx.NodeErrorf(n, "op %s.%s: %w", n.Domain, n.OpType, ErrUnsupported)
+	}
 	if n.Domain != "" && n.Domain != "ai.onnx" {
 		return nil, onnx.NodeErrorf(n, "domain %q: %w", n.Domain, ErrUnsupported)
 	}
