@@ -1,0 +1,141 @@
+package ops
+
+import (
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// Gradients of the pools. MaxPool and AveragePool emit the private ops
+// MaxPoolGrad and AveragePoolGrad, which carry the forward node's
+// attributes and recompute its window geometry (poolSetup): MaxPool sends
+// each dy to the first maximum of its window (PyTorch's choice at ties),
+// AveragePool spreads dy/count over the window's taps, count as the
+// forward divided (count_include_pad counts the padding, never the
+// ceil_mode overhang). The global pools decompose into standard ops.
+
+func init() {
+	setGrad("MaxPool", poolGrad("MaxPoolGrad"))
+	setGrad("AveragePool", poolGrad("AveragePoolGrad"))
+	setGrad("GlobalAveragePool", globalAvgPoolGrad)
+	setGrad("GlobalMaxPool", func(c *GradCtx) ([]*onnx.Value, error) {
+		x, y, dy := c.In(0), c.Out(0), c.DY[0]
+		return []*onnx.Value{c.Where(c.Op1("Equal", x, y), c.Op1("Expand", dy, c.Shape(x)), c.Scalar(0))}, nil
+	})
+	register(
+		&Op{Name: "MaxPoolGrad", Domain: GraftDomain, Since: 1, Infer: normSameInfer, Run: poolGradRun(true)},
+		&Op{Name: "AveragePoolGrad", Domain: GraftDomain, Since: 1, Infer: normSameInfer, Run: poolGradRun(false)},
+	)
+}
+
+func poolGrad(op string) GradRule {
+	return func(c *GradCtx) ([]*onnx.Value, error) {
+		var attrs []*onnx.Attr
+		for _, a := range c.Node.Attrs {
+			if a.Name != "storage_order" {
+				attrs = append(attrs, a)
+			}
+		}
+		return []*onnx.Value{c.Private(op, []*onnx.Value{c.In(0), c.DY[0]}, attrs...)}, nil
+	}
+}
+
+func globalAvgPoolGrad(c *GradCtx) ([]*onnx.Value, error) {
+	x, dy := c.In(0), c.DY[0]
+	t := x.Type
+	if !t.HasShape || len(t.Dims) < 2 {
+		return nil, c.Errorf("needs the shape of X, got %s", t)
+	}
+	size := 1
+	for _, d := range t.Dims[2:] {
+		if !d.Known() {
+			return nil, c.Errorf("needs static spatial sizes, X is %s", t.ShapeString())
+		}
+		size *= int(d.Value)
+	}
+	e := c.Op1("Expand", dy, c.Shape(x))
+	if size == 1 {
+		return []*onnx.Value{e}, nil
+	}
+	return []*onnx.Value{c.Op1("Mul", e, c.Scalar(1/float64(size)))}, nil
+}
+
+// poolGradRun is the kernel of MaxPoolGrad(X, dY) and AveragePoolGrad(X,
+// dY): it returns dX of X's shape.
+func poolGradRun(isMax bool) func(c *RunCtx) ([]*tensor.Dense, error) {
+	return func(c *RunCtx) ([]*tensor.Dense, error) {
+		x, g, shape, err := poolSetup(c)
+		if err != nil {
+			return nil, err
+		}
+		dy := c.Input(1)
+		if dy == nil || !tensor.SameShape(dy.Shape, shape) || dy.DType != x.DType {
+			return nil, shapeError(c.Node, "dY must be %s%v", x.DType, shape)
+		}
+		dx := tensor.New(x.DType, x.Shape...)
+		includePad := attrInt(c.Node, "count_include_pad", 0) != 0
+		switch x.DType {
+		case tensor.Float32:
+			poolGradKernel(dx.F32, x.F32, dy.F32, g, isMax, includePad, c.Threads)
+		case tensor.Float64:
+			poolGradKernel(dx.F64, x.F64, dy.F64, g, isMax, includePad, c.Threads)
+		default:
+			return nil, unsupportedf(c.Node, "dtype %s", x.DType)
+		}
+		return []*tensor.Dense{dx}, nil
+	}
+}
+
+func poolGradKernel[T float32 | float64](dx, x, dy []T, g *poolGeom, isMax, includePad bool, threads int) {
+	az, ay, ax := &g.ax[0], &g.ax[1], &g.ax[2]
+	nIn, nOut := g.inSize(), g.outSize()
+	H, W := ay.in, ax.in
+	poolPlanes(g, threads, func(p int) {
+		plane := x[p*nIn : (p+1)*nIn]
+		grad := dx[p*nIn : (p+1)*nIn]
+		d := dy[p*nOut : (p+1)*nOut]
+		o := 0
+		for oz := range az.out {
+			for oy := range ay.out {
+				for ox := range ax.out {
+					if isMax {
+						best, at := T(0), -1
+						for kz := az.lo[oz]; kz < az.hi[oz]; kz++ {
+							iz := az.start[oz] + kz*az.dil
+							for ky := ay.lo[oy]; ky < ay.hi[oy]; ky++ {
+								iy := ay.start[oy] + ky*ay.dil
+								for kx := ax.lo[ox]; kx < ax.hi[ox]; kx++ {
+									i := (iz*H+iy)*W + ax.start[ox] + kx*ax.dil
+									if at < 0 || plane[i] > best {
+										best, at = plane[i], i
+									}
+								}
+							}
+						}
+						if at >= 0 {
+							grad[at] += d[o]
+						}
+						o++
+						continue
+					}
+					cnt := (az.hi[oz] - az.lo[oz]) * (ay.hi[oy] - ay.lo[oy]) * (ax.hi[ox] - ax.lo[ox])
+					if includePad {
+						cnt = az.padC[oz] * ay.padC[oy] * ax.padC[ox]
+					}
+					if cnt > 0 {
+						v := d[o] / T(cnt)
+						for kz := az.lo[oz]; kz < az.hi[oz]; kz++ {
+							iz := az.start[oz] + kz*az.dil
+							for ky := ay.lo[oy]; ky < ay.hi[oy]; ky++ {
+								iy := ay.start[oy] + ky*ay.dil
+								for kx := ax.lo[ox]; kx < ax.hi[ox]; kx++ {
+									grad[(iz*H+iy)*W+ax.start[ox]+kx*ax.dil] += v
+								}
+							}
+						}
+					}
+					o++
+				}
+			}
+		}
+	})
+}
