@@ -1,0 +1,300 @@
+package ntk
+
+import (
+	"fmt"
+
+	"github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// factors are what the kernel needs of a chunk of samples: for each Gemm
+// layer its inputs and, per output a, its output gradients; for every
+// other parameter its per-sample gradients per output. Matrices are
+// row-major with one row per (output, sample): row a·n + s.
+type factors struct {
+	n     int
+	gemmX map[*gemmLayer][]float32 // n × in
+	gemmG map[*gemmLayer][]float32 // (len(outs)·n) × out
+	jac   map[string][]float32     // (len(outs)·n) × size
+	bytes int64
+}
+
+// outputs lists the outputs a whose gradients the mode needs.
+func (p *plan) outputs() []int {
+	if p.opt.Mode.Kind == Output {
+		return []int{p.opt.Mode.K}
+	}
+	outs := make([]int, p.k)
+	for i := range outs {
+		outs[i] = i
+	}
+	return outs
+}
+
+// perSampleBytes estimates the factor bytes one sample needs.
+func (p *plan) perSampleBytes(x *tensor.Dense) int64 {
+	nk := int64(len(p.outputs()))
+	var b int64
+	for _, l := range p.gemms {
+		in := l.node.Inputs[0].Type
+		out := l.node.Outputs[0].Type
+		b += 4 * (typeSize(in) + nk*typeSize(out))
+	}
+	for _, l := range p.convs {
+		b += 4 * (typeSize(l.node.Inputs[0].Type) + nk*typeSize(l.node.Outputs[0].Type))
+		for _, name := range l.params {
+			b += 4 * nk * int64(p.sizes[name])
+		}
+	}
+	for _, name := range p.generic {
+		b += 4 * nk * int64(p.sizes[name])
+	}
+	return max(b, 4*int64(x.Len()/x.Shape[0]))
+}
+
+// typeSize is the per-sample element count of a (batch, ...) value, or a
+// guess of 4096 where the shape is not known statically.
+func typeSize(t onnx.Type) int64 {
+	if !t.HasShape || len(t.Dims) == 0 {
+		return 4096
+	}
+	n := int64(1)
+	for _, d := range t.Dims[1:] {
+		if !d.Known() {
+			return 4096
+		}
+		n *= d.Value
+	}
+	return n
+}
+
+func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
+	nr, nc := rows.Hi-rows.Lo, cols.Hi-cols.Lo
+	outs := p.outputs()
+	res := &Result{Params: p.params, Paths: p.paths, Outputs: p.k}
+	shape := []int{nr, nc}
+	if p.opt.Mode.Kind == Full {
+		shape = append(shape, p.k, p.k)
+	}
+	res.Kernel = tensor.New(tensor.Float64, shape...)
+	if p.opt.Components {
+		res.Components = map[string]*tensor.Dense{}
+		for _, name := range p.params {
+			res.Components[name] = tensor.New(tensor.Float64, shape...)
+		}
+	}
+	chunk := p.opt.Chunk
+	if chunk <= 0 {
+		budget := p.opt.MaxBytes
+		if budget <= 0 {
+			budget = 512 << 20
+		}
+		chunk = int(max(1, budget/(2*p.perSampleBytes(x))))
+	}
+	chunk = min(chunk, max(nr, nc))
+	res.Chunk = chunk
+	total := nr
+	if rows != cols {
+		total += nr / chunk * nc // column chunks are recomputed per row chunk
+	}
+	done := 0
+	report := func(n int) {
+		done += n
+		if p.opt.Progress != nil {
+			p.opt.Progress(min(done, total), total)
+		}
+	}
+	for r0 := rows.Lo; r0 < rows.Hi; r0 += chunk {
+		r1 := min(r0+chunk, rows.Hi)
+		fr, err := p.factors(x, r0, r1, outs)
+		if err != nil {
+			return nil, err
+		}
+		report(r1 - r0)
+		for c0 := cols.Lo; c0 < cols.Hi; c0 += chunk {
+			c1 := min(c0+chunk, cols.Hi)
+			fc := fr
+			if c0 != r0 || c1 != r1 {
+				if fc, err = p.factors(x, c0, c1, outs); err != nil {
+					return nil, err
+				}
+				if rows != cols {
+					report(c1 - c0)
+				}
+			}
+			res.PeakBytes = max(res.PeakBytes, fr.bytes+fc.bytes)
+			p.contract(res, fr, fc, r0-rows.Lo, c0-cols.Lo, nc, outs)
+		}
+	}
+	return res, nil
+}
+
+// factors runs the backward passes for samples [lo, hi).
+func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error) {
+	n := hi - lo
+	f := &factors{n: n, gemmX: map[*gemmLayer][]float32{}, gemmG: map[*gemmLayer][]float32{}, jac: map[string][]float32{}}
+	xs := sampleSlice(x, lo, hi)
+	nk := len(outs)
+	if p.grad != nil {
+		want := []string{}
+		for _, l := range p.gemms {
+			want = append(want, p.gradOf[l.y], l.x)
+		}
+		for _, l := range p.convs {
+			want = append(want, p.gradOf[l.y], l.x)
+		}
+		for ai, a := range outs {
+			seed := tensor.New(tensor.Float32, n, p.k)
+			for s := range n {
+				seed.F32[s*p.k+a] = 1
+			}
+			res, err := p.grad.Run(map[string]*tensor.Dense{p.input: xs, p.seed: seed.Reshaped(seedShape(p, n))}, exec.RunOptions{Outputs: want})
+			if err != nil {
+				return nil, fmt.Errorf("ntk: backward pass for output %d: %w", a, err)
+			}
+			for _, l := range p.gemms {
+				gy := res[p.gradOf[l.y]]
+				per := gy.Len() / n
+				if f.gemmG[l] == nil {
+					f.gemmG[l] = make([]float32, nk*n*per)
+					xv := res[l.x]
+					f.gemmX[l] = append([]float32(nil), xv.F32...)
+					f.bytes += int64(4 * (len(f.gemmG[l]) + len(xv.F32)))
+				}
+				copy(f.gemmG[l][ai*n*per:], gy.F32)
+			}
+			for _, l := range p.convs {
+				if err := p.convJacobian(f, l, res[l.x], res[p.gradOf[l.y]], ai, nk); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if p.fullGrad != nil {
+		for s := range n {
+			xs1 := sampleSlice(x, lo+s, lo+s+1)
+			for ai, a := range outs {
+				seed := tensor.New(tensor.Float32, 1, p.k)
+				seed.F32[a] = 1
+				res, err := p.fullGrad.Run(map[string]*tensor.Dense{p.input: xs1, p.fullSeed: seed.Reshaped(seedShape(p, 1))}, exec.RunOptions{Outputs: mapValues(p.fullOut, p.generic)})
+				if err != nil {
+					return nil, fmt.Errorf("ntk: backward pass for sample %d, output %d: %w", lo+s, a, err)
+				}
+				for _, name := range p.generic {
+					size := p.sizes[name]
+					if f.jac[name] == nil {
+						f.jac[name] = make([]float32, nk*n*size)
+						f.bytes += int64(4 * nk * n * size)
+					}
+					copy(f.jac[name][(ai*n+s)*size:], res[p.fullOut[name]].F32)
+				}
+			}
+		}
+	}
+	return f, nil
+}
+
+// convJacobian computes each sample's gradient of conv layer l's
+// parameters for output index ai from the layer input xv and output
+// gradient gy of the whole chunk.
+func (p *plan) convJacobian(f *factors, l *convLayer, xv, gy *tensor.Dense, ai, nk int) error {
+	n := f.n
+	xPer, gPer := xv.Len()/n, gy.Len()/n
+	for s := range n {
+		x1 := tensor.FromF32(append([]int{1}, xv.Shape[1:]...), xv.F32[s*xPer:(s+1)*xPer])
+		g1 := tensor.FromF32(append([]int{1}, gy.Shape[1:]...), gy.F32[s*gPer:(s+1)*gPer])
+		res, err := l.grad.Run(map[string]*tensor.Dense{l.xName: x1, l.seed: g1}, exec.RunOptions{Outputs: l.grads})
+		if err != nil {
+			return fmt.Errorf("ntk: conv %s, sample gradient: %w", l.node.Name, err)
+		}
+		for i, name := range l.params {
+			size := p.sizes[name]
+			if f.jac[name] == nil {
+				f.jac[name] = make([]float32, nk*n*size)
+				f.bytes += int64(4 * nk * n * size)
+			}
+			copy(f.jac[name][(ai*n+s)*size:], res[l.grads[i]].F32)
+		}
+	}
+	return nil
+}
+
+// contract adds Θ[fr samples, fc samples] into res at row offset r0 and
+// column offset c0 (the kernel has nc columns).
+func (p *plan) contract(res *Result, fr, fc *factors, r0, c0, nc int, outs []int) {
+	nr, ncn := fr.n, fc.n
+	nk := len(outs)
+	gram := make([]float32, nr*ncn)
+	add := func(name string, scale float64, a, b int, vals []float32, other []float32) {
+		// other, if not nil, multiplies elementwise (the Gemm x·x term).
+		for i := range nr {
+			for j := range ncn {
+				v := float64(vals[i*ncn+j]) * scale
+				if other != nil {
+					v *= float64(other[i*ncn+j])
+				}
+				idx := p.index(r0+i, c0+j, nc, outs[a], outs[b])
+				res.Kernel.F64[idx] += v
+				if res.Components != nil {
+					res.Components[name].F64[idx] += v
+				}
+			}
+		}
+	}
+	pairs := func(fn func(a, b int)) {
+		for a := range nk {
+			if p.opt.Mode.Kind == Full {
+				for b := range nk {
+					fn(a, b)
+				}
+			} else {
+				fn(a, a)
+			}
+		}
+	}
+	for _, l := range p.gemms {
+		in := len(fr.gemmX[l]) / nr
+		xx := make([]float32, nr*ncn)
+		exec.Gram(p.threads, nr, ncn, in, fr.gemmX[l], fc.gemmX[l], xx)
+		out := len(fr.gemmG[l]) / (nk * nr)
+		pairs(func(a, b int) {
+			exec.Gram(p.threads, nr, ncn, out, fr.gemmG[l][a*nr*out:(a+1)*nr*out], fc.gemmG[l][b*ncn*out:(b+1)*ncn*out], gram)
+			if l.weight != "" {
+				add(l.weight, l.alpha*l.alpha, a, b, gram, xx)
+			}
+			if l.bias != "" {
+				add(l.bias, l.beta*l.beta, a, b, gram, nil)
+			}
+		})
+	}
+	for name, jr := range fr.jac {
+		size := p.sizes[name]
+		jc := fc.jac[name]
+		pairs(func(a, b int) {
+			exec.Gram(p.threads, nr, ncn, size, jr[a*nr*size:(a+1)*nr*size], jc[b*ncn*size:(b+1)*ncn*size], gram)
+			add(name, 1, a, b, gram, nil)
+		})
+	}
+}
+
+// index is the position of Θ[r, c, a, b] in the kernel's storage.
+func (p *plan) index(r, c, nc, a, b int) int {
+	if p.opt.Mode.Kind == Full {
+		return ((r*nc+c)*p.k+a)*p.k + b
+	}
+	return r*nc + c
+}
+
+// seedShape is the shape of the output (and its seed) for n samples.
+func seedShape(p *plan, n int) []int {
+	return append([]int{n}, p.outShape...)
+}
+
+func mapValues(m map[string]string, keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
+}

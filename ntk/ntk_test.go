@@ -1,0 +1,164 @@
+package ntk
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/graft-ml/graft/fixtures"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// ntkTol is the agreement required with functorch's float64 kernels,
+// relative to the kernel's largest entry: graft computes in float32, whose
+// rounding over a backward pass and a contraction of a few thousand terms
+// stays near 1e-6 relative; 1e-4 is the bar.
+const ntkTol = 1e-4
+
+func loadNTKFixture(t *testing.T, name string) (*onnx.Model, *tensor.Dense, string) {
+	t.Helper()
+	dir := filepath.Join(fixtures.Dir(), "ntk", name)
+	m, err := onnx.Load(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := tensor.LoadNPY(filepath.Join(dir, "x.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, x, dir
+}
+
+func relErr(t *testing.T, got, want *tensor.Dense) float64 {
+	t.Helper()
+	if !tensor.SameShape(got.Shape, want.Shape) {
+		t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
+	}
+	g, w := got.Float64s(), want.Float64s()
+	scale, worst := 0.0, 0.0
+	for i := range w {
+		scale = math.Max(scale, math.Abs(w[i]))
+		worst = math.Max(worst, math.Abs(g[i]-w[i]))
+	}
+	return worst / scale
+}
+
+// TestAgainstFunctorch compares the full kernel, its trace, one output's
+// kernel and the per-parameter components with functorch's on the
+// fixtures of gen_ntk.py: an MLP, a CNN and a residual CNN.
+func TestAgainstFunctorch(t *testing.T) {
+	for _, name := range []string{"mlp", "cnn", "rescnn"} {
+		t.Run(name, func(t *testing.T) {
+			m, x, dir := loadNTKFixture(t, name)
+			full, err := tensor.LoadNPY(filepath.Join(dir, "full.npy"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			trace, err := tensor.LoadNPY(filepath.Join(dir, "trace.npy"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			comps, err := tensor.LoadNPZ(filepath.Join(dir, "components.npz"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Compute(m, x, Options{Mode: Mode{Kind: Full}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relErr(t, r.Kernel, full); e > ntkTol {
+				t.Errorf("full kernel: relative error %.2g", e)
+			}
+			t.Logf("paths %v", r.Paths)
+			r, err = Compute(m, x, Options{Mode: Mode{Kind: Trace}, Components: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relErr(t, r.Kernel, trace); e > ntkTol {
+				t.Errorf("trace kernel: relative error %.2g", e)
+			}
+			for pname, want := range comps {
+				got := r.Components[pname]
+				if got == nil {
+					t.Errorf("no component for %s", pname)
+					continue
+				}
+				if e := relErr(t, got, want); e > ntkTol {
+					t.Errorf("component %s: relative error %.2g", pname, e)
+				}
+			}
+			// One output: Θ[:, :, 1, 1] of the full reference.
+			r, err = Compute(m, x, Options{Mode: Mode{Kind: Output, K: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, k := full.Shape[0], full.Shape[2]
+			want := tensor.New(tensor.Float64, n, n)
+			for i := range n {
+				for j := range n {
+					want.F64[i*n+j] = full.F64[((i*n+j)*k+1)*k+1]
+				}
+			}
+			if e := relErr(t, r.Kernel, want); e > ntkTol {
+				t.Errorf("output 1 kernel: relative error %.2g", e)
+			}
+		})
+	}
+}
+
+// TestBlocksAssemble checks that blocks computed apart, with small chunks,
+// assemble to the kernel computed at once.
+func TestBlocksAssemble(t *testing.T) {
+	m, x, _ := loadNTKFixture(t, "rescnn")
+	whole, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := x.Shape[0]
+	for _, b := range [][4]int{{0, 2, 0, n}, {2, n, 0, 3}, {2, n, 3, n}} {
+		r, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}, Rows: Range{b[0], b[1]}, Cols: Range{b[2], b[3]}, Chunk: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc := b[3] - b[2]
+		for i := b[0]; i < b[1]; i++ {
+			for j := b[2]; j < b[3]; j++ {
+				got, want := r.Kernel.F64[(i-b[0])*nc+j-b[2]], whole.Kernel.F64[i*n+j]
+				if math.Abs(got-want) > 1e-5*math.Abs(want)+1e-9 {
+					t.Fatalf("block %v: Θ[%d,%d] = %g, whole kernel has %g", b, i, j, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestParamsSubset checks that selecting parameters gives the sum of
+// their components.
+func TestParamsSubset(t *testing.T) {
+	m, x, dir := loadNTKFixture(t, "rescnn")
+	comps, err := tensor.LoadNPZ(filepath.Join(dir, "components.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}, Params: []string{"fc", "down.weight"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tensor.New(tensor.Float64, x.Shape[0], x.Shape[0])
+	for _, p := range []string{"fc.weight", "fc.bias", "down.weight"} {
+		for i, v := range comps[p].F64 {
+			want.F64[i] += v
+		}
+	}
+	if len(r.Params) != 3 {
+		t.Errorf("selected %v, want fc.weight, fc.bias, down.weight", r.Params)
+	}
+	if e := relErr(t, r.Kernel, want); e > ntkTol {
+		t.Errorf("subset kernel: relative error %.2g", e)
+	}
+	if _, err := Compute(m, x, Options{Params: []string{"nothing"}}); err == nil {
+		t.Error("a pattern matching no parameter gave no error")
+	}
+}
+
