@@ -161,4 +161,3 @@ func TestParamsSubset(t *testing.T) {
 		t.Error("a pattern matching no parameter gave no error")
 	}
 }
-
