@@ -37,7 +37,7 @@ type gradCase struct {
 
 // gradEps is the central-difference step and gradTol the default
 // tolerance: in float64 the truncation error of a central difference is
-// O(eps²·f''') ≈ 1e-12 and the rounding error ≈ 1e-16·|L|/eps ≈ 1e-10·|L|,
+// O(eps²·f”') ≈ 1e-12 and the rounding error ≈ 1e-16·|L|/eps ≈ 1e-10·|L|,
 // so 1e-6 of the largest gradient entry (at least 1) leaves four orders of
 // margin while catching any wrong rule.
 const (
@@ -238,7 +238,7 @@ func runGrad(t *testing.T, m *onnx.Model, wrt []string, gc gradCase, feed func(s
 		y := ys[of]
 		var dy *tensor.Dense
 		if feed != nil {
-			dy = feed(gr.Seeds[i])
+			dy = convertTo(feed(gr.Seeds[i]), y.DType)
 		} else {
 			dy = tensor.New(tensor.Float64, y.Shape...)
 			for j := range dy.F64 {
