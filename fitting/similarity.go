@@ -118,11 +118,14 @@ func hsicUnbiased(k, l *mat.Dense, n int) float64 {
 // similarity with statistical testing", 2021): with Xc, Yc centred and each
 // scaled to unit Frobenius norm,
 //
-//	d = min over R of ‖Xc·Rᵀ − Yc‖²_F = 2 − 2·‖Xcᵀ·Yc‖_* / (‖Xc‖_F·‖Yc‖_F)
+//	d = min over orthogonal R of ‖Xc·Rᵀ − Yc‖²_F = 2 − 2·‖Xcᵀ·Yc‖_* / (‖Xc‖_F·‖Yc‖_F)
 //
 // with ‖·‖_* the nuclear norm (sum of singular values). The widths may
-// differ (R semi-orthogonal). d lies in [0, 2]; 0 means y is a rotation of
-// x up to scale and shift. Constant x or y is an error.
+// differ: the formula then embeds the narrower representation
+// isometrically in the wider one (as if padded with zero columns), R
+// mapping narrow to wide with orthonormal columns, so d is symmetric in x
+// and y. d lies in [0, 2]; 0 means y is a rotation of x up to scale and
+// shift. Constant x or y is an error.
 func ProcrustesDistance(s *Stats) (float64, error) {
 	if err := checkStats(s, 2); err != nil {
 		return 0, fmt.Errorf("fitting: procrustes distance: %w", err)
