@@ -322,3 +322,48 @@ func BenchmarkGradResNetSmall(b *testing.B) {
 		}
 	})
 }
+
+// TestGradBig builds and runs the gradients of the torchvision exports of
+// fixtures/gen_big.py (skipped when they cannot be exported).
+func TestGradBig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large models")
+	}
+	for _, name := range []string{"resnet18", "mobilenet_v2"} {
+		t.Run(name, func(t *testing.T) {
+			path, err := fixtures.Big(name)
+			if err != nil {
+				t.Skip(err)
+			}
+			m, err := onnx.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := Gradient(m, nil, floatParams(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Compile(g.Model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := tensor.New(tensor.Float32, 1, 3, 224, 224)
+			for i := range x.F32 {
+				x.F32[i] = float32(i%255)/255 - 0.5
+			}
+			dy := tensor.New(tensor.Float32, 1, 1000)
+			dy.F32[7] = 1
+			out, err := p.Run(map[string]*tensor.Dense{m.Graph.Inputs[0].Name: x, g.Seeds[0]: dy}, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range g.Grads {
+				for _, v := range out[name].F32 {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("%s holds %v", name, v)
+					}
+				}
+			}
+		})
+	}
+}
