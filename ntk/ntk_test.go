@@ -1,7 +1,9 @@
 package ntk
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -67,10 +69,11 @@ func TestAgainstFunctorch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e := relErr(t, r.Kernel, full); e > ntkTol {
+			e := relErr(t, r.Kernel, full)
+			if e > ntkTol {
 				t.Errorf("full kernel: relative error %.2g", e)
 			}
-			t.Logf("paths %v", r.Paths)
+			t.Logf("full kernel within %.2g of functorch; paths %v", e, r.Paths)
 			r, err = Compute(m, x, Options{Mode: Mode{Kind: Trace}, Components: true})
 			if err != nil {
 				t.Fatal(err)
@@ -159,5 +162,91 @@ func TestParamsSubset(t *testing.T) {
 	}
 	if _, err := Compute(m, x, Options{Params: []string{"nothing"}}); err == nil {
 		t.Error("a pattern matching no parameter gave no error")
+	}
+}
+
+// TestJacobianPath checks the whole-model per-sample path, which serves
+// parameters outside Gemm and Conv layers, against functorch by sending
+// every parameter of the CNN fixtures through it, and runs it on the
+// transformer fixture (LayerNorm, attention MatMuls).
+func TestJacobianPath(t *testing.T) {
+	forceJacobian = true
+	defer func() { forceJacobian = false }()
+	for _, name := range []string{"cnn", "rescnn"} {
+		m, x, dir := loadNTKFixture(t, name)
+		full, err := tensor.LoadNPY(filepath.Join(dir, "full.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Compute(m, x, Options{Mode: Mode{Kind: Full}, Chunk: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := relErr(t, r.Kernel, full); e > ntkTol {
+			t.Errorf("%s through per-sample backward passes: relative error %.2g", name, e)
+		}
+	}
+	// The transformer (3-D activations, MatMul weights, LayerNorm) takes
+	// this path anyway; its kernel must be a Gram matrix: symmetric and
+	// positive semidefinite.
+	fx, err := fixtures.Load("transformer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnx.Load(fx.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := tensor.LoadNPY(fx.Path(fx.Inputs[0].File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Compute(m, x, Options{Mode: Mode{Kind: Full}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, k := r.Kernel.Shape[0], r.Kernel.Shape[2]
+	sq := make([]float64, n*k*n*k)
+	for i := range n {
+		for j := range n {
+			for a := range k {
+				for b := range k {
+					sq[(i*k+a)*n*k+j*k+b] = r.Kernel.F64[((i*n+j)*k+a)*k+b]
+				}
+			}
+		}
+	}
+	spec, err := Analyze(sq, n*k)
+	if err != nil {
+		t.Fatalf("transformer kernel: %v", err)
+	}
+	if low := spec.Eigenvalues[n*k-1]; low < -1e-5*spec.Eigenvalues[0] {
+		t.Errorf("transformer kernel has eigenvalue %g (largest %g): not a Gram matrix", low, spec.Eigenvalues[0])
+	}
+}
+
+// BenchmarkNTK times the trace kernel of the residual CNN fixture for 64
+// samples on two threads; `/usr/bin/python3 fixtures/gen_ntk.py --bench 64`
+// times functorch's Jacobian contraction on the same model and inputs
+// count for the ratio in the README.
+func BenchmarkNTK(b *testing.B) {
+	dir := filepath.Join(fixtures.Dir(), "ntk", "rescnn")
+	m, err := onnx.Load(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{64, 256} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			x := tensor.New(tensor.Float32, n, 3, 8, 8)
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range x.F32 {
+				x.F32[i] = float32(r.NormFloat64())
+			}
+			for b.Loop() {
+				if _, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}, Threads: 2}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

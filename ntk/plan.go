@@ -82,6 +82,11 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 	}
 	p.output = g.Outputs[0].Name
 
+	// Layer inputs need their ranks (and channels) for the per-layer
+	// gradient models; exports declare only the graph's edges.
+	if err := exec.InferShapes(m); err != nil {
+		return nil, fmt.Errorf("ntk: %w", err)
+	}
 	// K from one forward pass.
 	fwd, err := exec.Compile(m)
 	if err != nil {
@@ -159,6 +164,10 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 	return p, nil
 }
 
+// forceJacobian sends every parameter through whole-model per-sample
+// backward passes; tests hold the faster paths to it.
+var forceJacobian = false
+
 // classify sorts the selected parameters into Gemm layers, conv layers
 // and the rest.
 func (p *plan) classify(g *onnx.Graph, params []*onnx.Value, selected map[*onnx.Value]bool) {
@@ -172,6 +181,9 @@ func (p *plan) classify(g *onnx.Graph, params []*onnx.Value, selected map[*onnx.
 			n, idx = uses[0].Node, uses[0].Index
 		}
 		switch {
+		case forceJacobian:
+			p.generic = append(p.generic, v.Name)
+			p.paths[v.Name] = "jacobian"
 		case n != nil && n.OpType == "Gemm" && n.Domain == "" && gemmFactorable(n, idx):
 			l := gemms[n]
 			if l == nil {
