@@ -40,6 +40,11 @@ type LinearOptions struct {
 // many directions were kept. Without ridge, fewer samples than unknowns per
 // output (In+1 with bias, In without) is an error, as the fit would merely
 // interpolate the samples.
+//
+// NoBias works on raw second moments, whose conditioning grows with the
+// square of the inputs' mean over their spread: for activations with a
+// large mean (1e4 against a spread of 1, say) directions below RankTol are
+// dropped and EffectiveRank says so. Fit with bias in that case.
 func Linear(s *Stats, opts LinearOptions) (*Fit, error) {
 	mo, err := prepare(s, opts)
 	if err != nil {
