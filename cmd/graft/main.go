@@ -38,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newReplaceCmd(),
 			newPruneCmd(),
 			newMixCmd(),
+			newEvalCmd(),
 			newNTKCmd(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/graft-ml/graft/dataset"
+)
+
+// dataFlags are the options of every command that reads a dataset.
+func dataFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", Usage: "dataset: .npy, .npz, IDX file (.gz ok), CIFAR .bin batch(es), or a folder of class subfolders", Required: true},
+		&cli.StringFlag{Name: "labels", Usage: "labels (.npy of integers or IDX) when the dataset has none"},
+		&cli.StringFlag{Name: "key", Usage: "array to read from an .npz"},
+		&cli.StringFlag{Name: "mean", Usage: "per-channel mean to subtract after scaling, e.g. 0.2860 or 0.485,0.456,0.406"},
+		&cli.StringFlag{Name: "std", Usage: "per-channel std to divide by, e.g. 0.3530"},
+		&cli.BoolFlag{Name: "raw", Usage: "keep 8-bit pixels in 0..255 (default: scale to [0, 1])"},
+		&cli.StringFlag{Name: "sample-shape", Usage: "reshape each sample, e.g. 784 or 1,28,28"},
+		&cli.StringFlag{Name: "size", Usage: "HxW to resize folder images to (default: the first image's)"},
+		&cli.IntFlag{Name: "batch", Value: 100, Usage: "samples per batch"},
+		&cli.IntFlag{Name: "limit", Usage: "use only the first N samples"},
+	}
+}
+
+// openData opens the dataset named by flag --<flag> with the shared
+// normalisation flags.
+func openData(c *cli.Context, flag string) (source, error) {
+	return openDataPath(c, c.String(flag), c.String("labels"))
+}
+
+func openDataPath(c *cli.Context, path, labels string) (source, error) {
+	opt := dataset.Options{Key: c.String("key"), Labels: labels, Raw: c.Bool("raw")}
+	var err error
+	if opt.Mean, err = dataset.ParseFloats(c.String("mean")); err != nil {
+		return nil, usagef("--mean: %v", err)
+	}
+	if opt.Std, err = dataset.ParseFloats(c.String("std")); err != nil {
+		return nil, usagef("--std: %v", err)
+	}
+	if s := c.String("sample-shape"); s != "" {
+		for _, f := range strings.Split(s, ",") {
+			d, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || d < 1 {
+				return nil, usagef("--sample-shape %q: want positive integers separated by commas", s)
+			}
+			opt.SampleShape = append(opt.SampleShape, d)
+		}
+	}
+	if s := c.String("size"); s != "" {
+		if _, err := fmt.Sscanf(s, "%dx%d", &opt.Size[0], &opt.Size[1]); err != nil || opt.Size[0] < 1 || opt.Size[1] < 1 {
+			return nil, usagef("--size %q: want HxW, e.g. 224x224", s)
+		}
+	}
+	return dataset.Open(path, opt)
+}
+
+// passFlags reads the batching flags.
+func passFlags(c *cli.Context, label string) passOptions {
+	return passOptions{batch: c.Int("batch"), limit: c.Int("limit"), progress: c.App.ErrWriter, label: label}
+}
