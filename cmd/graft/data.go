@@ -11,9 +11,12 @@ import (
 )
 
 // dataFlags are the options of every command that reads a dataset.
-func dataFlags() []cli.Flag {
+func dataFlags() []cli.Flag { return dataFlagsFor(true) }
+
+// dataFlagsFor is dataFlags with --data optional unless required.
+func dataFlagsFor(required bool) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "data", Usage: "dataset: .npy, .npz, IDX file (.gz ok), CIFAR .bin batch(es), or a folder of class subfolders", Required: true},
+		&cli.StringFlag{Name: "data", Usage: "dataset: .npy, .npz, IDX file (.gz ok), CIFAR .bin batch(es), or a folder of class subfolders", Required: required},
 		&cli.StringFlag{Name: "labels", Usage: "labels (.npy of integers or IDX) when the dataset has none"},
 		&cli.StringFlag{Name: "key", Usage: "array to read from an .npz"},
 		&cli.StringFlag{Name: "mean", Usage: "per-channel mean to subtract after scaling, e.g. 0.2860 or 0.485,0.456,0.406"},
