@@ -39,6 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newPruneCmd(),
 			newMixCmd(),
 			newEvalCmd(),
+			newSimilarityCmd(),
 			newNTKCmd(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes
