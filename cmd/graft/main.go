@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newMixCmd(),
 			newEvalCmd(),
 			newSimilarityCmd(),
+			newLowRankCmd(),
 			newNTKCmd(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes

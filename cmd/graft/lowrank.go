@@ -1,0 +1,235 @@
+package main
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/fitting"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/surgery"
+	"github.com/graft-ml/graft/tensor"
+)
+
+func newLowRankCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "lowrank",
+		Usage:     "replace Conv or Gemm layers by rank-R factorisations, from the weights or fitted to data",
+		ArgsUsage: "<model.onnx>",
+		Description: "Each chosen layer y = W·x + b becomes two: x → R channels → y (for a Conv, a Conv\n" +
+			"with the layer's window to R channels, then a 1x1 Conv). Without --data the factors\n" +
+			"come from the truncated SVD of W, optimal for whitened inputs; with --data they are\n" +
+			"fitted to the layer's real outputs over the data by reduced-rank regression (the\n" +
+			"least-squares fit projected on the top-R principal directions of its outputs), which\n" +
+			"is the least-squares optimum on those inputs. --layer picks layers (repeatable) with\n" +
+			"--rank; --ratio instead factorises every Conv (group 1) and Gemm of the model to about\n" +
+			"that fraction of its parameters (rank ⌊ratio·in·out/(in+out)⌋), skipping the last\n" +
+			"layer unless --all-layers and any layer the rank would not shrink. Evaluate the\n" +
+			"result with `graft eval`.\n\n" +
+			"Examples:\n" +
+			"  $ graft lowrank fixtures/fmnist/a.onnx --layer fc1 --rank 8 -o /tmp/a_r8.onnx\n" +
+			"  $ graft lowrank fixtures/fmnist/a.onnx --layer conv3 --rank 16 --data fixtures/fmnist/train-images-2k-idx3-ubyte.gz \\\n" +
+			"      --mean 0.2860 --std 0.3530 -o /tmp/a_conv3_r16.onnx\n" +
+			"  $ graft lowrank resnet18.onnx --ratio 0.5 -o resnet18_half.onnx",
+		Flags: append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "layer", Usage: "Conv or Gemm layer to factorise (repeatable)"},
+			&cli.IntFlag{Name: "rank", Usage: "rank R for --layer"},
+			&cli.Float64Flag{Name: "ratio", Usage: "whole model: keep about this fraction of each layer's parameters"},
+			&cli.BoolFlag{Name: "all-layers", Usage: "with --ratio, factorise the last layer too"},
+			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			outputFlag,
+		}, dataFlagsFor(false)...),
+		Action: runLowRank,
+	}
+}
+
+// lowRankPlan is one layer to factorise.
+type lowRankPlan struct {
+	layer *surgery.LinearLayer
+	name  string
+	rank  int
+	stats *fitting.Stats
+	pt    fitting.Patches
+}
+
+func runLowRank(c *cli.Context) error {
+	_, m, err := loadModelArg(c)
+	if err != nil {
+		return err
+	}
+	layers := c.StringSlice("layer")
+	ratio := c.Float64("ratio")
+	var plans []*lowRankPlan
+	switch {
+	case len(layers) > 0 && ratio != 0:
+		return usagef("give --layer with --rank, or --ratio, not both")
+	case len(layers) > 0:
+		if c.Int("rank") < 1 {
+			return usagef("--layer needs --rank R ≥ 1")
+		}
+		for _, name := range layers {
+			l, err := surgery.LinearLayerOf(m, name)
+			if err != nil {
+				return fmt.Errorf("--layer %s: %w", name, err)
+			}
+			if r := c.Int("rank"); r >= min(l.In, l.Out) {
+				return fmt.Errorf("--layer %s maps %d → %d: rank %d does not reduce it (want below %d)", name, l.In, l.Out, r, min(l.In, l.Out))
+			}
+			plans = append(plans, &lowRankPlan{layer: l, name: name, rank: c.Int("rank")})
+		}
+	case ratio > 0 && ratio < 1:
+		all := surgery.LinearLayers(m)
+		if !c.Bool("all-layers") && len(all) > 0 {
+			all = all[:len(all)-1]
+		}
+		for _, l := range all {
+			r := max(1, int(math.Floor(ratio*float64(l.In*l.Out)/float64(l.In+l.Out))))
+			if r < min(l.In, l.Out) {
+				plans = append(plans, &lowRankPlan{layer: l, name: l.Node.Name, rank: r})
+			}
+		}
+		if len(plans) == 0 {
+			return fmt.Errorf("--ratio %g: no layer would get smaller", ratio)
+		}
+	default:
+		return usagef("give --layer with --rank, or --ratio between 0 and 1")
+	}
+	w := c.App.Writer
+	if c.String("data") != "" {
+		if err := collectLayerStats(c, m, plans); err != nil {
+			return err
+		}
+	}
+	before, after := 0, 0
+	for _, p := range plans {
+		l := p.layer
+		var down, up, bias []float64
+		var quality string
+		if p.stats != nil {
+			fit, err := fitting.LowRank(p.stats, p.rank, fitting.LinearOptions{})
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			down, up, bias = fit.Down, fit.Up, fit.B
+			quality = fmt.Sprintf("R² %.4f on the layer's outputs", fit.Quality.R2)
+		} else {
+			a, err := fitting.LowRankWeights(&fitting.Affine{In: l.In, Out: l.Out, W: l.W, B: l.B}, p.rank)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			down, up, bias = a.Down, a.Up, a.B
+			quality = fmt.Sprintf("weight error %.4f (relative Frobenius)", relFrobenius(l.W, a.W))
+		}
+		if err := surgery.Factorize(m, l, p.rank, down, up, bias); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		newParams := p.rank*(l.In+l.Out) + l.Out
+		before += l.Params()
+		after += newParams
+		fmt.Fprintf(w, "%-28s %5d → %-5d rank %-4d params %8d → %-8d %s\n", p.name, l.In, l.Out, p.rank, l.Params(), newParams, quality)
+	}
+	fmt.Fprintf(w, "factorised %d layer(s): their parameters %d → %d (%.1f %%)\n", len(plans), before, after, 100*float64(after)/float64(before))
+	return saveReport(c, m)
+}
+
+// collectLayerStats runs m over the data once and accumulates, for each
+// planned layer, its inputs (patches for a Conv) against its outputs.
+func collectLayerStats(c *cli.Context, m *onnx.Model, plans []*lowRankPlan) error {
+	src, err := openData(c, "data")
+	if err != nil {
+		return err
+	}
+	p, err := exec.Compile(m)
+	if err != nil {
+		return err
+	}
+	if t := c.Int("threads"); t > 0 {
+		p.Threads = t
+	}
+	input, err := modelInput(p)
+	if err != nil {
+		return err
+	}
+	var want []string
+	for _, pl := range plans {
+		n := pl.layer.Node
+		if pl.layer.Conv {
+			pt, ok := convPatches(n, pl.layer.Kernel)
+			if !ok {
+				fmt.Fprintf(c.App.Writer, "%s: data fitting needs a square window with equal padding, stride and no dilation; using the weights' SVD\n", pl.name)
+				continue
+			}
+			pl.pt = pt
+		}
+		if pl.stats, err = fitting.NewStats(pl.layer.In, pl.layer.Out); err != nil {
+			return err
+		}
+		want = append(want, n.Inputs[0].Name, n.Outputs[0].Name)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	return forBatches(src, passFlags(c, "lowrank"), func(start int, x *tensor.Dense, _ []int64) error {
+		res, err := p.Run(map[string]*tensor.Dense{input: x}, exec.RunOptions{Outputs: want})
+		if err != nil {
+			return err
+		}
+		for _, pl := range plans {
+			if pl.stats == nil {
+				continue
+			}
+			xi, yo := res[pl.layer.Node.Inputs[0].Name], res[pl.layer.Node.Outputs[0].Name]
+			if pl.layer.Conv {
+				if err := fitting.AddConv(pl.stats, xi, yo, pl.pt); err != nil {
+					return fmt.Errorf("%s: %w", pl.name, err)
+				}
+				continue
+			}
+			if err := pl.stats.Add(xi.F32, yo.F32); err != nil {
+				return fmt.Errorf("%s: %w", pl.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// convPatches reads a Conv's window as fitting.Patches when it is one.
+func convPatches(n *onnx.Node, k [2]int) (fitting.Patches, bool) {
+	if k[0] != k[1] || n.AttrString("auto_pad", "NOTSET") != "NOTSET" {
+		return fitting.Patches{}, false
+	}
+	for _, d := range n.AttrInts("dilations") {
+		if d != 1 {
+			return fitting.Patches{}, false
+		}
+	}
+	pad, stride := int64(0), int64(1)
+	for i, p := range n.AttrInts("pads") {
+		if i == 0 {
+			pad = p
+		} else if p != pad {
+			return fitting.Patches{}, false
+		}
+	}
+	for i, s := range n.AttrInts("strides") {
+		if i == 0 {
+			stride = s
+		} else if s != stride {
+			return fitting.Patches{}, false
+		}
+	}
+	pt := fitting.Patches{K: k[0], Pad: int(pad), Stride: int(stride)}
+	return pt, pt.Pad < pt.K
+}
+
+func relFrobenius(w, approx []float64) float64 {
+	var num, den float64
+	for i := range w {
+		d := w[i] - approx[i]
+		num += d * d
+		den += w[i] * w[i]
+	}
+	return math.Sqrt(num / den)
+}
