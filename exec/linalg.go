@@ -9,3 +9,9 @@ import "github.com/graft-ml/graft/exec/internal/gemm"
 func Gram(threads, m, n, k int, a, b, c []float32) {
 	gemm.SgemmParallel(threads, false, true, m, n, k, 1, a, k, b, k, 0, c, n)
 }
+
+// MatMul sets c (m×n) to a (m×k) · b (k×n), all row-major, with the
+// executor's SGEMM on up to threads goroutines.
+func MatMul(threads, m, n, k int, a, b, c []float32) {
+	gemm.SgemmParallel(threads, false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+}

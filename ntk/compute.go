@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -17,7 +18,9 @@ type factors struct {
 	gemmX map[*gemmLayer][]float32 // n × in
 	gemmG map[*gemmLayer][]float32 // (len(outs)·n) × out
 	jac   map[string][]float32     // (len(outs)·n) × size
-	bytes int64
+	// unfolded holds conv layers' inputs as patch rows, once per chunk.
+	unfolded map[*convLayer]*tensor.Dense
+	bytes    int64
 }
 
 // outputs lists the outputs a whose gradients the mode needs.
@@ -43,6 +46,9 @@ func (p *plan) perSampleBytes(x *tensor.Dense) int64 {
 	}
 	for _, l := range p.convs {
 		b += 4 * (typeSize(l.node.Inputs[0].Type) + nk*typeSize(l.node.Outputs[0].Type))
+		if l.patches != nil {
+			b += 4 * typeSize(l.node.Inputs[0].Type) * int64(l.patches.K*l.patches.K) // unfolded input
+		}
 		for _, name := range l.params {
 			b += 4 * nk * int64(p.sizes[name])
 		}
@@ -200,6 +206,9 @@ func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error
 // gradient gy of the whole chunk.
 func (p *plan) convJacobian(f *factors, l *convLayer, xv, gy *tensor.Dense, ai, nk int) error {
 	n := f.n
+	if l.patches != nil {
+		return p.convJacobianProduct(f, l, xv, gy, ai, nk)
+	}
 	xPer, gPer := xv.Len()/n, gy.Len()/n
 	for s := range n {
 		x1 := tensor.FromF32(append([]int{1}, xv.Shape[1:]...), xv.F32[s*xPer:(s+1)*xPer])
@@ -297,4 +306,56 @@ func mapValues(m map[string]string, keys []string) []string {
 		out[i] = m[k]
 	}
 	return out
+}
+
+// convJacobianProduct computes each sample's conv weight gradient as
+// G·U: G (Cout × positions) the sample's output gradient and U
+// (positions × Cin·k·k) its unfolded input; the bias gradient is G's row
+// sums.
+func (p *plan) convJacobianProduct(f *factors, l *convLayer, xv, gy *tensor.Dense, ai, nk int) error {
+	n := f.n
+	if f.unfolded == nil {
+		f.unfolded = map[*convLayer]*tensor.Dense{}
+	}
+	u := f.unfolded[l]
+	if u == nil {
+		var err error
+		if u, err = fitting.Unfold(xv, *l.patches); err != nil {
+			return fmt.Errorf("ntk: conv %s: %w", l.node.Name, err)
+		}
+		f.unfolded[l] = u
+		f.bytes += int64(4 * len(u.F32))
+	}
+	cout := gy.Shape[1]
+	pos := gy.Len() / (n * cout)
+	cols := u.Shape[1]
+	if u.Shape[0] != n*pos {
+		return fmt.Errorf("ntk: conv %s: %d unfolded rows for %d samples of %d positions", l.node.Name, u.Shape[0], n, pos)
+	}
+	alloc := func(name string, size int) []float32 {
+		if f.jac[name] == nil {
+			f.jac[name] = make([]float32, nk*n*size)
+			f.bytes += int64(4 * nk * n * size)
+		}
+		return f.jac[name]
+	}
+	for s := range n {
+		g := gy.F32[s*cout*pos : (s+1)*cout*pos]
+		if l.weight != "" {
+			size := p.sizes[l.weight]
+			dst := alloc(l.weight, size)[(ai*n+s)*size : (ai*n+s+1)*size]
+			exec.MatMul(1, cout, cols, pos, g, u.F32[s*pos*cols:(s+1)*pos*cols], dst)
+		}
+		if l.bias != "" {
+			dst := alloc(l.bias, cout)[(ai*n+s)*cout : (ai*n+s+1)*cout]
+			for co := range cout {
+				var sum float32
+				for _, v := range g[co*pos : (co+1)*pos] {
+					sum += v
+				}
+				dst[co] = sum
+			}
+		}
+	}
+	return nil
 }

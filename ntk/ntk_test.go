@@ -110,6 +110,29 @@ func TestAgainstFunctorch(t *testing.T) {
 	}
 }
 
+// TestConvModelPath checks the one-conv gradient models, which serve
+// convolutions the product form cannot read (dilated, grouped, uneven
+// padding), against functorch by sending the CNN fixtures' convs through
+// them.
+func TestConvModelPath(t *testing.T) {
+	forceConvModel = true
+	defer func() { forceConvModel = false }()
+	for _, name := range []string{"cnn", "rescnn"} {
+		m, x, dir := loadNTKFixture(t, name)
+		full, err := tensor.LoadNPY(filepath.Join(dir, "full.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Compute(m, x, Options{Mode: Mode{Kind: Full}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := relErr(t, r.Kernel, full); e > ntkTol {
+			t.Errorf("%s through one-conv models: relative error %.2g", name, e)
+		}
+	}
+}
+
 // TestBlocksAssemble checks that blocks computed apart, with small chunks,
 // assemble to the kernel computed at once.
 func TestBlocksAssemble(t *testing.T) {

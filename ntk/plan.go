@@ -5,6 +5,7 @@ import (
 	"runtime"
 
 	"github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -32,10 +33,17 @@ type convLayer struct {
 	node   *onnx.Node
 	x, y   string
 	params []string // selected among W, B
-	grad   *exec.Program
-	seed   string
-	xName  string
-	grads  []string // grad outputs for params, in order
+	// patches, when the window is one fitting.Unfold reads (square,
+	// symmetric padding, no dilation, group 1), lets the per-sample weight
+	// gradient be one product G·U of the output gradient and the unfolded
+	// input, with no per-sample model runs.
+	patches *fitting.Patches
+	weight  string // the weight's name, if selected
+	bias    string // the bias's name, if selected
+	grad    *exec.Program
+	seed    string
+	xName   string
+	grads   []string // grad outputs for params, in order
 }
 
 // plan is how Compute will get each parameter's contribution.
@@ -164,6 +172,10 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 	return p, nil
 }
 
+// forceConvModel makes conv layers use their one-conv gradient models
+// even where the product form applies; tests compare the two.
+var forceConvModel = false
+
 // forceJacobian sends every parameter through whole-model per-sample
 // backward passes; tests hold the faster paths to it.
 var forceJacobian = false
@@ -206,6 +218,11 @@ func (p *plan) classify(g *onnx.Graph, params []*onnx.Value, selected map[*onnx.
 				p.convs = append(p.convs, l)
 			}
 			l.params = append(l.params, v.Name)
+			if idx == 1 {
+				l.weight = v.Name
+			} else {
+				l.bias = v.Name
+			}
 			p.paths[v.Name] = "conv"
 		default:
 			p.generic = append(p.generic, v.Name)
@@ -245,9 +262,14 @@ func constInputs(n *onnx.Node) bool {
 	return true
 }
 
-// prepare builds the one-conv model whose weight gradient, for one
-// sample's input and output gradient, is that sample's Jacobian row.
+// prepare sets up the per-sample gradients: the product form where the
+// window allows it, else the one-conv model whose weight gradient, for
+// one sample's input and output gradient, is that sample's Jacobian row.
 func (l *convLayer) prepare(m *onnx.Model) error {
+	if pt, ok := unfoldable(l.node); ok && !forceConvModel {
+		l.patches = &pt
+		return nil
+	}
 	g := onnx.NewGraph("conv")
 	xv := l.node.Inputs[0]
 	xt := xv.Type
@@ -291,4 +313,32 @@ func sampleSlice(x *tensor.Dense, lo, hi int) *tensor.Dense {
 	per := x.Len() / x.Shape[0]
 	shape := append([]int{hi - lo}, x.Shape[1:]...)
 	return tensor.FromF32(shape, x.F32[lo*per:hi*per])
+}
+
+// unfoldable returns the Patches of a Conv that fitting.Unfold reproduces.
+func unfoldable(n *onnx.Node) (fitting.Patches, bool) {
+	w := n.Inputs[1].Const
+	if w == nil || len(w.Shape) != 4 || w.Shape[2] != w.Shape[3] || n.AttrInt("group", 1) != 1 || n.AttrString("auto_pad", "NOTSET") != "NOTSET" {
+		return fitting.Patches{}, false
+	}
+	for _, d := range n.AttrInts("dilations") {
+		if d != 1 {
+			return fitting.Patches{}, false
+		}
+	}
+	same := func(v []int64, def int64) (int64, bool) {
+		if len(v) == 0 {
+			return def, true
+		}
+		for _, x := range v {
+			if x != v[0] {
+				return 0, false
+			}
+		}
+		return v[0], true
+	}
+	pad, ok1 := same(n.AttrInts("pads"), 0)
+	stride, ok2 := same(n.AttrInts("strides"), 1)
+	pt := fitting.Patches{K: w.Shape[2], Pad: int(pad), Stride: int(stride)}
+	return pt, ok1 && ok2 && pt.Pad < pt.K
 }
