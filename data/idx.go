@@ -67,7 +67,7 @@ func parseIDXGzip(path string, r io.Reader) (*array, error) {
 	// cannot make us allocate more than the file inflates to.
 	if _, err := io.Copy(&buf, io.LimitReader(zr, want+1)); err != nil {
 		if err == io.ErrUnexpectedEOF {
-			return nil, formatErr(path, "idx", "truncated: gzip stream ends after %d of %d data bytes", buf.Len(), want)
+			return nil, formatErr(path, "idx", "truncated: gzip stream ends early, after %d of the %d data bytes", buf.Len(), want)
 		}
 		return nil, formatErr(path, "idx", "gzip: %v", err)
 	}
