@@ -224,8 +224,7 @@ func parseDescr(d string) (elem, error) {
 	case 'i', 'u':
 		ok = size == 1 || size == 2 || size == 4 || size == 8
 	case 'b':
-		ok = size == 1
-		el.kind = 'u' // bool decodes as 0 or 1
+		ok = size == 1 // decodes as 0 or 1, unscaled
 	}
 	if !ok {
 		return elem{}, fmt.Errorf("unsupported dtype %q (want a float, integer or bool type)", d)
