@@ -157,7 +157,11 @@ func openFile(path string, opts Options) (Source, error) {
 		labels *array
 		err    error
 	)
-	switch kind := fileKind(path); kind {
+	kind := fileKind(path)
+	if kind != "idx" && strings.HasSuffix(strings.ToLower(path), ".gz") {
+		return nil, fmt.Errorf("data: %s: only IDX files are read gzipped; gunzip it first: %w", path, ErrUnknownFormat)
+	}
+	switch kind {
 	case "npy":
 		a, err = parseNPY(path)
 	case "npz":

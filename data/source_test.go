@@ -112,6 +112,7 @@ func TestOpenErrors(t *testing.T) {
 		{name: "missing", path: "absent.npy", want: "no such file", is: fs.ErrNotExist},
 		{name: "missing_folder", path: "nowhere/", want: "no such file", is: fs.ErrNotExist},
 		{name: "unknown_extension", path: writeFile(t, dir, "x.csv", []byte("1,2\n")), want: "unknown dataset format", is: ErrUnknownFormat},
+		{name: "gzipped_npy", path: writeFile(t, dir, "x.npy.gz", gzipBytes(t, []byte("\x93NUMPY"))), want: "only IDX files are read gzipped", is: ErrUnknownFormat},
 		{name: "empty_folder", path: filepath.Dir(writeFile(t, dir, "empty/readme.txt", nil)), want: "neither CIFAR", is: ErrUnknownFormat},
 		{name: "idx_truncated", path: writeFile(t, dir, "a-images-idx3-ubyte", images[:len(images)-3]), want: "truncated", fmt: true},
 		{name: "idx_gz_truncated", path: writeFile(t, dir, "b-images-idx3-ubyte.gz", gzipBytes(t, images)[:40]), want: "truncated", fmt: true},
