@@ -110,15 +110,18 @@ func readIDXHeader(r io.Reader, path string) (*array, error) {
 }
 
 // idxSiblingLabels finds and parses the label file beside the IDX images
-// at path, named the way MNIST's are (train-images-idx3-ubyte beside
-// train-labels-idx1-ubyte), gzipped or not. It returns nil when there is
-// none.
+// at path, named the way MNIST's are: "images" becomes "labels" and
+// "idx3" becomes "idx1" (train-images-idx3-ubyte beside
+// train-labels-idx1-ubyte, and a subset such as t10k-images-1k-idx3-ubyte
+// beside t10k-labels-1k-idx1-ubyte), gzipped or not. It returns nil when
+// there is none.
 func idxSiblingLabels(path string) (*array, error) {
 	dir, base := filepath.Split(path)
-	if !strings.Contains(base, "images-idx3-ubyte") {
+	if !strings.Contains(base, "images") || !strings.Contains(base, "idx3") {
 		return nil, nil
 	}
-	name := strings.TrimSuffix(strings.Replace(base, "images-idx3-ubyte", "labels-idx1-ubyte", 1), ".gz")
+	name := strings.Replace(strings.Replace(base, "images", "labels", 1), "idx3", "idx1", 1)
+	name = strings.TrimSuffix(name, ".gz")
 	p := existing(filepath.Join(dir, name), filepath.Join(dir, name+".gz"))
 	if p == "" {
 		return nil, nil

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/graft-ml/graft/dataset"
+	"github.com/graft-ml/graft/data"
 )
 
 // dataFlags are the options of every command that reads a dataset.
@@ -36,12 +36,12 @@ func openData(c *cli.Context, flag string) (source, error) {
 }
 
 func openDataPath(c *cli.Context, path, labels string) (source, error) {
-	opt := dataset.Options{Key: c.String("key"), Labels: labels, Raw: c.Bool("raw")}
+	opt := data.Options{Key: c.String("key"), Labels: labels, Raw: c.Bool("raw")}
 	var err error
-	if opt.Mean, err = dataset.ParseFloats(c.String("mean")); err != nil {
+	if opt.Mean, err = data.ParseFloats(c.String("mean")); err != nil {
 		return nil, usagef("--mean: %v", err)
 	}
-	if opt.Std, err = dataset.ParseFloats(c.String("std")); err != nil {
+	if opt.Std, err = data.ParseFloats(c.String("std")); err != nil {
 		return nil, usagef("--std: %v", err)
 	}
 	if s := c.String("sample-shape"); s != "" {
@@ -58,7 +58,7 @@ func openDataPath(c *cli.Context, path, labels string) (source, error) {
 			return nil, usagef("--size %q: want HxW, e.g. 224x224", s)
 		}
 	}
-	return dataset.Open(path, opt)
+	return data.Open(path, opt)
 }
 
 // passFlags reads the batching flags.
