@@ -30,8 +30,9 @@ import (
 
 func init() {
 	register(
-		&Op{Name: "Conv", Fuses: true, Since: 1, Infer: convInfer, Run: convRun},
-		&Op{Name: "ConvTranspose", Since: 1, Infer: convTransposeInfer, Run: convTransposeRun},
+		// Ref and Grad are in conv_grad.go.
+		&Op{Name: "Conv", Fuses: true, Since: 1, Infer: convInfer, Run: convRun, Ref: convRef64, Grad: convGrad},
+		&Op{Name: "ConvTranspose", Since: 1, Infer: convTransposeInfer, Run: convTransposeRun, Ref: convTransposeRef64, Grad: convTransposeGrad},
 	)
 }
 

@@ -24,10 +24,6 @@ import (
 // belong there once conv.go is free to edit.
 
 func init() {
-	conv := table["Conv"]
-	conv.Grad, conv.Ref = convGrad, convRef64
-	convT := table["ConvTranspose"]
-	convT.Grad, convT.Ref = convTransposeGrad, convTransposeRef64
 	register(&Op{Name: "ConvFilterGrad", Domain: GraftDomain, Since: 1, Infer: convFilterGradInfer, Run: convFilterGradRun})
 }
 

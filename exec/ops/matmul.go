@@ -392,12 +392,18 @@ func gemmNaive64(y, a, b []float64, transA, transB bool, m, n, k, lda, ldb int, 
 		for j := range n {
 			var s float64
 			for p := range k {
-				av, bv := a[i*lda+p], b[p*ldb+j]
+				// Index by the stored layout only: reading a[i*lda+p]
+				// for a transposed A ran past its end.
+				var av, bv float64
 				if transA {
 					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
 				}
 				if transB {
 					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
 				}
 				s += av * bv
 			}

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"github.com/graft-ml/graft/onnx"
-	"github.com/graft-ml/graft/tensor"
 )
 
 // Gradients of Gemm and MatMul, themselves products.
@@ -10,57 +9,6 @@ import (
 func init() {
 	setGrad("Gemm", gemmGrad)
 	setGrad("MatMul", matmulGrad)
-	// gemmNaive64 in matmul.go reads a[i*lda+p] and b[p*ldb+j] before
-	// checking transA/transB, which indexes out of range for transposed
-	// non-square operands; until that is fixed there, float64 Gemm runs
-	// through this reference (the integrator can drop it afterwards).
-	table["Gemm"].Ref = gemmRef64
-}
-
-// gemmRef64 is Gemm in float64: Y = alpha·op(A)·op(B) + beta·C.
-func gemmRef64(c *RunCtx) ([]*tensor.Dense, error) {
-	n := c.Node
-	a, b, cc := c.Input(0), c.Input(1), c.Input(2)
-	if a == nil || b == nil || len(a.Shape) != 2 || len(b.Shape) != 2 || a.DType != tensor.Float64 || b.DType != tensor.Float64 || (cc != nil && cc.DType != tensor.Float64) {
-		return nil, shapeError(n, "float64 Gemm needs float64 matrices A and B")
-	}
-	m, k, kb, nn := gemmDims(n, a.Shape, b.Shape)
-	if k != kb {
-		return nil, shapeError(n, "inner dims of A %v and B %v differ", a.Shape, b.Shape)
-	}
-	ta, tb := attrInt(n, "transA", 0) != 0, attrInt(n, "transB", 0) != 0
-	alpha, beta := float64(attrFloat(n, "alpha", 1)), float64(attrFloat(n, "beta", 1))
-	y := tensor.New(tensor.Float64, m, nn)
-	if cc != nil {
-		if len(cc.Shape) > 2 {
-			return nil, shapeError(n, "C %v does not broadcast to [%d %d]", cc.Shape, m, nn)
-		}
-		if out, err := broadcastShapes(cc.Shape, []int{m, nn}); err != nil || out[0] != m || out[1] != nn {
-			return nil, shapeError(n, "C %v does not broadcast to [%d %d]", cc.Shape, m, nn)
-		}
-		gemmFillC(y.F64, cc.F64, cc.Shape, m, nn)
-	}
-	for i := range m {
-		for j := range nn {
-			var s float64
-			for p := range k {
-				var av, bv float64
-				if ta {
-					av = a.F64[p*m+i]
-				} else {
-					av = a.F64[i*k+p]
-				}
-				if tb {
-					bv = b.F64[j*k+p]
-				} else {
-					bv = b.F64[p*nn+j]
-				}
-				s += av * bv
-			}
-			y.F64[i*nn+j] = alpha*s + beta*y.F64[i*nn+j]
-		}
-	}
-	return []*tensor.Dense{y}, nil
 }
 
 // gemmGrad: Y = alpha·A'·B' + beta·C with A' = transA ? Aᵀ : A (B' alike).

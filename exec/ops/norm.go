@@ -16,7 +16,8 @@ func init() {
 	register(
 		// Opset 7 dropped is_test; spatial (7, 8) is checked below.
 		&Op{Name: "BatchNormalization", Since: 7, Fuses: true, Infer: batchNormInfer, Run: batchNormRun},
-		&Op{Name: "LayerNormalization", Since: 17, Infer: layerNormInfer, Run: layerNormRun},
+		// layerNormRef64 and layerNormGrad are in norm_grad.go.
+		&Op{Name: "LayerNormalization", Since: 17, Infer: layerNormInfer, Run: layerNormRun, Ref: layerNormRef64, Grad: layerNormGrad},
 		// Opset 6 dropped consumed_inputs.
 		&Op{Name: "InstanceNormalization", Since: 6, Infer: normSameInfer, Run: instanceNormRun},
 	)

@@ -17,8 +17,6 @@ import (
 
 func init() {
 	setGrad("BatchNormalization", batchNormGrad)
-	ln := table["LayerNormalization"]
-	ln.Grad, ln.Ref = layerNormGrad, layerNormRef64
 	register(&Op{Name: "LayerNormGrad", Domain: GraftDomain, Since: 1, Infer: layerNormGradInfer, Run: layerNormGradRun})
 }
 
