@@ -130,6 +130,32 @@ func TestStitchFitFashionMNIST(t *testing.T) {
 	}
 }
 
+// TestStitchFitResize joins A's pool1 (32×14×14) to B's pool2 (64×7×7):
+// the adapter resizes bilinearly and fits a 3×3 conv; the result runs in
+// ONNX Runtime as in graft and keeps its accuracy.
+func TestStitchFitResize(t *testing.T) {
+	x8, err := tensor.LoadNPY(fmnist("input8.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "ab.onnx")
+	args := append([]string{"stitch", fmnist("a.onnx"), "--at", "pool1", fmnist("b.onnx"), "--from", "pool2", "--fit", "linear", "--kernel", "3",
+		"--data", fmnist("train-images-2k-idx3-ubyte.gz"), "--limit", "1000", "--test", fmnist("t10k-images-1k-idx3-ubyte.gz"), "-o", out}, fmnistNorm...)
+	code, stdout, stderr := graft(args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "resized bilinearly 14x14 → 7x7") || !strings.Contains(stdout, "288 → 64") {
+		t.Errorf("report %q does not say it resized and fitted 3×3 patches", stdout)
+	}
+	if acc := testAccuracy(t, stdout, "stitched"); acc < 0.8 {
+		t.Errorf("stitched accuracy %.3f", acc)
+	}
+	if d := ortCheck(t, out, x8); d > 1e-4 {
+		t.Errorf("ONNX Runtime and graft differ by %.3g", d)
+	}
+}
+
 func TestStitchFitErrors(t *testing.T) {
 	base := []string{"stitch", fmnist("a.onnx"), "--at", "pool2", fmnist("b.onnx"), "--from", "pool2", "-o", filepath.Join(t.TempDir(), "x.onnx")}
 	cases := []struct {
