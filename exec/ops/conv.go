@@ -652,9 +652,11 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 	H, W := g.in[1], g.in[2]
 	Wo, n := g.out[2], g.outSize()
 	plane := f.hp * f.wp
-	padBuf := convGetBuf(g.batch * g.cin * plane)
-	defer convBufs.Put(padBuf)
-	padded := *padBuf
+	// The padded copy comes from, and goes back to, the storage pool that
+	// activations use, so that it is not memory held apart.
+	padT := tensor.NewUninit(tensor.Float32, g.batch*g.cin*plane)
+	defer tensor.Recycle(padT)
+	padded := padT.F32
 	parallelFor(threads, g.batch*g.cin, 8, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			dst := padded[p*plane : (p+1)*plane]
