@@ -2,6 +2,7 @@ package fitting
 
 import (
 	"fmt"
+	"github.com/graft-ml/graft/fixtures"
 	"math"
 	"strings"
 	"testing"
@@ -63,7 +64,7 @@ func TestEmitGemm(t *testing.T) {
 			g.Outputs = []*onnx.Value{v}
 			checkNames(t, g)
 			in := randNCHW(306, batch, c.maps[0].In)
-			got := runORT(t, onnx.NewModel(g, c.opset), "x", in)
+			got := fixtures.ORTOutput(t, onnx.NewModel(g, c.opset), "x", in)
 			want := make([]float64, 0, batch*c.maps[len(c.maps)-1].Out)
 			for r := range batch {
 				row := make([]float64, c.maps[0].In)
@@ -116,7 +117,7 @@ func TestEmitConv(t *testing.T) {
 				t.Errorf("%d nodes for rank %d", len(g.Nodes), tc.rank)
 			}
 			in := randNCHW(311, n, c, h, w)
-			got := runORT(t, onnx.NewModel(g, 13), "x", in)
+			got := fixtures.ORTOutput(t, onnx.NewModel(g, 13), "x", in)
 			u, err := Unfold(in, tc.pt)
 			if err != nil {
 				t.Fatal(err)

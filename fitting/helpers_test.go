@@ -1,15 +1,10 @@
 package fitting
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
-	"github.com/graft-ml/graft/fixtures"
-	"github.com/graft-ml/graft/onnx"
-	"github.com/graft-ml/graft/tensor"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -139,18 +134,4 @@ func directLstsq(t *testing.T, x, y []float32, p, q int, bias bool) ([]float64, 
 		}
 	}
 	return w, b
-}
-
-// runORT saves m, checks it with onnx.checker and runs it in ONNX Runtime
-// on input x, returning the first output.
-func runORT(t *testing.T, m *onnx.Model, input string, x *tensor.Dense) *tensor.Dense {
-	t.Helper()
-	d, err := fixtures.RunORTModel(m, input, x)
-	if errors.Is(err, fixtures.ErrNoORT) && os.Getenv("CI") == "" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }

@@ -1,6 +1,7 @@
 package surgery
 
 import (
+	"github.com/graft-ml/graft/fixtures"
 	"strings"
 	"testing"
 
@@ -28,7 +29,7 @@ func TestReplaceWithItself(t *testing.T) {
 	if d := maxDiff(runOne(t, m, map[string]*tensor.Dense{in: x}), want); d > 1e-6 {
 		t.Errorf("graft: output changed by %.3g", d)
 	}
-	if d := maxDiff(runORT(t, m, in, x), want); d > tol {
+	if d := maxDiff(fixtures.ORTOutput(t, m, in, x), want); d > tol {
 		t.Errorf("onnxruntime: output differs by %.3g", d)
 	}
 	if _, err := m.Graph.Resolve("layer1.0"); err != nil {
@@ -105,7 +106,7 @@ func TestRemoveDeadUnitsExact(t *testing.T) {
 	if d := maxDiff(runOne(t, m, map[string]*tensor.Dense{in: x}), want); d > 1e-5 {
 		t.Errorf("graft: output changed by %.3g", d)
 	}
-	if d := maxDiff(runORT(t, m, in, x), want); d > tol {
+	if d := maxDiff(fixtures.ORTOutput(t, m, in, x), want); d > tol {
 		t.Errorf("onnxruntime: output differs by %.3g", d)
 	}
 }
@@ -146,7 +147,7 @@ func TestPrune(t *testing.T) {
 				t.Errorf("no units zeroed: %+v", r)
 			}
 			got := runOne(t, m, map[string]*tensor.Dense{in: x})
-			if d := maxDiff(runORT(t, m, in, x), got); d > tol {
+			if d := maxDiff(fixtures.ORTOutput(t, m, in, x), got); d > tol {
 				t.Errorf("onnxruntime and graft differ by %.3g on the pruned model", d)
 			}
 			t.Logf("%s: params %d → %d, nonzero %d → %d, units zeroed %d removed %d kept %d",

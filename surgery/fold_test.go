@@ -43,7 +43,7 @@ func TestFold(t *testing.T) {
 			if d := maxRelDiff(after, before); d > 1e-5 {
 				t.Errorf("folding changed outputs by %.3g relative", d)
 			}
-			if d := maxRelDiff(runORT(t, m, in, x), before); d > 1e-5 {
+			if d := maxRelDiff(fixtures.ORTOutput(t, m, in, x), before); d > 1e-5 {
 				t.Errorf("onnxruntime on the folded model differs by %.3g relative", d)
 			}
 			t.Logf("%+v", r)

@@ -1,6 +1,7 @@
 package surgery
 
 import (
+	"github.com/graft-ml/graft/fixtures"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestStitchSelf(t *testing.T) {
 			if d := maxDiff(runOne(t, a, map[string]*tensor.Dense{in: x}), want); d > tol {
 				t.Errorf("graft: stitched output differs from PyTorch by %.3g", d)
 			}
-			if d := maxDiff(runORT(t, a, in, x), want); d > tol {
+			if d := maxDiff(fixtures.ORTOutput(t, a, in, x), want); d > tol {
 				t.Errorf("onnxruntime: stitched output differs from PyTorch by %.3g", d)
 			}
 			if got := a.Graph.Outputs[0].Name; got != fx.Outputs[0].Name {
@@ -65,7 +66,7 @@ func TestStitchDifferentModels(t *testing.T) {
 	if got.Shape[1] != 10 {
 		t.Fatalf("output shape %v", got.Shape)
 	}
-	if d := maxDiff(runORT(t, a, in, x), got); d > tol {
+	if d := maxDiff(fixtures.ORTOutput(t, a, in, x), got); d > tol {
 		t.Errorf("onnxruntime and graft differ by %.3g on the stitched model", d)
 	}
 }
@@ -88,7 +89,7 @@ func TestStitchAdapter(t *testing.T) {
 	}
 	in := fx.Inputs[0].Name
 	got := runOne(t, a, map[string]*tensor.Dense{in: x})
-	if d := maxDiff(runORT(t, a, in, x), got); d > tol {
+	if d := maxDiff(fixtures.ORTOutput(t, a, in, x), got); d > tol {
 		t.Errorf("onnxruntime and graft differ by %.3g on the adapted model", d)
 	}
 }
@@ -163,7 +164,7 @@ func TestUpgradeSoftmax(t *testing.T) {
 	if d := maxDiff(before, after); d > 1e-6 {
 		t.Errorf("upgraded softmax differs by %.3g", d)
 	}
-	if d := maxDiff(runORT(t, m, "x", in), before); d > 1e-6 {
+	if d := maxDiff(fixtures.ORTOutput(t, m, "x", in), before); d > 1e-6 {
 		t.Errorf("onnxruntime: upgraded softmax differs by %.3g", d)
 	}
 }

@@ -1,9 +1,7 @@
 package surgery
 
 import (
-	"errors"
 	"math"
-	"os"
 	"strings"
 	"testing"
 
@@ -73,20 +71,6 @@ func maxDiff(a, b *tensor.Dense) float64 {
 	return worst
 }
 
-// runORT saves m, checks it with onnx.checker and runs it in ONNX Runtime
-// with input x.
-func runORT(t *testing.T, m *onnx.Model, input string, x *tensor.Dense) *tensor.Dense {
-	t.Helper()
-	d, err := fixtures.RunORTModel(m, input, x)
-	if errors.Is(err, fixtures.ErrNoORT) && os.Getenv("CI") == "" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // TestTruncate cuts fixtures at hidden layers: graft and ONNX Runtime must
 // both reproduce the activation PyTorch recorded there.
 func TestTruncate(t *testing.T) {
@@ -114,7 +98,7 @@ func TestTruncate(t *testing.T) {
 			if d := maxDiff(runOne(t, m, map[string]*tensor.Dense{in: x}), want); d > tol {
 				t.Errorf("graft: truncated output differs from PyTorch by %.3g", d)
 			}
-			if d := maxDiff(runORT(t, m, in, x), want); d > tol {
+			if d := maxDiff(fixtures.ORTOutput(t, m, in, x), want); d > tol {
 				t.Errorf("onnxruntime: truncated output differs from PyTorch by %.3g", d)
 			}
 		})
@@ -149,7 +133,7 @@ func TestExtractComposes(t *testing.T) {
 	if typ := m.Graph.Inputs[0].Type.String(); typ != "float32[batch,8,8,8]" {
 		t.Errorf("extracted input type %s, want float32[batch,8,8,8]", typ)
 	}
-	if d := maxDiff(runORT(t, m, m.Graph.Inputs[0].Name, a), b); d > tol {
+	if d := maxDiff(fixtures.ORTOutput(t, m, m.Graph.Inputs[0].Name, a), b); d > tol {
 		t.Errorf("onnxruntime: extracted model differs by %.3g", d)
 	}
 }
