@@ -116,7 +116,7 @@ func evaluate(models []*onnx.Model, output string, src source, o passOptions, th
 		}
 		var preds [][]int
 		for i, p := range progs {
-			res, err := p.Run(map[string]*tensor.Dense{inputs[i]: x}, exec.RunOptions{Outputs: outs[i]})
+			res, err := runBatched(p, inputs[i], x, outs[i])
 			if err != nil {
 				return err
 			}

@@ -198,7 +198,7 @@ func fitAdapter(a *onnx.Model, at string, b *onnx.Model, from string, src source
 
 // runValue runs p on x fed to input and returns the value name.
 func runValue(p *exec.Program, input string, x *tensor.Dense, name string) (*tensor.Dense, error) {
-	res, err := p.Run(map[string]*tensor.Dense{input: x}, exec.RunOptions{Outputs: []string{name}})
+	res, err := runBatched(p, input, x, []string{name})
 	if err != nil {
 		return nil, err
 	}

@@ -172,7 +172,7 @@ func collectLayerStats(c *cli.Context, m *onnx.Model, plans []*lowRankPlan) erro
 		return nil
 	}
 	return forBatches(src, passFlags(c, "lowrank"), func(start int, x *tensor.Dense, _ []int64) error {
-		res, err := p.Run(map[string]*tensor.Dense{input: x}, exec.RunOptions{Outputs: want})
+		res, err := runBatched(p, input, x, want)
 		if err != nil {
 			return err
 		}

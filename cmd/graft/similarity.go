@@ -153,7 +153,7 @@ func similarity(ma *onnx.Model, la []string, mb *onnx.Model, lb []string, src so
 	err := forBatches(src, o, func(start int, x *tensor.Dense, _ []int64) error {
 		acts := [2][]*tensor.Dense{}
 		for i, p := range progs {
-			out, err := p.Run(map[string]*tensor.Dense{inputs[i]: x}, exec.RunOptions{Outputs: names[i]})
+			out, err := runBatched(p, inputs[i], x, names[i])
 			if err != nil {
 				return fmt.Errorf("model %c: %w", 'A'+i, err)
 			}
