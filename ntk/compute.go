@@ -99,6 +99,9 @@ func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
 		chunk = int(max(1, budget/(2*p.perSampleBytes(x))))
 	}
 	chunk = min(chunk, max(nr, nc))
+	if p.fixed > 0 {
+		chunk = min(chunk, p.fixed) // a fixed-batch model takes at most that many at once
+	}
 	res.Chunk = chunk
 	total := nr
 	if rows != cols {
@@ -155,7 +158,7 @@ func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error
 			for s := range n {
 				seed.F32[s*p.k+a] = 1
 			}
-			res, err := p.grad.Run(map[string]*tensor.Dense{p.input: xs, p.seed: seed.Reshaped(seedShape(p, n))}, exec.RunOptions{Outputs: want})
+			res, err := p.run(p.grad, map[string]*tensor.Dense{p.input: xs, p.seed: seed.Reshaped(seedShape(p, n))}, want)
 			if err != nil {
 				return nil, fmt.Errorf("ntk: backward pass for output %d: %w", a, err)
 			}
@@ -183,7 +186,7 @@ func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error
 			for ai, a := range outs {
 				seed := tensor.New(tensor.Float32, 1, p.k)
 				seed.F32[a] = 1
-				res, err := p.fullGrad.Run(map[string]*tensor.Dense{p.input: xs1, p.fullSeed: seed.Reshaped(seedShape(p, 1))}, exec.RunOptions{Outputs: mapValues(p.fullOut, p.generic)})
+				res, err := p.run(p.fullGrad, map[string]*tensor.Dense{p.input: xs1, p.fullSeed: seed.Reshaped(seedShape(p, 1))}, mapValues(p.fullOut, p.generic))
 				if err != nil {
 					return nil, fmt.Errorf("ntk: backward pass for sample %d, output %d: %w", lo+s, a, err)
 				}

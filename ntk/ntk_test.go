@@ -273,3 +273,51 @@ func BenchmarkNTK(b *testing.B) {
 		})
 	}
 }
+
+// TestFixedBatchModel runs cnn_bn, exported with a fixed batch of 2 and
+// with BatchNormalization parameters (the per-sample path), on 3 samples
+// so that runs are padded, and checks that the layerwise paths agree with
+// per-sample backward passes for every parameter.
+func TestFixedBatchModel(t *testing.T) {
+	fx, err := fixtures.Load("cnn_bn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnx.Load(fx.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(tensor.Float32, 3, 3, 16, 16)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range x.F32 {
+		x.F32[i] = float32(r.NormFloat64())
+	}
+	fast, err := Compute(m, x, Options{Mode: Mode{Kind: Full}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forceJacobian = true
+	slow, err := Compute(m, x, Options{Mode: Mode{Kind: Full}})
+	forceJacobian = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(t, fast.Kernel, slow.Kernel); e > 1e-5 {
+		t.Errorf("layerwise and per-sample kernels differ by %.2g relative", e)
+	}
+	// The same model with its batch dim made symbolic needs no padding.
+	relaxed, err := onnx.Load(fx.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range append(relaxed.Graph.Inputs[:1:1], relaxed.Graph.Outputs...) {
+		v.Type.Dims = append([]onnx.Dim{{Param: "batch"}}, v.Type.Dims[1:]...)
+	}
+	free, err := Compute(relaxed, x, Options{Mode: Mode{Kind: Full}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(t, fast.Kernel, free.Kernel); e > 1e-5 {
+		t.Errorf("padded fixed-batch kernel and symbolic-batch kernel differ by %.2g relative", e)
+	}
+}

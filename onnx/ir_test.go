@@ -166,3 +166,31 @@ func TestSaveLoadBuiltGraph(t *testing.T) {
 		t.Errorf("input type %s", got)
 	}
 }
+
+// TestInPlaceDimEditSaved checks that editing a loaded value's dims in
+// place (v.Type.Dims[0] = ...) is saved: the loader keeps its own copy of
+// the type it read to tell whether the value changed.
+func TestInPlaceDimEditSaved(t *testing.T) {
+	g, _ := chain(t)
+	data, err := NewModel(g, 17).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := m.Graph.Inputs[0]
+	x.Type.Dims[0] = Dim{Param: "batch"}
+	data, err = m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := back.Graph.Inputs[0].Type.Dims[0]; d.Param != "batch" {
+		t.Errorf("input dim 0 after a round trip: %+v, want the symbolic batch", d)
+	}
+}

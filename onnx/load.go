@@ -157,7 +157,11 @@ func (g *Graph) infoValue(vi *pb.ValueInfoProto) (*Value, error) {
 	if v.Const == nil {
 		v.Type = typ
 	}
-	v.info = &valueInfo{p: vi, typ: typ}
+	// A copy of the dims: an in-place edit of v.Type.Dims must show as a
+	// change when the graph is saved.
+	kept := typ
+	kept.Dims = append([]Dim(nil), typ.Dims...)
+	v.info = &valueInfo{p: vi, typ: kept}
 	return v, nil
 }
 
