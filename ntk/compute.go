@@ -35,28 +35,62 @@ func (p *plan) outputs() []int {
 	return outs
 }
 
-// perSampleBytes estimates the factor bytes one sample needs.
-func (p *plan) perSampleBytes(x *tensor.Dense) int64 {
-	nk := int64(len(p.outputs()))
-	var b int64
+// perSampleBytes estimates the bytes of factors one sample needs: base,
+// whatever the outputs, and perOutput more for each output whose
+// gradients are held.
+func (p *plan) perSampleBytes(x *tensor.Dense) (base, perOutput int64) {
 	for _, l := range p.gemms {
-		in := l.node.Inputs[0].Type
-		out := l.node.Outputs[0].Type
-		b += 4 * (typeSize(in) + nk*typeSize(out))
+		base += 4 * typeSize(l.node.Inputs[0].Type)
+		perOutput += 4 * typeSize(l.node.Outputs[0].Type)
 	}
 	for _, l := range p.convs {
-		b += 4 * (typeSize(l.node.Inputs[0].Type) + nk*typeSize(l.node.Outputs[0].Type))
+		base += 4 * typeSize(l.node.Inputs[0].Type)
 		if l.patches != nil {
-			b += 4 * typeSize(l.node.Inputs[0].Type) * int64(l.patches.K*l.patches.K) // unfolded input
+			base += 4 * typeSize(l.node.Inputs[0].Type) * int64(l.patches.K*l.patches.K) // unfolded input
 		}
+		perOutput += 4 * typeSize(l.node.Outputs[0].Type)
 		for _, name := range l.params {
-			b += 4 * nk * int64(p.sizes[name])
+			perOutput += 4 * int64(p.sizes[name])
 		}
 	}
 	for _, name := range p.generic {
-		b += 4 * nk * int64(p.sizes[name])
+		perOutput += 4 * int64(p.sizes[name])
 	}
-	return max(b, 4*int64(x.Len()/x.Shape[0]))
+	return max(base, 4*int64(x.Len()/x.Shape[0])), perOutput
+}
+
+// sizing chooses how many samples (chunk) and outputs (group) have their
+// gradients held at once, so that two chunks' factors (rows and columns)
+// stay within the budget: samples first, then fewer outputs at a time
+// where even one sample's gradients for every output do not fit (a
+// 1000-class model's conv layers, say). The full kernel pairs every
+// output with every other, so it takes all outputs at once or fails with
+// an error that says what would fit.
+func (p *plan) sizing(x *tensor.Dense, nr, nc int) (chunk, group int, err error) {
+	budget := p.opt.MaxBytes
+	if budget <= 0 {
+		budget = 512 << 20
+	}
+	base, perOut := p.perSampleBytes(x)
+	nk := int64(len(p.outputs()))
+	group = int(nk)
+	chunk = p.opt.Chunk
+	if chunk <= 0 {
+		chunk = int(max(1, budget/(2*(base+nk*perOut))))
+	}
+	chunk = min(chunk, max(nr, nc))
+	if p.fixed > 0 {
+		chunk = min(chunk, p.fixed) // a fixed-batch model takes at most that many at once
+	}
+	need := 2 * int64(chunk) * (base + nk*perOut)
+	if need <= budget || nk == 1 {
+		return chunk, group, nil
+	}
+	if p.opt.Mode.Kind == Full {
+		return 0, 0, fmt.Errorf("ntk: the full kernel needs the gradients of all %d outputs at once, %d MB per sample, beyond the %d MB allowed: use the trace or one output, fewer parameters, or more memory", nk, (base+nk*perOut)>>20, budget>>20)
+	}
+	group = int(max(1, (budget/(2*int64(chunk))-base)/max(perOut, 1)))
+	return chunk, min(group, int(nk)), nil
 }
 
 // typeSize is the per-sample element count of a (batch, ...) value, or a
@@ -90,22 +124,15 @@ func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
 			res.Components[name] = tensor.New(tensor.Float64, shape...)
 		}
 	}
-	chunk := p.opt.Chunk
-	if chunk <= 0 {
-		budget := p.opt.MaxBytes
-		if budget <= 0 {
-			budget = 512 << 20
-		}
-		chunk = int(max(1, budget/(2*p.perSampleBytes(x))))
+	chunk, group, err := p.sizing(x, nr, nc)
+	if err != nil {
+		return nil, err
 	}
-	chunk = min(chunk, max(nr, nc))
-	if p.fixed > 0 {
-		chunk = min(chunk, p.fixed) // a fixed-batch model takes at most that many at once
-	}
-	res.Chunk = chunk
-	total := nr
+	res.Chunk, res.OutputGroup = chunk, group
+	groups := (len(outs) + group - 1) / group
+	total := nr * groups
 	if rows != cols {
-		total += nr / chunk * nc // column chunks are recomputed per row chunk
+		total += groups * ((nr + chunk - 1) / chunk) * nc // column chunks are recomputed per row chunk
 	}
 	done := 0
 	report := func(n int) {
@@ -114,26 +141,31 @@ func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
 			p.opt.Progress(min(done, total), total)
 		}
 	}
-	for r0 := rows.Lo; r0 < rows.Hi; r0 += chunk {
-		r1 := min(r0+chunk, rows.Hi)
-		fr, err := p.factors(x, r0, r1, outs)
-		if err != nil {
-			return nil, err
-		}
-		report(r1 - r0)
-		for c0 := cols.Lo; c0 < cols.Hi; c0 += chunk {
-			c1 := min(c0+chunk, cols.Hi)
-			fc := fr
-			if c0 != r0 || c1 != r1 {
-				if fc, err = p.factors(x, c0, c1, outs); err != nil {
-					return nil, err
-				}
-				if rows != cols {
-					report(c1 - c0)
-				}
+	// Outputs in groups: the trace and one-output kernels pair each
+	// output only with itself, so groups are independent.
+	for g0 := 0; g0 < len(outs); g0 += group {
+		gouts := outs[g0:min(g0+group, len(outs))]
+		for r0 := rows.Lo; r0 < rows.Hi; r0 += chunk {
+			r1 := min(r0+chunk, rows.Hi)
+			fr, err := p.factors(x, r0, r1, gouts)
+			if err != nil {
+				return nil, err
 			}
-			res.PeakBytes = max(res.PeakBytes, fr.bytes+fc.bytes)
-			p.contract(res, fr, fc, r0-rows.Lo, c0-cols.Lo, nc, outs)
+			report(r1 - r0)
+			for c0 := cols.Lo; c0 < cols.Hi; c0 += chunk {
+				c1 := min(c0+chunk, cols.Hi)
+				fc := fr
+				if c0 != r0 || c1 != r1 {
+					if fc, err = p.factors(x, c0, c1, gouts); err != nil {
+						return nil, err
+					}
+					if rows != cols {
+						report(c1 - c0)
+					}
+				}
+				res.PeakBytes = max(res.PeakBytes, fr.bytes+fc.bytes)
+				p.contract(res, fr, fc, r0-rows.Lo, c0-cols.Lo, nc, gouts)
+			}
 		}
 	}
 	return res, nil

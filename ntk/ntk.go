@@ -78,6 +78,9 @@ type Result struct {
 	// held at one time.
 	Chunk     int
 	PeakBytes int64
+	// OutputGroup is how many outputs' gradients were held at once (all
+	// of them unless memory was short).
+	OutputGroup int
 }
 
 // Compute returns the empirical NTK of m over the samples x (N, ...) with

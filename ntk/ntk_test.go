@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/fixtures"
@@ -319,5 +320,30 @@ func TestFixedBatchModel(t *testing.T) {
 	}
 	if e := relErr(t, fast.Kernel, free.Kernel); e > 1e-5 {
 		t.Errorf("padded fixed-batch kernel and symbolic-batch kernel differ by %.2g relative", e)
+	}
+}
+
+// TestOutputGroups squeezes the memory budget until the trace kernel must
+// hold fewer outputs' gradients at a time, and checks that the groups sum
+// to the same kernel, and that the full kernel, which cannot be split by
+// outputs, fails with an error saying so.
+func TestOutputGroups(t *testing.T) {
+	m, x, dir := loadNTKFixture(t, "rescnn")
+	trace, err := tensor.LoadNPY(filepath.Join(dir, "trace.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}, Chunk: 2, MaxBytes: 60 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OutputGroup >= r.Outputs {
+		t.Fatalf("budget did not force output groups: group %d of %d outputs", r.OutputGroup, r.Outputs)
+	}
+	if e := relErr(t, r.Kernel, trace); e > ntkTol {
+		t.Errorf("trace kernel from output groups of %d: relative error %.2g", r.OutputGroup, e)
+	}
+	if _, err := Compute(m, x, Options{Mode: Mode{Kind: Full}, Chunk: 2, MaxBytes: 60 << 10}); err == nil || !strings.Contains(err.Error(), "all 4 outputs") {
+		t.Errorf("full kernel beyond the budget: %v", err)
 	}
 }
