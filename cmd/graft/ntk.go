@@ -111,11 +111,11 @@ func runNTK(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "wrote %s: kernel %v (float64) over %d parameter tensors, %d outputs, in %s\n", out, r.Kernel.Shape, len(r.Params), r.Outputs, elapsed.Round(10*time.Microsecond))
-	held := fmt.Sprintf("%d samples'", r.Chunk)
+	held := fmt.Sprintf("%d samples' gradients", r.Chunk)
 	if r.OutputGroup < r.Outputs {
-		held += fmt.Sprintf(" gradients for %d of the %d outputs", r.OutputGroup, r.Outputs)
+		held += fmt.Sprintf(" for %d of the %d outputs", r.OutputGroup, r.Outputs)
 	}
-	fmt.Fprintf(w, "paths: %s; %s gradients held at a time, peak %.1f MB\n", describePaths(r.Paths), held, float64(r.PeakBytes)/1e6)
+	fmt.Fprintf(w, "paths: %s; %s held at a time, peak %.1f MB\n", describePaths(r.Paths), held, float64(r.PeakBytes)/1e6)
 	if r.Components != nil {
 		path := strings.TrimSuffix(out, ".npy") + ".components.npz"
 		if err := tensor.SaveNPZ(path, r.Components); err != nil {
