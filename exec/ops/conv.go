@@ -539,10 +539,6 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 		convGemmFlat(c, y, x, packs, bias, g, &f)
 		return
 	}
-	var beta float32
-	if bias != nil {
-		beta = 1
-	}
 	imgs := g.batch * g.group
 	tw, perThread := convTiles(kg, n, imgs, threads)
 	tiles := (n + tw - 1) / tw
@@ -561,15 +557,18 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 			}
 		}
 		yc := y[(b*g.cout+gi*mg)*n+n0:]
-		if bias != nil {
-			for m, v := range bias[gi*mg : (gi+1)*mg] {
-				convFill(yc[m*n:m*n+nt], v)
-			}
-		}
-		gemm.SgemmPackedA(threads, false, nt, 1, packs[gi], rhs, ldb, beta, yc, n)
-		if c.Clamp != nil {
+		gemm.SgemmPackedA(threads, false, nt, 1, packs[gi], rhs, ldb, 0, yc, n)
+		// Bias and fused activation in one pass over the tile, while it
+		// is in cache.
+		if bias != nil || c.Clamp != nil {
 			for m := range mg {
-				c.Clamp.Apply(yc[m*n : m*n+nt])
+				row := yc[m*n : m*n+nt]
+				var bv float32
+				if bias != nil {
+					bv = bias[gi*mg+m]
+				}
+				lo, hi := c.clampBounds()
+				vec.BiasClamp(row, row, bv, lo, hi)
 			}
 		}
 	}
@@ -670,6 +669,7 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 	imgs := g.batch * g.group
 	tw, perThread := convTiles(kg, f.nFlat, imgs, threads)
 	tiles := (f.nFlat + tw - 1) / tw
+	lo, hi := c.clampBounds()
 	unit := func(u int, scratch []float32, rows []int, threads int) {
 		t, gi, b := u%tiles, u/tiles%g.group, u/tiles/g.group
 		n0 := t * tw
@@ -691,15 +691,11 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 				for m := range mg {
 					dst := yg[m*n+oy*Wo+ox : m*n+oy*Wo+ox+seg]
 					from := tile[m*nt+i-n0 : m*nt+i-n0+seg]
+					var bv float32
 					if bias != nil {
-						bv := bias[gi*mg+m]
-						for j, v := range from {
-							dst[j] = v + bv
-						}
-					} else {
-						copy(dst, from)
+						bv = bias[gi*mg+m]
 					}
-					c.applyClamp(dst)
+					vec.BiasClamp(dst, from, bv, lo, hi)
 				}
 			}
 			i = end
@@ -722,18 +718,6 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 		unit(u, *buf, rows, threads)
 	}
 	convBufs.Put(buf)
-}
-
-// convFill sets every element of row to v, doubling with copy (memmove)
-// rather than storing one float at a time.
-func convFill(row []float32, v float32) {
-	if len(row) == 0 {
-		return
-	}
-	row[0] = v
-	for k := 1; k < len(row); k *= 2 {
-		copy(row[k:], row[:k])
-	}
 }
 
 // convIm2col writes rows r0..r1 of columns n0..n0+nt of the im2col matrix

@@ -62,3 +62,11 @@ func (c *RunCtx) applyClamp(s []float32) {
 		c.Clamp.Apply(s)
 	}
 }
+
+// clampBounds returns the run's fused clamp as bounds, ±Inf without one.
+func (c *RunCtx) clampBounds() (lo, hi float32) {
+	if c.Clamp != nil {
+		return c.Clamp.Lo, c.Clamp.Hi
+	}
+	return float32(math.Inf(-1)), float32(math.Inf(1))
+}

@@ -37,3 +37,38 @@ loop:
 	JNZ     loop
 	VZEROUPPER
 	RET
+
+// func biasClampAVX2(dst, src *float32, n int, bias, lo, hi float32)
+// dst[i] = min(max(src[i]+bias, lo), hi); n a positive multiple of 32.
+TEXT ·biasClampAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS bias+24(FP), Y13
+	VBROADCASTSS lo+28(FP), Y14
+	VBROADCASTSS hi+32(FP), Y15
+	SHRQ $5, CX
+
+bloop:
+	VADDPS  (SI), Y13, Y0
+	VADDPS  32(SI), Y13, Y1
+	VADDPS  64(SI), Y13, Y2
+	VADDPS  96(SI), Y13, Y3
+	VMAXPS  Y0, Y14, Y0
+	VMAXPS  Y1, Y14, Y1
+	VMAXPS  Y2, Y14, Y2
+	VMAXPS  Y3, Y14, Y3
+	VMINPS  Y0, Y15, Y0
+	VMINPS  Y1, Y15, Y1
+	VMINPS  Y2, Y15, Y2
+	VMINPS  Y3, Y15, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	DECQ    CX
+	JNZ     bloop
+	VZEROUPPER
+	RET

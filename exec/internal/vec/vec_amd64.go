@@ -45,3 +45,20 @@ func dw3x3Blocks(out, r0, r1, r2 []float32, w *[9]float32, bias float32) int {
 	}
 	return m
 }
+
+// biasClampAVX2 adds bias and clamps the first n elements, n a positive
+// multiple of 32.
+//
+//go:noescape
+func biasClampAVX2(dst, src *float32, n int, bias, lo, hi float32)
+
+// biasClampBlocks does a prefix of BiasClamp with vector instructions and
+// returns its length.
+func biasClampBlocks(dst, src []float32, bias, lo, hi float32) int {
+	n := len(dst) / 32 * 32
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	biasClampAVX2(&dst[0], &src[0], n, bias, lo, hi)
+	return n
+}

@@ -45,6 +45,31 @@ func TestClamp(t *testing.T) {
 	}
 }
 
+// TestBiasClamp holds BiasClamp to its one-element twin like TestClamp.
+func TestBiasClamp(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	inf := float32(math.Inf(1))
+	for _, n := range []int{0, 5, 32, 33, 100} {
+		for _, b := range [][3]float32{{0.5, 0, inf}, {-1, 0, 6}, {2, -inf, inf}} {
+			src := make([]float32, n)
+			for i := range src {
+				src[i] = float32(r.NormFloat64() * 4)
+				if i%7 == 3 {
+					src[i] = float32(math.NaN())
+				}
+			}
+			want, got := make([]float32, n), make([]float32, n)
+			biasClampGo(want, src, b[0], b[1], b[2])
+			BiasClamp(got, src, b[0], b[1], b[2])
+			for i := range want {
+				if math.IsNaN(float64(want[i])) != math.IsNaN(float64(got[i])) || (!math.IsNaN(float64(want[i])) && want[i] != got[i]) {
+					t.Fatalf("n=%d %v: element %d (%v) gave %v, want %v", n, b, i, src[i], got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkClamp(b *testing.B) {
 	s := make([]float32, 1<<16)
 	r := rand.New(rand.NewPCG(1, 2))
