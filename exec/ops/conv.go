@@ -851,6 +851,13 @@ func convDepthwiseSame3x3(out, in []float32, w *[9]float32, bias float32, H, W i
 		copy(padded[(y+1)*pw+1:(y+1)*pw+1+W], in[y*W:(y+1)*W])
 	}
 	// The borders of padded stay zero: only the interior is ever written.
+	if W >= 16 {
+		// Rows long enough for whole vector blocks go straight to out.
+		for y := range H {
+			vec.DW3x3(out[y*W:(y+1)*W], padded[y*pw:], padded[(y+1)*pw:], padded[(y+2)*pw:], w, bias)
+		}
+		return
+	}
 	n := (H-1)*pw + W
 	vec.DW3x3(wide[:n], padded, padded[pw:], padded[2*pw:], w, bias)
 	for y := range H {
