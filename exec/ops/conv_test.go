@@ -220,7 +220,7 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "depthwise_5x5_dil2", x: []int{1, 4, 12, 11}, cout: 4, kernel: []int{5, 5}, group: 4, dils: []int{2, 2}, pads: []int{4, 4, 4, 4}},
 		{name: "depthwise_big_kernel", x: []int{1, 2, 3, 2}, cout: 2, kernel: []int{5, 5}, group: 2, pads: []int{2, 2, 2, 2}},
 		{name: "depthwise_threads", x: []int{2, 32, 30, 30}, cout: 32, kernel: []int{3, 3}, group: 32, pads: []int{1, 1, 1, 1}, threads: 3},
-		// Stride-1 convolutions at least convFlatMinWidth wide take the
+		// Stride-1 convolutions wide enough for convFlatWide take the
 		// flat path (convGemmFlat): tiles, asymmetric and oversized
 		// padding, groups, threads.
 		{name: "flat_3x3_pad1", x: []int{2, 5, 9, 30}, cout: 7, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}, threads: 2},
@@ -525,6 +525,7 @@ func BenchmarkConv(b *testing.B) {
 	}{
 		{name: "resnet18_layer1", x: []int{1, 64, 56, 56}, cout: 64, k: 3, s: 1, g: 1, pad: 1},
 		{name: "resnet18_stem", x: []int{1, 3, 224, 224}, cout: 64, k: 7, s: 2, g: 1, pad: 3},
+		{name: "resnet18_layer3", x: []int{1, 256, 14, 14}, cout: 256, k: 3, s: 1, g: 1, pad: 1},
 		{name: "resnet18_layer4", x: []int{1, 512, 7, 7}, cout: 512, k: 3, s: 1, g: 1, pad: 1},
 		{name: "pointwise_96x56x56_to_24", x: []int{1, 96, 56, 56}, cout: 24, k: 1, s: 1, g: 1},
 		{name: "depthwise3x3_144x56x56", x: []int{1, 144, 56, 56}, cout: 144, k: 3, s: 1, g: 144, pad: 1},
