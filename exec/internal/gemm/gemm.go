@@ -1,6 +1,9 @@
 package gemm
 
-import "runtime"
+import (
+	"runtime"
+	"sync"
+)
 
 // parallelMinWork is the smallest m*n*k (multiply-adds) for which
 // SgemmParallel uses more than one goroutine: below it the cost of starting
@@ -89,6 +92,10 @@ func SgemmPackedB(threads int, transA bool, m int, alpha float32, a []float32, l
 	k, n := pb.k, pb.n
 	checkA(transA, m, k, a, lda)
 	checkC(m, n, c, ldc)
+	if m == 1 && !transA && k > 0 && alpha != 0 {
+		gemvPackedB(threads, alpha, a[:k], pb, beta, c[:n])
+		return
+	}
 	as := aSrc{trans: transA, a: a, lda: lda}
 	bs := bSrc{pk: pb}
 	sgemm(threads, pb.kern, m, n, k, alpha, as, bs, beta, c, ldc)
@@ -327,4 +334,51 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 			row[j] *= beta
 		}
 	}
+}
+
+// gemvPackedB is SgemmPackedB for one row of A (a batch-1 dense layer):
+// the micro-kernel would compute mr rows to use one, so each panel of B is
+// instead multiplied by the row directly, panels shared among threads.
+func gemvPackedB(threads int, alpha float32, a []float32, pb *PackedB, beta float32, c []float32) {
+	kn := pb.kern
+	nr, kc := kn.nr, kn.kc
+	panels := pb.np / nr
+	body := func(q0, q1 int) {
+		acc := make([]float32, (q1-q0)*nr)
+		for pc := 0; pc < pb.k; pc += kc {
+			kb := min(kc, pb.k-pc)
+			block := pb.data[pc*pb.np:]
+			for q := q0; q < q1; q++ {
+				gemvPanel(kb, a[pc:pc+kb], block[q*nr*kb:(q+1)*nr*kb], nr, acc[(q-q0)*nr:(q-q0+1)*nr])
+			}
+		}
+		for q := q0; q < q1; q++ {
+			for j := range nr {
+				col := q*nr + j
+				if col >= pb.n {
+					break
+				}
+				v := alpha * acc[(q-q0)*nr+j]
+				if beta != 0 {
+					v += beta * c[col]
+				}
+				c[col] = v
+			}
+		}
+	}
+	t := min(max(threads, 1), panels, runtime.GOMAXPROCS(0))
+	if t <= 1 || pb.k*pb.n < parallelMinWork/4 {
+		body(0, panels)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range t {
+		q0, q1 := panels*i/t, panels*(i+1)/t
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body(q0, q1)
+		}()
+	}
+	wg.Wait()
 }

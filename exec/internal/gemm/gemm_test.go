@@ -532,3 +532,31 @@ func TestPackedAIndirect(t *testing.T) {
 		}
 	})
 }
+
+// TestPackedBRowVector checks the one-row path of SgemmPackedB (a dense
+// layer at batch 1, computed panel by panel without the micro-kernel)
+// against refGemm: widths that are not whole panels, depths over several
+// blocks, every alpha/beta case (NaN in C with beta 0 must not leak) and
+// thread counts.
+func TestPackedBRowVector(t *testing.T) {
+	old := parallelMinWork
+	parallelMinWork = 0
+	defer func() { parallelMinWork = old }()
+	withKernels(t, func(t *testing.T, kn *kernel) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, s := range [][2]int{{1, 1}, {kn.nr - 1, 3}, {3*kn.nr + 5, kn.kc + 7}, {2 * kn.nr, 2*kn.kc + 1}} {
+			n, k := s[0], s[1]
+			for _, transB := range []bool{false, true} {
+				for _, sc := range scalars {
+					for _, threads := range []int{1, 2, 3} {
+						p := newProblem(r, false, transB, 1, n, k, sc.alpha, sc.beta, 2, sc.nanC)
+						pb := PackB(p.transB, p.k, p.n, p.b, p.ldb)
+						p.check(t, func(p *problem) {
+							SgemmPackedB(threads, false, 1, p.alpha, p.a, p.lda, pb, p.beta, p.c(), p.ldc)
+						})
+					}
+				}
+			}
+		}
+	})
+}

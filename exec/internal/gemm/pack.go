@@ -204,6 +204,16 @@ func packBRows(dst, b []float32, rows []int, j0, nb, nr int) {
 	}
 }
 
+// gemvPanelGo is the portable gemvPanel.
+func gemvPanelGo(kb int, a, b []float32, nr int, acc []float32) {
+	for p, av := range a[:kb] {
+		row := b[p*nr : (p+1)*nr]
+		for j, bv := range row {
+			acc[j] += av * bv
+		}
+	}
+}
+
 // copyRowsAtGo is the portable copyRowsAt.
 func copyRowsAtGo(dst []float32, ldd int, src []float32, base int, offs []int, w int) {
 	for r, o := range offs {

@@ -17,6 +17,9 @@ func transpose8AVX(dst *float32, ldd int, src *float32, lds int, n int)
 func copyRowsAVX(dst *float32, ldd int, src *float32, lds int, rows, w8 int)
 
 //go:noescape
+func gemvPanelAVX2(kb int, a *float32, b *float32, nr int, acc *float32)
+
+//go:noescape
 func copyRowsAtAVX(dst *float32, ldd int, src *float32, offs *int, rows, w8 int)
 
 // useSIMDPack selects the assembly packing helpers. Tests turn it off to
@@ -67,4 +70,17 @@ func copyRowsAt(dst []float32, ldd int, src []float32, base int, offs []int, w i
 		return
 	}
 	copyRowsAtAVX(unsafe.SliceData(dst), ldd, &src[base], &offs[0], len(offs), w/8)
+}
+
+// useGemvAVX2 selects the assembly panel-times-vector loop (FMA).
+var useGemvAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// gemvPanel sets acc[j] += Σ_{p<kb} a[p]·b[p*nr+j] for j < nr.
+func gemvPanel(kb int, a, b []float32, nr int, acc []float32) {
+	if useGemvAVX2 && useSIMDPack && (nr == 16 || nr == 32) && kb > 0 {
+		_, _, _ = a[kb-1], b[kb*nr-1], acc[nr-1]
+		gemvPanelAVX2(kb, &a[0], &b[0], nr, &acc[0])
+		return
+	}
+	gemvPanelGo(kb, a, b, nr, acc)
 }

@@ -221,3 +221,85 @@ a2:
 adone:
 	VZEROUPPER
 	RET
+
+// func gemvPanelAVX2(kb int, a *float32, b *float32, nr int, acc *float32)
+//
+// acc[j] += Σ_{p<kb} a[p]·b[p*nr+j] for j < nr, nr 16 or 32: one packed
+// panel of B times a row vector. Two sets of accumulators take
+// alternate depths, so that the fused multiply-adds do not wait on each
+// other.
+TEXT ·gemvPanelAVX2(SB), NOSPLIT, $0-40
+	MOVQ kb+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ nr+24(FP), DX
+	MOVQ acc+32(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ   gsum
+	CMPQ  DX, $32
+	JNE   g16
+
+g32:
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  (DI), Y8, Y0
+	VFMADD231PS  32(DI), Y8, Y1
+	VFMADD231PS  64(DI), Y8, Y2
+	VFMADD231PS  96(DI), Y8, Y3
+	ADDQ         $4, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JEQ          gsum
+	VBROADCASTSS (SI), Y9
+	VFMADD231PS  (DI), Y9, Y4
+	VFMADD231PS  32(DI), Y9, Y5
+	VFMADD231PS  64(DI), Y9, Y6
+	VFMADD231PS  96(DI), Y9, Y7
+	ADDQ         $4, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JNE          g32
+	JMP          gsum
+
+g16:
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  (DI), Y8, Y0
+	VFMADD231PS  32(DI), Y8, Y1
+	ADDQ         $4, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JEQ          gsum
+	VBROADCASTSS (SI), Y9
+	VFMADD231PS  (DI), Y9, Y4
+	VFMADD231PS  32(DI), Y9, Y5
+	ADDQ         $4, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNE          g16
+
+gsum:
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y1, Y1
+	VADDPS  (R8), Y0, Y0
+	VADDPS  32(R8), Y1, Y1
+	VMOVUPS Y0, (R8)
+	VMOVUPS Y1, 32(R8)
+	CMPQ    DX, $32
+	JNE     gdone
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	VADDPS  64(R8), Y2, Y2
+	VADDPS  96(R8), Y3, Y3
+	VMOVUPS Y2, 64(R8)
+	VMOVUPS Y3, 96(R8)
+
+gdone:
+	VZEROUPPER
+	RET

@@ -19,3 +19,6 @@ func copyRows(dst []float32, ldd int, src []float32, off, lds, rows, w int) {
 func copyRowsAt(dst []float32, ldd int, src []float32, base int, offs []int, w int) {
 	copyRowsAtGo(dst, ldd, src, base, offs, w)
 }
+
+// gemvPanel sets acc[j] += Σ_{p<kb} a[p]·b[p*nr+j] for j < nr.
+func gemvPanel(kb int, a, b []float32, nr int, acc []float32) { gemvPanelGo(kb, a, b, nr, acc) }
