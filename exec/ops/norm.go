@@ -166,10 +166,23 @@ func layerNormInfer(c *InferCtx) ([]onnx.Type, error) {
 	return types[:max(1, min(3, len(c.Node.Outputs)))], nil
 }
 
-// layerNormParam reads Scale or B as one value per normalized element
+// layerNormParam is layerNormParam64 for the float32 kernel.
+func layerNormParam(c *RunCtx, i int, what string, norm []int, count int) ([]float32, error) {
+	vals, err := layerNormParam64(c, i, what, norm, count)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(vals))
+	for j, v := range vals {
+		out[j] = float32(v)
+	}
+	return out, nil
+}
+
+// layerNormParam64 reads Scale or B as one value per normalized element
 // (count of them, over normalized dims norm); the parameter may broadcast
 // over the normalized dims but not over the leading ones.
-func layerNormParam(c *RunCtx, i int, what string, norm []int, count int) ([]float32, error) {
+func layerNormParam64(c *RunCtx, i int, what string, norm []int, count int) ([]float64, error) {
 	t, err := normFloat(c, i, what)
 	if err != nil {
 		return nil, err
@@ -184,19 +197,13 @@ func layerNormParam(c *RunCtx, i int, what string, norm []int, count int) ([]flo
 	if out, err := broadcastShapes(shape, norm); err != nil || !tensor.SameShape(out, norm) {
 		return nil, shapeError(c.Node, "%s shape %v does not broadcast to %v", what, t.Shape, norm)
 	}
-	vals := t.F32
-	if t.DType == tensor.Float64 {
-		vals = make([]float32, len(t.F64))
-		for j, v := range t.F64 {
-			vals[j] = float32(v)
-		}
-	}
+	vals := t.Float64s()
 	if len(vals) == count {
 		return vals, nil
 	}
 	// Expand the broadcast: element j of the normalized block reads the
 	// parameter at j's coordinates, with 0 where the parameter's dim is 1.
-	out := make([]float32, count)
+	out := make([]float64, count)
 	off := len(norm) - len(shape)
 	pstr := tensor.Strides(shape)
 	for j := range out {

@@ -138,43 +138,6 @@ func layerNormGeom(c *RunCtx, withBias bool) (x *tensor.Dense, axis, rows, size 
 	return
 }
 
-// layerNormParam64 is layerNormParam in float64.
-func layerNormParam64(c *RunCtx, i int, what string, norm []int, count int) ([]float64, error) {
-	t, err := normFloat(c, i, what)
-	if err != nil {
-		return nil, err
-	}
-	shape := t.Shape
-	for len(shape) > len(norm) && shape[0] == 1 {
-		shape = shape[1:]
-	}
-	if len(shape) > len(norm) {
-		return nil, unsupportedf(c.Node, "%s of shape %v varies over unnormalized dims", what, t.Shape)
-	}
-	if out, err := broadcastShapes(shape, norm); err != nil || !tensor.SameShape(out, norm) {
-		return nil, shapeError(c.Node, "%s shape %v does not broadcast to %v", what, t.Shape, norm)
-	}
-	vals := t.Float64s()
-	if len(vals) == count {
-		return vals, nil
-	}
-	out := make([]float64, count)
-	off := len(norm) - len(shape)
-	pstr := tensor.Strides(shape)
-	for j := range out {
-		rem, src := j, 0
-		for d := len(norm) - 1; d >= 0; d-- {
-			coord := rem % norm[d]
-			rem /= norm[d]
-			if d >= off && shape[d-off] != 1 {
-				src += coord * pstr[d-off]
-			}
-		}
-		out[j] = vals[src]
-	}
-	return out, nil
-}
-
 // layerNormStats64 returns the mean of v and 1/sqrt(variance + eps).
 func layerNormStats64(v []float64, eps float64) (mean, inv float64) {
 	if len(v) == 0 {
