@@ -36,7 +36,7 @@ func maxAbsDiff(t *testing.T, got, want *tensor.Dense) float64 {
 	return worst
 }
 
-func loadFixture(t *testing.T, name string) (*fixtures.Manifest, *onnx.Model, map[string]*tensor.Dense) {
+func loadFixture(t testing.TB, name string) (*fixtures.Manifest, *onnx.Model, map[string]*tensor.Dense) {
 	t.Helper()
 	fx, err := fixtures.Load(name)
 	if err != nil {

@@ -16,22 +16,7 @@ import (
 // gradFixture loads a fixture with its recorded inputs.
 func gradFixture(t testing.TB, name string) (*onnx.Model, map[string]*tensor.Dense) {
 	t.Helper()
-	fx, err := fixtures.Load(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnx.Load(fx.Model())
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := map[string]*tensor.Dense{}
-	for _, e := range fx.Inputs {
-		d, err := tensor.LoadNPY(fx.Path(e.File))
-		if err != nil {
-			t.Fatal(err)
-		}
-		in[e.Name] = d
-	}
+	_, m, in := loadFixture(t, name)
 	return m, in
 }
 
