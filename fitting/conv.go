@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -174,4 +175,38 @@ func AddConv(s *Stats, a, b *tensor.Dense, pt Patches) error {
 		}
 	}
 	return nil
+}
+
+// ConvPatches returns the Patches that reproduce Conv node n's window: a
+// square 2-D kernel (read from its constant weight), group 1, equal
+// padding on every side and equal strides, no dilation and no auto_pad.
+// Other convolutions report false: Unfold cannot read them.
+func ConvPatches(n *onnx.Node) (Patches, bool) {
+	if n.OpType != "Conv" || len(n.Inputs) < 2 || n.Inputs[1] == nil || n.Inputs[1].Const == nil {
+		return Patches{}, false
+	}
+	w := n.Inputs[1].Const.Shape
+	if len(w) != 4 || w[2] != w[3] || n.AttrInt("group", 1) != 1 || n.AttrString("auto_pad", "NOTSET") != "NOTSET" {
+		return Patches{}, false
+	}
+	for _, d := range n.AttrInts("dilations") {
+		if d != 1 {
+			return Patches{}, false
+		}
+	}
+	same := func(v []int64, def int64) (int64, bool) {
+		for _, x := range v {
+			if x != v[0] {
+				return 0, false
+			}
+		}
+		if len(v) == 0 {
+			return def, true
+		}
+		return v[0], true
+	}
+	pad, okPad := same(n.AttrInts("pads"), 0)
+	stride, okStride := same(n.AttrInts("strides"), 1)
+	pt := Patches{K: w[2], Pad: int(pad), Stride: int(stride)}
+	return pt, okPad && okStride && pt.Pad < pt.K
 }

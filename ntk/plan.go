@@ -270,7 +270,7 @@ func constInputs(n *onnx.Node) bool {
 // window allows it, else the one-conv model whose weight gradient, for
 // one sample's input and output gradient, is that sample's Jacobian row.
 func (l *convLayer) prepare(m *onnx.Model) error {
-	if pt, ok := unfoldable(l.node); ok && !forceConvModel {
+	if pt, ok := fitting.ConvPatches(l.node); ok && !forceConvModel {
 		l.patches = &pt
 		return nil
 	}
@@ -317,34 +317,6 @@ func sampleSlice(x *tensor.Dense, lo, hi int) *tensor.Dense {
 	per := x.Len() / x.Shape[0]
 	shape := append([]int{hi - lo}, x.Shape[1:]...)
 	return tensor.FromF32(shape, x.F32[lo*per:hi*per])
-}
-
-// unfoldable returns the Patches of a Conv that fitting.Unfold reproduces.
-func unfoldable(n *onnx.Node) (fitting.Patches, bool) {
-	w := n.Inputs[1].Const
-	if w == nil || len(w.Shape) != 4 || w.Shape[2] != w.Shape[3] || n.AttrInt("group", 1) != 1 || n.AttrString("auto_pad", "NOTSET") != "NOTSET" {
-		return fitting.Patches{}, false
-	}
-	for _, d := range n.AttrInts("dilations") {
-		if d != 1 {
-			return fitting.Patches{}, false
-		}
-	}
-	same := func(v []int64, def int64) (int64, bool) {
-		if len(v) == 0 {
-			return def, true
-		}
-		for _, x := range v {
-			if x != v[0] {
-				return 0, false
-			}
-		}
-		return v[0], true
-	}
-	pad, ok1 := same(n.AttrInts("pads"), 0)
-	stride, ok2 := same(n.AttrInts("strides"), 1)
-	pt := fitting.Patches{K: w.Shape[2], Pad: int(pad), Stride: int(stride)}
-	return pt, ok1 && ok2 && pt.Pad < pt.K
 }
 
 // run runs prog on inputs that all hold the same n samples (the model

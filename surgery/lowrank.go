@@ -15,7 +15,6 @@ type LinearLayer struct {
 	In, Out int
 	W, B    []float64 // Out×In and Out; alpha and beta folded in
 	Conv    bool
-	Kernel  [2]int // kh, kw of a Conv
 }
 
 // Params is the number of weights and biases of the layer.
@@ -76,7 +75,7 @@ func linearLayer(n *onnx.Node) (*LinearLayer, error) {
 		if n.AttrInt("group", 1) != 1 || w.Rank() != 4 {
 			return nil, fmt.Errorf("%s: only 2-D convolutions with group 1 factorise", n)
 		}
-		l := &LinearLayer{Node: n, Conv: true, Out: w.Shape[0], In: w.Shape[1] * w.Shape[2] * w.Shape[3], Kernel: [2]int{w.Shape[2], w.Shape[3]}, W: wf}
+		l := &LinearLayer{Node: n, Conv: true, Out: w.Shape[0], In: w.Shape[1] * w.Shape[2] * w.Shape[3], W: wf}
 		l.B = make([]float64, l.Out)
 		if b != nil {
 			copy(l.B, b.Float64s())

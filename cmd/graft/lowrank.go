@@ -156,7 +156,7 @@ func collectLayerStats(c *cli.Context, m *onnx.Model, plans []*lowRankPlan) erro
 	for _, pl := range plans {
 		n := pl.layer.Node
 		if pl.layer.Conv {
-			pt, ok := convPatches(n, pl.layer.Kernel)
+			pt, ok := fitting.ConvPatches(n)
 			if !ok {
 				fmt.Fprintf(c.App.Writer, "%s: data fitting needs a square window with equal padding, stride and no dilation; using the weights' SVD\n", pl.name)
 				continue
@@ -193,35 +193,6 @@ func collectLayerStats(c *cli.Context, m *onnx.Model, plans []*lowRankPlan) erro
 		}
 		return nil
 	})
-}
-
-// convPatches reads a Conv's window as fitting.Patches when it is one.
-func convPatches(n *onnx.Node, k [2]int) (fitting.Patches, bool) {
-	if k[0] != k[1] || n.AttrString("auto_pad", "NOTSET") != "NOTSET" {
-		return fitting.Patches{}, false
-	}
-	for _, d := range n.AttrInts("dilations") {
-		if d != 1 {
-			return fitting.Patches{}, false
-		}
-	}
-	pad, stride := int64(0), int64(1)
-	for i, p := range n.AttrInts("pads") {
-		if i == 0 {
-			pad = p
-		} else if p != pad {
-			return fitting.Patches{}, false
-		}
-	}
-	for i, s := range n.AttrInts("strides") {
-		if i == 0 {
-			stride = s
-		} else if s != stride {
-			return fitting.Patches{}, false
-		}
-	}
-	pt := fitting.Patches{K: k[0], Pad: int(pad), Stride: int(stride)}
-	return pt, pt.Pad < pt.K
 }
 
 func relFrobenius(w, approx []float64) float64 {
