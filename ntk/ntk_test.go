@@ -229,22 +229,15 @@ func TestJacobianPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, k := r.Kernel.Shape[0], r.Kernel.Shape[2]
-	sq := make([]float64, n*k*n*k)
-	for i := range n {
-		for j := range n {
-			for a := range k {
-				for b := range k {
-					sq[(i*k+a)*n*k+j*k+b] = r.Kernel.F64[((i*n+j)*k+a)*k+b]
-				}
-			}
-		}
+	sq, size, ok := Square(r.Kernel)
+	if !ok {
+		t.Fatalf("kernel %v is not square", r.Kernel.Shape)
 	}
-	spec, err := Analyze(sq, n*k)
+	spec, err := Analyze(sq, size)
 	if err != nil {
 		t.Fatalf("transformer kernel: %v", err)
 	}
-	if low := spec.Eigenvalues[n*k-1]; low < -1e-5*spec.Eigenvalues[0] {
+	if low := spec.Eigenvalues[size-1]; low < -1e-5*spec.Eigenvalues[0] {
 		t.Errorf("transformer kernel has eigenvalue %g (largest %g): not a Gram matrix", low, spec.Eigenvalues[0])
 	}
 }

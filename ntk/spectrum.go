@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/graft-ml/graft/tensor"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -91,4 +92,31 @@ func Analyze(k []float64, n int) (Spectrum, error) {
 		s.EffectiveRank = math.Exp(h)
 	}
 	return s, nil
+}
+
+// Square returns a kernel over the same samples as a square matrix for
+// Analyze: an (N, N) kernel as it is, an (N, N, K, K) one reordered to
+// (N·K) × (N·K) with row n·K+a and column m·K+b holding Θ[n, m, a, b].
+// It reports false for a block whose rows and columns differ in number.
+func Square(k *tensor.Dense) ([]float64, int, bool) {
+	if k.Rank() < 2 || k.Shape[0] != k.Shape[1] {
+		return nil, 0, false
+	}
+	n := k.Shape[0]
+	if k.Rank() == 2 {
+		return k.F64, n, true
+	}
+	kk := k.Shape[2]
+	size := n * kk
+	sq := make([]float64, size*size)
+	for i := range n {
+		for j := range n {
+			for a := range kk {
+				for b := range kk {
+					sq[(i*kk+a)*size+j*kk+b] = k.F64[((i*n+j)*kk+a)*kk+b]
+				}
+			}
+		}
+	}
+	return sq, size, true
 }

@@ -123,8 +123,8 @@ func runNTK(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "wrote %s: one kernel per parameter tensor\n", path)
 	}
-	sq, size, ok := squareKernel(r.Kernel, opt)
-	if !ok {
+	sq, size, ok := ntk.Square(r.Kernel)
+	if !ok || opt.Rows != opt.Cols {
 		if c.String("metrics") != "" || c.String("plot") != "" {
 			fmt.Fprintln(w, "no spectrum: the block is not a square kernel over the same samples")
 		}
@@ -173,31 +173,6 @@ func parseMode(s string) (ntk.Mode, error) {
 		return ntk.Mode{Kind: ntk.Output, K: k}, nil
 	}
 	return ntk.Mode{}, fmt.Errorf("%q: want full, trace or output:K", s)
-}
-
-// squareKernel returns the kernel as a square matrix when rows and columns
-// are the same samples: (N, N) as it is, (N, N, K, K) as (N·K) × (N·K).
-func squareKernel(k *tensor.Dense, opt ntk.Options) ([]float64, int, bool) {
-	if opt.Rows != opt.Cols || k.Shape[0] != k.Shape[1] {
-		return nil, 0, false
-	}
-	n := k.Shape[0]
-	if k.Rank() == 2 {
-		return k.F64, n, true
-	}
-	kk := k.Shape[2]
-	size := n * kk
-	sq := make([]float64, size*size)
-	for i := range n {
-		for j := range n {
-			for a := range kk {
-				for b := range kk {
-					sq[(i*kk+a)*size+j*kk+b] = k.F64[((i*n+j)*kk+a)*kk+b]
-				}
-			}
-		}
-	}
-	return sq, size, true
 }
 
 func describePaths(paths map[string]string) string {
