@@ -383,3 +383,45 @@ func TestFusedClamp(t *testing.T) {
 		})
 	}
 }
+
+// TestRunSamplesFixedBatch feeds 5 samples to cnn_bn, exported with a
+// fixed batch of 2: RunSamples must give each sample the output it gets
+// in a batch of its own (samples do not interact in inference).
+func TestRunSamplesFixedBatch(t *testing.T) {
+	_, m, inputs := loadFixture(t, "cnn_bn")
+	p, err := Compile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in string
+	for name := range inputs {
+		in = name
+	}
+	if p.BatchSize(in) != 2 {
+		t.Fatalf("cnn_bn's batch is not fixed at 2: %d", p.BatchSize(in))
+	}
+	x := tensor.New(tensor.Float32, 5, 3, 16, 16)
+	for i := range x.F32 {
+		x.F32[i] = float32(math.Sin(float64(i)))
+	}
+	out := m.Graph.Outputs[0].Name
+	got, err := p.RunSamples(in, map[string]*tensor.Dense{in: x}, []string{out}, AllSamples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per, outPer := x.Len()/5, got[out].Len()/5
+	for s := range 5 {
+		pair := tensor.New(tensor.Float32, 2, 3, 16, 16)
+		copy(pair.F32[per:], x.F32[s*per:(s+1)*per]) // the sample in slot 1
+		res, err := p.Run(map[string]*tensor.Dense{in: pair}, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := res[out].F32[outPer:]
+		for j, v := range want {
+			if g := got[out].F32[s*outPer+j]; math.Abs(float64(g-v)) > 1e-6 {
+				t.Fatalf("sample %d output %d: %v, alone %v", s, j, g, v)
+			}
+		}
+	}
+}

@@ -79,9 +79,6 @@ func (p *plan) sizing(x *tensor.Dense, nr, nc int) (chunk, group int, err error)
 		chunk = int(max(1, budget/(2*(base+nk*perOut))))
 	}
 	chunk = min(chunk, max(nr, nc))
-	if p.fixed > 0 {
-		chunk = min(chunk, p.fixed) // a fixed-batch model takes at most that many at once
-	}
 	need := 2 * int64(chunk) * (base + nk*perOut)
 	if need <= budget || nk == 1 {
 		return chunk, group, nil

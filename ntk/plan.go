@@ -53,7 +53,6 @@ type plan struct {
 	output   string
 	k        int
 	outShape []int // the output's shape for one sample, without the batch
-	fixed    int   // the input's fixed batch size, 0 if symbolic
 	threads  int
 	params   []string
 	paths    map[string]string
@@ -102,9 +101,6 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 		return nil, fmt.Errorf("ntk: %w", err)
 	}
 	fwd.Threads = p.threads
-	if v := g.Value(p.input); v != nil && v.Type.HasShape && len(v.Type.Dims) > 0 && v.Type.Dims[0].Known() {
-		p.fixed = int(v.Type.Dims[0].Value)
-	}
 	res, err := p.run(fwd, map[string]*tensor.Dense{p.input: sampleSlice(x, 0, 1)}, []string{p.output})
 	if err != nil {
 		return nil, fmt.Errorf("ntk: forward pass: %w", err)
@@ -319,36 +315,12 @@ func sampleSlice(x *tensor.Dense, lo, hi int) *tensor.Dense {
 	return tensor.FromF32(shape, x.F32[lo*per:hi*per])
 }
 
-// run runs prog on inputs that all hold the same n samples (the model
-// input and a seed) and returns the named values for those samples. A
-// model exported with a fixed batch size gets them zero-padded to it, and
-// values with one row per sample are cut back to n rows; zero seeds make
-// the padding contribute nothing to any gradient.
+// run runs prog on inputs that all hold the same samples (the model
+// input and a seed), in slices of the model's fixed batch size if it has
+// one (exec.Program.RunSamples): zero seeds make the padding contribute
+// nothing to any gradient.
 func (p *plan) run(prog *exec.Program, inputs map[string]*tensor.Dense, outputs []string) (map[string]*tensor.Dense, error) {
-	n := inputs[p.input].Shape[0]
-	if p.fixed == 0 || p.fixed == n {
-		return prog.Run(inputs, exec.RunOptions{Outputs: outputs})
-	}
-	if n > p.fixed {
-		return nil, fmt.Errorf("%d samples for a model with a fixed batch of %d", n, p.fixed)
-	}
-	padded := map[string]*tensor.Dense{}
-	for name, d := range inputs {
-		pd := tensor.New(tensor.Float32, append([]int{p.fixed}, d.Shape[1:]...)...)
-		copy(pd.F32, d.F32)
-		padded[name] = pd
-	}
-	res, err := prog.Run(padded, exec.RunOptions{Outputs: outputs})
-	if err != nil {
-		return nil, err
-	}
-	for name, d := range res {
-		if d.Rank() > 0 && d.Shape[0] == p.fixed && p.isBatchValue(name) {
-			per := d.Len() / p.fixed
-			res[name] = tensor.FromF32(append([]int{n}, d.Shape[1:]...), d.F32[:n*per])
-		}
-	}
-	return res, nil
+	return prog.RunSamples(p.input, inputs, outputs, p.isBatchValue)
 }
 
 // isBatchValue reports whether a run output has one row per sample:

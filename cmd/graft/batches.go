@@ -105,51 +105,9 @@ func (p *progress) done() {
 	}
 }
 
-// fixedBatch returns the batch size input is declared with, or 0 when its
-// first dim is symbolic or unknown. Models exported without dynamic axes
-// (torch.onnx.export's default) take only that many samples at a time.
-func fixedBatch(p *exec.Program, input string) int {
-	v := p.Graph().Value(input)
-	if v == nil || !v.Type.HasShape || len(v.Type.Dims) == 0 || !v.Type.Dims[0].Known() {
-		return 0
-	}
-	return int(v.Type.Dims[0].Value)
-}
-
 // runBatched runs p on the samples x fed to input and returns the named
-// values for those samples. A model with a fixed batch size gets x in
-// slices of exactly that size, the last one padded with zero samples,
-// and the values are joined back along their first dim.
+// values for those samples, in slices of the model's fixed batch size if
+// it has one (exec.Program.RunSamples).
 func runBatched(p *exec.Program, input string, x *tensor.Dense, outputs []string) (map[string]*tensor.Dense, error) {
-	fixed := fixedBatch(p, input)
-	n := x.Shape[0]
-	if fixed == 0 || fixed == n {
-		return p.Run(map[string]*tensor.Dense{input: x}, exec.RunOptions{Outputs: outputs})
-	}
-	per := x.Len() / max(n, 1)
-	joined := map[string][]float32{}
-	shapes := map[string][]int{}
-	for start := 0; start < n; start += fixed {
-		rows := min(fixed, n-start)
-		chunk := tensor.New(tensor.Float32, append([]int{fixed}, x.Shape[1:]...)...)
-		copy(chunk.F32, x.F32[start*per:(start+rows)*per])
-		res, err := p.Run(map[string]*tensor.Dense{input: chunk}, exec.RunOptions{Outputs: outputs})
-		if err != nil {
-			return nil, err
-		}
-		for _, name := range outputs {
-			d := res[name]
-			if d == nil || d.DType != tensor.Float32 || d.Rank() == 0 || d.Shape[0] != fixed {
-				return nil, fmt.Errorf("value %q is not one row per sample of the model's fixed batch of %d, so batches of another size cannot be split up for it", name, fixed)
-			}
-			dper := d.Len() / fixed
-			joined[name] = append(joined[name], d.F32[:rows*dper]...)
-			shapes[name] = d.Shape[1:]
-		}
-	}
-	out := make(map[string]*tensor.Dense, len(outputs))
-	for _, name := range outputs {
-		out[name] = tensor.FromF32(append([]int{n}, shapes[name]...), joined[name])
-	}
-	return out, nil
+	return p.RunSamples(input, map[string]*tensor.Dense{input: x}, outputs, exec.AllSamples)
 }
