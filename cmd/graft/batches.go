@@ -5,18 +5,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/tensor"
 )
-
-// source is what the commands that read data need from a dataset.
-type source interface {
-	// Len is the number of samples.
-	Len() int
-	// Batch reads samples [start, start+n) as one float32 tensor, with
-	// their labels if the dataset has them (else nil).
-	Batch(start, n int) (*tensor.Dense, []int64, error)
-}
 
 // modelInput returns the name of p's one graph input that is not an
 // initializer.
@@ -41,7 +33,7 @@ type passOptions struct {
 }
 
 // samples returns how many samples a pass over src takes.
-func (o passOptions) samples(src source) int {
+func (o passOptions) samples(src data.Source) int {
 	n := src.Len()
 	if o.limit > 0 {
 		n = min(n, o.limit)
@@ -49,25 +41,21 @@ func (o passOptions) samples(src source) int {
 	return n
 }
 
-// forBatches reads src in batches and calls fn with each, drawing
-// progress on o.progress when the pass takes more than a moment.
-func forBatches(src source, o passOptions, fn func(start int, x *tensor.Dense, labels []int64) error) error {
+// forBatches reads src in batches (data.Batches) and calls fn with each,
+// drawing progress on o.progress when the pass takes more than a moment.
+func forBatches(src data.Source, o passOptions, fn func(start int, x *tensor.Dense, labels []int64) error) error {
 	total := o.samples(src)
 	if total == 0 {
 		return fmt.Errorf("the dataset has no samples")
 	}
-	bs := max(1, o.batch)
 	bar := newProgress(o.progress, o.label, total)
-	for start := 0; start < total; start += bs {
-		n := min(bs, total-start)
-		x, labels, err := src.Batch(start, n)
+	for b, err := range data.Batches(src, max(1, o.batch), o.limit, func(done, _ int) { bar.set(done) }) {
 		if err != nil {
 			return err
 		}
-		if err := fn(start, x, labels); err != nil {
-			return fmt.Errorf("samples %d–%d: %w", start, start+n-1, err)
+		if err := fn(b.Start, b.X, b.Labels); err != nil {
+			return fmt.Errorf("samples %d–%d: %w", b.Start, b.Start+b.X.Shape[0]-1, err)
 		}
-		bar.set(start + n)
 	}
 	bar.done()
 	return nil

@@ -31,11 +31,11 @@ func dataFlagsFor(required bool) []cli.Flag {
 
 // openData opens the dataset named by flag --<flag> with the shared
 // normalisation flags.
-func openData(c *cli.Context, flag string) (source, error) {
+func openData(c *cli.Context, flag string) (data.Source, error) {
 	return openDataPath(c, c.String(flag), c.String("labels"))
 }
 
-func openDataPath(c *cli.Context, path, labels string) (source, error) {
+func openDataPath(c *cli.Context, path, labels string) (data.Source, error) {
 	opt := data.Options{Key: c.String("key"), Labels: labels, Raw: c.Bool("raw")}
 	var err error
 	if opt.Mean, err = data.ParseFloats(c.String("mean")); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
@@ -85,7 +86,7 @@ type evalResult struct {
 
 // evaluate runs models[0] (and models[1], if given, for agreement) over
 // src and counts correct top-1 and top-5 predictions.
-func evaluate(models []*onnx.Model, output string, src source, o passOptions, threads int) (evalResult, error) {
+func evaluate(models []*onnx.Model, output string, src data.Source, o passOptions, threads int) (evalResult, error) {
 	var r evalResult
 	progs := make([]*exec.Program, len(models))
 	inputs := make([]string, len(models))

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/onnx"
@@ -65,7 +66,7 @@ func (o fitOptions) solve(s *fitting.Stats) (*fitting.Fit, error) {
 // the samples of src and returns it as a one-input, one-output model:
 // for NCHW activations a k×k Conv (after a bilinear Resize of A's
 // activation when the spatial sizes differ), for (N, C) ones a Gemm.
-func fitAdapter(a *onnx.Model, at string, b *onnx.Model, from string, src source, o fitOptions) (*onnx.Model, fitReport, error) {
+func fitAdapter(a *onnx.Model, at string, b *onnx.Model, from string, src data.Source, o fitOptions) (*onnx.Model, fitReport, error) {
 	var r fitReport
 	for _, m := range []*onnx.Model{a, b} {
 		if err := exec.InferShapes(m); err != nil {

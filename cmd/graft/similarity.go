@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/internal/plot"
@@ -121,7 +122,7 @@ func runSimilarity(c *cli.Context) error {
 
 // similarity streams both models over src and accumulates one set of
 // statistics per layer pair.
-func similarity(ma *onnx.Model, la []string, mb *onnx.Model, lb []string, src source, mode string, o passOptions, threads int) (*simResult, error) {
+func similarity(ma *onnx.Model, la []string, mb *onnx.Model, lb []string, src data.Source, mode string, o passOptions, threads int) (*simResult, error) {
 	res := &simResult{A: la, B: lb}
 	progs := make([]*exec.Program, 2)
 	inputs := make([]string, 2)
