@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/internal/plot"
 	"github.com/graft-ml/graft/ntk"
 	"github.com/graft-ml/graft/tensor"
@@ -23,8 +24,8 @@ func newNTKCmd() *cli.Command {
 		Usage:     "empirical neural tangent kernel of a model on data, with its spectrum",
 		ArgsUsage: "<model.onnx>",
 		Description: "Computes Θ(x, x') = J(x)·J(x')ᵀ, J the Jacobian of the model's first output with\n" +
-			"respect to its parameters (float initializers), over the samples of --data (an .npy\n" +
-			"array, samples first). --mode full gives Θ[n, m, a, b] for all outputs a, b; trace\n" +
+			"respect to its parameters (float initializers), over the samples of --data (.npy, .npz or IDX,\n" +
+			"samples first, values as stored). --mode full gives Θ[n, m, a, b] for all outputs a, b; trace\n" +
 			"(the default) Σ_a Θ[n, m, a, a]; output:K one output's. --params restricts the\n" +
 			"parameters (names, globs or module paths such as layer4); --components also writes\n" +
 			"each parameter tensor's kernel, which sum to the whole; --rows and --cols compute one\n" +
@@ -40,7 +41,7 @@ func newNTKCmd() *cli.Command {
 			"  $ graft ntk model.onnx --data x.npy --mode full --params layer4 --components -o k.npy\n" +
 			"  $ graft ntk model.onnx --data x.npy --rows 0:128 --cols 128:256 -o k_0_1.npy",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data", Usage: "samples, an .npy array (N, ...)", Required: true},
+			&cli.StringFlag{Name: "data", Usage: "samples (N, ...): .npy, .npz or IDX, values as stored", Required: true},
 			&cli.IntFlag{Name: "limit", Usage: "use only the first N samples"},
 			&cli.StringFlag{Name: "mode", Value: "trace", Usage: "full, trace or output:K"},
 			&cli.StringSliceFlag{Name: "params", Usage: "parameter names, globs or module paths (repeatable; default all)"},
@@ -63,22 +64,21 @@ func runNTK(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	x, err := tensor.LoadNPY(c.String("data"))
+	// Samples as stored: 8-bit data is not scaled for a kernel.
+	src, err := data.Open(c.String("data"), data.Options{Raw: true})
 	if err != nil {
 		return err
 	}
-	if x.Rank() < 1 || x.Shape[0] == 0 {
+	count := src.Len()
+	if l := c.Int("limit"); l > 0 {
+		count = min(count, l)
+	}
+	if count == 0 {
 		return fmt.Errorf("%s: no samples", c.String("data"))
 	}
-	if x.DType != tensor.Float32 {
-		x, err = toFloat32(x)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.String("data"), err)
-		}
-	}
-	if l := c.Int("limit"); l > 0 && l < x.Shape[0] {
-		per := x.Len() / x.Shape[0]
-		x = tensor.FromF32(append([]int{l}, x.Shape[1:]...), x.F32[:l*per])
+	x, _, err := src.Batch(0, count)
+	if err != nil {
+		return err
 	}
 	n := x.Shape[0]
 	opt := ntk.Options{Params: c.StringSlice("params"), Components: c.Bool("components"),
@@ -204,17 +204,4 @@ func writeMetrics(w io.Writer, s ntk.Spectrum) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", " ")
 	return enc.Encode(out)
-}
-
-// toFloat32 converts a float64 or integer array to float32.
-func toFloat32(d *tensor.Dense) (*tensor.Dense, error) {
-	if !d.DType.IsFloat() && d.DType != tensor.Int64 && d.DType != tensor.Int32 && d.DType != tensor.Uint8 {
-		return nil, fmt.Errorf("samples of dtype %s", d.DType)
-	}
-	vals := d.Float64s()
-	f := make([]float32, len(vals))
-	for i, v := range vals {
-		f[i] = float32(v)
-	}
-	return tensor.FromF32(d.Shape, f), nil
 }
