@@ -172,7 +172,6 @@ func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
 func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error) {
 	n := hi - lo
 	f := &factors{n: n, gemmX: map[*gemmLayer][]float32{}, gemmG: map[*gemmLayer][]float32{}, jac: map[string][]float32{}}
-	xs := sampleSlice(x, lo, hi)
 	nk := len(outs)
 	if p.grad != nil {
 		want := []string{}
@@ -187,7 +186,9 @@ func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error
 			for s := range n {
 				seed.F32[s*p.k+a] = 1
 			}
-			res, err := p.run(p.grad, map[string]*tensor.Dense{p.input: xs, p.seed: seed.Reshaped(seedShape(p, n))}, want)
+			in := p.feed(x, lo, hi)
+			in[p.seed] = seed.Reshaped(seedShape(p, n))
+			res, err := p.run(p.grad, in, want)
 			if err != nil {
 				return nil, fmt.Errorf("ntk: backward pass for output %d: %w", a, err)
 			}
@@ -211,11 +212,12 @@ func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error
 	}
 	if p.fullGrad != nil {
 		for s := range n {
-			xs1 := sampleSlice(x, lo+s, lo+s+1)
 			for ai, a := range outs {
 				seed := tensor.New(tensor.Float32, 1, p.k)
 				seed.F32[a] = 1
-				res, err := p.run(p.fullGrad, map[string]*tensor.Dense{p.input: xs1, p.fullSeed: seed.Reshaped(seedShape(p, 1))}, mapValues(p.fullOut, p.generic))
+				in := p.feed(x, lo+s, lo+s+1)
+				in[p.fullSeed] = seed.Reshaped(seedShape(p, 1))
+				res, err := p.run(p.fullGrad, in, mapValues(p.fullOut, p.generic))
 				if err != nil {
 					return nil, fmt.Errorf("ntk: backward pass for sample %d, output %d: %w", lo+s, a, err)
 				}

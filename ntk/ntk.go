@@ -33,7 +33,13 @@ type Range struct{ Lo, Hi int }
 
 // Options choose what Compute computes.
 type Options struct {
+	// Mode picks the part of the output kernel; it does not apply with
+	// Loss, whose kernel is one number per pair of samples.
 	Mode Mode
+	// Loss, if set, makes the kernel the task NTK of the per-sample
+	// cross-entropy loss, ⟨∇θ ℓ(x_i, y_i), ∇θ ℓ(x_j, y_j)⟩, over the same
+	// parameters, components and blocks (see CrossEntropy).
+	Loss *CrossEntropy
 	// Params selects parameter tensors (float initializers) by name or
 	// module path: an entry matches a parameter whose name equals it,
 	// starts with it followed by "." or "/", or matches it as a path.Match
@@ -59,7 +65,8 @@ type Options struct {
 
 // Result is a computed kernel block.
 type Result struct {
-	// Kernel is float64, (R, C, K, K) for Full and (R, C) otherwise.
+	// Kernel is float64, (R, C, K, K) for Full and (R, C) otherwise
+	// (always with Options.Loss).
 	Kernel *tensor.Dense
 	// Components maps each parameter tensor to its own kernel (with
 	// Options.Components).
@@ -71,7 +78,8 @@ type Result struct {
 	// "conv" (per-sample weight gradients of the layer alone) or
 	// "jacobian" (per-sample backward passes through the whole model).
 	Paths map[string]string
-	// Outputs is K, the number of model outputs per sample.
+	// Outputs is K, the number of model outputs per sample (1 with
+	// Options.Loss: the loss).
 	Outputs int
 	// Chunk is the number of samples whose gradients were held at once,
 	// and PeakBytes the most bytes of per-sample factors and gradients
@@ -85,7 +93,8 @@ type Result struct {
 
 // Compute returns the empirical NTK of m over the samples x (N, ...) with
 // respect to the selected parameters. m's first graph output, (N, K),
-// is the function whose Jacobian is taken.
+// is the function whose Jacobian is taken, or with opt.Loss the logits
+// whose per-sample loss is.
 func Compute(m *onnx.Model, x *tensor.Dense, opt Options) (*Result, error) {
 	if x == nil || x.Rank() < 1 || x.Shape[0] == 0 {
 		return nil, errors.New("ntk: no samples")
@@ -94,6 +103,9 @@ func Compute(m *onnx.Model, x *tensor.Dense, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("ntk: samples are %s, want float32", x.DType)
 	}
 	n := x.Shape[0]
+	if opt.Loss != nil {
+		opt.Mode = Mode{Kind: Trace} // of the one output, the loss
+	}
 	rows, err := opt.Rows.resolve(n, "rows")
 	if err != nil {
 		return nil, err

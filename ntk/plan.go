@@ -50,6 +50,7 @@ type convLayer struct {
 type plan struct {
 	opt      Options
 	input    string
+	extra    map[string]*tensor.Dense // per-sample inputs fed beside x, N rows each (loss targets)
 	output   string
 	k        int
 	outShape []int // the output's shape for one sample, without the batch
@@ -101,13 +102,20 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 		return nil, fmt.Errorf("ntk: %w", err)
 	}
 	fwd.Threads = p.threads
-	res, err := p.run(fwd, map[string]*tensor.Dense{p.input: sampleSlice(x, 0, 1)}, []string{p.output})
+	res, err := p.run(fwd, p.feed(x, 0, 1), []string{p.output})
 	if err != nil {
 		return nil, fmt.Errorf("ntk: forward pass: %w", err)
 	}
 	out := res[p.output]
 	if out.Rank() < 1 || out.Shape[0] != 1 {
 		return nil, fmt.Errorf("ntk: output %q has shape %v for one sample; want the batch first", p.output, out.Shape)
+	}
+	if opt.Loss != nil {
+		if m, err = p.withLoss(m, out, x.Shape[0]); err != nil {
+			return nil, err
+		}
+		g = m.Graph
+		out = tensor.New(tensor.Float32, 1, 1) // the loss: one output
 	}
 	p.k = out.Len()
 	p.outShape = append([]int(nil), out.Shape[1:]...)
@@ -315,8 +323,18 @@ func sampleSlice(x *tensor.Dense, lo, hi int) *tensor.Dense {
 	return tensor.FromF32(shape, x.F32[lo*per:hi*per])
 }
 
+// feed returns the inputs for samples [lo, hi): x's and the extra
+// per-sample inputs' rows, sharing their storage.
+func (p *plan) feed(x *tensor.Dense, lo, hi int) map[string]*tensor.Dense {
+	in := map[string]*tensor.Dense{p.input: sampleSlice(x, lo, hi)}
+	for name, d := range p.extra {
+		in[name] = sampleSlice(d, lo, hi)
+	}
+	return in
+}
+
 // run runs prog on inputs that all hold the same samples (the model
-// input and a seed), in slices of the model's fixed batch size if it has
+// input, the extra inputs and a seed), in slices of the model's fixed batch size if it has
 // one (exec.Program.RunSamples): zero seeds make the padding contribute
 // nothing to any gradient.
 func (p *plan) run(prog *exec.Program, inputs map[string]*tensor.Dense, outputs []string) (map[string]*tensor.Dense, error) {

@@ -34,16 +34,27 @@ func newNTKCmd() *cli.Command {
 			"Gemm weights and biases contribute through per-sample outer-product factors (no\n" +
 			"Jacobian is formed), conv layers through per-sample gradients of the layer alone, and\n" +
 			"any other parameter through per-sample backward passes; the command says which ran.\n" +
+			"--loss ce gives the task NTK instead: ⟨∇θ ℓ(x_i, y_i), ∇θ ℓ(x_j, y_j)⟩, ℓ the per-sample\n" +
+			"cross-entropy of the first output read as logits (N, K), with the same --params,\n" +
+			"--components and blocks; the kernel is (N, N) and --mode does not apply. Labels come with\n" +
+			"the data (IDX images find their label file beside them, .npz its y array) or from\n" +
+			"--labels; --label-smoothing S uses the targets (1-S)·onehot + S/K, as PyTorch does. The\n" +
+			"samples are used as stored, so give them normalised as the model was trained.\n" +
 			"For a square kernel it prints and writes (--metrics) the eigenvalues, trace,\n" +
 			"condition number and effective rank, and draws the spectrum (--plot).\n\n" +
 			"Examples:\n" +
 			"  $ graft ntk fixtures/ntk/rescnn/model.onnx --data fixtures/ntk/rescnn/x.npy -o /tmp/k.npy --plot /tmp/spectrum.png\n" +
 			"  $ graft ntk model.onnx --data x.npy --mode full --params layer4 --components -o k.npy\n" +
-			"  $ graft ntk model.onnx --data x.npy --rows 0:128 --cols 128:256 -o k_0_1.npy",
+			"  $ graft ntk model.onnx --data x.npy --rows 0:128 --cols 128:256 -o k_0_1.npy\n" +
+			"  $ graft ntk model.onnx --data x.npz --loss ce --params fc -o task.npy\n" +
+			"  $ graft ntk model.onnx --data x.npy --labels y.npy --loss ce --label-smoothing 0.1 --components -o task.npy",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "samples (N, ...): .npy, .npz or IDX, values as stored", Required: true},
 			&cli.IntFlag{Name: "limit", Usage: "use only the first N samples"},
 			&cli.StringFlag{Name: "mode", Value: "trace", Usage: "full, trace or output:K"},
+			&cli.StringFlag{Name: "loss", Usage: "ce: the task NTK of the per-sample cross-entropy loss instead of the outputs' kernel"},
+			&cli.StringFlag{Name: "labels", Usage: "labels (.npy of integers or IDX) for --loss, overriding the dataset's"},
+			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing S in [0, 1] for --loss ce"},
 			&cli.StringSliceFlag{Name: "params", Usage: "parameter names, globs or module paths (repeatable; default all)"},
 			&cli.BoolFlag{Name: "components", Usage: "also write each parameter tensor's kernel to OUT with .components.npz"},
 			&cli.StringFlag{Name: "rows", Usage: "samples a:b for the block's rows"},
@@ -60,12 +71,21 @@ func newNTKCmd() *cli.Command {
 }
 
 func runNTK(c *cli.Context) error {
+	loss := c.String("loss")
+	switch {
+	case loss != "" && loss != "ce":
+		return usagef("--loss %q: want ce (cross-entropy)", loss)
+	case loss == "" && (c.IsSet("labels") || c.IsSet("label-smoothing")):
+		return usagef("--labels and --label-smoothing need --loss ce")
+	case loss != "" && c.IsSet("mode"):
+		return usagef("--mode does not apply with --loss: the task kernel has one output, the loss")
+	}
 	_, m, err := loadModelArg(c)
 	if err != nil {
 		return err
 	}
 	// Samples as stored: 8-bit data is not scaled for a kernel.
-	src, err := data.Open(c.String("data"), data.Options{Raw: true})
+	src, err := data.Open(c.String("data"), data.Options{Raw: true, Labels: c.String("labels")})
 	if err != nil {
 		return err
 	}
@@ -76,7 +96,7 @@ func runNTK(c *cli.Context) error {
 	if count == 0 {
 		return fmt.Errorf("%s: no samples", c.String("data"))
 	}
-	x, _, err := src.Batch(0, count)
+	x, labels, err := src.Batch(0, count)
 	if err != nil {
 		return err
 	}
@@ -85,6 +105,12 @@ func runNTK(c *cli.Context) error {
 		Chunk: c.Int("chunk"), MaxBytes: int64(c.Int("max-memory")) << 20, Threads: c.Int("threads")}
 	if opt.Mode, err = parseMode(c.String("mode")); err != nil {
 		return usagef("--mode: %v", err)
+	}
+	if loss == "ce" {
+		if labels == nil {
+			return usagef("--loss ce needs labels: %s has none; give them with --labels", c.String("data"))
+		}
+		opt.Loss = &ntk.CrossEntropy{Labels: labels, Smoothing: c.Float64("label-smoothing")}
 	}
 	for _, rc := range []struct {
 		flag string
@@ -110,7 +136,11 @@ func runNTK(c *cli.Context) error {
 		return err
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "wrote %s: kernel %v (float64) over %d parameter tensors, %d outputs, in %s\n", out, r.Kernel.Shape, len(r.Params), r.Outputs, elapsed.Round(10*time.Microsecond))
+	of := fmt.Sprintf("%d outputs", r.Outputs)
+	if opt.Loss != nil {
+		of = "task kernel of the cross-entropy loss"
+	}
+	fmt.Fprintf(w, "wrote %s: kernel %v (float64) over %d parameter tensors, %s, in %s\n", out, r.Kernel.Shape, len(r.Params), of, elapsed.Round(10*time.Microsecond))
 	held := fmt.Sprintf("%d samples' gradients", r.Chunk)
 	if r.OutputGroup < r.Outputs {
 		held += fmt.Sprintf(" for %d of the %d outputs", r.OutputGroup, r.Outputs)
