@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/runlog"
 	"github.com/graft-ml/graft/surgery"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -51,12 +52,12 @@ func newStitchCmd() *cli.Command {
 			&cli.StringFlag{Name: "test-labels", Usage: "labels for --test when it carries none"},
 			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
 			outputFlag,
-		}, dataFlagsFor(false)...),
+		}, append(dataFlagsFor(false), recordFlags()...)...),
 		Action: runStitch,
 	}
 }
 
-func runStitch(c *cli.Context) error {
+func runStitch(c *cli.Context) (err error) {
 	if c.NArg() != 2 {
 		return usagef("stitch takes two models, A and B, got %d", c.NArg())
 	}
@@ -71,6 +72,8 @@ func runStitch(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	var adapter *onnx.Model
+	var rec *runlog.Run // only with --fit
+	defer func() { finishRecord(c, rec, err) }()
 	switch {
 	case c.IsSet("fit") && c.IsSet("adapter"):
 		return usagef("--fit and --adapter both give the adapter; choose one")
@@ -89,12 +92,18 @@ func runStitch(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		var rerr error
+		rec, rerr = startRecord(c, "stitch", []string{pathA, pathB, c.String("data"), c.String("labels"), c.String("test"), c.String("test-labels")}, 0)
+		warnRecord(c, rerr)
 		var r fitReport
 		adapter, r, err = fitAdapter(a, c.String("at"), b, c.String("from"), src, fitOptions{kind: kind, kernel: c.Int("kernel"), ridge: c.Float64("ridge"), noBias: c.Bool("no-bias"), pass: passFlags(c, "fit")})
 		if err != nil {
 			return err
 		}
 		printFit(w, kind, r)
+		q := r.fit.Quality
+		warnRecord(c, rec.Log(map[string]any{"fit": c.String("fit"), "samples": r.samples, "rows": r.rows, "r2": q.R2, "rel_residual": q.RelResidual}))
+		rec.Summary("r2", q.R2)
 	case c.IsSet("adapter"):
 		if adapter, err = onnx.Load(c.String("adapter")); err != nil {
 			return err
@@ -109,6 +118,7 @@ func runStitch(c *cli.Context) error {
 	if err := saveReport(c, a); err != nil {
 		return err
 	}
+	warnRecord(c, rec.Artefact(c.String("output")))
 	if c.String("test") == "" {
 		return nil
 	}
@@ -131,6 +141,8 @@ func runStitch(c *cli.Context) error {
 			return fmt.Errorf("--test %s has no labels: give --test-labels", c.String("test"))
 		}
 		fmt.Fprintf(w, "test top-1 on %d samples: %-9s %6.2f %%\n", res.Samples, m.name, 100**res.Top1)
+		warnRecord(c, rec.Log(map[string]any{"model": m.name, "samples": res.Samples, "test_top1": *res.Top1}))
+		rec.Summary("test_top1_"+strings.ToLower(m.name), *res.Top1)
 	}
 	return nil
 }
@@ -186,7 +198,7 @@ func newPruneCmd() *cli.Command {
 			"  $ graft prune fixtures/cnn_bn/model.onnx --sparsity 0.5 -o /tmp/sparse.onnx\n" +
 			"  $ graft prune fixtures/mlp/model.onnx --structured --sparsity 0.25 --by l2 -o /tmp/thin.onnx\n" +
 			"  $ graft prune model.onnx --structured --sparsity 0.3 --by meanabs --data x.npy -o thin.onnx",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.Float64Flag{Name: "sparsity", Usage: "fraction to prune, in [0, 1)", Required: true},
 			&cli.BoolFlag{Name: "global", Usage: "rank weights over all layers together (unstructured)"},
 			&cli.BoolFlag{Name: "structured", Usage: "prune whole output channels / units"},
@@ -195,8 +207,8 @@ func newPruneCmd() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: 64, Usage: "batch size when measuring activations"},
 			&cli.StringSliceFlag{Name: "layer", Usage: "restrict to this module path (repeatable)"},
 			outputFlag,
-		},
-		Action: func(c *cli.Context) error {
+		}, recordFlags()...),
+		Action: func(c *cli.Context) (err error) {
 			path, m, err := loadModelArg(c)
 			if err != nil {
 				return err
@@ -212,6 +224,11 @@ func newPruneCmd() *cli.Command {
 				if c.String("data") == "" {
 					return usagef("--by %s measures activations: give --data X.npy", opt.Criterion)
 				}
+			}
+			rec, rerr := startRecord(c, "prune", []string{path, c.String("data")}, 0)
+			warnRecord(c, rerr)
+			defer func() { finishRecord(c, rec, err) }()
+			if opt.Criterion == surgery.ByMean || opt.Criterion == surgery.ByMeanAbs {
 				x, err := tensor.LoadNPY(c.String("data"))
 				if err != nil {
 					return err
@@ -240,9 +257,17 @@ func newPruneCmd() *cli.Command {
 			for _, why := range r.KeptReasons {
 				fmt.Fprintf(w, "  kept: %s\n", why)
 			}
+			warnRecord(c, rec.Log(map[string]any{
+				"params_before": r.ParamsBefore, "params_after": r.ParamsAfter, "nonzero_before": r.NonzeroBefore, "nonzero_after": r.NonzeroAfter,
+				"units_zeroed": r.UnitsZeroed, "units_removed": r.UnitsRemoved, "units_kept": r.UnitsKept,
+			}))
+			rec.Summary("params_before", r.ParamsBefore)
+			rec.Summary("params_after", r.ParamsAfter)
+			rec.Summary("nonzero_after", r.NonzeroAfter)
 			if err := saveReport(c, m); err != nil {
 				return err
 			}
+			warnRecord(c, rec.Artefact(c.String("output")))
 			return reportSizes(c, path, c.String("output"))
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/runlog"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -26,52 +27,75 @@ func newEvalCmd() *cli.Command {
 			"Examples:\n" +
 			"  $ graft eval fixtures/fmnist/a.onnx --data fixtures/fmnist/t10k-images-1k-idx3-ubyte.gz --mean 0.2860 --std 0.3530\n" +
 			"  $ graft eval stitched.onnx --data test.npy --labels test_labels.npy --compare b.onnx --json",
-		Flags: append(dataFlags(),
+		Flags: append(append(dataFlags(),
 			&cli.StringFlag{Name: "compare", Usage: "another model to measure top-1 agreement with"},
 			&cli.StringFlag{Name: "output", Usage: "value holding the logits (default: the first graph output)"},
 			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
-		),
-		Action: func(c *cli.Context) error {
-			path, m, err := loadModelArg(c)
-			if err != nil {
-				return err
-			}
-			src, err := openData(c, "data")
-			if err != nil {
-				return err
-			}
-			models := []*onnx.Model{m}
-			if p := c.String("compare"); p != "" {
-				other, err := onnx.Load(p)
-				if err != nil {
-					return err
-				}
-				models = append(models, other)
-			}
-			res, err := evaluate(models, c.String("output"), src, passFlags(c, "eval"), c.Int("threads"))
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return json.NewEncoder(c.App.Writer).Encode(res)
-			}
-			w := c.App.Writer
-			fmt.Fprintf(w, "%s on %s (%d samples):", path, c.String("data"), res.Samples)
-			if res.Top1 == nil {
-				fmt.Fprintf(w, " no labels, so no accuracy\n")
-			} else {
-				fmt.Fprintf(w, " top-1 %.2f %%  top-5 %.2f %%\n", 100**res.Top1, 100**res.Top5)
-			}
-			if res.Agreement != nil {
-				fmt.Fprintf(w, "top-1 agreement with %s: %.2f %%", c.String("compare"), 100**res.Agreement)
-				if res.CompareTop1 != nil {
-					fmt.Fprintf(w, " (its top-1 %.2f %%)", 100**res.CompareTop1)
-				}
-				fmt.Fprintln(w)
-			}
-			return nil
-		},
+		), recordFlags()...),
+		Action: runEval,
+	}
+}
+
+func runEval(c *cli.Context) (err error) {
+	path, m, err := loadModelArg(c)
+	if err != nil {
+		return err
+	}
+	src, err := openData(c, "data")
+	if err != nil {
+		return err
+	}
+	models := []*onnx.Model{m}
+	if p := c.String("compare"); p != "" {
+		other, err := onnx.Load(p)
+		if err != nil {
+			return err
+		}
+		models = append(models, other)
+	}
+	rec, rerr := startRecord(c, "eval", []string{path, c.String("data"), c.String("labels"), c.String("compare")}, 0)
+	warnRecord(c, rerr)
+	defer func() { finishRecord(c, rec, err) }()
+	res, err := evaluate(models, c.String("output"), src, passFlags(c, "eval"), c.Int("threads"))
+	if err != nil {
+		return err
+	}
+	recordEval(c, rec, path, res)
+	if c.Bool("json") {
+		return json.NewEncoder(c.App.Writer).Encode(res)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "%s on %s (%d samples):", path, c.String("data"), res.Samples)
+	if res.Top1 == nil {
+		fmt.Fprintf(w, " no labels, so no accuracy\n")
+	} else {
+		fmt.Fprintf(w, " top-1 %.2f %%  top-5 %.2f %%\n", 100**res.Top1, 100**res.Top5)
+	}
+	if res.Agreement != nil {
+		fmt.Fprintf(w, "top-1 agreement with %s: %.2f %%", c.String("compare"), 100**res.Agreement)
+		if res.CompareTop1 != nil {
+			fmt.Fprintf(w, " (its top-1 %.2f %%)", 100**res.CompareTop1)
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+// recordEval logs one metrics line per model and the key results.
+func recordEval(c *cli.Context, rec *runlog.Run, path string, res evalResult) {
+	warnRecord(c, rec.Log(map[string]any{"model": path, "samples": res.Samples, "top1": res.Top1, "top5": res.Top5}))
+	rec.Summary("samples", res.Samples)
+	if res.Top1 != nil {
+		rec.Summary("top1", *res.Top1)
+		rec.Summary("top5", *res.Top5)
+	}
+	if res.Agreement != nil {
+		warnRecord(c, rec.Log(map[string]any{"model": c.String("compare"), "samples": res.Samples, "top1": res.CompareTop1, "agreement": *res.Agreement}))
+		rec.Summary("agreement", *res.Agreement)
+		if res.CompareTop1 != nil {
+			rec.Summary("compare_top1", *res.CompareTop1)
+		}
 	}
 }
 

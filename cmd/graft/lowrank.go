@@ -40,7 +40,7 @@ func newLowRankCmd() *cli.Command {
 			&cli.BoolFlag{Name: "all-layers", Usage: "with --ratio, factorise the last layer too"},
 			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
 			outputFlag,
-		}, dataFlagsFor(false)...),
+		}, append(dataFlagsFor(false), recordFlags()...)...),
 		Action: runLowRank,
 	}
 }
@@ -54,8 +54,8 @@ type lowRankPlan struct {
 	pt    fitting.Patches
 }
 
-func runLowRank(c *cli.Context) error {
-	_, m, err := loadModelArg(c)
+func runLowRank(c *cli.Context) (err error) {
+	path, m, err := loadModelArg(c)
 	if err != nil {
 		return err
 	}
@@ -96,6 +96,9 @@ func runLowRank(c *cli.Context) error {
 	default:
 		return usagef("give --layer with --rank, or --ratio between 0 and 1")
 	}
+	rec, rerr := startRecord(c, "lowrank", []string{path, c.String("data"), c.String("labels")}, 0)
+	warnRecord(c, rerr)
+	defer func() { finishRecord(c, rec, err) }()
 	w := c.App.Writer
 	if c.String("data") != "" {
 		if err := collectLayerStats(c, m, plans); err != nil {
@@ -107,6 +110,7 @@ func runLowRank(c *cli.Context) error {
 		l := p.layer
 		var down, up, bias []float64
 		var quality string
+		line := map[string]any{"layer": p.name, "in": l.In, "out": l.Out, "rank": p.rank}
 		if p.stats != nil {
 			fit, err := fitting.LowRank(p.stats, p.rank, fitting.LinearOptions{})
 			if err != nil {
@@ -114,13 +118,16 @@ func runLowRank(c *cli.Context) error {
 			}
 			down, up, bias = fit.Down, fit.Up, fit.B
 			quality = fmt.Sprintf("R² %.4f on the layer's outputs", fit.Quality.R2)
+			line["r2"] = fit.Quality.R2
 		} else {
 			a, err := fitting.LowRankWeights(&fitting.Affine{In: l.In, Out: l.Out, W: l.W, B: l.B}, p.rank)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
 			down, up, bias = a.Down, a.Up, a.B
-			quality = fmt.Sprintf("weight error %.4f (relative Frobenius)", relFrobenius(l.W, a.W))
+			werr := relFrobenius(l.W, a.W)
+			quality = fmt.Sprintf("weight error %.4f (relative Frobenius)", werr)
+			line["weight_error"] = werr
 		}
 		if err := surgery.Factorize(m, l, p.rank, down, up, bias); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
@@ -129,9 +136,18 @@ func runLowRank(c *cli.Context) error {
 		before += l.Params()
 		after += newParams
 		fmt.Fprintf(w, "%-28s %5d → %-5d rank %-4d params %8d → %-8d %s\n", p.name, l.In, l.Out, p.rank, l.Params(), newParams, quality)
+		line["params_before"], line["params_after"] = l.Params(), newParams
+		warnRecord(c, rec.Log(line))
 	}
 	fmt.Fprintf(w, "factorised %d layer(s): their parameters %d → %d (%.1f %%)\n", len(plans), before, after, 100*float64(after)/float64(before))
-	return saveReport(c, m)
+	rec.Summary("layers", len(plans))
+	rec.Summary("params_before", before)
+	rec.Summary("params_after", after)
+	if err := saveReport(c, m); err != nil {
+		return err
+	}
+	warnRecord(c, rec.Artefact(c.String("output")))
+	return nil
 }
 
 // collectLayerStats runs m over the data once and accumulates, for each

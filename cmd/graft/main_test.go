@@ -52,7 +52,7 @@ func TestUsageAndErrors(t *testing.T) {
 
 func TestHelpHasExamples(t *testing.T) {
 	for _, cmd := range []string{"inspect", "check", "convert", "run", "bench", "truncate", "extract", "fold", "stitch",
-		"replace", "prune", "mix", "eval", "similarity", "lowrank", "ntk"} {
+		"replace", "prune", "mix", "eval", "similarity", "lowrank", "ntk", "runs"} {
 		code, out, _ := graft(cmd, "--help")
 		if code != 0 || !strings.Contains(out, "$ graft "+cmd) {
 			t.Errorf("graft %s --help: exit %d, no example in %q", cmd, code, out)

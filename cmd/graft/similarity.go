@@ -14,6 +14,7 @@ import (
 	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/internal/plot"
 	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/runlog"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -44,7 +45,7 @@ func newSimilarityCmd() *cli.Command {
 			&cli.StringFlag{Name: "csv", Usage: "write one row per layer pair here"},
 			&cli.StringFlag{Name: "heatmap", Usage: "draw the CKA matrix as a PNG here"},
 			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
-		}, dataFlags()...),
+		}, append(dataFlags(), recordFlags()...)...),
 		Action: runSimilarity,
 	}
 }
@@ -59,7 +60,7 @@ type simResult struct {
 	R2         [][]float64 `json:"r2"`
 }
 
-func runSimilarity(c *cli.Context) error {
+func runSimilarity(c *cli.Context) (err error) {
 	if c.NArg() < 1 || c.NArg() > 2 {
 		return usagef("similarity takes one or two models, got %d", c.NArg())
 	}
@@ -88,20 +89,27 @@ func runSimilarity(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	inputs := []string{c.Args().Get(0), c.Args().Get(1), c.String("data"), c.String("labels")}
+	rec, rerr := startRecord(c, "similarity", inputs, 0)
+	warnRecord(c, rerr)
+	defer func() { finishRecord(c, rec, err) }()
 	res, err := similarity(ma, la, mb, lb, src, mode, passFlags(c, "similarity"), c.Int("threads"))
 	if err != nil {
 		return err
 	}
 	printSimilarity(c.App.Writer, res)
+	recordSimilarity(c, rec, res)
 	if p := c.String("json"); p != "" {
 		if err := tensor.WriteFileAtomic(p, func(w io.Writer) error { return json.NewEncoder(w).Encode(jsonSafe(res)) }); err != nil {
 			return err
 		}
+		warnRecord(c, rec.Artefact(p))
 	}
 	if p := c.String("csv"); p != "" {
 		if err := tensor.WriteFileAtomic(p, func(w io.Writer) error { return writeSimilarityCSV(w, res) }); err != nil {
 			return err
 		}
+		warnRecord(c, rec.Artefact(p))
 	}
 	if p := c.String("heatmap"); p != "" {
 		flat := make([]float64, 0, len(res.A)*len(res.B))
@@ -116,8 +124,30 @@ func runSimilarity(c *cli.Context) error {
 			return err
 		}
 		fmt.Fprintf(c.App.Writer, "wrote %s (rows: A's layers, columns: B's, colour: CKA from 0 to 1)\n", p)
+		warnRecord(c, rec.Artefact(p))
 	}
 	return nil
+}
+
+// recordSimilarity logs one metrics line per layer pair, and as summary
+// the mean CKA over all pairs and, for a square matrix, over its
+// diagonal (each layer against its namesake).
+func recordSimilarity(c *cli.Context, rec *runlog.Run, r *simResult) {
+	var all, diag float64
+	for i, a := range r.A {
+		for j, b := range r.B {
+			warnRecord(c, rec.Log(map[string]any{"a": a, "b": b, "cka": r.CKA[i][j], "procrustes_distance": r.Procrustes[i][j], "r2": r.R2[i][j]}))
+			all += r.CKA[i][j]
+			if i == j {
+				diag += r.CKA[i][j]
+			}
+		}
+	}
+	rec.Summary("samples", r.Samples)
+	rec.Summary("cka_mean", all/float64(len(r.A)*len(r.B)))
+	if len(r.A) == len(r.B) {
+		rec.Summary("cka_diag_mean", diag/float64(len(r.A)))
+	}
 }
 
 // similarity streams both models over src and accumulates one set of

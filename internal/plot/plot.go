@@ -1,9 +1,11 @@
-// Package plot draws the two figures graft writes next to its numbers: a
-// heatmap of a matrix (layer-by-layer similarity) and a line plot of a
-// spectrum on a logarithmic axis (NTK eigenvalues). The figures are plain
-// PNG images built with the standard library; the numbers themselves go
-// to JSON or CSV, so the figures carry only what a glance needs: cells
-// coloured by value, a colour bar, and tick labels in a small bitmap font.
+// Package plot draws the figures graft writes next to its numbers: a
+// heatmap of a matrix (layer-by-layer similarity), a line plot of a
+// spectrum on a logarithmic axis (NTK eigenvalues), and a curve of one
+// quantity against another (a run's loss or learning rate against the
+// step). The figures are plain PNG images built with the standard
+// library; the numbers themselves go to JSON or CSV, so the figures carry
+// only what a glance needs: cells coloured by value, a colour bar, and
+// tick labels and titles in a small bitmap font.
 package plot
 
 import (
