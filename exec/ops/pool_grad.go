@@ -89,6 +89,12 @@ func poolGradKernel[T float32 | float64](dx, x, dy []T, g *poolGeom, isMax, incl
 	az, ay, ax := &g.ax[0], &g.ax[1], &g.ax[2]
 	nIn, nOut := g.inSize(), g.outSize()
 	H, W := ay.in, ax.in
+	if az.in == 1 && az.out == 1 && az.hi[0]-az.lo[0] == 1 {
+		poolPlanes(g, threads, func(p int) {
+			poolGradPlane2D(dx[p*nIn:(p+1)*nIn], x[p*nIn:(p+1)*nIn], dy[p*nOut:(p+1)*nOut], ay, ax, isMax, includePad)
+		})
+		return
+	}
 	poolPlanes(g, threads, func(p int) {
 		plane := x[p*nIn : (p+1)*nIn]
 		grad := dx[p*nIn : (p+1)*nIn]
@@ -138,4 +144,50 @@ func poolGradKernel[T float32 | float64](dx, x, dy []T, g *poolGeom, isMax, incl
 			}
 		}
 	})
+}
+
+// poolGradPlane2D is poolGradKernel for one plane of a pool over (H, W)
+// (or W alone): the same sums, with the window bounds of each output row
+// and column read once.
+func poolGradPlane2D[T float32 | float64](grad, plane, d []T, ay, ax *poolAxis, isMax, includePad bool) {
+	W := ax.in
+	for oy := range ay.out {
+		ylo, yhi := ay.lo[oy], ay.hi[oy]
+		y0 := ay.start[oy]
+		drow := d[oy*ax.out : (oy+1)*ax.out]
+		for ox, dv := range drow {
+			x0 := ax.start[ox]
+			xlo, xhi := ax.lo[ox], ax.hi[ox]
+			if isMax {
+				best, at := T(0), -1
+				for ky := ylo; ky < yhi; ky++ {
+					row := plane[(y0+ky*ay.dil)*W:]
+					for kx := xlo; kx < xhi; kx++ {
+						// The first maximum in scan order takes dy.
+						if v := row[x0+kx*ax.dil]; at < 0 || v > best {
+							best, at = v, (y0+ky*ay.dil)*W+x0+kx*ax.dil
+						}
+					}
+				}
+				if at >= 0 {
+					grad[at] += dv
+				}
+				continue
+			}
+			cnt := (yhi - ylo) * (xhi - xlo)
+			if includePad {
+				cnt = ay.padC[oy] * ax.padC[ox]
+			}
+			if cnt == 0 {
+				continue
+			}
+			v := dv / T(cnt)
+			for ky := ylo; ky < yhi; ky++ {
+				row := grad[(y0+ky*ay.dil)*W:]
+				for kx := xlo; kx < xhi; kx++ {
+					row[x0+kx*ax.dil] += v
+				}
+			}
+		}
+	}
 }
