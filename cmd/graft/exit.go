@@ -15,12 +15,15 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // exitCode is the one place where errors become exit codes: 0 ok, 1 error,
-// 2 usage error.
+// 2 usage error, 130 interrupted (after saving what can be resumed).
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
 	fmt.Fprintf(stderr, "graft: %v\n", err)
+	if errors.Is(err, errInterrupted) {
+		return 130 // as a shell reports a process stopped by SIGINT
+	}
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {
 		fmt.Fprintln(stderr, "run `graft help` or `graft COMMAND --help` for usage")

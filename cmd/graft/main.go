@@ -42,7 +42,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newSimilarityCmd(),
 			newLowRankCmd(),
 			newNTKCmd(),
+			newFinetuneCmd(),
+			newLRFindCmd(),
+			newRunsCmd(),
 		},
+		Metadata:       map[string]any{"args": args}, // for run records
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes
 	}
 	return exitCode(app.Run(flagsFirst(app, args)), stderr)
@@ -51,7 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // flagsFirst moves a command's flags ahead of its positional arguments, so
 // that `graft truncate MODEL --at layer3` parses as users write it (the
 // flag package stops at the first positional argument). A flag's value
-// travels with it; after "--" nothing is moved.
+// travels with it; after "--" nothing is moved. For a subcommand
+// (`graft runs show ID --dir D`) the flags go after the subcommand's name.
 func flagsFirst(app *cli.App, args []string) []string {
 	if len(args) < 3 {
 		return args
@@ -59,6 +64,14 @@ func flagsFirst(app *cli.App, args []string) []string {
 	cmd := app.Command(args[1])
 	if cmd == nil {
 		return args
+	}
+	at := 2 // where the command's own arguments start
+	for at < len(args) {
+		sub := cmd.Command(args[at])
+		if sub == nil {
+			break
+		}
+		cmd, at = sub, at+1
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
@@ -68,7 +81,7 @@ func flagsFirst(app *cli.App, args []string) []string {
 		}
 	}
 	var flags, positional []string
-	rest := args[2:]
+	rest := args[at:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		if a == "--" {
@@ -86,7 +99,7 @@ func flagsFirst(app *cli.App, args []string) []string {
 			flags = append(flags, rest[i])
 		}
 	}
-	out := append([]string{}, args[:2]...)
+	out := append([]string{}, args[:at]...)
 	out = append(out, flags...)
 	return append(out, positional...)
 }
