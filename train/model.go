@@ -22,11 +22,10 @@ type Config struct {
 	Threads int
 }
 
-// Model is an ONNX model prepared for training: the chosen initializers
-// became inputs of two compiled graphs, one computing the outputs and one
-// computing the loss and its gradient with respect to them (exec.Gradient),
-// so that a step passes the current values in and no frozen weight is
-// ever copied. The original model is not modified; Export writes the
+// Model is a classifier (or any model) prepared for training against
+// Loss terms: the terms are appended to its graph and the whole compiled
+// as an Objective, so that the chosen initializers are inputs whose
+// current values a step passes in and no frozen weight is ever copied. The original model is not modified; Export writes the
 // trained values into a copy of it.
 type Model struct {
 	// Params are the trained tensors, in the model's initializer order.
@@ -34,14 +33,11 @@ type Model struct {
 	Params []*Param
 
 	orig       *onnx.Model
-	input      string // the data input
-	fixedBatch int    // the batch size the model declares, or 0
-	step       *exec.Program
-	forward    *exec.Program
+	obj        *Objective // the model with its loss terms
+	input      string     // the data input
+	fixedBatch int        // the batch size the model declares, or 0
 	terms      []*lossTerm
-	loss, seed string
-	grads      []string // grads[i] holds Params[i]'s gradient
-	logits     string   // the value top-1 accuracy reads, or ""
+	logits     string // the value top-1 accuracy reads, or ""
 }
 
 // Prepare builds the training graphs of m for cfg. BatchNormalization
@@ -75,26 +71,9 @@ func Prepare(m *onnx.Model, cfg Config) (*Model, error) {
 		tm.fixedBatch = int(v.Type.Dims[0].Value)
 	}
 
-	// The forward graph: the chosen initializers become inputs.
-	fm, err := copyModel(m)
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range names {
-		v := fm.Graph.Value(name)
-		d, err := v.Const.Dense()
-		if err != nil {
-			return nil, fmt.Errorf("parameter %q: %w", name, err)
-		}
-		tm.Params = append(tm.Params, &Param{Name: name, Value: d.Clone()})
-		unfreeze(fm.Graph, v)
-	}
-	if tm.forward, err = compile(fm, cfg.Threads); err != nil {
-		return nil, err
-	}
-
-	// The step graph: forward, loss terms, their sum, and the gradient.
-	sm, err := copyModel(fm)
+	// The loss terms and their sum, appended to a copy; the Objective
+	// makes the parameters inputs and adds the gradient.
+	sm, err := copyModel(m)
 	if err != nil {
 		return nil, err
 	}
@@ -131,14 +110,10 @@ func Prepare(m *onnx.Model, cfg Config) (*Model, error) {
 	if tm.logits == "" && len(g0.Outputs) > 0 && g0.Outputs[0].Type.Rank() == 2 {
 		tm.logits = g0.Outputs[0].Name
 	}
-	gr, err := exec.Gradient(sm, []string{total.Name}, names)
-	if err != nil {
+	if tm.obj, err = NewObjective(sm, total.Name, names, cfg.Threads); err != nil {
 		return nil, err
 	}
-	tm.loss, tm.seed, tm.grads = total.Name, gr.Seeds[0], gr.Grads
-	if tm.step, err = compile(gr.Model, cfg.Threads); err != nil {
-		return nil, err
-	}
+	tm.Params = tm.obj.Params
 	return tm, nil
 }
 
@@ -186,13 +161,6 @@ func compile(m *onnx.Model, threads int) (*exec.Program, error) {
 // Input returns the name of the graph input samples go to.
 func (tm *Model) Input() string { return tm.input }
 
-// paramInputs adds the parameters' current values to in.
-func (tm *Model) paramInputs(in map[string]*tensor.Dense) {
-	for _, p := range tm.Params {
-		in[p.Name] = p.Value
-	}
-}
-
 // StepResult is what one forward and backward pass measured.
 type StepResult struct {
 	Loss float64
@@ -214,8 +182,7 @@ func (tm *Model) Step(x *tensor.Dense, idx []int, labels []int64) (StepResult, e
 		}
 		rows = tm.fixedBatch
 	}
-	in := map[string]*tensor.Dense{tm.input: padRows(x, rows), tm.seed: tensor.Scalar(1)}
-	tm.paramInputs(in)
+	in := map[string]*tensor.Dense{tm.input: padRows(x, rows)}
 	for _, t := range tm.terms {
 		var target *tensor.Dense
 		if t.Target != nil {
@@ -228,18 +195,15 @@ func (tm *Model) Step(x *tensor.Dense, idx []int, labels []int64) (StepResult, e
 			return r, err
 		}
 	}
-	want := append([]string{tm.loss}, tm.grads...)
+	var want []string
 	if tm.logits != "" && labels != nil {
 		want = append(want, tm.logits)
 	}
-	out, err := tm.step.Run(in, exec.RunOptions{Outputs: want})
+	loss, out, err := tm.obj.Step(in, want...)
 	if err != nil {
 		return r, err
 	}
-	r.Loss = float64(out[tm.loss].F32[0])
-	for i, p := range tm.Params {
-		p.Grad = out[tm.grads[i]]
-	}
+	r.Loss = loss
 	if tm.logits != "" && labels != nil {
 		r.Correct = correct(out[tm.logits], labels[:n])
 	}
@@ -310,9 +274,7 @@ func (tm *Model) Evaluate(src data.Source, batch int) (Eval, error) {
 			return e, fmt.Errorf("evaluate: %d samples without labels", src.Len())
 		}
 		n := b.X.Shape[0]
-		in := map[string]*tensor.Dense{tm.input: padRows(b.X, max(n, tm.fixedBatch))}
-		tm.paramInputs(in)
-		out, err := tm.forward.Run(in, exec.RunOptions{Outputs: []string{tm.logits}})
+		out, err := tm.obj.Run(map[string]*tensor.Dense{tm.input: padRows(b.X, max(n, tm.fixedBatch))}, tm.logits)
 		if err != nil {
 			return e, err
 		}
