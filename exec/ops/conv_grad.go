@@ -246,23 +246,43 @@ func convFilterGradRun(c *RunCtx) ([]*tensor.Dense, error) {
 		return []*tensor.Dense{dw}, nil
 	}
 	// Per image and group: dW_g (mg × cg·K) += dY_g (mg × P) · colsᵀ,
-	// cols = im2col(X_g) (cg·K × P).
+	// cols = im2col(X_g) (cg·K × P). The images are split between the
+	// threads, each summing its share into its own dW with serial GEMMs
+	// (a step's GEMMs are small: parallelising each one cost more than it
+	// gained), and the shares are added at the end.
 	ks, nIn, nOut := g.kSize(), g.inSize(), g.outSize()
 	rows := cg * ks
-	buf, _ := convFilterBufs.Get().(*[]float32)
-	if buf == nil || cap(*buf) < rows*nOut {
-		b := make([]float32, rows*nOut)
-		buf = &b
-	}
-	defer convFilterBufs.Put(buf)
-	cols := (*buf)[:rows*nOut]
-	for b := range g.batch {
-		for gi := range g.group {
-			xg := x.F32[(b*g.cin+gi*cg)*nIn : (b*g.cin+(gi+1)*cg)*nIn]
-			convIm2col(cols, xg, &g, 0, rows, 0, nOut)
-			dyg := dy.F32[(b*g.cout+gi*mg)*nOut : (b*g.cout+(gi+1)*mg)*nOut]
-			dwg := dw.F32[gi*mg*rows : (gi+1)*mg*rows]
-			gemm.SgemmParallel(c.Threads, false, true, mg, rows, nOut, 1, dyg, nOut, cols, nOut, 1, dwg, rows)
+	workers := max(1, min(c.Threads, g.batch))
+	partial := make([][]float32, workers)
+	partial[0] = dw.F32
+	chunk := (g.batch + workers - 1) / workers
+	parallelFor(workers, g.batch, chunk, func(b0, b1 int) {
+		w := b0 / chunk
+		acc := partial[w]
+		if acc == nil {
+			acc = make([]float32, len(dw.F32))
+			partial[w] = acc
+		}
+		buf, _ := convFilterBufs.Get().(*[]float32)
+		if buf == nil || cap(*buf) < rows*nOut {
+			b := make([]float32, rows*nOut)
+			buf = &b
+		}
+		defer convFilterBufs.Put(buf)
+		cols := (*buf)[:rows*nOut]
+		for b := b0; b < b1; b++ {
+			for gi := range g.group {
+				xg := x.F32[(b*g.cin+gi*cg)*nIn : (b*g.cin+(gi+1)*cg)*nIn]
+				convIm2col(cols, xg, &g, 0, rows, 0, nOut)
+				dyg := dy.F32[(b*g.cout+gi*mg)*nOut : (b*g.cout+(gi+1)*mg)*nOut]
+				dwg := acc[gi*mg*rows : (gi+1)*mg*rows]
+				gemm.SgemmParallel(1, false, true, mg, rows, nOut, 1, dyg, nOut, cols, nOut, 1, dwg, rows)
+			}
+		}
+	})
+	for _, p := range partial[1:] {
+		for i, v := range p {
+			dw.F32[i] += v
 		}
 	}
 	return []*tensor.Dense{dw}, nil

@@ -53,7 +53,9 @@ func init() {
 	// Unary ops: dx = dy * f'(x, y).
 	unary := map[string]func(c *GradCtx, x, y, dy *onnx.Value) *onnx.Value{
 		"Relu": func(c *GradCtx, x, y, dy *onnx.Value) *onnx.Value {
-			return c.Where(c.Op1("Greater", y, c.Scalar(0)), dy, c.Scalar(0))
+			// One pass instead of Greater then Where (training a CNN
+			// spends a tenth of its step on these).
+			return c.Private("ReluGrad", []*onnx.Value{y, dy})
 		},
 		"LeakyRelu": func(c *GradCtx, x, y, dy *onnx.Value) *onnx.Value {
 			alpha := float64(attrFloat(c.Node, "alpha", 0.01))
@@ -272,4 +274,53 @@ func preluGrad(c *GradCtx) ([]*onnx.Value, error) {
 	}
 	res[0] = dx
 	return res, nil
+}
+
+func init() {
+	register(&Op{Name: "ReluGrad", Domain: GraftDomain, Since: 1, Infer: reluGradInfer, Run: reluGradRun})
+}
+
+// reluGradInfer: ReluGrad(Y, dY) has dY's type.
+func reluGradInfer(c *InferCtx) ([]onnx.Type, error) {
+	dy, _ := c.Input(1)
+	return []onnx.Type{dy}, nil
+}
+
+// reluGradRun is the kernel of ReluGrad(Y, dY) = Y > 0 ? dY : 0, Relu's
+// gradient read from its output (so the input need not be kept).
+func reluGradRun(c *RunCtx) ([]*tensor.Dense, error) {
+	y, dy := c.Input(0), c.Input(1)
+	if y == nil || dy == nil || !tensor.SameShape(y.Shape, dy.Shape) || y.DType != dy.DType {
+		return nil, shapeError(c.Node, "want Y and dY of one shape and dtype, got %v and %v", shapeOrNil(y), shapeOrNil(dy))
+	}
+	dx := tensor.NewUninit(dy.DType, dy.Shape...)
+	switch dy.DType {
+	case tensor.Float32:
+		reluGrad(dx.F32, y.F32, dy.F32, c.Threads)
+	case tensor.Float64:
+		reluGrad(dx.F64, y.F64, dy.F64, c.Threads)
+	default:
+		return nil, unsupportedf(c.Node, "dtype %s", dy.DType)
+	}
+	return []*tensor.Dense{dx}, nil
+}
+
+func reluGrad[T float32 | float64](dx, y, dy []T, threads int) {
+	parallelFor(threads, len(dx), 1<<15, func(lo, hi int) {
+		d, yy := dy[lo:hi], y[lo:hi]
+		out := dx[lo:hi]
+		for i, v := range d {
+			if !(yy[i] > 0) {
+				v = 0
+			}
+			out[i] = v
+		}
+	})
+}
+
+func shapeOrNil(d *tensor.Dense) any {
+	if d == nil {
+		return "none"
+	}
+	return d.Shape
 }

@@ -72,3 +72,27 @@ bloop:
 	JNZ     bloop
 	VZEROUPPER
 	RET
+
+// func biasClamp8AVX2(dst, src *float32, n int, bias, lo, hi float32)
+// biasClampAVX2 for n a positive multiple of 8, one vector at a time: the
+// rows of small convolution outputs (7, 14, 28 wide) are shorter than 32.
+TEXT ·biasClamp8AVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS bias+24(FP), Y13
+	VBROADCASTSS lo+28(FP), Y14
+	VBROADCASTSS hi+32(FP), Y15
+	SHRQ $3, CX
+
+loop8:
+	VADDPS  (SI), Y13, Y0
+	VMAXPS  Y0, Y14, Y0
+	VMINPS  Y0, Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     loop8
+	VZEROUPPER
+	RET

@@ -52,13 +52,25 @@ func dw3x3Blocks(out, r0, r1, r2 []float32, w *[9]float32, bias float32) int {
 //go:noescape
 func biasClampAVX2(dst, src *float32, n int, bias, lo, hi float32)
 
+// biasClamp8AVX2 is biasClampAVX2 for n a positive multiple of 8.
+//
+//go:noescape
+func biasClamp8AVX2(dst, src *float32, n int, bias, lo, hi float32)
+
 // biasClampBlocks does a prefix of BiasClamp with vector instructions and
-// returns its length.
+// returns its length: blocks of 32, then of 8. (No overlapping last block:
+// dst may be src, and adding the bias twice would be wrong.)
 func biasClampBlocks(dst, src []float32, bias, lo, hi float32) int {
-	n := len(dst) / 32 * 32
-	if !haveAVX2 || n == 0 {
+	if !haveAVX2 {
 		return 0
 	}
-	biasClampAVX2(&dst[0], &src[0], n, bias, lo, hi)
+	n := len(dst) / 32 * 32
+	if n > 0 {
+		biasClampAVX2(&dst[0], &src[0], n, bias, lo, hi)
+	}
+	if m := (len(dst) - n) / 8 * 8; m > 0 {
+		biasClamp8AVX2(&dst[n], &src[n], m, bias, lo, hi)
+		n += m
+	}
 	return n
 }

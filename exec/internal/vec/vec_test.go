@@ -49,7 +49,8 @@ func TestClamp(t *testing.T) {
 func TestBiasClamp(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	inf := float32(math.Inf(1))
-	for _, n := range []int{0, 5, 32, 33, 100} {
+	// 8, 14, 28 and 47 take the 8-wide blocks (47 = 32 + 8 + 7).
+	for _, n := range []int{0, 5, 8, 14, 28, 32, 33, 47, 100} {
 		for _, b := range [][3]float32{{0.5, 0, inf}, {-1, 0, 6}, {2, -inf, inf}} {
 			src := make([]float32, n)
 			for i := range src {
@@ -59,10 +60,12 @@ func TestBiasClamp(t *testing.T) {
 				}
 			}
 			want, got := make([]float32, n), make([]float32, n)
+			inPlace := append([]float32(nil), src...)
 			biasClampGo(want, src, b[0], b[1], b[2])
 			BiasClamp(got, src, b[0], b[1], b[2])
+			BiasClamp(inPlace, inPlace, b[0], b[1], b[2])
 			for i := range want {
-				if math.IsNaN(float64(want[i])) != math.IsNaN(float64(got[i])) || (!math.IsNaN(float64(want[i])) && want[i] != got[i]) {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("n=%d %v: element %d (%v) gave %v, want %v", n, b, i, src[i], got[i], want[i])
 				}
 			}
