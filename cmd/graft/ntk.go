@@ -48,7 +48,7 @@ func newNTKCmd() *cli.Command {
 			"  $ graft ntk model.onnx --data x.npy --rows 0:128 --cols 128:256 -o k_0_1.npy\n" +
 			"  $ graft ntk model.onnx --data x.npz --loss ce --params fc -o task.npy\n" +
 			"  $ graft ntk model.onnx --data x.npy --labels y.npy --loss ce --label-smoothing 0.1 --components -o task.npy",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "samples (N, ...): .npy, .npz or IDX, values as stored", Required: true},
 			&cli.IntFlag{Name: "limit", Usage: "use only the first N samples"},
 			&cli.StringFlag{Name: "mode", Value: "trace", Usage: "full, trace or output:K"},
@@ -65,12 +65,12 @@ func newNTKCmd() *cli.Command {
 			&cli.StringFlag{Name: "plot", Usage: "draw the spectrum as a PNG here"},
 			&cli.IntFlag{Name: "threads", Usage: "threads (default: all cores)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the kernel (.npy, float64)", Required: true},
-		},
+		}, recordFlags()...),
 		Action: runNTK,
 	}
 }
 
-func runNTK(c *cli.Context) error {
+func runNTK(c *cli.Context) (err error) {
 	loss := c.String("loss")
 	switch {
 	case loss != "" && loss != "ce":
@@ -80,7 +80,7 @@ func runNTK(c *cli.Context) error {
 	case loss != "" && c.IsSet("mode"):
 		return usagef("--mode does not apply with --loss: the task kernel has one output, the loss")
 	}
-	_, m, err := loadModelArg(c)
+	path, m, err := loadModelArg(c)
 	if err != nil {
 		return err
 	}
@@ -122,6 +122,9 @@ func runNTK(c *cli.Context) error {
 			}
 		}
 	}
+	rec, rerr := startRecord(c, "ntk", []string{path, c.String("data"), c.String("labels")}, 0)
+	warnRecord(c, rerr)
+	defer func() { finishRecord(c, rec, err) }()
 	bar := newProgress(c.App.ErrWriter, "ntk", n)
 	opt.Progress = func(done, total int) { bar.total = total; bar.set(done) }
 	start := time.Now()
@@ -135,6 +138,8 @@ func runNTK(c *cli.Context) error {
 	if err := tensor.SaveNPY(out, r.Kernel); err != nil {
 		return err
 	}
+	rec.Artefact(out)
+	rec.Summary("seconds", elapsed.Seconds())
 	w := c.App.Writer
 	of := fmt.Sprintf("%d outputs", r.Outputs)
 	if opt.Loss != nil {
@@ -168,6 +173,9 @@ func runNTK(c *cli.Context) error {
 	if !math.IsInf(spec.Condition, 1) {
 		cond = fmt.Sprintf("%.4g", spec.Condition)
 	}
+	rec.Log(map[string]any{"lambda_max": spec.Eigenvalues[0], "lambda_min": spec.Eigenvalues[size-1], "condition": spec.Condition, "trace": spec.Trace, "effective_rank": spec.EffectiveRank})
+	rec.Summary("condition", spec.Condition)
+	rec.Summary("effective_rank", spec.EffectiveRank)
 	fmt.Fprintf(w, "spectrum: λmax %.4g, λmin %.4g, condition %s, trace %.4g, effective rank %.2f of %d\n",
 		spec.Eigenvalues[0], spec.Eigenvalues[size-1], cond, spec.Trace, spec.EffectiveRank, size)
 	if p := c.String("metrics"); p != "" {
