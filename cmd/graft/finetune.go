@@ -326,7 +326,7 @@ func finetune(c *cli.Context, s *trainSetup, opts train.Options, rec *runlog.Run
 			return nil, err
 		}
 		fmt.Fprintf(w, "before: validation loss %.4f  top-1 %.2f %% (%d samples)\n", before.Loss, 100*before.Top1, before.Samples)
-		rec.Log(map[string]any{"epoch": 0, "val_loss": before.Loss, "val_top1": before.Top1})
+		rec.Log(map[string]any{"epoch": 0, "step": 0, "val_loss": before.Loss, "val_top1": before.Top1})
 		rec.Summary("val_top1_before", before.Top1)
 	}
 	n := 0

@@ -151,6 +151,30 @@ func poolGradKernel[T float32 | float64](dx, x, dy []T, g *poolGeom, isMax, incl
 // and column read once.
 func poolGradPlane2D[T float32 | float64](grad, plane, d []T, ay, ax *poolAxis, isMax, includePad bool) {
 	W := ax.in
+	if isMax && maxPool2x2(ay) && maxPool2x2(ax) {
+		// MaxPool2d(2): every window is the four inputs 2oy..2oy+1 ×
+		// 2ox..2ox+1, scanned in the same order as below.
+		for oy := range ay.out {
+			r0, r1 := plane[2*oy*W:(2*oy+1)*W], plane[(2*oy+1)*W:(2*oy+2)*W]
+			g0, g1 := grad[2*oy*W:(2*oy+1)*W], grad[(2*oy+1)*W:(2*oy+2)*W]
+			for ox, dv := range d[oy*ax.out : (oy+1)*ax.out] {
+				i := 2 * ox
+				// The first maximum in scan order, as below.
+				best, g, j := r0[i], g0, i
+				if v := r0[i+1]; v > best {
+					best, j = v, i+1
+				}
+				if v := r1[i]; v > best {
+					best, g, j = v, g1, i
+				}
+				if v := r1[i+1]; v > best {
+					g, j = g1, i+1
+				}
+				g[j] += dv
+			}
+		}
+		return
+	}
 	for oy := range ay.out {
 		ylo, yhi := ay.lo[oy], ay.hi[oy]
 		y0 := ay.start[oy]
@@ -190,4 +214,18 @@ func poolGradPlane2D[T float32 | float64](grad, plane, d []T, ay, ax *poolAxis, 
 			}
 		}
 	}
+}
+
+// maxPool2x2 reports whether axis a pools windows of 2 with stride 2, no
+// dilation and nothing outside the input.
+func maxPool2x2(a *poolAxis) bool {
+	if a.dil != 1 {
+		return false
+	}
+	for o := range a.out {
+		if a.start[o] != 2*o || a.lo[o] != 0 || a.hi[o] != 2 || 2*o+1 >= a.in {
+			return false
+		}
+	}
+	return true
 }
