@@ -237,3 +237,24 @@ func TestSelectParams(t *testing.T) {
 		t.Error("fc3 matched")
 	}
 }
+
+// TestSelectSkipsRunningStats: BatchNormalization's running mean and
+// variance are buffers, not parameters.
+func TestSelectSkipsRunningStats(t *testing.T) {
+	m, err := onnx.Load("../fixtures/cnn_bn/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := SelectParams(m.Graph, []string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range got {
+		if runningStat(m.Graph.Value(name)) {
+			t.Errorf("selected %s, a running statistic", name)
+		}
+	}
+	if len(got) != 9 { // 2 conv weights and biases, 2 BN scales and shifts, the Gemm's two
+		t.Errorf("selected %d tensors %v, want 9", len(got), got)
+	}
+}

@@ -20,7 +20,9 @@ import (
 //   - the module path of a node that reads it ("layer1.0.conv1" for a
 //     weight PyTorch exported as "onnx::Conv_193").
 //
-// A pattern that matches nothing is an error naming the closest
+// BatchNormalization's running mean and variance are statistics, not
+// parameters (PyTorch keeps them as buffers), and are never selected. A
+// pattern that matches nothing is an error naming the closest
 // initializers, so a typo never trains nothing.
 func SelectParams(g *onnx.Graph, patterns []string) ([]string, error) {
 	if len(patterns) == 0 {
@@ -37,8 +39,13 @@ func SelectParams(g *onnx.Graph, patterns []string) ([]string, error) {
 			return nil, fmt.Errorf("parameter pattern %q: %w", p, err)
 		}
 		found := false
+		stats := 0
 		for _, v := range g.Initializers {
 			if v.Type.DType != tensor.Float32 || !matchesParam(p, v) {
+				continue
+			}
+			if runningStat(v) {
+				stats++
 				continue
 			}
 			found = true
@@ -46,6 +53,9 @@ func SelectParams(g *onnx.Graph, patterns []string) ([]string, error) {
 				seen[v.Name] = true
 				names = append(names, v.Name)
 			}
+		}
+		if !found && stats > 0 {
+			return nil, fmt.Errorf("parameter pattern %q matches only BatchNormalization running statistics, which are not trained", p)
 		}
 		if !found {
 			return nil, fmt.Errorf("parameter pattern %q matches no float32 initializer%s", p, closestParams(g, p))
@@ -98,4 +108,16 @@ func closestParams(g *onnx.Graph, p string) string {
 		all = append(all[:8], "...")
 	}
 	return "; initializers include " + strings.Join(all, ", ")
+}
+
+// runningStat reports whether v is read only as the running mean or
+// variance of BatchNormalization nodes.
+func runningStat(v *onnx.Value) bool {
+	uses := v.Uses()
+	for _, u := range uses {
+		if u.Node.OpType != "BatchNormalization" || (u.Index != 3 && u.Index != 4) {
+			return false
+		}
+	}
+	return len(uses) > 0
 }
