@@ -168,25 +168,7 @@ func TestCrossEntropyBlocks(t *testing.T) {
 	n := x.Shape[0]
 	loss := &CrossEntropy{Labels: testLabels(n, 4), Smoothing: 0.05}
 	params := []string{"fc", "conv1"}
-	whole, err := Compute(m, x, Options{Loss: loss, Params: params})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range [][4]int{{0, 2, 0, n}, {2, n, 0, 3}, {2, n, 3, n}} {
-		r, err := Compute(m, x, Options{Loss: loss, Params: params, Rows: Range{b[0], b[1]}, Cols: Range{b[2], b[3]}, Chunk: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc := b[3] - b[2]
-		for i := b[0]; i < b[1]; i++ {
-			for j := b[2]; j < b[3]; j++ {
-				got, want := r.Kernel.F64[(i-b[0])*nc+j-b[2]], whole.Kernel.F64[i*n+j]
-				if math.Abs(got-want) > 1e-5*math.Abs(want)+1e-9 {
-					t.Fatalf("block %v: Θ[%d,%d] = %g, whole kernel has %g", b, i, j, got, want)
-				}
-			}
-		}
-	}
+	checkBlocks(t, m, x, Options{Loss: loss, Params: params})
 }
 
 // TestCrossEntropyFixedBatch runs cnn_bn, exported with a fixed batch of

@@ -138,13 +138,22 @@ func TestConvModelPath(t *testing.T) {
 // assemble to the kernel computed at once.
 func TestBlocksAssemble(t *testing.T) {
 	m, x, _ := loadNTKFixture(t, "rescnn")
-	whole, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}})
+	checkBlocks(t, m, x, Options{Mode: Mode{Kind: Trace}})
+}
+
+// checkBlocks computes three blocks of the kernel opt describes, two
+// samples' gradients at a time, and holds each to the whole kernel.
+func checkBlocks(t *testing.T, m *onnx.Model, x *tensor.Dense, opt Options) {
+	t.Helper()
+	whole, err := Compute(m, x, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := x.Shape[0]
 	for _, b := range [][4]int{{0, 2, 0, n}, {2, n, 0, 3}, {2, n, 3, n}} {
-		r, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}, Rows: Range{b[0], b[1]}, Cols: Range{b[2], b[3]}, Chunk: 2})
+		o := opt
+		o.Rows, o.Cols, o.Chunk = Range{b[0], b[1]}, Range{b[2], b[3]}, 2
+		r, err := Compute(m, x, o)
 		if err != nil {
 			t.Fatal(err)
 		}

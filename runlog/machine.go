@@ -63,14 +63,14 @@ func machine() Machine {
 		BootID:   bootID(),
 		OS:       runtime.GOOS,
 		Arch:     runtime.GOARCH,
-		CPU:      cpuModel(),
+		CPU:      CPUModel(),
 		NumCPU:   runtime.NumCPU(),
 	}
 }
 
-// cpuModel is the first "model name" of /proc/cpuinfo, or "" where there
+// CPUModel is the first "model name" of /proc/cpuinfo, or "" where there
 // is none (other systems, some ARM kernels).
-func cpuModel() string {
+func CPUModel() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
 		return ""

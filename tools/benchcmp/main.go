@@ -25,6 +25,7 @@ import (
 	gexec "github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/runlog"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -147,16 +148,8 @@ func timeORT(runner []string, model, input, xPath string, threads, iters int) (f
 }
 
 func cpuName() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			if _, v, ok := strings.Cut(line, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
+	if s := runlog.CPUModel(); s != "" {
+		return s
 	}
 	return runtime.GOARCH
 }

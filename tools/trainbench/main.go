@@ -23,12 +23,12 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/runlog"
 	"github.com/graft-ml/graft/train"
 )
 
@@ -145,11 +145,8 @@ func torchStep(root string, c benchCase, images, labels string, threads, iters, 
 }
 
 func cpuName() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if name, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-		}
+	if s := runlog.CPUModel(); s != "" {
+		return s
 	}
 	return runtime.GOARCH
 }
