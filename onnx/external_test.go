@@ -188,3 +188,70 @@ func readORTOutputs(t *testing.T, dir string) map[string]*tensor.Dense {
 	}
 	return res
 }
+
+// TestExternalDataNeverShared saves two models with the same side-file
+// name into one folder, then saves the first again with other weights:
+// every model must still read exactly the weights it was saved with, and
+// no side file may be rewritten under a model that reads it.
+func TestExternalDataNeverShared(t *testing.T) {
+	dir := t.TempDir()
+	load := func(name string) *onnx.Model {
+		m, err := onnx.Load(filepath.Join("..", "fixtures", "fmnist", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	weights := func(m *onnx.Model) map[string]*tensor.Dense {
+		w := map[string]*tensor.Dense{}
+		for _, v := range m.Graph.Initializers {
+			d, err := v.Const.Dense()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w[v.Name] = d
+		}
+		return w
+	}
+	same := func(path string, want map[string]*tensor.Dense) {
+		t.Helper()
+		m, err := onnx.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, d := range weights(m) {
+			if !tensor.Equal(d, want[name]) {
+				t.Fatalf("%s: initializer %s is not what was saved", path, name)
+			}
+		}
+	}
+	opts := onnx.SaveOptions{ExternalData: "w.bin", ExternalThreshold: 64}
+	a, b := load("a.onnx"), load("b.onnx")
+	wa, wb := weights(a), weights(b)
+	pa, pb := filepath.Join(dir, "A.onnx"), filepath.Join(dir, "B.onnx")
+	if err := a.SaveWith(pa, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveWith(pb, opts); err != nil {
+		t.Fatal(err)
+	}
+	same(pa, wa)
+	same(pb, wb)
+	// Saving A again with the same weights reuses its side file.
+	if err := a.SaveWith(pa, opts); err != nil {
+		t.Fatal(err)
+	}
+	same(pa, wa)
+	same(pb, wb)
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 4 { // A.onnx, B.onnx, w.bin and B's w-<hash>.bin
+		var names []string
+		for _, f := range files {
+			names = append(names, f.Name())
+		}
+		t.Errorf("folder holds %v; want the two models and two side files", names)
+	}
+}

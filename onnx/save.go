@@ -1,11 +1,18 @@
 package onnx
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -17,6 +24,15 @@ import (
 type SaveOptions struct {
 	// ExternalData, if set, is the name of a file beside the model that
 	// receives the data of every tensor of at least ExternalThreshold bytes.
+	//
+	// A side file is never overwritten: when a file of that name exists
+	// with other bytes (another model may read it), the data goes to
+	// NAME-<first 12 hex digits of its SHA-256>.EXT instead and the model
+	// refers to that; a file already holding the same bytes is reused.
+	// The side file is complete before the model file is renamed into
+	// place, so a crash at any point leaves every model reading the
+	// weights it was saved with. Side files no model refers to any more
+	// are left for the user to delete.
 	ExternalData      string
 	ExternalThreshold int
 }
@@ -30,7 +46,8 @@ const maxProtoSize = math.MaxInt32
 func (m *Model) Save(path string) error { return m.SaveWith(path, SaveOptions{}) }
 
 // SaveWith writes m to path as opts direct. External data goes to a side
-// file in the same folder, also written atomically, before the model.
+// file in the same folder, written atomically before the model and never
+// over another file's bytes (see SaveOptions.ExternalData).
 func (m *Model) SaveWith(path string, opts SaveOptions) error {
 	sv := saver{}
 	if opts.ExternalData != "" {
@@ -43,21 +60,21 @@ func (m *Model) SaveWith(path string, opts SaveOptions) error {
 	if err != nil {
 		return err
 	}
+	if sv.external != nil {
+		name, err := sv.external.write(filepath.Dir(path))
+		if err != nil {
+			return err
+		}
+		for _, loc := range sv.external.locations {
+			loc.Value = proto.String(name)
+		}
+	}
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 	if err != nil {
 		return fmt.Errorf("encoding model: %w", err)
 	}
 	if len(data) > maxProtoSize {
 		return fmt.Errorf("model is %d bytes, over protobuf's 2 GiB limit: save with external data", len(data))
-	}
-	if sv.external != nil {
-		side := filepath.Join(filepath.Dir(path), sv.external.name)
-		if err := tensor.WriteFileAtomic(side, func(w io.Writer) error {
-			_, err := w.Write(sv.external.buf)
-			return err
-		}); err != nil {
-			return err
-		}
 	}
 	return tensor.WriteFileAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -82,6 +99,68 @@ type externalWriter struct {
 	name      string
 	threshold int
 	buf       []byte
+	// locations are the "location" entries of the tensors written, set
+	// once the side file's final name is known.
+	locations []*pb.StringStringEntryProto
+}
+
+// write puts the side file in dir under the requested name, or under a
+// name derived from its content when a different file holds that name
+// (SaveOptions.ExternalData), and returns the name used.
+func (e *externalWriter) write(dir string) (string, error) {
+	name := e.name
+	same, err := sameContent(filepath.Join(dir, name), e.buf)
+	if err != nil {
+		return "", err
+	}
+	if same {
+		return name, nil
+	}
+	if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+		sum := sha256.Sum256(e.buf)
+		ext := filepath.Ext(name)
+		name = strings.TrimSuffix(name, ext) + "-" + hex.EncodeToString(sum[:6]) + ext
+		if same, err = sameContent(filepath.Join(dir, name), e.buf); err != nil || same {
+			return name, err
+		}
+	}
+	err = tensor.WriteFileAtomic(filepath.Join(dir, name), func(w io.Writer) error {
+		_, err := w.Write(e.buf)
+		return err
+	})
+	return name, err
+}
+
+// sameContent reports whether the file at path holds exactly b; a missing
+// file does not.
+func sameContent(path string, b []byte) (bool, error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if st.Size() != int64(len(b)) || !st.Mode().IsRegular() {
+		return false, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for off := 0; off < len(b); {
+		n, err := io.ReadFull(f, buf[:min(len(buf), len(b)-off)])
+		if err != nil {
+			return false, err
+		}
+		if !bytes.Equal(buf[:n], b[off:off+n]) {
+			return false, nil
+		}
+		off += n
+	}
+	return true, nil
 }
 
 func (sv *saver) model(m *Model) (*pb.ModelProto, error) {
@@ -389,8 +468,10 @@ func (sv *saver) tensor(t *Tensor, name string, mayExternalise bool) (*pb.Tensor
 	out := proto.Clone(tp).(*pb.TensorProto)
 	out.RawData = nil
 	out.DataLocation = pb.TensorProto_EXTERNAL.Enum()
+	loc := &pb.StringStringEntryProto{Key: proto.String("location"), Value: proto.String(ext.name)}
+	ext.locations = append(ext.locations, loc)
 	out.ExternalData = []*pb.StringStringEntryProto{
-		{Key: proto.String("location"), Value: proto.String(ext.name)},
+		loc,
 		{Key: proto.String("offset"), Value: proto.String(strconv.Itoa(offset))},
 		{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(tp.RawData)))},
 	}
