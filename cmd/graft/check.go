@@ -54,15 +54,30 @@ func runCheck(w io.Writer, path string) error {
 	}
 	fmt.Fprintf(w, "shapes    ok: %d node outputs without an inferred shape\n", untyped)
 	opset := int(m.Opset(""))
-	missing := map[string]bool{}
+	type miss struct {
+		first *onnx.Node
+		count int
+		err   error
+	}
+	missing := map[string]*miss{}
+	var order []string
 	for _, n := range m.Graph.Nodes {
-		if _, err := ops.Resolve(n, opset); err != nil && errors.Is(err, ops.ErrUnsupported) && !missing[n.OpType] {
-			missing[n.OpType] = true
-			fmt.Fprintf(w, "runnable  no: %v\n", err)
+		if _, err := ops.Resolve(n, opset); err != nil && errors.Is(err, ops.ErrUnsupported) {
+			key := n.Domain + ":" + n.OpType
+			if missing[key] == nil {
+				missing[key] = &miss{first: n, err: err}
+				order = append(order, key)
+			}
+			missing[key].count++
 		}
+	}
+	for _, key := range order {
+		ms := missing[key]
+		fmt.Fprintf(w, "runnable  no: %d node(s) of op %q (opset %d), first %q: %v\n", ms.count, ms.first.OpType, opset, ms.first.Name, ms.err)
 	}
 	if len(missing) == 0 {
 		fmt.Fprintln(w, "runnable  ok: every op is implemented")
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%s: %d op(s) graft cannot run: %w", path, len(missing), errUnsupportedOps)
 }

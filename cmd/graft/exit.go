@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -14,22 +15,53 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// exitCode is the one place where errors become exit codes: 0 ok, 1 error,
-// 2 usage error, 130 interrupted (after saving what can be resumed).
+// Exit codes, the one table (README "Exit codes" repeats it).
+const (
+	exitOK          = 0
+	exitError       = 1   // anything that went wrong: a bad file, a failed write, a singular fit
+	exitUsage       = 2   // a mistake in the command line
+	exitUnsupported = 3   // graft check: the model has ops graft cannot run
+	exitInternal    = 70  // a bug in graft (an internal panic), as sysexits' EX_SOFTWARE
+	exitInterrupted = 130 // Ctrl-C, after saving what can be resumed, as a shell reports SIGINT
+)
+
+// errUnsupportedOps marks a model with ops graft cannot run.
+var errUnsupportedOps = errors.New("unsupported ops")
+
+// internalError is a panic turned into an error by run.
+type internalError struct {
+	value any
+	stack []byte
+}
+
+func (e internalError) Error() string {
+	return fmt.Sprintf("internal error: %v (a bug in graft: please report it with the command line and, if you can, the model)", e.value)
+}
+
+// exitCode is the one place where errors become exit codes.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
-		return 0
+		return exitOK
 	}
 	fmt.Fprintf(stderr, "graft: %v\n", err)
-	if errors.Is(err, errInterrupted) {
-		return 130 // as a shell reports a process stopped by SIGINT
+	var ie internalError
+	switch {
+	case errors.As(err, &ie):
+		if os.Getenv("GRAFT_DEBUG") != "" {
+			stderr.Write(ie.stack)
+		}
+		return exitInternal
+	case errors.Is(err, errInterrupted):
+		return exitInterrupted
+	case errors.Is(err, errUnsupportedOps):
+		return exitUnsupported
 	}
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {
 		fmt.Fprintln(stderr, "run `graft help` or `graft COMMAND --help` for usage")
-		return 2
+		return exitUsage
 	}
-	return 1
+	return exitError
 }
 
 // isFlagError recognises urfave/cli's own parse errors.

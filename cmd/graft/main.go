@@ -5,6 +5,7 @@ package main
 import (
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -43,13 +44,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newLowRankCmd(),
 			newNTKCmd(),
 			newFinetuneCmd(),
+			newNernCmd(),
 			newLRFindCmd(),
 			newRunsCmd(),
 		},
 		Metadata:       map[string]any{"args": args}, // for run records
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes
 	}
-	return exitCode(app.Run(flagsFirst(app, args)), stderr)
+	return exitCode(runApp(app, flagsFirst(app, args)), stderr)
+}
+
+// runApp runs the command line, turning a panic (a bug: inputs are
+// checked before kernels run) into an internalError with its stack, so
+// the user sees one line and an exit code instead of a goroutine dump.
+func runApp(app *cli.App, args []string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = internalError{value: v, stack: debug.Stack()}
+		}
+	}()
+	return app.Run(args)
 }
 
 // flagsFirst moves a command's flags ahead of its positional arguments, so
