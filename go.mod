@@ -7,6 +7,7 @@ require (
 	golang.org/x/sys v0.38.0
 	gonum.org/v1/gonum v0.17.0
 	google.golang.org/protobuf v1.36.10
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
