@@ -300,6 +300,10 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 func (p *Program) runNode(c *ops.RunCtx, op *ops.Op) (out []*tensor.Dense, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				out, err = nil, onnx.NodeErrorf(c.Node, "kernel failed on inputs %s: %w", describeInputs(c.In), e)
+				return
+			}
 			out, err = nil, onnx.NodeErrorf(c.Node, "kernel failed on inputs %s: %v", describeInputs(c.In), r)
 		}
 	}()

@@ -29,7 +29,7 @@ type valueInfo struct {
 // Load reads an ONNX model file. Tensors stored as external data are read
 // from files beside it; their paths may not leave the model's folder.
 func Load(path string) (*Model, error) {
-	data, err := os.ReadFile(path)
+	data, err := readModelFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +42,36 @@ func Load(path string) (*Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// readModelFile reads at most protobuf's 2 GiB limit: a larger file (or
+// an endless one like /dev/zero) cannot be a model, whose big tensors
+// would be external data.
+func readModelFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > maxProtoSize {
+		return nil, &FormatError{Path: path, Msg: fmt.Sprintf("file is %d bytes, over protobuf's 2 GiB limit for a model (large weights go in external data)", st.Size())}
+	}
+	// A protobuf message cannot start with a zero byte (field number 0 is
+	// invalid): refuse such a stream before reading 2 GiB of it.
+	head := make([]byte, 1)
+	n, _ := io.ReadFull(f, head)
+	if n == 1 && head[0] == 0 {
+		return nil, &FormatError{Path: path, Msg: "not a protobuf model: it starts with a zero byte"}
+	}
+	rest, err := io.ReadAll(io.LimitReader(f, maxProtoSize))
+	if err != nil {
+		return nil, err
+	}
+	data := append(head[:n], rest...)
+	if len(data) > maxProtoSize {
+		return nil, &FormatError{Path: path, Msg: "more than protobuf's 2 GiB limit for a model (large weights go in external data)"}
+	}
+	return data, nil
 }
 
 // Decode parses a model from bytes. External data is refused, since there is

@@ -251,7 +251,7 @@ func foldConstants(m *onnx.Model) (int, error) {
 		if err != nil {
 			continue
 		}
-		out, err := op.Run(&ops.RunCtx{Node: n, Opset: opset, In: in, Threads: 1})
+		out, err := foldRun(op, &ops.RunCtx{Node: n, Opset: opset, In: in, Threads: 1})
 		if err != nil {
 			return folded, fmt.Errorf("fold: %w", err)
 		}
@@ -270,4 +270,20 @@ func foldConstants(m *onnx.Model) (int, error) {
 		folded++
 	}
 	return folded, nil
+}
+
+// foldRun runs one constant node's kernel. A kernel that panics (a tensor
+// over the memory budget, or an input its checks missed) fails the fold
+// with an error naming the node, as exec does for a run.
+func foldRun(op *ops.Op, c *ops.RunCtx) (out []*tensor.Dense, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				out, err = nil, onnx.NodeErrorf(c.Node, "constant folding: %w", e)
+				return
+			}
+			out, err = nil, onnx.NodeErrorf(c.Node, "constant folding: %v", r)
+		}
+	}()
+	return op.Run(c)
 }

@@ -96,7 +96,9 @@ func NumElems(shape []int) (int, error) {
 }
 
 // New returns a zero-filled tensor. It panics if shape is invalid or dt
-// unsupported; use NumElems first on untrusted shapes.
+// unsupported, and with an *AllocError if the tensor would exceed the
+// memory budget (SetMemoryBudget); use CheckAlloc first on untrusted
+// shapes.
 func New(dt DType, shape ...int) *Dense { return newDense(dt, shape, true) }
 
 // NewUninit is New for a kernel that writes every element before anyone
@@ -106,10 +108,10 @@ func New(dt DType, shape ...int) *Dense { return newDense(dt, shape, true) }
 func NewUninit(dt DType, shape ...int) *Dense { return newDense(dt, shape, false) }
 
 func newDense(dt DType, shape []int, zero bool) *Dense {
-	n, err := NumElems(shape)
-	if err != nil {
-		panic("tensor: invalid shape")
+	if err := CheckAlloc(dt, shape); err != nil {
+		panic(err) // an *AllocError, or a negative dimension
 	}
+	n, _ := NumElems(shape)
 	t := &Dense{DType: dt, Shape: append([]int{}, shape...)}
 	switch storageOf(dt) {
 	case storeF32:

@@ -193,6 +193,9 @@ func randomInputs(g *onnx.Graph, batch int) (map[string]*tensor.Dense, error) {
 		if !dt.Supported() {
 			return nil, fmt.Errorf("input %q: dtype %s is not supported", v.Name, dt)
 		}
+		if err := tensor.CheckAlloc(dt, shape); err != nil {
+			return nil, fmt.Errorf("input %q at batch %d: %w", v.Name, batch, err)
+		}
 		t := tensor.New(dt, shape...)
 		for i := range t.F32 {
 			t.F32[i] = float32(rng.NormFloat64())

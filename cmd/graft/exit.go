@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/graft-ml/graft/tensor"
 )
 
 // usageError marks a mistake in the command line, reported with exit code 2.
@@ -21,6 +23,7 @@ const (
 	exitError       = 1   // anything that went wrong: a bad file, a failed write, a singular fit
 	exitUsage       = 2   // a mistake in the command line
 	exitUnsupported = 3   // graft check: the model has ops graft cannot run
+	exitResource    = 4   // a tensor over the memory budget (GRAFT_MAX_MEMORY)
 	exitInternal    = 70  // a bug in graft (an internal panic), as sysexits' EX_SOFTWARE
 	exitInterrupted = 130 // Ctrl-C, after saving what can be resumed, as a shell reports SIGINT
 )
@@ -55,6 +58,8 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitInterrupted
 	case errors.Is(err, errUnsupportedOps):
 		return exitUnsupported
+	case errors.Is(err, tensor.ErrOverBudget), errors.Is(err, tensor.ErrTooLarge):
+		return exitResource
 	}
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {

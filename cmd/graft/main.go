@@ -3,12 +3,15 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"os"
 	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/graft-ml/graft/tensor"
 )
 
 func main() {
@@ -60,6 +63,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runApp(app *cli.App, args []string) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
+			var ae *tensor.AllocError
+			if e, ok := v.(error); ok && errors.As(e, &ae) {
+				err = e // a tensor over the budget outside a kernel: no bug
+				return
+			}
 			err = internalError{value: v, stack: debug.Stack()}
 		}
 	}()

@@ -213,8 +213,8 @@ func shapeNew(n *onnx.Node, dt tensor.DType, shape []int) (*tensor.Dense, error)
 	if _, ok := shapeStore(dt); !ok {
 		return nil, unsupportedf(n, "dtype %s", dt)
 	}
-	if _, err := tensor.NumElems(shape); err != nil {
-		return nil, onnx.NodeErrorf(n, "output shape: %w", err)
+	if err := tensor.CheckAlloc(dt, shape); err != nil {
+		return nil, onnx.NodeErrorf(n, "output: %w", err)
 	}
 	return tensor.New(dt, shape...), nil
 }
@@ -1863,11 +1863,15 @@ func padRun(c *RunCtx) ([]*tensor.Dense, error) {
 		if mode != "constant" && d == 0 && o > 0 {
 			return nil, shapeError(n, "mode %s cannot pad the empty axis %d", mode, i)
 		}
-		maps[i] = padMap(mode, int(begin[i]), d, int(o))
 	}
+	// The output first: its size is checked before the index maps, as
+	// long as its axes, are built.
 	out, err := shapeNew(n, x.DType, shape)
 	if err != nil {
 		return nil, err
+	}
+	for i, d := range x.Shape {
+		maps[i] = padMap(mode, int(begin[i]), d, shape[i])
 	}
 	lastBegin := 0
 	if len(begin) > 0 {

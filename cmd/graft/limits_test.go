@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// hugeModel writes a one-input model whose node name asks for a tensor
+// far beyond memory: op reads x and the int64 constant c.
+func hugeModel(t *testing.T, dir, name, op string, c []int64) string {
+	t.Helper()
+	g := onnx.NewGraph(name)
+	x, err := g.AddInput("x", onnx.ShapeOf(tensor.Float32, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := g.AddConst("c", tensor.FromI64([]int{len(c)}, c))
+	var y *onnx.Value
+	if op == "ConstantOfShape" {
+		z := g.AddNode(op, "", "huge_node", []*onnx.Value{k}, []string{"z"}).Outputs[0]
+		y = g.AddNode("Add", "", "add", []*onnx.Value{z, x}, []string{"y"}).Outputs[0]
+	} else {
+		y = g.AddNode(op, "", "huge_node", []*onnx.Value{x, k}, []string{"y"}).Outputs[0]
+	}
+	y.Type = onnx.Type{DType: tensor.Float32}
+	g.Outputs = []*onnx.Value{y}
+	path := filepath.Join(dir, name+".onnx")
+	if err := onnx.NewModel(g, 13).Save(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestHugeTensorsFailCleanly: graphs asking for tensors beyond the memory
+// budget end with exit 4 and a message naming the node, in run, fold and
+// bench, instead of Go's fatal out-of-memory abort.
+func TestHugeTensorsFailCleanly(t *testing.T) {
+	t.Setenv("GRAFT_MAX_MEMORY", "1G") // read at start-up; set the budget here too
+	old := tensor.MemoryBudget()
+	tensor.SetMemoryBudget(1 << 30)
+	defer tensor.SetMemoryBudget(old)
+	dir := t.TempDir()
+	x := filepath.Join(dir, "x.npy")
+	if err := tensor.SaveNPY(x, tensor.FromF32([]int{1}, []float32{1})); err != nil {
+		t.Fatal(err)
+	}
+	models := map[string]string{
+		"constantofshape_2^40": hugeModel(t, dir, "cos", "ConstantOfShape", []int64{1 << 40}),
+		"constantofshape_2^31": hugeModel(t, dir, "cos31", "ConstantOfShape", []int64{1 << 31}),
+		"expand_2^18x2^18":     hugeModel(t, dir, "expand", "Expand", []int64{1 << 18, 1 << 18}),
+		"pad_2^36":             hugeModel(t, dir, "pad", "Pad", []int64{0, 1 << 36}),
+	}
+	for name, path := range models {
+		for _, args := range [][]string{
+			{"run", path, "--input", "x=" + x, "--out", filepath.Join(dir, "out")},
+			{"bench", path, "--iters", "1", "--warmup", "0"},
+		} {
+			t.Run(name+"/"+args[0], func(t *testing.T) {
+				code, _, stderr := graft(args...)
+				if code != exitResource || !strings.Contains(stderr, "huge_node") || !strings.Contains(stderr, "memory budget") {
+					t.Errorf("exit %d, stderr %q", code, stderr)
+				}
+			})
+		}
+	}
+	t.Run("fold", func(t *testing.T) {
+		code, _, stderr := graft("fold", models["constantofshape_2^40"], "-o", filepath.Join(dir, "f.onnx"))
+		if code != exitResource || !strings.Contains(stderr, "huge_node") {
+			t.Errorf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	for _, batch := range []string{"1099511627776", "8589934592"} {
+		t.Run("bench_batch_"+batch, func(t *testing.T) {
+			code, _, stderr := graft("bench", fmnist("a.onnx"), "--batch", batch)
+			if code != exitResource || strings.Contains(stderr, "goroutine") {
+				t.Errorf("exit %d, stderr %q", code, stderr)
+			}
+		})
+	}
+}
+
+// TestInspectEndlessFile: /dev/zero is refused at once, not read until
+// memory runs out.
+func TestInspectEndlessFile(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip(err)
+	}
+	code, _, stderr := graft("inspect", "/dev/zero")
+	if code != exitError || !strings.Contains(stderr, "not a protobuf") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
