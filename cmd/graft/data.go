@@ -36,6 +36,12 @@ func openData(c *cli.Context, flag string) (data.Source, error) {
 }
 
 func openDataPath(c *cli.Context, path, labels string) (data.Source, error) {
+	if c.IsSet("batch") && c.Int("batch") < 1 {
+		return nil, usagef("--batch %d: want at least 1", c.Int("batch"))
+	}
+	if c.IsSet("limit") && c.Int("limit") < 0 {
+		return nil, usagef("--limit %d: want 0 (all) or more", c.Int("limit"))
+	}
 	opt := data.Options{Key: c.String("key"), Labels: labels, Raw: c.Bool("raw")}
 	var err error
 	if opt.Mean, err = data.ParseFloats(c.String("mean")); err != nil {

@@ -95,3 +95,18 @@ func TestInspectEndlessFile(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestNegativeSizesAreUsageErrors: --batch and --limit below their range
+// are usage errors in every command that reads data.
+func TestNegativeSizesAreUsageErrors(t *testing.T) {
+	images := fmnist("t10k-images-1k-idx3-ubyte.gz")
+	for _, args := range [][]string{
+		{"eval", fmnist("a.onnx"), "--data", images, "--batch", "-5"},
+		{"eval", fmnist("a.onnx"), "--data", images, "--limit", "-1"},
+		{"finetune", fmnist("a.onnx"), "--train", "fc2", "--data", images, "--batch", "0", "-o", filepath.Join(t.TempDir(), "o.onnx")},
+	} {
+		if code, _, stderr := graft(args...); code != exitUsage {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}
