@@ -112,7 +112,12 @@ func reduceGrad(kind reduceKind, axesInput int) GradRule {
 			return []*onnx.Value{e}, nil
 		case reduceMean:
 			if count < 0 {
-				return nil, c.Errorf("needs static sizes on the reduced axes of %s", x.Type.ShapeString())
+				// A symbolic size (a batch axis): the count is
+				// Size(x)/Size(y), read at run time.
+				cast := func(v *onnx.Value) *onnx.Value {
+					return c.Emit("Cast", []*onnx.Value{c.Op1("Size", v)}, onnx.IntAttr("to", int64(c.DType())))
+				}
+				return []*onnx.Value{c.Op1("Mul", e, c.Op1("Div", cast(y), cast(x)))}, nil
 			}
 			if count == 0 {
 				return []*onnx.Value{e}, nil
