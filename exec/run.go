@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/graft-ml/graft/exec/ops"
 	"github.com/graft-ml/graft/onnx"
@@ -144,6 +145,8 @@ type RunOptions struct {
 	All bool
 	// Stats, if not nil, receives measurements of the run.
 	Stats *RunStats
+	// Profile, if not nil, accumulates the time of every kernel.
+	Profile *Profile
 }
 
 // RunStats describes one run's memory plan in practice.
@@ -166,6 +169,13 @@ func tensorBytes(d *tensor.Dense) int64 {
 // may also name a hidden value, which then replaces what its producer would
 // have computed.
 func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[string]*tensor.Dense, error) {
+	runStart := time.Now()
+	if opts.Profile != nil {
+		defer func() {
+			opts.Profile.Wall += time.Since(runStart)
+			opts.Profile.Runs++
+		}()
+	}
 	g := p.graph
 	vals := make(map[*onnx.Value]*tensor.Dense, len(p.consts)+len(inputs))
 	for v, d := range p.consts {
@@ -244,9 +254,16 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			fused[s.fuse.node] = true
 			nodesRun++
 		}
+		var kernelStart time.Time
+		if opts.Profile != nil {
+			kernelStart = time.Now()
+		}
 		out, err := p.runNode(ctx, s.op)
 		if err != nil {
 			return nil, err
+		}
+		if opts.Profile != nil {
+			opts.Profile.add(n, in, out, kernelStart, time.Since(kernelStart), runStart)
 		}
 		for i, v := range outputs {
 			if v == nil || supplied[v] {

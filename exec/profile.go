@@ -1,0 +1,164 @@
+package exec
+
+import (
+	"encoding/json"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// Profile collects the time of every kernel over one or more runs (pass
+// the same Profile in RunOptions.Profile to each). A fused pair (a Conv
+// with the Relu after it) counts as its first node.
+type Profile struct {
+	// Runs counts the runs profiled; Wall is their total time.
+	Runs int
+	Wall time.Duration
+	// Events holds each kernel call of the first run, for a trace.
+	Events []TraceEvent
+	nodes  map[*onnx.Node]*NodeStat
+	order  []*onnx.Node
+}
+
+// NodeStat is one node's share of a Profile.
+type NodeStat struct {
+	Node  string
+	Op    string
+	Calls int
+	Total time.Duration
+	// Flops is the multiply-adds ×2 of every call of a Conv, Gemm or
+	// MatMul (0 for other ops).
+	Flops float64
+}
+
+// OpStat aggregates the nodes of one op type.
+type OpStat struct {
+	Op         string
+	Nodes      int
+	Calls      int
+	Total      time.Duration
+	Flops      float64
+	Share      float64 // of the profiled wall time
+	GFLOPS     float64 // Flops / Total, for Conv, Gemm and MatMul
+	MeanMicros float64 // mean time per call
+}
+
+// TraceEvent is one kernel call in Chrome's trace-event format.
+type TraceEvent struct {
+	Name string         `json:"name"`
+	Cat  string         `json:"cat"`
+	Ph   string         `json:"ph"`
+	TS   float64        `json:"ts"`  // microseconds from the run's start
+	Dur  float64        `json:"dur"` // microseconds
+	PID  int            `json:"pid"`
+	TID  int            `json:"tid"`
+	Args map[string]any `json:"args,omitempty"`
+}
+
+func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, start time.Time, d time.Duration, runStart time.Time) {
+	if pr.nodes == nil {
+		pr.nodes = map[*onnx.Node]*NodeStat{}
+	}
+	s := pr.nodes[n]
+	if s == nil {
+		s = &NodeStat{Node: n.Name, Op: n.OpType}
+		pr.nodes[n] = s
+		pr.order = append(pr.order, n)
+	}
+	s.Calls++
+	s.Total += d
+	s.Flops += flops(n.OpType, in, out)
+	if pr.Runs == 0 {
+		pr.Events = append(pr.Events, TraceEvent{Name: n.Name, Cat: n.OpType, Ph: "X",
+			TS: float64(start.Sub(runStart).Nanoseconds()) / 1e3, Dur: float64(d.Nanoseconds()) / 1e3, PID: 1, TID: 1})
+	}
+}
+
+// Kernels returns the total time inside kernels; Wall minus it is the
+// time the interpreter spent around them.
+func (pr *Profile) Kernels() time.Duration {
+	var t time.Duration
+	for _, s := range pr.nodes {
+		t += s.Total
+	}
+	return t
+}
+
+// Nodes returns every node's statistics, the slowest first.
+func (pr *Profile) Nodes() []NodeStat {
+	out := make([]NodeStat, 0, len(pr.order))
+	for _, n := range pr.order {
+		out = append(out, *pr.nodes[n])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Total > out[j].Total })
+	return out
+}
+
+// Ops returns the statistics per op type, the slowest first.
+func (pr *Profile) Ops() []OpStat {
+	byOp := map[string]*OpStat{}
+	var order []string
+	for _, n := range pr.order {
+		s := pr.nodes[n]
+		o := byOp[s.Op]
+		if o == nil {
+			o = &OpStat{Op: s.Op}
+			byOp[s.Op] = o
+			order = append(order, s.Op)
+		}
+		o.Nodes++
+		o.Calls += s.Calls
+		o.Total += s.Total
+		o.Flops += s.Flops
+	}
+	out := make([]OpStat, 0, len(order))
+	for _, op := range order {
+		o := *byOp[op]
+		if pr.Wall > 0 {
+			o.Share = float64(o.Total) / float64(pr.Wall)
+		}
+		if o.Flops > 0 && o.Total > 0 {
+			o.GFLOPS = o.Flops / o.Total.Seconds() / 1e9
+		}
+		if o.Calls > 0 {
+			o.MeanMicros = float64(o.Total.Microseconds()) / float64(o.Calls)
+		}
+		out = append(out, o)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Total > out[j].Total })
+	return out
+}
+
+// WriteTrace writes the first profiled run as a Chrome trace-event JSON
+// file, which Perfetto and chrome://tracing open.
+func (pr *Profile) WriteTrace(w io.Writer) error {
+	return json.NewEncoder(w).Encode(map[string]any{"traceEvents": pr.Events, "displayTimeUnit": "ms"})
+}
+
+// flops counts 2·multiply-adds of a Conv, Gemm or MatMul call from its
+// tensors' shapes.
+func flops(op string, in, out []*tensor.Dense) float64 {
+	if len(out) == 0 || out[0] == nil || len(in) < 2 || in[0] == nil || in[1] == nil {
+		return 0
+	}
+	y, w := out[0], in[1]
+	switch op {
+	case "Conv":
+		// Each output element sums C_in/group · kernel taps products.
+		if w.Rank() < 3 {
+			return 0
+		}
+		return 2 * float64(y.Len()) * float64(w.Len()/w.Shape[0])
+	case "Gemm", "MatMul":
+		// y is (…, M, N); the shared dimension is the last of A.
+		a := in[0]
+		if a.Rank() == 0 {
+			return 0
+		}
+		return 2 * float64(y.Len()) * float64(a.Shape[a.Rank()-1])
+	}
+	return 0
+}
