@@ -1244,7 +1244,7 @@ var elemUnaryOps = []elemUnary{
 		}},
 	{name: "Sigmoid", since: 6,
 		f64: func(x float64, _ *elemParams) float64 { return 1 / (1 + math.Exp(-x)) },
-		f32: func(dst, src []float32, _ *elemParams) { elemVia64(dst, src, elemSigmoidBlock) }},
+		f32: func(dst, src []float32, _ *elemParams) { vec.Sigmoid(dst, src) }},
 	{name: "Tanh", since: 6,
 		f64: func(x float64, _ *elemParams) float64 { return math.Tanh(x) },
 		f32: func(dst, src []float32, _ *elemParams) { elemVia64(dst, src, elemTanhBlock) }},
@@ -1536,18 +1536,6 @@ func elemExpBlock(y, x []float64) {
 		// Taylor series to degree 4: the remainder at ln2/64 is 1.2e-12.
 		p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24))))
 		y[i] = p * math.Float64frombits(elemExpTable[k&31]+uint64(k>>5)<<52)
-	}
-}
-
-// elemSigmoidBlock sets y = 1/(1+e^-x).
-func elemSigmoidBlock(y, x []float64) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] = -v
-	}
-	elemExpBlock(y, y)
-	for i, e := range y {
-		y[i] = 1 / (1 + e)
 	}
 }
 

@@ -74,3 +74,20 @@ func biasClampBlocks(dst, src []float32, bias, lo, hi float32) int {
 	}
 	return n
 }
+
+// sigmoidAVX2 computes Sigmoid of the first n elements, n a positive
+// multiple of 8.
+//
+//go:noescape
+func sigmoidAVX2(dst, src *float32, n int)
+
+// sigmoidBlocks does a prefix of Sigmoid with vector instructions and
+// returns its length.
+func sigmoidBlocks(dst, src []float32) int {
+	n := len(dst) / 8 * 8
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	sigmoidAVX2(&dst[0], &src[0], n)
+	return n
+}

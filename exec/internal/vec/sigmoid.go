@@ -1,0 +1,59 @@
+package vec
+
+import "math"
+
+// Sigmoid sets dst[i] = 1/(1+e^(−src[i])) for every i < len(dst); dst and
+// src may be the same slice. e^t is computed as 2^n·p(r), n = round(t·log₂e),
+// r = t − n·ln2 (|r| ≤ ln2/2, ln2 split in two parts so r is exact to
+// float32), p Cephes' degree-7 polynomial for expf (Moshier, "Cephes Math
+// Library", 1984–2000; its error is about one float32 ulp there), and t
+// clamped to [−88, 88] so that 2^n stays a normal float32 (sigmoid is 0 or
+// 1 to float32 precision beyond). The result is within 4e-7 relative of
+// the exact sigmoid (TestSigmoid), and NaN stays NaN.
+func Sigmoid(dst, src []float32) {
+	src = src[:len(dst)]
+	n := sigmoidBlocks(dst, src)
+	sigmoidGo(dst[n:], src[n:])
+}
+
+// The constants of Sigmoid's e^t, shared with the assembly.
+const (
+	expClamp = 88.0
+	log2e    = 1.44269504088896341
+	ln2Hi    = 0.693359375
+	ln2Lo    = -2.12194440e-4
+	expP0    = 1.9875691500e-4
+	expP1    = 1.3981999507e-3
+	expP2    = 8.3334519073e-3
+	expP3    = 4.1665795894e-2
+	expP4    = 1.6666665459e-1
+	expP5    = 5.0000001201e-1
+)
+
+// sigmoidGo is Sigmoid one element at a time, the same steps in float32.
+func sigmoidGo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		if x != x {
+			dst[i] = x
+			continue
+		}
+		t := min(max(-x, -expClamp), expClamp)
+		// Adding and taking away 1.5·2^23 rounds to the nearest integer,
+		// ties to even, as VROUNDPS does.
+		const round = 0x1.8p23
+		n := t*log2e + round
+		n -= round
+		r := t - n*ln2Hi
+		r -= n * ln2Lo
+		p := float32(expP0)
+		p = p*r + expP1
+		p = p*r + expP2
+		p = p*r + expP3
+		p = p*r + expP4
+		p = p*r + expP5
+		p = p*r*r + r + 1
+		e := p * math.Float32frombits(uint32(int32(n)+127)<<23)
+		dst[i] = 1 / (1 + e)
+	}
+}
