@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/graft-ml/graft/exec/ops"
 	"github.com/graft-ml/graft/onnx"
@@ -22,8 +23,9 @@ type Program struct {
 	backend Backend
 	// Threads is how many goroutines kernels may use; Compile sets it to
 	// GOMAXPROCS.
-	Threads int
-	consts  map[*onnx.Value]*tensor.Dense
+	Threads      int
+	consts       map[*onnx.Value]*tensor.Dense
+	constStorage map[unsafe.Pointer]bool // the constants' storage (runValues.shared)
 }
 
 type step struct {
@@ -46,7 +48,7 @@ func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
 	if err := g.Toposort(); err != nil {
 		return nil, err
 	}
-	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), consts: map[*onnx.Value]*tensor.Dense{}}
+	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), consts: map[*onnx.Value]*tensor.Dense{}, constStorage: map[unsafe.Pointer]bool{}}
 	for _, n := range g.Nodes {
 		op, err := ops.Resolve(n, p.opset)
 		if err != nil {
@@ -75,6 +77,9 @@ func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
 			return nil, err
 		}
 		p.consts[v] = d
+		if k := storageKey(d); k != nil {
+			p.constStorage[k] = true
+		}
 	}
 	p.planFusion()
 	return p, nil
@@ -177,10 +182,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		}()
 	}
 	g := p.graph
-	vals := make(map[*onnx.Value]*tensor.Dense, len(p.consts)+len(inputs))
-	for v, d := range p.consts {
-		vals[v] = d
-	}
+	vals := p.newRunValues(len(inputs))
 	supplied := map[*onnx.Value]bool{}
 	for name, d := range inputs {
 		v, err := g.Resolve(name)
@@ -194,7 +196,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		if err != nil {
 			return nil, err
 		}
-		vals[v] = dd
+		vals.set(v, dd)
 		supplied[v] = true
 	}
 	want, err := p.requested(opts)
@@ -219,10 +221,8 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		}
 	}
 	var live, peak int64
-	for v, d := range vals {
-		if p.consts[v] == nil {
-			live += tensorBytes(d)
-		}
+	for _, d := range vals.own {
+		live += tensorBytes(d)
 	}
 	nodesRun := 0
 	fused := map[*onnx.Node]bool{}
@@ -238,7 +238,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			if v == nil {
 				continue
 			}
-			d, ok := vals[v]
+			d, ok := vals.get(v)
 			if !ok {
 				return nil, fmt.Errorf("%s: input %q has no value: supply graph input %q", n, v.Name, v.Name)
 			}
@@ -272,8 +272,8 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			if i >= len(out) || out[i] == nil {
 				return nil, onnx.NodeErrorf(n, "kernel produced no output %d", i)
 			}
-			vals[v] = out[i]
-			if !aliases(out[i], vals, v) {
+			vals.set(v, out[i])
+			if !vals.shared(out[i]) {
 				live += tensorBytes(out[i])
 			}
 		}
@@ -284,13 +284,13 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			}
 			refs[v]--
 			if refs[v] == 0 && !keep[v] && p.consts[v] == nil {
-				if d, ok := vals[v]; ok && !aliases(d, vals, v) {
+				if d, ok := vals.own[v]; ok && !vals.shared(d) {
 					live -= tensorBytes(d)
 					if !supplied[v] {
 						p.backend.Free(d)
 					}
 				}
-				delete(vals, v)
+				vals.del(v)
 			}
 		}
 	}
@@ -299,7 +299,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 	}
 	res := make(map[string]*tensor.Dense, len(want))
 	for _, v := range want {
-		d, ok := vals[v]
+		d, ok := vals.get(v)
 		if !ok {
 			return nil, fmt.Errorf("value %q was not computed", v.Name)
 		}
@@ -339,28 +339,75 @@ func describeInputs(in []*tensor.Dense) string {
 	return strings.Join(parts, ", ")
 }
 
-// aliases reports whether d's storage is also held by a value other than
-// v (Identity and Reshape may return their input's storage), in which case
-// freeing v releases no memory.
-func aliases(d *tensor.Dense, vals map[*onnx.Value]*tensor.Dense, v *onnx.Value) bool {
-	for w, e := range vals {
-		if w != v && sameStorage(d, e) {
-			return true
-		}
-	}
-	return false
+// runValues holds one run's values: the program's constants, read
+// through rather than copied, and the values the run supplies and
+// computes. It counts the holders of each storage, since Identity and
+// Reshape may return their input's storage (a constant's too), and
+// freeing a value whose storage another holds must release nothing.
+type runValues struct {
+	consts       map[*onnx.Value]*tensor.Dense
+	constStorage map[unsafe.Pointer]bool
+	own          map[*onnx.Value]*tensor.Dense
+	holders      map[unsafe.Pointer]int
 }
 
-func sameStorage(a, b *tensor.Dense) bool {
-	switch {
-	case len(a.F32) > 0 && len(b.F32) > 0:
-		return &a.F32[0] == &b.F32[0]
-	case len(a.F64) > 0 && len(b.F64) > 0:
-		return &a.F64[0] == &b.F64[0]
-	case len(a.I64) > 0 && len(b.I64) > 0:
-		return &a.I64[0] == &b.I64[0]
+func (p *Program) newRunValues(n int) *runValues {
+	return &runValues{consts: p.consts, constStorage: p.constStorage,
+		own: make(map[*onnx.Value]*tensor.Dense, n), holders: make(map[unsafe.Pointer]int, n)}
+}
+
+// get returns v's value: the run's own, else the constant.
+func (r *runValues) get(v *onnx.Value) (*tensor.Dense, bool) {
+	if d, ok := r.own[v]; ok {
+		return d, true
 	}
-	return false
+	d, ok := r.consts[v]
+	return d, ok
+}
+
+func (r *runValues) set(v *onnx.Value, d *tensor.Dense) {
+	if old, ok := r.own[v]; ok {
+		r.release(old)
+	}
+	r.own[v] = d
+	if k := storageKey(d); k != nil {
+		r.holders[k]++
+	}
+}
+
+func (r *runValues) del(v *onnx.Value) {
+	if d, ok := r.own[v]; ok {
+		r.release(d)
+		delete(r.own, v)
+	}
+}
+
+func (r *runValues) release(d *tensor.Dense) {
+	if k := storageKey(d); k != nil {
+		if r.holders[k]--; r.holders[k] <= 0 {
+			delete(r.holders, k)
+		}
+	}
+}
+
+// shared reports whether d's storage, held by one of the run's values, is
+// also held by a constant or another of them.
+func (r *runValues) shared(d *tensor.Dense) bool {
+	k := storageKey(d)
+	return k != nil && (r.constStorage[k] || r.holders[k] > 1)
+}
+
+// storageKey identifies d's storage by its first element (nil when empty).
+func storageKey(d *tensor.Dense) unsafe.Pointer {
+	switch {
+	case len(d.F32) > 0:
+		return unsafe.Pointer(unsafe.SliceData(d.F32))
+	case len(d.F64) > 0:
+		return unsafe.Pointer(unsafe.SliceData(d.F64))
+	case len(d.I64) > 0:
+		return unsafe.Pointer(unsafe.SliceData(d.I64))
+	}
+	return nil
 }
 
 // requested resolves the values a run must return.
