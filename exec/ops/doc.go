@@ -1,7 +1,11 @@
 // Package ops is graft's op table: for each ONNX operator, one entry holding
 // its shape inference and its CPU kernel, found together by op name
 // (Lookup). Families live in one file each: elementwise, matmul, conv,
-// pool, norm, softmax, reduce, shape, misc.
+// pool, norm, softmax, reduce, shape, misc, gather_elements, scatter,
+// trilu, cumsum, onehot, topk, space (DepthToSpace, SpaceToDepth), einsum,
+// loss (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss) and rnn (RNN,
+// GRU, LSTM), with each family's gradient rules in <family>_grad.go or
+// beside its kernels.
 //
 // # Conventions
 //
