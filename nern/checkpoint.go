@@ -3,6 +3,7 @@ package nern
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/graft-ml/graft/tensor"
@@ -100,8 +101,23 @@ func (r *Run) LoadCheckpoint(path string) error {
 	if err := r.opt.Load(st); err != nil {
 		return fmt.Errorf("nern: resume %s: %w", path, err)
 	}
+	for i := range meta.History {
+		unfix(&meta.History[i])
+	}
+	if r.best != nil {
+		unfix(r.best)
+	}
 	r.Step, r.history = meta.Step, meta.History
 	return nil
+}
+
+// unfix undoes jsonSafe: -1 (never a valid value of these) back to NaN.
+func unfix(e *Eval) {
+	for _, f := range []*float64{&e.RMSE, &e.RelRMSE, &e.Top1, &e.Top1Orig, &e.Agreement} {
+		if *f == -1 {
+			*f = math.NaN()
+		}
+	}
 }
 
 func bytesTensor(b []byte) *tensor.Dense {

@@ -57,9 +57,14 @@
 // Two graphs are compiled with train.NewObjective, sharing the predictor's
 // tensors: L_rec alone over the sampled positions only (the warm-up steps,
 // and Predict), and the whole objective (the predictor over every
-// position, Gather by the inverse permutation, Reshape into each Conv's
+// position, Split into the layers' blocks, Reshape into each Conv's
 // weight, the original graph, the losses). exec.Gradient differentiates
-// through the rebuilt network into the predictor.
+// through the rebuilt network into the predictor. In the whole objective
+// the permutation is applied once, to the constant embeddings (their rows
+// in kernel order), not to the predictions at every step, and L_rec is
+// the same sum in dense form, weighted by how often each kernel was
+// sampled: Gather's gradient (a scatter into zeros of every prediction,
+// once per layer) took much of a step's time.
 //
 // # Settings
 //

@@ -14,6 +14,7 @@ const (
 	inPos    = "nern_pos"         // int64 [S]: sampled kernel positions
 	inTarget = "nern_target"      // float32 [S, 9]: their original kernels
 	inMask   = "nern_mask"        // float32 [S, 9]: which of the 9 values count
+	inRecW   = "nern_rec_weight"  // float32 [positions, 9], kernel order: how often each value is sampled
 	inLogits = "nern_orig_logits" // float32 [B, classes]: the original's logits
 	inFM     = "nern_orig_fm"     // + i: the original's block output i
 	outPred  = "nern_pred"        // predicted kernels of the positions fed
@@ -86,6 +87,20 @@ func recModel(p *Predictor, emb *tensor.Dense) (*onnx.Model, error) {
 	return onnx.NewModel(g, 13), nil
 }
 
+// kernelRows returns, for each position p (in position order), the row
+// of the kernel it predicts in kernel order: the represented layers'
+// kernels in their original order, layer after layer (row l.Offset + k
+// for kernel k of layer l).
+func kernelRows(layers []*Layer, perms [][]int) []int {
+	rows := make([]int, countKernels(layers))
+	for _, l := range represented(layers) {
+		for i, k := range perms[l.Index] {
+			rows[l.Offset+i] = l.Offset + k
+		}
+	}
+	return rows
+}
+
 // fullModel is the whole objective: the predictor over every position's
 // embedding, the original network with each represented Conv weight
 // replaced by its predicted kernels, and
@@ -99,6 +114,16 @@ func recModel(p *Predictor, emb *tensor.Dense) (*onnx.Model, error) {
 // F.kl_div(log(softmax(ẑ) + 1e-4), softmax(z), reduction="batchmean"); log p
 // is LogSoftmax of the original's logits. The first output of orig is the
 // logits. Outputs: the logits, outLoss, outRec, outFM, outKD.
+//
+// The permutation is applied to the constant embeddings once, here,
+// rather than to the predictions at every step: the predictor runs over
+// the embeddings in kernel order (row l.Offset + k embeds position
+// perms[l][k]'s inverse), so each layer's weight is a contiguous block of
+// the predictions (one Split, whose gradient is a Concat), and L_rec is
+// the dense weighted form √(Σ w·(Ŵ − W)² / Σ w) with w (input inRecW, in
+// kernel order) the number of times each kernel was sampled times its
+// mask: the same value as over the gathered samples, without a Gather
+// whose gradient scatters into a zero tensor of every prediction.
 func fullModel(orig *onnx.Model, layers []*Layer, perms [][]int, p *Predictor, emb *tensor.Dense, blocks []string, lamFM, lamKD float64) (*onnx.Model, error) {
 	m, err := copyModel(orig)
 	if err != nil {
@@ -110,25 +135,44 @@ func fullModel(orig *onnx.Model, layers []*Layer, perms [][]int, p *Predictor, e
 	g := m.Graph
 	opset := m.Opset("")
 	if opset < 13 {
-		return nil, fmt.Errorf("nern: model imports opset %d; the training graph needs 13 or later (Slice, Softmax)", opset)
+		return nil, fmt.Errorf("nern: model imports opset %d; the training graph needs 13 or later (Slice, Split, Softmax)", opset)
 	}
 	if len(g.Outputs) == 0 {
 		return nil, fmt.Errorf("nern: model has no outputs")
 	}
 	logits := g.Outputs[0]
 	b := &builder{g: g, opset: opset}
-	pos, target, mask, err := sampleInputs(g)
+
+	n, width := emb.Shape[0], emb.Shape[1]
+	rows := kernelRows(layers, perms)
+	embK := tensor.New(tensor.Float32, n, width)
+	for p, row := range rows {
+		copy(embK.F32[row*width:(row+1)*width], emb.F32[p*width:(p+1)*width])
+	}
+	ident := make([][]int, len(perms))
+	for _, l := range represented(layers) {
+		ident[l.Index] = make([]int, l.Kernels())
+		for i := range ident[l.Index] {
+			ident[l.Index][i] = i
+		}
+	}
+	targetK, _ := Targets(layers, ident)
+	s := onnx.Dim{Param: "nern_positions"}
+	recW, err := g.AddInput(inRecW, onnx.Type{DType: tensor.Float32, HasShape: true, Dims: []onnx.Dim{s, {Value: KernelSize * KernelSize}}})
 	if err != nil {
 		return nil, err
 	}
-	pred := p.emit(b, g.AddConst("nern/embedding", emb))
+
+	pred := p.emit(b, g.AddConst("nern/embedding", embK))
 	if err := g.Rename(pred, outPred); err != nil {
 		return nil, err
 	}
-	if err := substitute(b, layers, perms, pred); err != nil {
+	if err := substitute(b, layers, pred); err != nil {
 		return nil, err
 	}
-	rec := recLoss(b, b.op("Gather", []*onnx.Value{pred, pos}, onnx.IntAttr("axis", 0)), target, mask)
+	d := b.op("Sub", []*onnx.Value{pred, g.AddConst("nern/target", targetK)})
+	se := b.reduce("ReduceSum", b.op("Mul", []*onnx.Value{b.op("Mul", []*onnx.Value{d, d}), recW}), nil, false)
+	rec := b.op("Sqrt", []*onnx.Value{b.op("Div", []*onnx.Value{se, b.reduce("ReduceSum", recW, nil, false)})})
 
 	var fm *onnx.Value
 	for i, name := range blocks {
@@ -190,22 +234,29 @@ func fullModel(orig *onnx.Model, layers []*Layer, perms [][]int, p *Predictor, e
 }
 
 // substitute makes every Conv that reads a represented layer's weight
-// read its prediction instead: the rows of pred ([positions, 9]) of the
-// layer gathered into kernel order by the inverse of its permutation,
-// reshaped to [F, C, 3, 3] or, for 1×1 layers, their centres to
-// [F, C, 1, 1].
-func substitute(b *builder, layers []*Layer, perms [][]int, pred *onnx.Value) error {
-	for _, l := range represented(layers) {
+// read its prediction instead: pred ([positions, 9], kernel order) split
+// into the layers' blocks of rows, reshaped to [F, C, 3, 3] or, for 1×1
+// layers, their centres to [F, C, 1, 1].
+func substitute(b *builder, layers []*Layer, pred *onnx.Value) error {
+	rep := represented(layers)
+	sizes := make([]int64, len(rep))
+	names := make([]string, len(rep))
+	for i, l := range rep {
+		sizes[i] = int64(l.Kernels())
+		names[i] = "nern/split_" + strconv.Itoa(i)
+	}
+	var parts []*onnx.Value
+	if len(rep) == 1 {
+		parts = []*onnx.Value{pred}
+	} else {
+		parts = b.g.AddNode("Split", "", "nern/Split", []*onnx.Value{pred, b.ints("split", sizes...)}, names, onnx.IntAttr("axis", 0)).Outputs
+	}
+	for i, l := range rep {
 		w := b.g.Value(l.Name)
 		if w == nil {
 			return fmt.Errorf("nern: conv weight %q missing from the model", l.Name)
 		}
-		perm := perms[l.Index]
-		inv := make([]int64, len(perm))
-		for i, k := range perm {
-			inv[k] = int64(l.Offset + i)
-		}
-		rows := b.op("Gather", []*onnx.Value{pred, b.g.AddConst("nern/index", tensor.FromI64([]int{len(inv)}, inv))}, onnx.IntAttr("axis", 0))
+		rows := parts[i]
 		if l.Pointwise() {
 			rows = b.op("Slice", []*onnx.Value{rows, b.ints("starts", centre), b.ints("ends", centre+1), b.ints("axes", 1)})
 		}

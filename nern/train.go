@@ -184,6 +184,7 @@ type Run struct {
 	emb           *tensor.Dense
 	target, mask  *tensor.Dense // [positions, 9] in position order
 	cum           []float64     // cumulative kernel norms, for magnitude sampling
+	rows          []int         // kernelRows: position → row in kernel order
 	weightsRMS    float64
 	rec, full     *train.Objective
 	origProg      *exec.Program
@@ -398,8 +399,9 @@ func distinct(rng *rand.Rand, n, k int) []int {
 	return out
 }
 
-// Inputs returns the graph inputs of a step: the data batch and, for
-// the sampled positions, their targets and masks.
+// inputs returns the full objective's inputs of a step: the data batch
+// and, in kernel order, how often each predicted value is sampled
+// (inRecW: the count of each sampled position times its mask).
 func (r *Run) inputs(in StepInputs) (x *tensor.Dense, feeds map[string]*tensor.Dense, err error) {
 	sub, err := data.Subset(r.data, in.Samples)
 	if err != nil {
@@ -408,7 +410,17 @@ func (r *Run) inputs(in StepInputs) (x *tensor.Dense, feeds map[string]*tensor.D
 	if x, _, err = sub.Batch(0, len(in.Samples)); err != nil {
 		return nil, nil, err
 	}
-	return x, r.sampleFeeds(in.Positions), nil
+	if r.rows == nil {
+		r.rows = kernelRows(r.Layers, r.Perms)
+	}
+	w := tensor.New(tensor.Float32, r.Positions(), 9)
+	for _, p := range in.Positions {
+		row := r.rows[p]
+		for j, m := range r.mask.F32[p*9 : (p+1)*9] {
+			w.F32[row*9+j] += m
+		}
+	}
+	return x, map[string]*tensor.Dense{inRecW: w}, nil
 }
 
 func (r *Run) sampleFeeds(pos []int64) map[string]*tensor.Dense {
@@ -431,13 +443,13 @@ func (r *Run) Gradients(in StepInputs, recOnly bool) (Losses, []*train.Param, er
 	if err := r.compile(); err != nil {
 		return Losses{}, nil, err
 	}
+	if recOnly || r.full == nil {
+		loss, _, err := r.rec.Step(r.sampleFeeds(in.Positions))
+		return Losses{Loss: loss, Rec: loss}, r.rec.Params, err
+	}
 	x, feeds, err := r.inputs(in)
 	if err != nil {
 		return Losses{}, nil, err
-	}
-	if recOnly || r.full == nil {
-		loss, _, err := r.rec.Step(feeds)
-		return Losses{Loss: loss, Rec: loss}, r.rec.Params, err
 	}
 	inName := r.Orig.Graph.Inputs[0].Name
 	for _, v := range r.Orig.Graph.Inputs {

@@ -68,6 +68,7 @@ func newNernTrainCmd() *cli.Command {
 		&cli.IntFlag{Name: "eval-every", Usage: "steps between evaluations (default 500)"},
 		&cli.IntFlag{Name: "checkpoint-every", Usage: "steps between checkpoints (default: at the end and on Ctrl-C)"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue from DIR/checkpoint.npz"},
+		&cli.IntFlag{Name: "stop-after", Usage: "stop after this step (of --steps), writing DIR/checkpoint.npz; --resume continues the same run"},
 		&cli.IntFlag{Name: "seed", Usage: "seed of the predictor's initialisation and the batches"},
 		&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output folder"},
@@ -87,6 +88,7 @@ func newNernTrainCmd() *cli.Command {
 			"  $ graft nern train fixtures/nern/resnet20.onnx --data fixtures/fmnist/train-images-2k-idx3-ubyte.gz \\\n" +
 			"      --mean 0.2860 --std 0.3530 --val-data fixtures/fmnist/t10k-images-1k-idx3-ubyte.gz --steps 2000 -o nern_out\n" +
 			"  $ graft nern train resnet20.onnx --data train.gz --config nern.yaml --hidden 180 --perm infilter -o out\n" +
+			"  $ graft nern train resnet20.onnx --data train.gz --steps 10000 --stop-after 5000 -o out\n" +
 			"  $ graft nern train resnet20.onnx --data train.gz --steps 10000 --resume -o out",
 		Flags:  append(flags, recordFlags()...),
 		Action: runNernTrain,
@@ -230,9 +232,25 @@ func runNernTrain(c *cli.Context) (err error) {
 			rec.Log(map[string]any{"step": e.Step, "rmse": ev.RMSE, "rel_rmse": ev.RelRMSE, "val_top1": finite(ev.Top1)})
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	ctx, cancel := context.WithCancel(sig)
+	defer cancel()
+	stopAfter := c.Int("stop-after")
+	if stopAfter > 0 {
+		progress := r.Progress
+		r.Progress = func(e nern.Event) {
+			progress(e)
+			if e.Step == stopAfter {
+				cancel()
+			}
+		}
+	}
 	if err := r.Train(ctx, ckpt); err != nil {
+		if errors.Is(err, context.Canceled) && stopAfter > 0 && r.Step == stopAfter && sig.Err() == nil {
+			fmt.Fprintf(stderr, "nern: stopped after step %d of %d; checkpoint %s (--resume continues)\n", r.Step, opts.Steps, ckpt)
+			return nil
+		}
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(stderr, "nern: interrupted at step %d; checkpoint %s (--resume continues)\n", r.Step, ckpt)
 			return errInterrupted

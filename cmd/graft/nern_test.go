@@ -81,3 +81,43 @@ func mustHash(t *testing.T, path string) string {
 	}
 	return h
 }
+
+// TestNernResume trains 4 steps straight, and 4 steps stopped after step
+// 2 (--stop-after) and resumed (--resume): with one thread the two
+// predictor.onnx files are byte-identical. The steps are
+// reconstruction-only, which keeps the test fast; nern.TestResume checks
+// resuming through steps of the whole objective.
+func TestNernResume(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "resnet20.onnx")
+	b, err := os.ReadFile(filepath.Join(fixtures.Dir(), "nern", "resnet20.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(model, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fm := filepath.Join(fixtures.Dir(), "fmnist")
+	train := func(out string, extra ...string) {
+		t.Helper()
+		args := append([]string{"graft", "nern", "train", model, "--data", filepath.Join(fm, "train-images-2k-idx3-ubyte.gz"),
+			"--mean", "0.2860", "--std", "0.3530", "--steps", "4", "--hidden", "8", "--batch", "2", "--kernel-batch", "256",
+			"--warmup-rec", "4", "--eval-every", "2", "--threads", "1", "--seed", "5", "--no-record", "-o", out}, extra...)
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d: %s", extra, code, stderr.String())
+		}
+	}
+	straight, split := filepath.Join(dir, "straight"), filepath.Join(dir, "split")
+	train(straight)
+	train(split, "--stop-after", "2")
+	if _, err := os.Stat(filepath.Join(split, "predictor.onnx")); err == nil {
+		t.Errorf("--stop-after 2 wrote predictor.onnx")
+	}
+	train(split, "--resume")
+	a, _ := os.ReadFile(filepath.Join(straight, "predictor.onnx"))
+	c, _ := os.ReadFile(filepath.Join(split, "predictor.onnx"))
+	if len(a) == 0 || !bytes.Equal(a, c) {
+		t.Errorf("resumed predictor.onnx (%d bytes) differs from the straight run's (%d bytes)", len(c), len(a))
+	}
+}

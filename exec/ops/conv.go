@@ -812,13 +812,22 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 	planes := g.batch * g.cout
 	minPlanes := max(1, (1<<15)/max(1, n*ks))
 	same3x3 := g.k == [3]int{1, 3, 3} && g.s == [3]int{1, 1, 1} && g.d == [3]int{1, 1, 1} && g.p == [3]int{0, 1, 1}
+	flat := !same3x3 && g.k[0] == 1 && g.s == [3]int{1, 1, 1}
+	// flat: stride 1, any window: the plane goes into a zero-bordered
+	// buffer PH×PW large enough for every window, and each tap is one
+	// vector pass over the whole buffer (convDepthwiseFlat).
+	ph, pw := g.out[1]+(g.k[1]-1)*g.d[1], g.out[2]+(g.k[2]-1)*g.d[2]
 	parallelFor(threads, planes, minPlanes, func(lo, hi int) {
 		rows := make([][]float32, g.k[1])
 		zero := make([]float32, g.in[2])
 		var padded, wide []float32
-		if same3x3 {
+		switch {
+		case same3x3:
 			padded = make([]float32, (g.in[1]+2)*(g.in[2]+2))
 			wide = make([]float32, g.in[1]*(g.in[2]+2))
+		case flat:
+			padded = make([]float32, ph*pw)
+			wide = make([]float32, g.out[1]*pw)
 		}
 		for pl := lo; pl < hi; pl++ {
 			b, m := pl/g.cout, pl%g.cout
@@ -827,9 +836,12 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 				bv = bias[m]
 			}
 			ic := b*g.cin + m/mult
-			if same3x3 {
+			switch {
+			case same3x3:
 				convDepthwiseSame3x3(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], (*[9]float32)(w[m*ks:(m+1)*ks]), bv, g.in[1], g.in[2], padded, wide)
-			} else {
+			case flat:
+				convDepthwiseFlat(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g, padded, wide, pw)
+			default:
 				convDepthwisePlane(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g, rows, zero)
 			}
 			if clamp != nil {
@@ -864,6 +876,46 @@ func convDepthwiseSame3x3(out, in []float32, w *[9]float32, bias float32, H, W i
 	vec.DW3x3(wide[:n], padded, padded[pw:], padded[2*pw:], w, bias)
 	for y := range H {
 		copy(out[y*W:(y+1)*W], wide[y*pw:y*pw+W])
+	}
+}
+
+// convDepthwiseFlat convolves one H×W plane with one kh×kw filter at
+// stride 1 (any padding and dilation). The plane is copied into a zeroed
+// buffer of width pw = Wo + (kw−1)·dw, at the top-left padding's offset,
+// so that output (oy, ox) reads padded[(oy+ky·dh)·pw + ox + kx·dw] for
+// every tap without bounds; treating the buffer as one row, each tap is a
+// single vec.Axpy over (Ho−1)·pw + Wo elements, of which the kw−1 columns
+// per row that straddle a row boundary are dropped.
+func convDepthwiseFlat(out, in, wk []float32, bias float32, g *convShape, padded, wide []float32, pw int) {
+	H, W := g.in[1], g.in[2]
+	Ho, Wo := g.out[1], g.out[2]
+	kh, kw, dh, dw := g.k[1], g.k[2], g.d[1], g.d[2]
+	top, left := g.p[1], g.p[2]
+	clear(padded)
+	for y := range H {
+		py := y + top
+		if py < 0 || py*pw >= len(padded) {
+			continue
+		}
+		// Columns of the input row that land inside the buffer.
+		x0, x1 := max(0, -left), min(W, pw-left)
+		if x0 < x1 {
+			copy(padded[py*pw+left+x0:py*pw+left+x1], in[y*W+x0:y*W+x1])
+		}
+	}
+	n := (Ho-1)*pw + Wo
+	acc := wide[:n]
+	for i := range acc {
+		acc[i] = bias
+	}
+	for ky := range kh {
+		for kx := range kw {
+			off := ky*dh*pw + kx*dw
+			vec.Axpy(acc, padded[off:off+n], wk[ky*kw+kx])
+		}
+	}
+	for y := range Ho {
+		copy(out[y*Wo:(y+1)*Wo], acc[y*pw:y*pw+Wo])
 	}
 }
 

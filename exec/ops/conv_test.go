@@ -219,6 +219,8 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "depthwise_multiplier", x: []int{2, 3, 7, 8}, cout: 6, kernel: []int{3, 3}, group: 3, pads: []int{1, 1, 1, 1}},
 		{name: "depthwise_5x5_dil2", x: []int{1, 4, 12, 11}, cout: 4, kernel: []int{5, 5}, group: 4, dils: []int{2, 2}, pads: []int{4, 4, 4, 4}},
 		{name: "depthwise_big_kernel", x: []int{1, 2, 3, 2}, cout: 2, kernel: []int{5, 5}, group: 2, pads: []int{2, 2, 2, 2}},
+		{name: "depthwise_5x5_asym_pads", x: []int{2, 3, 9, 14}, cout: 3, kernel: []int{5, 5}, group: 3, pads: []int{1, 2, 3, 0}},
+		{name: "depthwise_3x5_nopad", x: []int{1, 4, 8, 17}, cout: 8, kernel: []int{3, 5}, group: 4},
 		{name: "depthwise_threads", x: []int{2, 32, 30, 30}, cout: 32, kernel: []int{3, 3}, group: 32, pads: []int{1, 1, 1, 1}, threads: 3},
 		// Stride-1 convolutions wide enough for convFlatWide take the
 		// flat path (convGemmFlat): tiles, asymmetric and oversized

@@ -91,3 +91,19 @@ func sigmoidBlocks(dst, src []float32) int {
 	sigmoidAVX2(&dst[0], &src[0], n)
 	return n
 }
+
+// axpyAVX2 does Axpy on the first n elements, n a positive multiple of 8.
+//
+//go:noescape
+func axpyAVX2(dst, src *float32, n int, a float32)
+
+// axpyBlocks does a prefix of Axpy with vector instructions and returns
+// its length.
+func axpyBlocks(dst, src []float32, a float32) int {
+	n := len(dst) / 8 * 8
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	axpyAVX2(&dst[0], &src[0], n, a)
+	return n
+}

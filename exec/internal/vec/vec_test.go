@@ -118,3 +118,27 @@ func TestDW3x3(t *testing.T) {
 		}
 	}
 }
+
+// TestAxpy holds Axpy to its twin within the rounding of one product
+// (FMA rounds once, the twin twice).
+func TestAxpy(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{0, 3, 8, 13, 32, 47, 100} {
+		src := make([]float32, n+3)
+		dst := make([]float32, n)
+		for i := range src {
+			src[i] = float32(r.NormFloat64())
+		}
+		for i := range dst {
+			dst[i] = float32(r.NormFloat64())
+		}
+		want := append([]float32(nil), dst...)
+		axpyGo(want, src, 0.7)
+		Axpy(dst, src, 0.7)
+		for i := range want {
+			if d := math.Abs(float64(dst[i] - want[i])); d > 1e-6*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("n=%d: element %d = %v, want %v", n, i, dst[i], want[i])
+			}
+		}
+	}
+}
