@@ -3,7 +3,6 @@ package ntk
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -177,19 +176,7 @@ func TestCrossEntropyBlocks(t *testing.T) {
 // output kernel, which TestFixedBatchModel holds to per-sample passes;
 // both sides come from the same float32 gradients, so 1e-5 relative.
 func TestCrossEntropyFixedBatch(t *testing.T) {
-	fx, err := fixtures.Load("cnn_bn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnx.Load(fx.Model())
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := tensor.New(tensor.Float32, 3, 3, 16, 16)
-	r := rand.New(rand.NewPCG(5, 6))
-	for i := range x.F32 {
-		x.F32[i] = float32(r.NormFloat64())
-	}
+	_, m, x := fixedBatchModel(t, 5, 6)
 	full, err := Compute(m, x, Options{Mode: Mode{Kind: Full}})
 	if err != nil {
 		t.Fatal(err)

@@ -282,19 +282,7 @@ func BenchmarkNTK(b *testing.B) {
 // so that runs are padded, and checks that the layerwise paths agree with
 // per-sample backward passes for every parameter.
 func TestFixedBatchModel(t *testing.T) {
-	fx, err := fixtures.Load("cnn_bn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnx.Load(fx.Model())
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := tensor.New(tensor.Float32, 3, 3, 16, 16)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range x.F32 {
-		x.F32[i] = float32(r.NormFloat64())
-	}
+	fx, m, x := fixedBatchModel(t, 3, 4)
 	fast, err := Compute(m, x, Options{Mode: Mode{Kind: Full}})
 	if err != nil {
 		t.Fatal(err)
@@ -348,4 +336,24 @@ func TestOutputGroups(t *testing.T) {
 	if _, err := Compute(m, x, Options{Mode: Mode{Kind: Full}, Chunk: 2, MaxBytes: 60 << 10}); err == nil || !strings.Contains(err.Error(), "all 4 outputs") {
 		t.Errorf("full kernel beyond the budget: %v", err)
 	}
+}
+
+// fixedBatchModel loads cnn_bn, exported with a fixed batch of 2, and
+// draws 3 normal samples for it (seeded), so that runs are padded.
+func fixedBatchModel(t *testing.T, seed1, seed2 uint64) (*fixtures.Manifest, *onnx.Model, *tensor.Dense) {
+	t.Helper()
+	fx, err := fixtures.Load("cnn_bn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnx.Load(fx.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(tensor.Float32, 3, 3, 16, 16)
+	r := rand.New(rand.NewPCG(seed1, seed2))
+	for i := range x.F32 {
+		x.F32[i] = float32(r.NormFloat64())
+	}
+	return fx, m, x
 }
