@@ -63,7 +63,9 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {
-		fmt.Fprintln(stderr, "run `graft help` or `graft COMMAND --help` for usage")
+		if !strings.Contains(err.Error(), "\nusage: ") {
+			fmt.Fprintln(stderr, "run `graft help` or `graft COMMAND --help` for usage")
+		}
 		return exitUsage
 	}
 	return exitError

@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
@@ -50,10 +51,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newNernCmd(),
 			newLRFindCmd(),
 			newRunsCmd(),
+			newVersionCmd(),
 		},
+		Action:  unknownCommand,
+		Version: versionLine(),
 		Metadata:       map[string]any{"args": args}, // for run records
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes
 	}
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, c.App.Version) }
+	setUsageErrors(app.Commands, "")
 	return exitCode(runApp(app, flagsFirst(app, args)), stderr)
 }
 
