@@ -53,8 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newRunsCmd(),
 			newVersionCmd(),
 		},
-		Action:  unknownCommand,
-		Version: versionLine(),
+		Action:         unknownCommand,
+		Version:        versionLine(),
 		Metadata:       map[string]any{"args": args}, // for run records
 		ExitErrHandler: func(*cli.Context, error) {}, // exit.go decides codes
 	}
