@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -152,7 +153,7 @@ func sha(b []byte) string {
 func TestFashionMNIST(t *testing.T) {
 	images := filepath.Join(fashionDir, "t10k-images-idx3-ubyte.gz")
 	if _, err := os.Stat(images); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("%s is absent: install the Debian package dataset-fashion-mnist", images)
+		fixtures.SkipNoReference(t, "%s is absent: install the Debian package dataset-fashion-mnist", images)
 	}
 	src, err := Open(images, Options{}) // labels: t10k-labels-idx1-ubyte.gz beside it
 	if err != nil {

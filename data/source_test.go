@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -22,7 +23,7 @@ func python(t *testing.T, script string, args ...string) []byte {
 	t.Helper()
 	const py = "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no reference: %s is absent", py)
+		fixtures.SkipNoReference(t, "no reference: %s is absent", py)
 	}
 	cmd := exec.Command(py, append([]string{"-c", script}, args...)...)
 	var stderr bytes.Buffer
@@ -30,7 +31,7 @@ func python(t *testing.T, script string, args ...string) []byte {
 	out, err := cmd.Output()
 	if err != nil {
 		if strings.Contains(stderr.String(), "ModuleNotFoundError") {
-			t.Skipf("no reference: %s", strings.TrimSpace(stderr.String()))
+			fixtures.SkipNoReference(t, "no reference: %s", strings.TrimSpace(stderr.String()))
 		}
 		t.Fatalf("python reference failed: %v\n%s", err, stderr.String())
 	}

@@ -4,7 +4,7 @@
 //	go run ./tools/benchcmp [-threads 2] [-iters 20] [-models resnet18,mobilenet_v2,mlp_big] [-batches 1,8]
 //
 // The models come from fixtures/gen_big.py (exported on first use); ONNX
-// Runtime runs through tools/ort/run.js (npm install --ignore-scripts there).
+// Runtime runs through tools/ort/run.js (npm ci --ignore-scripts there).
 package main
 
 import (
