@@ -2,6 +2,7 @@ package surgery
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,8 +92,15 @@ func TestTruncate(t *testing.T) {
 					at = h.Value
 				}
 			}
-			if err := Truncate(m, at); err != nil {
+			if err := Truncate(m, c.module); err != nil {
 				t.Fatal(err)
+			}
+			// The output is named as asked; its ONNX name is kept.
+			if got := m.Graph.Outputs[0].Name; got != c.module {
+				t.Errorf("output named %q, want %q", got, c.module)
+			}
+			if !slices.Contains(m.Metadata, onnx.KV{Key: "graft.output." + c.module, Value: at}) && at != c.module {
+				t.Errorf("metadata %v lacks graft.output.%s = %q", m.Metadata, c.module, at)
 			}
 			in := fx.Inputs[0].Name
 			if d := maxDiff(runOne(t, m, map[string]*tensor.Dense{in: x}), want); d > tol {

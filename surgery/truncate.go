@@ -32,7 +32,10 @@ func finish(m *onnx.Model) error {
 }
 
 // Truncate makes the named layers the model's outputs, in order, and
-// removes everything they do not depend on.
+// removes everything they do not depend on. Each new output is renamed to
+// the name asked for (`layer1` rather than `/layer1/layer1.1/relu_1/Relu_output_0`)
+// where that name is free; the ONNX value name it had is kept in the
+// model's metadata under "graft.output.NAME".
 func Truncate(m *onnx.Model, at ...string) error {
 	g := m.Graph
 	outs, err := resolveAll(g, at)
@@ -42,10 +45,32 @@ func Truncate(m *onnx.Model, at ...string) error {
 	g.Outputs = outs
 	g.Cleanup()
 	g.RemoveUnusedInputs()
+	nameOutputs(m, outs, at)
 	if err := finish(m); err != nil {
 		return fmt.Errorf("truncate: %w", err)
 	}
 	return nil
+}
+
+// nameOutputs renames each output value to the layer name that selected
+// it, unless the name is taken, the value is also an input or another
+// output, or a subgraph reads it by name: then the ONNX name stays.
+func nameOutputs(m *onnx.Model, outs []*onnx.Value, asked []string) {
+	g := m.Graph
+	seen := map[*onnx.Value]int{}
+	for _, v := range outs {
+		seen[v]++
+	}
+	for i, v := range outs {
+		name := asked[i]
+		if v.Name == name || seen[v] > 1 || isInput(g, v) || g.Value(name) != nil {
+			continue
+		}
+		old := v.Name
+		if g.Rename(v, name) == nil {
+			m.Metadata = append(m.Metadata, onnx.KV{Key: "graft.output." + name, Value: old})
+		}
+	}
 }
 
 // Extract keeps the part of the model between the from layers and the to

@@ -128,6 +128,11 @@ func flagsFirst(app *cli.App, args []string) []string {
 		}
 	}
 	out := append([]string{}, args[:at]...)
+	for _, f := range flags {
+		if f == "-h" || f == "--help" || f == "-help" {
+			return append(out, "--help") // `graft run MODEL --help`: the command's help
+		}
+	}
 	out = append(out, flags...)
 	return append(out, positional...)
 }
