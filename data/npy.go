@@ -3,18 +3,15 @@ package data
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-)
 
-// maxHeader bounds an .npy header; numpy writes a few hundred bytes.
-const maxHeader = 1 << 20
+	"github.com/graft-ml/graft/tensor"
+)
 
 // Names under which an .npz holds samples and labels, in order of
 // preference.
@@ -60,176 +57,23 @@ func (a *array) checkSize(have int64) error {
 	return nil
 }
 
-// readNPYHeader reads an .npy magic string and header from r, returning an
-// array whose offset is the header's length.
+// readNPYHeader reads an .npy magic string and header from r through
+// tensor.ReadNPYHeader, returning an array whose offset is the header's
+// length.
 func readNPYHeader(r io.Reader, path, format string) (*array, error) {
-	bad := func(msg string, args ...any) error { return formatErr(path, format, msg, args...) }
-	var pre [8]byte
-	if _, err := io.ReadFull(r, pre[:]); err != nil {
-		return nil, bad("truncated: no .npy magic string")
-	}
-	if string(pre[:6]) != "\x93NUMPY" {
-		return nil, bad("bad magic %q; want \"\\x93NUMPY\"", pre[:6])
-	}
-	lenBytes := 2
-	switch pre[6] {
-	case 1:
-	case 2, 3:
-		lenBytes = 4
-	default:
-		return nil, bad("unsupported .npy format version %d.%d", pre[6], pre[7])
-	}
-	var lb [4]byte
-	if _, err := io.ReadFull(r, lb[:lenBytes]); err != nil {
-		return nil, bad("truncated: no header length")
-	}
-	hlen := int(binary.LittleEndian.Uint32(lb[:]))
-	if hlen > maxHeader {
-		return nil, bad("header length %d is too large", hlen)
-	}
-	hdr := make([]byte, hlen)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return nil, bad("truncated: header shorter than its declared %d bytes", hlen)
-	}
-	fields, err := parseDict(string(hdr))
+	h, err := tensor.ReadNPYHeader(r)
 	if err != nil {
-		return nil, bad("header %q: %v", strings.TrimSpace(string(hdr)), err)
+		var fe *tensor.NPYFormatError
+		if errors.As(err, &fe) {
+			return nil, formatErr(path, format, "%s", fe.Msg)
+		}
+		return nil, fmt.Errorf("data: %s: %w", path, err)
 	}
-	el, err := parseDescr(fields["descr"])
-	if err != nil {
-		return nil, bad("%v", err)
-	}
-	switch fields["fortran_order"] {
-	case "False":
-	case "True":
-		return nil, bad("Fortran-order arrays are not supported; save np.ascontiguousarray(x)")
-	default:
-		return nil, bad("header has no fortran_order")
-	}
-	shape, err := parseTuple(fields["shape"])
-	if err != nil {
-		return nil, bad("shape: %v", err)
-	}
-	if _, err := checkShape(path, format, shape, el); err != nil {
+	el := elem{kind: h.Kind, size: h.Size, big: h.BigEndian}
+	if _, err := checkShape(path, format, h.Shape, el); err != nil {
 		return nil, err
 	}
-	return &array{path: path, format: format, el: el, shape: shape, offset: int64(8 + lenBytes + hlen)}, nil
-}
-
-// parseDict parses the Python dict literal of an .npy header into its
-// keys' values as written: "'<f4'" loses its quotes, "(2, 3)" and "False"
-// stay as they are.
-func parseDict(s string) (map[string]string, error) {
-	s = strings.TrimSpace(s)
-	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
-		return nil, errors.New("not a dict literal")
-	}
-	s = s[1 : len(s)-1]
-	out := map[string]string{}
-	for {
-		s = strings.TrimLeft(s, " ,")
-		if s == "" {
-			return out, nil
-		}
-		key, rest, err := quoted(s)
-		if err != nil {
-			return nil, err
-		}
-		rest = strings.TrimLeft(rest, " ")
-		if !strings.HasPrefix(rest, ":") {
-			return nil, fmt.Errorf("no ':' after key %q", key)
-		}
-		rest = strings.TrimLeft(rest[1:], " ")
-		var val string
-		switch {
-		case strings.HasPrefix(rest, "'"), strings.HasPrefix(rest, `"`):
-			val, rest, err = quoted(rest)
-			if err != nil {
-				return nil, err
-			}
-		case strings.HasPrefix(rest, "("):
-			end := strings.IndexByte(rest, ')')
-			if end < 0 {
-				return nil, fmt.Errorf("unclosed tuple for key %q", key)
-			}
-			val, rest = rest[:end+1], rest[end+1:]
-		case strings.HasPrefix(rest, "["):
-			return nil, fmt.Errorf("structured dtype for key %q is not supported", key)
-		default:
-			end := strings.IndexAny(rest, ",}")
-			if end < 0 {
-				end = len(rest)
-			}
-			val, rest = strings.TrimSpace(rest[:end]), rest[end:]
-		}
-		out[key] = val
-		s = rest
-	}
-}
-
-// quoted splits a leading Python string literal off s.
-func quoted(s string) (val, rest string, err error) {
-	if s == "" || (s[0] != '\'' && s[0] != '"') {
-		return "", "", fmt.Errorf("want a quoted string at %q", s)
-	}
-	end := strings.IndexByte(s[1:], s[0])
-	if end < 0 {
-		return "", "", fmt.Errorf("unclosed string at %q", s)
-	}
-	return s[1 : 1+end], s[2+end:], nil
-}
-
-// parseTuple parses a Python tuple of non-negative integers such as "(3,)".
-func parseTuple(s string) ([]int, error) {
-	if !strings.HasPrefix(s, "(") || !strings.HasSuffix(s, ")") {
-		return nil, fmt.Errorf("want a tuple, got %q", s)
-	}
-	shape := []int{}
-	for _, p := range strings.Split(s[1:len(s)-1], ",") {
-		p = strings.TrimSuffix(strings.TrimSpace(p), "L")
-		if p == "" {
-			continue
-		}
-		d, err := strconv.Atoi(p)
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("bad dimension %q", p)
-		}
-		shape = append(shape, d)
-	}
-	return shape, nil
-}
-
-// parseDescr decodes a numpy type string such as "<f4" or "|u1".
-func parseDescr(d string) (elem, error) {
-	if len(d) < 3 {
-		return elem{}, fmt.Errorf("unsupported dtype %q", d)
-	}
-	var el elem
-	switch d[0] {
-	case '<', '|', '=': // '=' is native order: graft runs on little-endian machines
-	case '>':
-		el.big = true
-	default:
-		return elem{}, fmt.Errorf("unsupported dtype %q", d)
-	}
-	size, err := strconv.Atoi(d[2:])
-	if err != nil {
-		return elem{}, fmt.Errorf("unsupported dtype %q", d)
-	}
-	el.kind, el.size = d[1], size
-	ok := false
-	switch el.kind {
-	case 'f':
-		ok = size == 2 || size == 4 || size == 8
-	case 'i', 'u':
-		ok = size == 1 || size == 2 || size == 4 || size == 8
-	case 'b':
-		ok = size == 1 // decodes as 0 or 1, unscaled
-	}
-	if !ok {
-		return elem{}, fmt.Errorf("unsupported dtype %q (want a float, integer or bool type)", d)
-	}
-	return el, nil
+	return &array{path: path, format: format, el: el, shape: h.Shape, offset: h.Offset}, nil
 }
 
 // parseNPZ finds the sample array of the .npz at path (named key, or chosen
