@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/graft-ml/graft/data"
+	"github.com/graft-ml/graft/feed"
 )
 
 // dataFlags are the options of every command that reads a dataset.
@@ -67,7 +68,9 @@ func openDataPath(c *cli.Context, path, labels string) (data.Source, error) {
 	return data.Open(path, opt)
 }
 
-// passFlags reads the batching flags.
-func passFlags(c *cli.Context, label string) passOptions {
-	return passOptions{batch: c.Int("batch"), limit: c.Int("limit"), progress: c.App.ErrWriter, label: label}
+// feedFlags reads the batching flags (and --threads where the command
+// has it) into the options of a pass over the data, whose progress is
+// drawn on stderr with label.
+func feedFlags(c *cli.Context, label string) feed.Options {
+	return feed.Options{Batch: c.Int("batch"), Limit: c.Int("limit"), Threads: c.Int("threads"), Progress: progressBar(c.App.ErrWriter, label)}
 }
