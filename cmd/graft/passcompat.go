@@ -45,7 +45,6 @@ func runBatched(p *exec.Program, input string, x *tensor.Dense, outputs []string
 	return p.RunSamples(input, map[string]*tensor.Dense{input: x}, outputs, exec.AllSamples)
 }
 
-
 func evaluate(models []*onnx.Model, output string, src data.Source, o passOptions, threads int) (*eval.Result, error) {
 	eo := eval.Options{Output: output, Feed: feed.Options{Batch: o.batch, Limit: o.limit, Threads: threads, Progress: progressBar(o.progress, o.label)}}
 	if len(models) > 1 {
