@@ -67,10 +67,11 @@
 //	          {label_smoothing} → blob "kernel" (float64) and, with
 //	          components, one blob per parameter tensor; result {params,
 //	          components, paths, outputs}: ntk.Compute
-//	eval      model; blobs "x" (float32 samples) and "labels"; optional
-//	          compare model (args {compare} or blob "compare") → result
-//	          {top1, agreement (null without compare), samples}:
-//	          nern.Accuracy
+//	eval      model; blob "x" (float32 samples), optional blob "labels";
+//	          optional compare model (args {compare} or blob "compare");
+//	          args {output, batch, threads} → result {samples, top1, top5,
+//	          agreement, compare_top1} (each absent when it does not
+//	          apply): eval.Accuracy
 //
 // # Errors
 //
@@ -82,6 +83,6 @@
 // cannot be written. The package prints nothing and never exits.
 //
 // serve sits beside cmd/graft at the top of the import order: it imports
-// exec, surgery, ntk, nern, data, onnx and tensor, and is imported only by
+// exec, surgery, ntk, eval, feed, onnx and tensor, and is imported only by
 // cmd/graft (serve.go).
 package serve

@@ -3,13 +3,13 @@ package serve
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 
+	"github.com/graft-ml/graft/eval"
 	"github.com/graft-ml/graft/exec"
-	"github.com/graft-ml/graft/nern"
+	"github.com/graft-ml/graft/feed"
 	"github.com/graft-ml/graft/ntk"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/surgery"
@@ -487,16 +487,12 @@ func computeNTK(c *call) (any, error) {
 type evalArgs struct {
 	Path    string `json:"path"`
 	Compare string `json:"compare"`
+	Output  string `json:"output"`
+	Batch   int    `json:"batch"`
 	Threads int    `json:"threads"`
 }
 
-type evalResult struct {
-	Top1      float64  `json:"top1"`
-	Agreement *float64 `json:"agreement"`
-	Samples   int      `json:"samples"`
-}
-
-func eval(c *call) (any, error) {
+func evaluate(c *call) (any, error) {
 	var a evalArgs
 	if err := c.decode(&a); err != nil {
 		return nil, err
@@ -516,26 +512,22 @@ func eval(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	labels, err := c.tensor("labels")
-	if err != nil {
-		return nil, err
+	var labels *tensor.Dense
+	if _, ok := c.blob("labels"); ok {
+		if labels, err = c.tensor("labels"); err != nil {
+			return nil, err
+		}
 	}
 	src, err := newArraySource(x, labels)
 	if err != nil {
 		return nil, err
 	}
-	top1, agree, err := nern.Accuracy(m, ref, src, c.threads(a.Threads))
-	if err != nil {
-		return nil, err
-	}
-	r := evalResult{Top1: top1, Samples: src.Len()}
-	if !math.IsNaN(agree) {
-		r.Agreement = &agree
-	}
-	return r, nil
+	return eval.Accuracy(m, src, eval.Options{Output: a.Output, Compare: ref,
+		Feed: feed.Options{Batch: a.Batch, Threads: c.threads(a.Threads)}})
 }
 
-// arraySource is a data.Source over samples and labels in memory.
+// arraySource is a data.Source over samples and labels (nil: none) in
+// memory.
 type arraySource struct {
 	x      *tensor.Dense
 	labels []int64
@@ -549,13 +541,18 @@ func newArraySource(x, labels *tensor.Dense) (*arraySource, error) {
 	if x.Rank() < 1 || x.Shape[0] == 0 {
 		return nil, badRequest("x %v holds no samples", x.Shape)
 	}
+	s := &arraySource{x: x, size: x.Len() / x.Shape[0]}
+	if labels == nil {
+		return s, nil
+	}
 	if labels.DType.IsFloat() {
 		return nil, badRequest("labels are %s, want integers", labels.DType)
 	}
 	if labels.Rank() != 1 || labels.Shape[0] != x.Shape[0] {
 		return nil, badRequest("labels %v do not match the %d samples of x %v: want one label per sample", labels.Shape, x.Shape[0], x.Shape)
 	}
-	return &arraySource{x: x, labels: labels.Int64s(), size: x.Len() / x.Shape[0]}, nil
+	s.labels = labels.Int64s()
+	return s, nil
 }
 
 func (s *arraySource) Len() int           { return s.x.Shape[0] }
@@ -567,5 +564,8 @@ func (s *arraySource) Batch(start, n int) (*tensor.Dense, []int64, error) {
 	}
 	shape := append([]int{n}, s.SampleShape()...)
 	x := tensor.FromF32(shape, append([]float32(nil), s.x.F32[start*s.size:(start+n)*s.size]...))
+	if s.labels == nil {
+		return x, nil, nil
+	}
 	return x, append([]int64(nil), s.labels[start:start+n]...), nil
 }

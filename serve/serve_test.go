@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/eval"
 	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/onnx"
@@ -513,18 +514,28 @@ func TestEval(t *testing.T) {
 			same++
 		}
 	}
+	path, compare := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx")
 	resps, _, err := serveAll(t, New(Options{}),
-		frame(t, "eval", 1, map[string]any{"path": filepath.Join(dir, "a.onnx"), "compare": filepath.Join(dir, "b.onnx")},
-			blob{"x", npy(t, x)}, blob{"labels", npy(t, tensor.FromI64([]int{n}, labels))}))
-	if err != nil || !resps[0].OK {
-		t.Fatalf("eval: %v %s", err, resps[0].Error)
-	}
-	var r evalResult
-	if err := json.Unmarshal(resps[0].Result, &r); err != nil {
+		frame(t, "eval", 1, map[string]any{"path": path, "compare": compare, "batch": 3},
+			blob{"x", npy(t, x)}, blob{"labels", npy(t, tensor.FromI64([]int{n}, labels))}),
+		frame(t, "eval", 2, map[string]any{"path": path, "compare": compare}, blob{"x", npy(t, x)}))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Top1 != 1 || r.Agreement == nil || *r.Agreement != float64(same)/float64(n) || r.Samples != n {
-		t.Errorf("eval %s; want top1 1, agreement %d/%d", resps[0].Result, same, n)
+	agreement := float64(same) / float64(n)
+	for i, r := range resps {
+		if !r.OK {
+			t.Fatalf("eval %d: %s", i+1, r.Error)
+		}
+		var got eval.Result
+		if err := json.Unmarshal(r.Result, &got); err != nil {
+			t.Fatal(err)
+		}
+		labelled := i == 0
+		if got.Samples != n || got.Agreement == nil || *got.Agreement != agreement ||
+			(got.Top1 != nil) != labelled || (labelled && *got.Top1 != 1) {
+			t.Errorf("eval %d: %s; want top1 1 (with labels), agreement %d/%d", i+1, r.Result, same, n)
+		}
 	}
 }
 

@@ -247,7 +247,7 @@ func init() {
 		"truncate": truncate,
 		"stitch":   stitch,
 		"ntk":      computeNTK,
-		"eval":     eval,
+		"eval":     evaluate,
 	}
 }
 
