@@ -51,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newNernCmd(),
 			newLRFindCmd(),
 			newRunsCmd(),
+			newServeCmd(),
 			newVersionCmd(),
 		},
 		Action:         unknownCommand,
