@@ -79,7 +79,7 @@ func TestStitchFitFashionMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []string{"linear", "lowrank:16", "procrustes"} {
+	for _, kind := range []string{"linear", "lowrank:16", "procrustes", "procrustes:unscaled"} {
 		t.Run(kind, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "ab.onnx")
 			args := append([]string{"stitch", fmnist("a.onnx"), "--at", "pool2", fmnist("b.onnx"), "--from", "pool2",
@@ -154,7 +154,7 @@ func TestStitchFitErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--fit", "cubic", "--data", fmnist("input8.npy")}, 2, "want linear, lowrank:R or procrustes"},
+		{[]string{"--fit", "cubic", "--data", fmnist("input8.npy")}, 2, "want linear, lowrank:R, procrustes or procrustes:unscaled"},
 		{[]string{"--fit", "linear"}, 2, "needs --data"},
 		{[]string{"--fit", "lowrank:0", "--data", fmnist("input8.npy")}, 2, "positive rank"},
 		{[]string{"--fit", "linear", "--data", "/nonexistent.npy"}, 1, "no such file"},
