@@ -61,6 +61,14 @@
 //	          {at, from}; optional adapter (args {adapter} or blob
 //	          "adapter") → blob "model" and result {opset, shared_initializers,
 //	          a_type, b_type}: surgery.Stitch
+//	fit       models a, b as for stitch; blob "x" (float32 samples); args
+//	          {at, from, method ("linear", "lowrank:R", "procrustes",
+//	          "procrustes:unscaled"), kernel, ridge, no_bias, batch, threads,
+//	          adapter_only} → blob "model", the stitched model (or with
+//	          adapter_only the fitted adapter), and result {method, samples,
+//	          rows, in, out, effective_rank, r2 (null when B's activation is
+//	          constant), rel_residual, resized_from, resized_to}:
+//	          fitting.Stitch (fitting.FitAdapter)
 //	ntk       model; blob "x"; args {mode ("trace", "full" or "output"), k,
 //	          params, components, rows [lo, hi], cols [lo, hi], chunk,
 //	          threads}; with args {loss: "ce"} blob "labels" and optional
@@ -83,6 +91,6 @@
 // cannot be written. The package prints nothing and never exits.
 //
 // serve sits beside cmd/graft at the top of the import order: it imports
-// exec, surgery, ntk, eval, feed, onnx and tensor, and is imported only by
+// exec, surgery, fitting, ntk, eval, feed, onnx and tensor, and is imported only by
 // cmd/graft (serve.go).
 package serve

@@ -14,6 +14,7 @@ import (
 
 	"github.com/graft-ml/graft/eval"
 	"github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/surgery"
@@ -619,4 +620,72 @@ func BenchmarkRun(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// TestFitMatchesLibrary checks the fit op against fitting.Stitch and
+// fitting.FitAdapter on the same samples (the Fashion-MNIST pair at pool2,
+// on the 8 recorded inputs): the same ONNX bytes. fitting's own tests
+// compare the fit with PyTorch's.
+func TestFitMatchesLibrary(t *testing.T) {
+	dir := filepath.Join(fixtures.Dir(), "fmnist")
+	pa, pb := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx")
+	x, err := tensor.LoadNPY(filepath.Join(dir, "input8.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(p string) *onnx.Model {
+		m, err := onnx.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	src, err := newArraySource(x, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := fitting.StitchOptions{Method: fitting.Method{Kind: fitting.FitLowRank, Rank: 8}}
+	a := load(pa)
+	if _, err := fitting.Stitch(a, "pool2", load(pb), "pool2", src, o); err != nil {
+		t.Fatal(err)
+	}
+	wantStitched, err := a.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := fitting.FitAdapter(load(pa), "pool2", load(pb), "pool2", src, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAdapter, err := r.Adapter.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]any{"a": pa, "b": pb, "at": "pool2", "from": "pool2", "method": "lowrank:8"}
+	adapterArgs := map[string]any{"a": pa, "b": pb, "at": "pool2", "from": "pool2", "method": "lowrank:8", "adapter_only": true}
+	resps, out, err := serveAll(t, New(Options{}),
+		frame(t, "fit", 1, args, blob{"x", npy(t, x)}),
+		frame(t, "fit", 2, adapterArgs, blob{"x", npy(t, x)}),
+		frame(t, "fit", 3, map[string]any{"a": pa, "b": pb, "at": "pool2", "from": "pool2", "method": "cubic"}, blob{"x", npy(t, x)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][]byte{wantStitched, wantAdapter} {
+		if !resps[i].OK {
+			t.Fatalf("fit %d: %s", i+1, resps[i].Error)
+		}
+		if !bytes.Equal(out[i][0], want) {
+			t.Errorf("fit %d: the model differs from the library call's", i+1)
+		}
+	}
+	var fr fitResult
+	if err := json.Unmarshal(resps[0].Result, &fr); err != nil {
+		t.Fatal(err)
+	}
+	if fr.Method != "lowrank:8" || fr.Samples != 8 || fr.Rows != 8*49 || fr.In != 64 || fr.Out != 64 || fr.R2 == nil {
+		t.Errorf("fit result %s", resps[0].Result)
+	}
+	if bad := resps[2]; bad.OK || bad.Kind != KindBadRequest || !strings.Contains(bad.Error, `"cubic"`) {
+		t.Errorf("unknown method: %+v", bad)
+	}
 }

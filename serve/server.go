@@ -246,6 +246,7 @@ func init() {
 		"close":    closeSession,
 		"truncate": truncate,
 		"stitch":   stitch,
+		"fit":      fit,
 		"ntk":      computeNTK,
 		"eval":     evaluate,
 	}
