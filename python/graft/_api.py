@@ -197,16 +197,39 @@ def stitch(a, at, b, from_, adapter=None):
     return bytes(out["model"])
 
 
-def fit(*args, **kwargs):
-    """Stitch two models with an adapter fitted on data (not yet bridged).
+def fit(a, at, b, from_, x, method="linear", kernel=None, ridge=0.0, no_bias=False, adapter_only=False,
+        batch=None, threads=None, report=False):
+    """Stitch a to b with an adapter fitted on the samples x; return ONNX bytes.
 
-    The fitting workflow behind `graft stitch --fit` is being moved from
-    cmd/graft into the fitting package; until it is a library call, use the
-    CLI: graft stitch A --at L B --from L --fit linear --data X -o out.onnx.
+    The adapter maps A's activation at layer at to B's at layer from_, both
+    computed on x (float32 samples for both models' input): method is
+    "linear" (least squares), "lowrank:R", "procrustes" or
+    "procrustes:unscaled"; kernel k fits a k x k conv between NCHW
+    activations (resizing A's bilinearly when the sizes differ). Returns
+    the stitched model, or with adapter_only=True the adapter alone; with
+    report=True, (bytes, report dict) where the report holds r2,
+    rel_residual, effective_rank, samples, rows, in and out. Go:
+    fitting.Stitch (fitting.FitAdapter).
     """
-    raise NotImplementedError(
-        "graft.fit is not bridged yet: stitch-with-fit is still part of the CLI (cmd/graft/fit.go), "
-        "not a library call; run `graft stitch A --at L B --from L --fit linear --data X -o out.onnx`")
+    args = {"at": at, "from": from_, "method": method}
+    if kernel:
+        args["kernel"] = int(kernel)
+    if ridge:
+        args["ridge"] = float(ridge)
+    if no_bias:
+        args["no_bias"] = True
+    if adapter_only:
+        args["adapter_only"] = True
+    if batch:
+        args["batch"] = int(batch)
+    if threads:
+        args["threads"] = int(threads)
+    blobs = _model_blob(a, "a", args, "a") + _model_blob(b, "b", args, "b") + [("x", _frames.npy_parts(x))]
+    result, out = _call("fit", args, blobs)
+    model = bytes(out["model"])
+    if report:
+        return model, {k: v for k, v in result.items() if k not in ("inputs", "outputs")}
+    return model
 
 
 def ntk(model, x, mode="trace", k=None, params=None, components=False, rows=None, cols=None,

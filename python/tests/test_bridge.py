@@ -272,10 +272,46 @@ class FunctionsTest(unittest.TestCase):
         r = graft.eval(os.path.join(d, "a.onnx"), x)
         self.assertIsNone(r["top1"])
 
-    def test_fit_names_why_it_is_missing(self):
-        with self.assertRaises(NotImplementedError) as cm:
-            graft.fit()
-        self.assertIn("graft stitch", str(cm.exception))
+    def test_fit(self):
+        # The Fashion-MNIST pair stitched at pool2 with a least-squares
+        # adapter fitted on the 2,000 training images, then scored on the
+        # 1,000 test images: PyTorch's stitch with its own least-squares
+        # adapter scores 0.903 (fitting's tests). The inputs are normalised
+        # here in float32 numpy rather than by graft's reader, so a few
+        # borderline samples may flip: within 3 of 1,000.
+        d = os.path.join(FIXTURES, "fmnist")
+        a, b = os.path.join(d, "a.onnx"), os.path.join(d, "b.onnx")
+        train = fmnist_images(os.path.join(d, "train-images-2k-idx3-ubyte.gz"))
+        test = fmnist_images(os.path.join(d, "t10k-images-1k-idx3-ubyte.gz"))
+        labels = idx(os.path.join(d, "t10k-labels-1k-idx1-ubyte.gz")).astype(np.int64)
+        stitched, rep = graft.fit(a, "pool2", b, "pool2", train, report=True)
+        self.assertEqual((rep["samples"], rep["rows"], rep["in"], rep["out"]), (2000, 2000 * 49, 64, 64))
+        self.assertGreater(rep["r2"], 0.5)
+        r = graft.eval(stitched, test, labels)
+        self.assertLessEqual(abs(r["top1"] - 0.903), 0.003, r)
+        adapter = graft.fit(a, "pool2", b, "pool2", train[:200], method="lowrank:8", adapter_only=True)
+        with graft.Session(adapter) as s:
+            self.assertEqual(len(s.get_inputs()), 1)
+            self.assertEqual(len(s.get_outputs()), 1)
+        with self.assertRaises(graft.GraftError) as cm:
+            graft.fit(a, "pool2", b, "pool2", train[:10], method="cubic")
+        self.assertIn('"cubic"', str(cm.exception))
+
+
+def idx(path):
+    """Read an IDX file (gzip): the MNIST format."""
+    import gzip
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def fmnist_images(path):
+    """Fashion-MNIST images as the fixture's models take them (fmnist.json)."""
+    x = idx(path).astype(np.float32)[:, None] / np.float32(255)
+    return (x - np.float32(0.286)) / np.float32(0.353)
 
 
 class MemoryTest(unittest.TestCase):
