@@ -18,16 +18,17 @@ import (
 // which equals HSIC(K,L)/√(HSIC(K,K)·HSIC(L,L)) for the linear kernels
 // K = X·Xᵀ and L = Y·Yᵀ. It lies in [0, 1], is 1 when y is an orthogonal
 // transform of x up to isotropic scale and shift, and is invariant to
-// those. It needs two samples; constant x or y is an error.
+// those. It needs two samples; constant x or y (variance at most 1e-20 of
+// the squared mean: rounding noise) is an error.
 func CKA(s *Stats) (float64, error) {
 	if err := checkStats(s, 2); err != nil {
 		return 0, fmt.Errorf("fitting: cka: %w", err)
 	}
-	mo := s.moments(true)
-	nx, ny := mat.Norm(mo.xx, 2), mat.Norm(mo.yy, 2) // Frobenius
-	if err := nonConstant(nx, ny); err != nil {
+	if err := nonConstant(s); err != nil {
 		return 0, fmt.Errorf("fitting: cka: %w", err)
 	}
+	mo := s.moments(true)
+	nx, ny := mat.Norm(mo.xx, 2), mat.Norm(mo.yy, 2) // Frobenius
 	nxy := mat.Norm(mo.xy, 2)
 	return nxy * nxy / (nx * ny), nil
 }
@@ -130,11 +131,11 @@ func ProcrustesDistance(s *Stats) (float64, error) {
 	if err := checkStats(s, 2); err != nil {
 		return 0, fmt.Errorf("fitting: procrustes distance: %w", err)
 	}
-	mo := s.moments(true)
-	tx, ty := mat.Trace(mo.xx), mat.Trace(mo.yy)
-	if err := nonConstant(tx, ty); err != nil {
+	if err := nonConstant(s); err != nil {
 		return 0, fmt.Errorf("fitting: procrustes distance: %w", err)
 	}
+	mo := s.moments(true)
+	tx, ty := mat.Trace(mo.xx), mat.Trace(mo.yy)
 	var svd mat.SVD
 	if !svd.Factorize(mo.xy, mat.SVDNone) {
 		return 0, errors.New("fitting: procrustes distance: SVD of the cross-covariance did not converge")
@@ -157,13 +158,15 @@ func R2(s *Stats) (float64, error) {
 	return f.R2, nil
 }
 
-func nonConstant(x, y float64) error {
+// nonConstant reports constant x or y (see Stats.constant) as an error.
+func nonConstant(s *Stats) error {
+	x, y := s.constant()
 	switch {
-	case x == 0 && y == 0:
+	case x && y:
 		return errors.New("x and y are constant")
-	case x == 0:
+	case x:
 		return errors.New("x is constant")
-	case y == 0:
+	case y:
 		return errors.New("y is constant")
 	}
 	return nil

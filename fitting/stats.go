@@ -302,3 +302,73 @@ func (s *Stats) moments(centred bool) moments {
 	}
 	return mo
 }
+
+// newJoint returns an accumulator of w columns that are all inputs (no
+// outputs): the statistics of several layers' activations side by side,
+// from which Sub takes the pairs.
+func newJoint(w int) (*Stats, error) {
+	if w < 1 {
+		return nil, fmt.Errorf("fitting: joint stats of %d columns", w)
+	}
+	if w > 1<<15 {
+		return nil, fmt.Errorf("fitting: joint stats of %d columns would need a %d×%d matrix", w, w, w)
+	}
+	return &Stats{p: w, mean: make([]float64, w), m: make([]float64, w*w)}, nil
+}
+
+// Sub returns the statistics of s's columns x, as inputs, against its
+// columns y, as outputs, as if only those had been accumulated. s's
+// columns are numbered inputs first (0 … In−1), then outputs (In …
+// In+Out−1); x and y may overlap. Centred sums are per column, so every
+// pair of column sets of one Stats is exact: one accumulator over the
+// concatenated activations of several layers serves all their pairs.
+func (s *Stats) Sub(x, y []int) (*Stats, error) {
+	w := s.p + s.q
+	for _, set := range [][]int{x, y} {
+		if len(set) == 0 {
+			return nil, errors.New("fitting: sub: no columns")
+		}
+		for _, c := range set {
+			if c < 0 || c >= w {
+				return nil, fmt.Errorf("fitting: sub: column %d of %d", c, w)
+			}
+		}
+	}
+	idx := append(append([]int(nil), x...), y...)
+	out, err := NewStats(len(x), len(y))
+	if err != nil {
+		return nil, fmt.Errorf("fitting: sub: %w", err)
+	}
+	nw := len(idx)
+	for a, i := range idx {
+		out.mean[a] = s.mean[i]
+		for b := a; b < nw; b++ {
+			j := idx[b]
+			out.m[a*nw+b] = s.m[min(i, j)*w+max(i, j)]
+		}
+	}
+	out.n = s.n
+	return out, nil
+}
+
+// constantTol is the variance, relative to the squared mean, below which
+// a set of columns counts as constant: rounding in the chunk means leaves
+// about 1e-32 of it in a constant column, while float32 activations that
+// really vary keep at least 1e-14.
+const constantTol = 1e-20
+
+// constant reports whether the inputs and the outputs of s are constant
+// over its samples: their summed centred variance is at most constantTol
+// times their summed squared mean (exactly zero for zero means).
+func (s *Stats) constant() (x, y bool) {
+	w := s.p + s.q
+	part := func(lo, hi int) bool {
+		var v, m2 float64
+		for i := lo; i < hi; i++ {
+			v += s.m[i*w+i]
+			m2 += s.mean[i] * s.mean[i]
+		}
+		return v/float64(max(s.n, 1)) <= constantTol*m2
+	}
+	return part(0, s.p), part(s.p, w)
+}

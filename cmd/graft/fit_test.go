@@ -317,3 +317,47 @@ func maxAbs(d *tensor.Dense) float64 {
 	}
 	return m
 }
+
+// TestSimilarityUndefined compares fc1 (64 features) of the two models on
+// 20 samples: CKA and the distance exist, but the fit from 64 features
+// needs 65 samples, so R² is undefined, and the table, the CSV and the
+// JSON all say so and why, without a NaN.
+func TestSimilarityUndefined(t *testing.T) {
+	dir := t.TempDir()
+	js, csvPath := filepath.Join(dir, "s.json"), filepath.Join(dir, "s.csv")
+	args := append([]string{"similarity", fmnist("a.onnx"), "--a", "fc1", fmnist("b.onnx"), "--data", fmnist("t10k-images-1k-idx3-ubyte.gz"),
+		"--limit", "20", "--json", js, "--csv", csvPath}, fmnistNorm...)
+	code, stdout, stderr := graft(args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	const why = "20 sample rows for the 64 features of A's fc1: the fit needs at least 65"
+	if !strings.Contains(stdout, "undefined") || !strings.Contains(stdout, why) || strings.Contains(stdout, "NaN") {
+		t.Errorf("table does not say R² is undefined and why:\n%s", stdout)
+	}
+	rows, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(rows)), "\n"); len(lines) != 2 || !strings.HasSuffix(lines[1], ",r2: "+why) || strings.Contains(lines[1], "NaN") {
+		t.Errorf("CSV %q: want one row with an empty R² and the reason", rows)
+	}
+	var r struct {
+		CKA       [][]*float64 `json:"cka"`
+		R2        [][]*float64 `json:"r2"`
+		Features  [][]string   `json:"features"`
+		Undefined []struct {
+			Measure, Reason string
+		} `json:"undefined"`
+	}
+	raw, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	if r.CKA[0][0] == nil || r.R2[0][0] != nil || r.Features[0][0] != "flatten" || len(r.Undefined) != 1 || r.Undefined[0].Measure != "r2" || r.Undefined[0].Reason != why {
+		t.Errorf("JSON %s", raw)
+	}
+}
