@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/graft-ml/graft/exec/ops"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -30,11 +31,17 @@ type NodeStat struct {
 	Calls int
 	Total time.Duration
 	// Flops is the multiply-adds ×2 of every call of a Conv, Gemm or
-	// MatMul (0 for other ops).
+	// MatMul (0 for other ops); for a sparse product, those by its
+	// nonzero weights.
 	Flops float64
+	// Sparse says the node ran as a sparse product (see Options.Sparse),
+	// with weights of the given Density.
+	Sparse  bool
+	Density float64
 }
 
-// OpStat aggregates the nodes of one op type.
+// OpStat aggregates the nodes of one op type. Nodes that ran as sparse
+// products form their own entry, their Op marked " (sparse)".
 type OpStat struct {
 	Op         string
 	Nodes      int
@@ -58,7 +65,7 @@ type TraceEvent struct {
 	Args map[string]any `json:"args,omitempty"`
 }
 
-func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, start time.Time, d time.Duration, runStart time.Time) {
+func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, start time.Time, d time.Duration, runStart time.Time) {
 	if pr.nodes == nil {
 		pr.nodes = map[*onnx.Node]*NodeStat{}
 	}
@@ -70,12 +77,24 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, start time.Time, d
 	}
 	s.Calls++
 	s.Total += d
-	s.Flops += flops(n.OpType, in, out)
+	f := flops(n.OpType, in, out)
+	cat := n.OpType
+	var args map[string]any
+	if c.RanSparse {
+		s.Sparse, s.Density = true, c.Sparse.Density
+		f *= c.Sparse.Density
+		cat += sparseMark
+		args = map[string]any{"density": c.Sparse.Density}
+	}
+	s.Flops += f
 	if pr.Runs == 0 {
-		pr.Events = append(pr.Events, TraceEvent{Name: n.Name, Cat: n.OpType, Ph: "X",
-			TS: float64(start.Sub(runStart).Nanoseconds()) / 1e3, Dur: float64(d.Nanoseconds()) / 1e3, PID: 1, TID: 1})
+		pr.Events = append(pr.Events, TraceEvent{Name: n.Name, Cat: cat, Ph: "X",
+			TS: float64(start.Sub(runStart).Nanoseconds()) / 1e3, Dur: float64(d.Nanoseconds()) / 1e3, PID: 1, TID: 1, Args: args})
 	}
 }
+
+// sparseMark follows the op type of nodes that ran as sparse products.
+const sparseMark = " (sparse)"
 
 // Kernels returns the total time inside kernels; Wall minus it is the
 // time the interpreter spent around them.
@@ -103,11 +122,15 @@ func (pr *Profile) Ops() []OpStat {
 	var order []string
 	for _, n := range pr.order {
 		s := pr.nodes[n]
-		o := byOp[s.Op]
+		key := s.Op
+		if s.Sparse {
+			key += sparseMark
+		}
+		o := byOp[key]
 		if o == nil {
-			o = &OpStat{Op: s.Op}
-			byOp[s.Op] = o
-			order = append(order, s.Op)
+			o = &OpStat{Op: key}
+			byOp[key] = o
+			order = append(order, key)
 		}
 		o.Nodes++
 		o.Calls += s.Calls

@@ -35,15 +35,39 @@ type step struct {
 	// this node's output 0 and may run inside its kernel (see ops.Clamp).
 	fuse  *step
 	clamp *ops.Clamp
+	// sparse, when not nil, is the node's constant weight (input 1) in
+	// sparse form, which the kernel multiplies by instead (planSparse).
+	sparse *ops.SparseWeight
 }
 
-// Compile prepares m's graph for running on the CPU backend. Every node's
-// op must be in the table at the model's opset; otherwise the error names
-// the op, node and opset and wraps ErrUnsupported.
-func Compile(m *onnx.Model) (*Program, error) { return CompileFor(m, CPU{}) }
+// Options choose how CompileWith prepares a program.
+type Options struct {
+	// Backend runs the kernels; nil means the CPU.
+	Backend Backend
+	// Sparse chooses which Gemm, MatMul and Conv nodes with a constant
+	// weight run as sparse products on the CPU: by default those whose
+	// weight's density is at most SparseCrossover (SparseAuto). Results
+	// agree with the dense products to float32 rounding (1e-5 relative).
+	Sparse SparseMode
+}
+
+// Compile prepares m's graph for running on the CPU backend, with
+// default Options. Every node's op must be in the table at the model's
+// opset; otherwise the error names the op, node and opset and wraps
+// ErrUnsupported.
+func Compile(m *onnx.Model) (*Program, error) { return CompileWith(m, Options{}) }
 
 // CompileFor is Compile for a chosen backend.
 func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
+	return CompileWith(m, Options{Backend: b})
+}
+
+// CompileWith is Compile with options.
+func CompileWith(m *onnx.Model, opts Options) (*Program, error) {
+	b := opts.Backend
+	if b == nil {
+		b = CPU{}
+	}
 	g := m.Graph
 	if err := g.Toposort(); err != nil {
 		return nil, err
@@ -82,6 +106,7 @@ func CompileFor(m *onnx.Model, b Backend) (*Program, error) {
 		}
 	}
 	p.planFusion()
+	p.planSparse(opts.Sparse)
 	return p, nil
 }
 
@@ -244,7 +269,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			}
 			in[i] = d
 		}
-		ctx := &ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads}
+		ctx := &ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse}
 		outputs := n.Outputs
 		if fusable(s, in, needed, keep, supplied) {
 			// The clamp's output takes the place of this node's, which
@@ -263,7 +288,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			return nil, err
 		}
 		if opts.Profile != nil {
-			opts.Profile.add(n, in, out, kernelStart, time.Since(kernelStart), runStart)
+			opts.Profile.add(n, in, out, ctx, kernelStart, time.Since(kernelStart), runStart)
 		}
 		for i, v := range outputs {
 			if v == nil || supplied[v] {

@@ -29,10 +29,15 @@ func newBenchCmd() *cli.Command {
 			"type its nodes, calls, mean time, share of the run and GFLOP/s (Conv, Gemm, MatMul), the\n" +
 			"time outside kernels, and the slowest --top nodes; --trace writes a trace to open in\n" +
 			"Perfetto. The profile's clock reads add a little to each kernel.\n\n" +
+			"--sparse chooses which Gemm, MatMul and Conv layers with a constant weight run as\n" +
+			"sparse products: auto (default) those whose weight is at most " + sparseCrossoverText + " nonzero,\n" +
+			"on every one that can, off none. The layers that run sparse are listed, and --profile\n" +
+			"shows them as \"Gemm (sparse)\" etc. with their density.\n\n" +
 			"Examples:\n" +
 			"  $ graft bench fixtures/resnet_small/model.onnx --profile --top 5\n" +
 			"  $ graft bench fixtures/resnet_small/model.onnx --batch 8 --threads 2\n" +
-			"  $ graft bench resnet18.onnx --iters 50 --json",
+			"  $ graft bench resnet18.onnx --iters 50 --json\n" +
+			"  $ graft bench pruned.onnx --sparse off --batch 32   # the dense baseline",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "batch", Value: 1, Usage: "size for symbolic dims"},
 			&cli.IntFlag{Name: "iters", Value: 20, Usage: "timed iterations"},
@@ -43,6 +48,7 @@ func newBenchCmd() *cli.Command {
 			&cli.BoolFlag{Name: "profile", Usage: "time every kernel: a table per op type (share, GFLOP/s) and the slowest nodes"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "with --profile, how many nodes to list"},
 			&cli.StringFlag{Name: "trace", Usage: "write one run's kernels as a Chrome trace-event JSON file (Perfetto, chrome://tracing)"},
+			sparseFlag,
 		},
 		Action: func(c *cli.Context) error {
 			path, err := oneArg(c, "model")
@@ -60,7 +66,11 @@ func newBenchCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := exec.Compile(m)
+			mode, err := sparseMode(c)
+			if err != nil {
+				return err
+			}
+			p, err := exec.CompileWith(m, exec.Options{Sparse: mode})
 			if err != nil {
 				return err
 			}
@@ -95,7 +105,7 @@ func newBenchCmd() *cli.Command {
 			}
 			report := map[string]any{
 				"model": path, "batch": c.Int("batch"), "threads": p.Threads, "iters": len(times),
-				"median_ms": median, "min_ms": times[0],
+				"median_ms": median, "min_ms": times[0], "sparse": mode.String(), "sparse_layers": sparseReport(p),
 			}
 			var mem memReport
 			if c.Bool("mem") {
@@ -117,6 +127,7 @@ func newBenchCmd() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "%s batch %d, %d threads: median %.3f ms, min %.3f ms over %d runs\n",
 				path, c.Int("batch"), p.Threads, median, times[0], len(times))
+			printSparse(c.App.Writer, p, mode)
 			if c.Bool("profile") {
 				printProfile(c.App.Writer, prof, c.Int("top"))
 			}
@@ -249,7 +260,11 @@ func profileReport(pr *exec.Profile, top int) map[string]any {
 		if i == top {
 			break
 		}
-		nodes = append(nodes, map[string]any{"node": n.Node, "op": n.Op, "ms_per_run": n.Total.Seconds() * 1e3 / runs})
+		node := map[string]any{"node": n.Node, "op": n.Op, "ms_per_run": n.Total.Seconds() * 1e3 / runs}
+		if n.Sparse {
+			node["sparse"], node["density"] = true, n.Density
+		}
+		nodes = append(nodes, node)
 	}
 	return map[string]any{"runs": pr.Runs, "wall_ms_per_run": pr.Wall.Seconds() * 1e3 / runs,
 		"outside_kernels_ms_per_run": (pr.Wall - pr.Kernels()).Seconds() * 1e3 / runs, "ops": ops, "nodes": nodes}
@@ -275,6 +290,49 @@ func printProfile(w io.Writer, pr *exec.Profile, top int) {
 		if i == top {
 			break
 		}
-		fmt.Fprintf(w, "  %8.3f ms  %-18s %q\n", perRun(n.Total), n.Op, n.Node)
+		op := n.Op
+		if n.Sparse {
+			op = fmt.Sprintf("%s (sparse, %.1f%% nonzero)", n.Op, 100*n.Density)
+		}
+		fmt.Fprintf(w, "  %8.3f ms  %-18s %q\n", perRun(n.Total), op, n.Node)
+	}
+}
+
+// sparseFlag is --sparse, shared by run and bench.
+var sparseFlag = &cli.StringFlag{Name: "sparse", Value: "auto", Usage: "sparse products for pruned Gemm/MatMul/Conv weights: auto (at most " + sparseCrossoverText + " nonzero), on or off"}
+
+// sparseCrossoverText is exec.SparseCrossover as a percentage.
+var sparseCrossoverText = fmt.Sprintf("%.0f %%", 100*exec.SparseCrossover)
+
+// sparseMode reads --sparse.
+func sparseMode(c *cli.Context) (exec.SparseMode, error) {
+	m, err := exec.ParseSparseMode(c.String("sparse"))
+	if err != nil {
+		return m, usagef("--sparse: %v", err)
+	}
+	return m, nil
+}
+
+// sparseReport lists the layers that run sparse, for --json.
+func sparseReport(p *exec.Program) []map[string]any {
+	out := []map[string]any{}
+	for _, l := range p.SparseLayers() {
+		out = append(out, map[string]any{"node": l.Node, "op": l.Op, "nnz": l.NNZ, "density": l.Density})
+	}
+	return out
+}
+
+// printSparse says which layers run as sparse products.
+func printSparse(w io.Writer, p *exec.Program, mode exec.SparseMode) {
+	layers := p.SparseLayers()
+	if len(layers) == 0 {
+		if mode != exec.SparseOff {
+			fmt.Fprintf(w, "sparse %s: every layer dense\n", mode)
+		}
+		return
+	}
+	fmt.Fprintf(w, "sparse %s: %d layers run sparse:\n", mode, len(layers))
+	for _, l := range layers {
+		fmt.Fprintf(w, "  %-8s %5.1f%% nonzero  %q\n", l.Op, 100*l.Density, l.Node)
 	}
 }

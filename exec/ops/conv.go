@@ -364,6 +364,10 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 	case g.group == g.cin && g.group > 1 && nd <= 2:
 		convDepthwise(y.F32, x.F32, w.F32, bias, &g, c.Clamp, c.Threads)
 	default:
+		if sw := c.sparseFor(w); sw != nil && sw.Shape.Groups == g.group {
+			convSparse(c, y.F32, x.F32, sw, bias, &g)
+			break
+		}
 		convGemm(c, y.F32, x.F32, w, bias, &g)
 	}
 	return []*tensor.Dense{y}, nil

@@ -180,16 +180,22 @@ func matmulRun(c *RunCtx) ([]*tensor.Dense, error) {
 	case y.I64 != nil:
 		matmulNaiveBatched(y.I64, a.I64, b.I64, p)
 	default:
-		matmulF32(c, y.F32, a.F32, b.F32, p)
+		matmulF32(c, y.F32, a.F32, b, p)
 	}
 	return []*tensor.Dense{y}, nil
 }
 
-// matmulF32 runs a batched float32 product as SGEMMs.
-func matmulF32(c *RunCtx, y, a, b []float32, p *matmulShape) {
+// matmulF32 runs a batched float32 product as SGEMMs, or as a sparse
+// product when B is a pruned constant (sparse.go).
+func matmulF32(c *RunCtx, y, a []float32, bt *tensor.Dense, p *matmulShape) {
+	b := bt.F32
 	threads := c.Threads
 	m, n, k := p.m, p.n, p.k
 	nb := len(p.aOff)
+	if sw := c.sparseFor(bt); sw != nil && p.bShared {
+		sparseRows(c, sw, y, a, false, nb*m, k, n, 1, 0)
+		return
+	}
 	if p.bShared {
 		// One B for every batch entry, and then A's batch dims are the
 		// output's, so its matrices lie back to back: a [B,S,K]×[K,N]
@@ -340,6 +346,11 @@ func gemmRun(c *RunCtx) ([]*tensor.Dense, error) {
 			gemmFillC(y.F32, cc.F32, cc.Shape, m, n)
 		}
 		if m == 0 || n == 0 {
+			break
+		}
+		if sw := c.sparseFor(b); sw != nil {
+			sparseRows(c, sw, y.F32, a.F32, transA, m, k, n, alpha, beta)
+			c.applyClamp(y.F32)
 			break
 		}
 		// B is usually a constant weight: pack it once for all runs.

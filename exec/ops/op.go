@@ -70,6 +70,11 @@ type RunCtx struct {
 	// Clamp, if not nil, is an activation fused into this node (see
 	// Op.Fuses): the kernel applies it to output 0.
 	Clamp *Clamp
+	// Sparse, if not nil, is input 1 (a constant weight) in sparse form,
+	// chosen at Compile: the Gemm, MatMul and Conv kernels then multiply
+	// by it (see sparse.go) and set RanSparse.
+	Sparse    *SparseWeight
+	RanSparse bool
 }
 
 // Input returns input i, or nil if it is absent.

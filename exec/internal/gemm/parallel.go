@@ -24,9 +24,11 @@ type job struct {
 	i int
 }
 
-// batch is one parallel product: part i of t of call.
+// batch is one parallel product: part i of t of call, or of fn when it
+// is set (Parallel).
 type batch struct {
 	call    gemmCall
+	fn      func(i int)
 	pending atomic.Int32
 	done    chan struct{} // receives once pending reaches zero
 }
@@ -55,7 +57,7 @@ func worker() {
 		default:
 			j = waitJob()
 		}
-		j.b.call.part(j.i)
+		j.b.part(j.i)
 		if j.b.pending.Add(-1) == 0 {
 			j.b.done <- struct{}{}
 		}
@@ -76,7 +78,7 @@ func waitJob() job {
 	return <-jobs
 }
 
-// runBatch runs b.call.part(0), ..., b.call.part(b.call.t-1) concurrently,
+// runBatch runs b.part(0), ..., b.part(b.call.t-1) concurrently,
 // part t-1 on the calling goroutine, and returns b to the pool when all
 // are done.
 func runBatch(b *batch) {
@@ -86,7 +88,7 @@ func runBatch(b *batch) {
 	for i := range t - 1 {
 		jobs <- job{b, i}
 	}
-	b.call.part(t - 1)
+	b.part(t - 1)
 	if b.pending.Load() != 0 {
 		start := time.Now()
 		for b.pending.Load() != 0 && time.Since(start) < spinWait {
@@ -94,6 +96,30 @@ func runBatch(b *batch) {
 		}
 	}
 	<-b.done // immediate if pending is already zero
-	b.call = gemmCall{}
+	b.call, b.fn = gemmCall{}, nil
 	batches.Put(b)
+}
+
+// part runs part i of b.
+func (b *batch) part(i int) {
+	if b.fn != nil {
+		b.fn(i)
+		return
+	}
+	b.call.part(i)
+}
+
+// Parallel runs fn(0), ..., fn(t-1) concurrently on the GEMM's workers,
+// fn(t-1) on the calling goroutine, and returns when all are done. Other
+// kernels (the sparse products) share the workers this way, and with them
+// the spinning that spares back-to-back calls the wake-up latency.
+func Parallel(t int, fn func(i int)) {
+	if t <= 1 {
+		fn(0)
+		return
+	}
+	b := batches.Get().(*batch)
+	b.fn = fn
+	b.call.t = t
+	runBatch(b)
 }

@@ -1,0 +1,245 @@
+package ops
+
+import (
+	"github.com/graft-ml/graft/exec/internal/sparse"
+	"github.com/graft-ml/graft/exec/internal/vec"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// Sparse products: Gemm, MatMul and Conv with a pruned constant weight.
+//
+// exec decides at Compile which nodes multiply by a sparse form of their
+// weight (input 1) and hands it to the kernel in RunCtx.Sparse. The
+// weight becomes one CSR matrix per convolution group (one for Gemm and
+// MatMul) with a row per output unit or channel and a column per input
+// feature (for a Conv, per input channel and tap, in im2col's order), and
+// every product is then Y = W·X for a dense X (exec/internal/sparse):
+//
+//   - Gemm and MatMul: yᵀ = Wᵀ·op(A)ᵀ, the batch rows of A transposed into
+//     columns (free at batch 1, and when Gemm's transA already stores
+//     A that way) and the result transposed back with alpha, beta·C and a
+//     fused clamp;
+//   - Conv: the GEMM form, W·cols, over the same column tiles as convGemm,
+//     with the input itself as cols for pointwise windows. Depthwise
+//     convolutions keep their direct kernel.
+//
+// A zero weight (either sign) contributes nothing, even where its input
+// is infinite or NaN; a dense product gives NaN there.
+
+// SparseWeight is input 1 of a Gemm, MatMul or Conv node, a constant, in
+// compressed sparse row form (see NewSparseWeight).
+type SparseWeight struct {
+	// W is the dense constant the sparse form was built from. exec hands
+	// the sparse form to a run only when input 1 is this very tensor, so
+	// a run that supplies its own weight gets the dense product.
+	W *tensor.Dense
+	// Shape is the product's shape, NNZ the nonzero weights and Density
+	// NNZ over Groups·Rows·Cols.
+	Shape   SparseShape
+	NNZ     int
+	Density float64
+	groups  []*sparse.CSR
+}
+
+// SparseShape is the shape of the products a sparse weight serves: Groups
+// products (convolution groups; 1 for Gemm and MatMul), each computing Rows
+// outputs (units or channels) as sums over Cols inputs.
+type SparseShape struct{ Groups, Rows, Cols int }
+
+// SparseLayout reports whether node n can multiply by input 1 in sparse
+// form when that input is the constant w, and the shape of the product:
+// a float32-stored (float32, float16, bfloat16) weight of a default-domain
+// Gemm, a MatMul with a 2-D B, or a Conv other than a depthwise one.
+func SparseLayout(n *onnx.Node, w *tensor.Dense) (SparseShape, bool) {
+	if n.Domain != "" || w == nil || w.F32 == nil || len(w.F32) == 0 {
+		return SparseShape{}, false
+	}
+	switch n.OpType {
+	case "Gemm", "MatMul":
+		if w.Rank() != 2 {
+			return SparseShape{}, false
+		}
+		k, cols := w.Shape[0], w.Shape[1]
+		if n.OpType == "Gemm" && attrInt(n, "transB", 0) != 0 {
+			k, cols = cols, k
+		}
+		return SparseShape{Groups: 1, Rows: cols, Cols: k}, true
+	case "Conv":
+		nd := w.Rank() - 2
+		if nd < 1 || nd > 3 {
+			return SparseShape{}, false
+		}
+		group := attrInt(n, "group", 1)
+		if group < 1 || int64(w.Shape[0])%group != 0 {
+			return SparseShape{}, false
+		}
+		if group > 1 && w.Shape[1] == 1 && nd <= 2 {
+			return SparseShape{}, false // depthwise: convDepthwise
+		}
+		return SparseShape{Groups: int(group), Rows: w.Shape[0] / int(group), Cols: w.Len() / w.Shape[0]}, true
+	}
+	return SparseShape{}, false
+}
+
+// NewSparseWeight builds the sparse form of w for node n, or returns nil
+// when SparseLayout refuses the pair (or a group has 2³¹ nonzeros).
+func NewSparseWeight(n *onnx.Node, w *tensor.Dense) *SparseWeight {
+	s, ok := SparseLayout(n, w)
+	if !ok {
+		return nil
+	}
+	sw := &SparseWeight{W: w, Shape: s}
+	for gi := range s.Groups {
+		var a *sparse.CSR
+		switch n.OpType {
+		case "Gemm", "MatMul":
+			// Rows are output units: B's columns (B stored K×N), or its
+			// rows when Gemm's transB stores it as N×K.
+			stored := n.OpType == "Gemm" && attrInt(n, "transB", 0) != 0
+			a = sparse.FromDense(w.F32, s.Rows, s.Cols, !stored)
+		default:
+			// Conv: W is (Cout, Cin/g, k...), so group gi's rows are
+			// contiguous, each in im2col's (channel, taps) order.
+			size := s.Rows * s.Cols
+			a = sparse.FromDense(w.F32[gi*size:(gi+1)*size], s.Rows, s.Cols, false)
+		}
+		if a == nil {
+			return nil
+		}
+		sw.groups = append(sw.groups, a)
+		sw.NNZ += a.NNZ()
+	}
+	sw.Density = float64(sw.NNZ) / (float64(s.Groups) * float64(s.Rows) * float64(s.Cols))
+	return sw
+}
+
+// sparseFor returns the sparse form of input 1 to use in this run: the
+// one exec attached, if input 1 is the tensor it was built from and the
+// data are float32-stored.
+func (c *RunCtx) sparseFor(w *tensor.Dense) *SparseWeight {
+	if c.Sparse == nil || c.Sparse.W != w || w.F32 == nil {
+		return nil
+	}
+	return c.Sparse
+}
+
+// sparseRows computes y = alpha·op(A)·W + beta·y for the m×n matrix y (y
+// already holds C, broadcast, when beta ≠ 0), with op(A) m×k and the
+// sparse weight W k×n. A is m×k row-major, or k×m when transA.
+func sparseRows(c *RunCtx, sw *SparseWeight, y, a []float32, transA bool, m, k, n int, alpha, beta float32) {
+	w := sw.groups[0]
+	// X = op(A)ᵀ, k×m: A itself when transA stores it so, or at batch 1.
+	x := a
+	if !transA && m > 1 {
+		xt := tensor.NewUninit(tensor.Float32, k*m)
+		defer tensor.Recycle(xt)
+		sparseTranspose(xt.F32, a, m, k)
+		x = xt.F32
+	}
+	// T = W·X, n×m, then y = alpha·Tᵀ + beta·y.
+	var t []float32
+	if m == 1 && alpha == 1 && beta == 0 {
+		t = y
+	} else {
+		tt := tensor.NewUninit(tensor.Float32, n*m)
+		defer tensor.Recycle(tt)
+		t = tt.F32
+	}
+	w.MulParallel(c.Threads, t, m, x, m, m)
+	switch {
+	case m == 1 && alpha == 1 && beta == 0:
+	case beta == 0:
+		for j := range n {
+			for i := range m {
+				y[i*n+j] = alpha * t[j*m+i]
+			}
+		}
+	default:
+		for j := range n {
+			for i := range m {
+				y[i*n+j] = alpha*t[j*m+i] + beta*y[i*n+j]
+			}
+		}
+	}
+	c.RanSparse = true
+}
+
+// sparseTranspose writes the r×q row-major matrix src transposed into
+// dst (q×r), in 32×32 blocks so that both sides stay in cache.
+func sparseTranspose(dst, src []float32, r, q int) {
+	const bs = 32
+	for i0 := 0; i0 < r; i0 += bs {
+		for j0 := 0; j0 < q; j0 += bs {
+			for i := i0; i < min(i0+bs, r); i++ {
+				row := src[i*q : (i+1)*q]
+				for j := j0; j < min(j0+bs, q); j++ {
+					dst[j*r+i] = row[j]
+				}
+			}
+		}
+	}
+}
+
+// convSparse is convGemm with a sparse weight: per image, group and column
+// tile, im2col (or the input itself for pointwise windows) and then
+// W·cols, bias and fused clamp applied row by row while the tile is in
+// cache.
+func convSparse(c *RunCtx, y, x []float32, sw *SparseWeight, bias []float32, g *convShape) {
+	threads := c.Threads
+	cg, mg := g.cin/g.group, g.cout/g.group
+	kg := cg * g.kSize()
+	nIn, n := g.inSize(), g.outSize()
+	pointwise := g.kSize() == 1 && g.s == [3]int{1, 1, 1} && g.p == [3]int{} && nIn == n
+	imgs := g.batch * g.group
+	tw, perThread := convTiles(kg, n, imgs, threads)
+	tiles := (n + tw - 1) / tw
+	lo, hi := c.clampBounds()
+	unit := func(u int, cols []float32, threads int) {
+		t, gi, b := u%tiles, u/tiles%g.group, u/tiles/g.group
+		n0 := t * tw
+		nt := min(tw, n-n0)
+		xg := x[(b*g.cin+gi*cg)*nIn : (b*g.cin+(gi+1)*cg)*nIn]
+		rhs, ldb := xg[n0:], n
+		if !pointwise {
+			rhs, ldb = cols[:kg*nt], nt
+			if threads > 1 && kg*nt >= 1<<16 {
+				parallelFor(threads, kg, 1, func(r0, r1 int) { convIm2col(rhs, xg, g, r0, r1, n0, nt) })
+			} else {
+				convIm2col(rhs, xg, g, 0, kg, n0, nt)
+			}
+		}
+		yc := y[(b*g.cout+gi*mg)*n+n0:]
+		sw.groups[gi].MulParallel(threads, yc, n, rhs, ldb, nt)
+		if bias != nil || c.Clamp != nil {
+			for m := range mg {
+				row := yc[m*n : m*n+nt]
+				var bv float32
+				if bias != nil {
+					bv = bias[gi*mg+m]
+				}
+				vec.BiasClamp(row, row, bv, lo, hi)
+			}
+		}
+	}
+	bufLen := 0
+	if !pointwise {
+		bufLen = kg * tw
+	}
+	c.RanSparse = true
+	if perThread {
+		parallelFor(threads, imgs*tiles, 1, func(lo, hi int) {
+			buf := convGetBuf(bufLen)
+			for u := lo; u < hi; u++ {
+				unit(u, *buf, 1)
+			}
+			convBufs.Put(buf)
+		})
+		return
+	}
+	buf := convGetBuf(bufLen)
+	for u := range imgs * tiles {
+		unit(u, *buf, threads)
+	}
+	convBufs.Put(buf)
+}
