@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			newReplaceCmd(),
 			newPruneCmd(),
 			newMixCmd(),
+			newMergeCmd(),
 			newEvalCmd(),
 			newSimilarityCmd(),
 			newLowRankCmd(),
