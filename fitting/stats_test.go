@@ -61,14 +61,15 @@ func upper(s *Stats) []float64 {
 // (mean 1e4, std 1), where raw sums Σxxᵀ would lose about 8 of float64's
 // 16 digits to cancellation. The bound 1e-10 leaves a wide margin over the
 // rounding of sums of ~1000 terms (≈1e-13 relative). The wide case takes
-// addGram's parallel path.
+// addGram's parallel path; the widest is above gramNarrow, so both of
+// gramBand's loops are checked.
 func TestStreaming(t *testing.T) {
 	const rows = 3000
 	for _, c := range []struct {
 		name      string
 		p, q      int
 		mean, std float64
-	}{{"centred", 7, 5, 0, 1}, {"offset1e4", 7, 5, 1e4, 1}, {"wide_offset1e4", 70, 50, 1e4, 1}} {
+	}{{"centred", 7, 5, 0, 1}, {"offset1e4", 7, 5, 1e4, 1}, {"wide_offset1e4", 70, 50, 1e4, 1}, {"wider_than_narrow", 150, 60, 1, 1}} {
 		p, q := c.p, c.q
 		rng := newRand(1)
 		x := gaussian(rng, rows, p, c.mean, c.std)
@@ -193,6 +194,17 @@ func BenchmarkGram(b *testing.B) {
 	z := randMatrix(rng, rows, w)
 	c := make([]float64, w*w)
 	b.Run("addGram", func(b *testing.B) {
+		for b.Loop() {
+			addGram(c, z, rows, w)
+		}
+		b.ReportMetric(float64(rows)*w*w*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	// A narrow matrix (64 channels, pixels as samples) takes gramBand's
+	// four-sample loop.
+	b.Run("addGram_w64", func(b *testing.B) {
+		const w = 64
+		z := randMatrix(rng, rows, w)
+		c := make([]float64, w*w)
 		for b.Loop() {
 			addGram(c, z, rows, w)
 		}
