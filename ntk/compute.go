@@ -106,30 +106,124 @@ func typeSize(t onnx.Type) int64 {
 	return n
 }
 
-func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
-	nr, nc := rows.Hi-rows.Lo, cols.Hi-cols.Lo
-	outs := p.outputs()
-	res := &Result{Params: p.params, Paths: p.paths, Outputs: p.k}
+// span is a piece of the kernel computed with one row chunk's factors:
+// the samples rows (at most one chunk) against the samples cols, taken a
+// chunk at a time from cols.Lo.
+type span struct{ rows, cols Range }
+
+// sink is where contract adds a span's values: a kernel (and per-parameter
+// kernels) with nc columns whose element (0, 0) is the sample pair
+// (r0, c0).
+type sink struct {
+	kernel *tensor.Dense
+	comps  map[string]*tensor.Dense
+	r0, c0 int
+	nc     int
+}
+
+// newSink allocates a zero kernel block (and components) for nr × nc
+// sample pairs at (r0, c0).
+func (p *plan) newSink(r0, c0, nr, nc int) sink {
 	shape := []int{nr, nc}
 	if p.opt.Mode.Kind == Full {
 		shape = append(shape, p.k, p.k)
 	}
-	res.Kernel = tensor.New(tensor.Float64, shape...)
+	s := sink{kernel: tensor.New(tensor.Float64, shape...), r0: r0, c0: c0, nc: nc}
 	if p.opt.Components {
-		res.Components = map[string]*tensor.Dense{}
+		s.comps = map[string]*tensor.Dense{}
 		for _, name := range p.params {
-			res.Components[name] = tensor.New(tensor.Float64, shape...)
+			s.comps[name] = tensor.New(tensor.Float64, shape...)
 		}
 	}
+	return s
+}
+
+// compute returns the block Θ[rows, cols]. A block over the same samples
+// is symmetric (Θ[m, n, b, a] = Θ[n, m, a, b]): only the chunk pairs on
+// and above the diagonal are computed, the others mirrored, which halves
+// the backward passes and contractions. Shards of the whole kernel
+// (computeShard) compute runs of the same chunk pairs the same way, so
+// that their tiles are bit for bit the whole kernel's.
+func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
+	nr, nc := rows.Hi-rows.Lo, cols.Hi-cols.Lo
+	res := &Result{Params: p.params, Paths: p.paths, Outputs: p.k, Samples: x.Shape[0]}
 	chunk, group, err := p.sizing(x, nr, nc)
 	if err != nil {
 		return nil, err
 	}
 	res.Chunk, res.OutputGroup = chunk, group
-	groups := (len(outs) + group - 1) / group
-	total := nr * groups
-	if rows != cols {
-		total += groups * ((nr + chunk - 1) / chunk) * nc // column chunks are recomputed per row chunk
+	out := p.newSink(rows.Lo, cols.Lo, nr, nc)
+	res.Kernel, res.Components = out.kernel, out.comps
+	symmetric := rows == cols
+	var spans []span
+	for r0 := rows.Lo; r0 < rows.Hi; r0 += chunk {
+		sp := span{Range{r0, min(r0+chunk, rows.Hi)}, cols}
+		if symmetric {
+			sp.cols.Lo = r0 // the chunks left of the diagonal are mirrored
+		}
+		spans = append(spans, sp)
+	}
+	sinks := make([]sink, len(spans))
+	for i := range sinks {
+		sinks[i] = out
+	}
+	if err := p.computeSpans(x, spans, sinks, chunk, group, res); err != nil {
+		return nil, err
+	}
+	if symmetric {
+		mirror(res.Kernel, nr, p.k, p.opt.Mode.Kind == Full, func(r, c int) bool { return r/chunk > c/chunk })
+		for _, d := range res.Components {
+			mirror(d, nr, p.k, p.opt.Mode.Kind == Full, func(r, c int) bool { return r/chunk > c/chunk })
+		}
+	}
+	return res, nil
+}
+
+// mirror sets each element (r, c) of the n×n kernel d for which lower(r, c)
+// holds from (c, r): Θ[r, c, a, b] = Θ[c, r, b, a] for the full kernel
+// (k outputs), Θ[r, c] = Θ[c, r] otherwise.
+func mirror(d *tensor.Dense, n, k int, full bool, lower func(r, c int) bool) {
+	for r := range n {
+		for c := range r {
+			if lower(r, c) {
+				mirrorOne(d.F64, d.F64, n, k, full, r, c)
+			}
+		}
+	}
+}
+
+// mirrorOne sets element (r, c) of dst from element (c, r) of src, both
+// n×n kernels (×k×k when full).
+func mirrorOne(dst, src []float64, n, k int, full bool, r, c int) {
+	if !full {
+		dst[r*n+c] = src[c*n+r]
+		return
+	}
+	to, from := (r*n+c)*k*k, (c*n+r)*k*k
+	for a := range k {
+		for b := range k {
+			dst[to+a*k+b] = src[from+b*k+a]
+		}
+	}
+}
+
+// computeSpans adds every span's kernel values to its sink: for each group
+// of outputs, the row chunk's factors once and each column chunk's (the
+// row chunk's own reused), contracted. Every kernel element receives its
+// terms in the same order (output groups, then parameters in plan order)
+// whichever spans it is computed in.
+func (p *plan) computeSpans(x *tensor.Dense, spans []span, sinks []sink, chunk, group int, res *Result) error {
+	outs := p.outputs()
+	total := 0
+	for g0 := 0; g0 < len(outs); g0 += group {
+		for _, sp := range spans {
+			total += sp.rows.Hi - sp.rows.Lo
+			for c0 := sp.cols.Lo; c0 < sp.cols.Hi; c0 += chunk {
+				if c1 := min(c0+chunk, sp.cols.Hi); c0 != sp.rows.Lo || c1 != sp.rows.Hi {
+					total += c1 - c0
+				}
+			}
+		}
 	}
 	done := 0
 	report := func(n int) {
@@ -142,30 +236,29 @@ func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
 	// output only with itself, so groups are independent.
 	for g0 := 0; g0 < len(outs); g0 += group {
 		gouts := outs[g0:min(g0+group, len(outs))]
-		for r0 := rows.Lo; r0 < rows.Hi; r0 += chunk {
-			r1 := min(r0+chunk, rows.Hi)
+		for i, sp := range spans {
+			r0, r1 := sp.rows.Lo, sp.rows.Hi
 			fr, err := p.factors(x, r0, r1, gouts)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			report(r1 - r0)
-			for c0 := cols.Lo; c0 < cols.Hi; c0 += chunk {
-				c1 := min(c0+chunk, cols.Hi)
+			for c0 := sp.cols.Lo; c0 < sp.cols.Hi; c0 += chunk {
+				c1 := min(c0+chunk, sp.cols.Hi)
 				fc := fr
 				if c0 != r0 || c1 != r1 {
 					if fc, err = p.factors(x, c0, c1, gouts); err != nil {
-						return nil, err
+						return err
 					}
-					if rows != cols {
-						report(c1 - c0)
-					}
+					report(c1 - c0)
 				}
 				res.PeakBytes = max(res.PeakBytes, fr.bytes+fc.bytes)
-				p.contract(res, fr, fc, r0-rows.Lo, c0-cols.Lo, nc, gouts)
+				s := sinks[i]
+				p.contract(s, fr, fc, r0-s.r0, c0-s.c0, gouts)
 			}
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // factors runs the backward passes for samples [lo, hi).
@@ -263,9 +356,10 @@ func (p *plan) convJacobian(f *factors, l *convLayer, xv, gy *tensor.Dense, ai, 
 	return nil
 }
 
-// contract adds Θ[fr samples, fc samples] into res at row offset r0 and
-// column offset c0 (the kernel has nc columns).
-func (p *plan) contract(res *Result, fr, fc *factors, r0, c0, nc int, outs []int) {
+// contract adds Θ[fr samples, fc samples] into s at row offset r0 and
+// column offset c0.
+func (p *plan) contract(s sink, fr, fc *factors, r0, c0 int, outs []int) {
+	nc := s.nc
 	nr, ncn := fr.n, fc.n
 	nk := len(outs)
 	gram := make([]float32, nr*ncn)
@@ -278,9 +372,9 @@ func (p *plan) contract(res *Result, fr, fc *factors, r0, c0, nc int, outs []int
 					v *= float64(other[i*ncn+j])
 				}
 				idx := p.index(r0+i, c0+j, nc, outs[a], outs[b])
-				res.Kernel.F64[idx] += v
-				if res.Components != nil {
-					res.Components[name].F64[idx] += v
+				s.kernel.F64[idx] += v
+				if s.comps != nil {
+					s.comps[name].F64[idx] += v
 				}
 			}
 		}
@@ -311,7 +405,11 @@ func (p *plan) contract(res *Result, fr, fc *factors, r0, c0, nc int, outs []int
 			}
 		})
 	}
-	for name, jr := range fr.jac {
+	for _, name := range p.params { // in plan order: the sums' order is fixed
+		jr, ok := fr.jac[name]
+		if !ok {
+			continue
+		}
 		size := p.sizes[name]
 		jc := fc.jac[name]
 		pairs(func(a, b int) {

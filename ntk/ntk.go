@@ -52,6 +52,11 @@ type Options struct {
 	// Rows and Cols pick the block Θ[Rows, Cols] of the N×N kernel, so
 	// that a large kernel can be computed in pieces and assembled.
 	Rows, Cols Range
+	// Shard, if Count is set, computes part Index of Count of the whole
+	// kernel for an array job: Result.Tiles instead of Result.Kernel,
+	// which MergeBlocks assembles bit for bit into the kernel one run with
+	// the same Chunk gives (see Shard). It excludes Rows and Cols.
+	Shard Shard
 	// Chunk is how many samples' gradients are held at once (0: chosen
 	// from MaxBytes). Memory grows with Chunk, not with N.
 	Chunk int
@@ -89,6 +94,12 @@ type Result struct {
 	// OutputGroup is how many outputs' gradients were held at once (all
 	// of them unless memory was short).
 	OutputGroup int
+	// Samples is N, the number of samples the kernel is over.
+	Samples int
+	// Shard and Tiles are set with Options.Shard: the part computed and
+	// its blocks of the kernel (Kernel and Components are then nil).
+	Shard Shard
+	Tiles []Tile
 }
 
 // Compute returns the empirical NTK of m over the samples x (N, ...) with
@@ -105,6 +116,19 @@ func Compute(m *onnx.Model, x *tensor.Dense, opt Options) (*Result, error) {
 	n := x.Shape[0]
 	if opt.Loss != nil {
 		opt.Mode = Mode{Kind: Trace} // of the one output, the loss
+	}
+	if opt.Shard != (Shard{}) {
+		if opt.Rows != (Range{}) || opt.Cols != (Range{}) {
+			return nil, errors.New("ntk: a shard is part of the whole kernel; it does not combine with rows and cols")
+		}
+		if err := opt.Shard.check(); err != nil {
+			return nil, err
+		}
+		p, err := newPlan(m, x, opt)
+		if err != nil {
+			return nil, err
+		}
+		return p.computeShard(x, opt.Shard)
 	}
 	rows, err := opt.Rows.resolve(n, "rows")
 	if err != nil {
