@@ -35,7 +35,7 @@ type sparseCase struct {
 
 // oneNodeModel builds a model of one op (plus an optional Relu after it,
 // which fuses) reading input x and the given constants.
-func oneNodeModel(t *testing.T, op string, x *tensor.Dense, consts []*tensor.Dense, relu bool, attrs ...*onnx.Attr) *onnx.Model {
+func oneNodeModel(t testing.TB, op string, x *tensor.Dense, consts []*tensor.Dense, relu bool, attrs ...*onnx.Attr) *onnx.Model {
 	t.Helper()
 	g := onnx.NewGraph("g")
 	in, err := g.AddInput("x", onnx.ShapeOf(tensor.Float32, x.Shape...))
@@ -406,4 +406,8 @@ func TestSparseGradients(t *testing.T) {
 			}
 		})
 	}
+}
+
+func oneNodeModelB(t testing.TB, op string, x *tensor.Dense, consts []*tensor.Dense) *onnx.Model {
+	return oneNodeModel(t, op, x, consts, false, onnx.IntAttr("transB", 1))
 }

@@ -147,36 +147,61 @@ func sparseRows(c *RunCtx, sw *SparseWeight, y, a []float32, transA bool, m, k, 
 		t = tt.F32
 	}
 	w.MulParallel(c.Threads, t, m, x, m, m)
-	switch {
-	case m == 1 && alpha == 1 && beta == 0:
-	case beta == 0:
-		for j := range n {
-			for i := range m {
-				y[i*n+j] = alpha * t[j*m+i]
-			}
-		}
-	default:
-		for j := range n {
-			for i := range m {
-				y[i*n+j] = alpha*t[j*m+i] + beta*y[i*n+j]
-			}
-		}
+	if !(m == 1 && alpha == 1 && beta == 0) {
+		sparseTransposeAdd(y, t, n, m, alpha, beta)
 	}
 	c.RanSparse = true
 }
 
 // sparseTranspose writes the r×q row-major matrix src transposed into
-// dst (q×r), in 32×32 blocks so that both sides stay in cache.
+// dst (q×r). It reads four rows of src at a time along their length and
+// writes four adjacent elements of each row of dst: every access
+// streams, whatever the strides (a blocked transpose with row strides a
+// multiple of 2 KiB, as at K = 2048, keeps missing the L1 cache, its rows
+// all mapping to the same few sets).
 func sparseTranspose(dst, src []float32, r, q int) {
-	const bs = 32
-	for i0 := 0; i0 < r; i0 += bs {
-		for j0 := 0; j0 < q; j0 += bs {
-			for i := i0; i < min(i0+bs, r); i++ {
-				row := src[i*q : (i+1)*q]
-				for j := j0; j < min(j0+bs, q); j++ {
-					dst[j*r+i] = row[j]
-				}
+	i := 0
+	for ; i+4 <= r; i += 4 {
+		r0, r1, r2, r3 := src[i*q:(i+1)*q], src[(i+1)*q:(i+2)*q], src[(i+2)*q:(i+3)*q], src[(i+3)*q:(i+4)*q]
+		for j := range q {
+			d := dst[j*r+i : j*r+i+4 : j*r+i+4]
+			d[0], d[1], d[2], d[3] = r0[j], r1[j], r2[j], r3[j]
+		}
+	}
+	for ; i < r; i++ {
+		for j := range q {
+			dst[j*r+i] = src[i*q+j]
+		}
+	}
+}
+
+// sparseTransposeAdd sets y = alpha·tᵀ + beta·y for the r×q matrix t and
+// the q×r matrix y (beta = 0 ignores y's contents), four rows of y at a
+// time as in sparseTranspose.
+func sparseTransposeAdd(y, t []float32, r, q int, alpha, beta float32) {
+	i := 0
+	for ; i+4 <= q; i += 4 {
+		y0, y1, y2, y3 := y[i*r:(i+1)*r], y[(i+1)*r:(i+2)*r], y[(i+2)*r:(i+3)*r], y[(i+3)*r:(i+4)*r]
+		for j := range r {
+			s := t[j*q+i : j*q+i+4 : j*q+i+4]
+			if beta == 0 {
+				y0[j], y1[j], y2[j], y3[j] = alpha*s[0], alpha*s[1], alpha*s[2], alpha*s[3]
+			} else {
+				y0[j] = alpha*s[0] + beta*y0[j]
+				y1[j] = alpha*s[1] + beta*y1[j]
+				y2[j] = alpha*s[2] + beta*y2[j]
+				y3[j] = alpha*s[3] + beta*y3[j]
 			}
+		}
+	}
+	for ; i < q; i++ {
+		yr := y[i*r : (i+1)*r]
+		for j := range yr {
+			v := alpha * t[j*q+i]
+			if beta != 0 {
+				v += beta * yr[j]
+			}
+			yr[j] = v
 		}
 	}
 }

@@ -22,6 +22,8 @@ const spinWait = 200 * time.Microsecond
 type job struct {
 	b *batch
 	i int
+	// fn, when set instead of b, is a job nobody waits for (Go).
+	fn func()
 }
 
 // batch is one parallel product: part i of t of call, or of fn when it
@@ -57,6 +59,10 @@ func worker() {
 		default:
 			j = waitJob()
 		}
+		if j.fn != nil {
+			j.fn()
+			continue
+		}
 		j.b.part(j.i)
 		if j.b.pending.Add(-1) == 0 {
 			j.b.done <- struct{}{}
@@ -86,7 +92,7 @@ func runBatch(b *batch) {
 	ensureWorkers(t - 1)
 	b.pending.Store(int32(t - 1))
 	for i := range t - 1 {
-		jobs <- job{b, i}
+		jobs <- job{b: b, i: i}
 	}
 	b.part(t - 1)
 	if b.pending.Load() != 0 {
@@ -107,6 +113,16 @@ func (b *batch) part(i int) {
 		return
 	}
 	b.call.part(i)
+}
+
+// Go runs fn on one of the GEMM's workers (started if there are fewer
+// than n) and returns at once. The caller synchronises with fn itself: a
+// kernel that splits its work into chunks taken from a shared counter
+// can do all of them on the caller's goroutine when no worker gets a
+// core in time, and wait only for chunks a worker has begun.
+func Go(n int, fn func()) {
+	ensureWorkers(n)
+	jobs <- job{fn: fn}
 }
 
 // Parallel runs fn(0), ..., fn(t-1) concurrently on the GEMM's workers,

@@ -26,6 +26,8 @@ package sparse
 
 import (
 	"math"
+	"runtime"
+	"sync/atomic"
 
 	"github.com/graft-ml/graft/exec/internal/gemm"
 )
@@ -175,8 +177,13 @@ func (a *CSR) Mul(r0, r1 int, y []float32, ldy int, x []float32, ldx, w int) {
 // 2¹⁶ floats, 256 KiB, a quarter of a Zen 4 core's L2 cache.
 const mulTileFloats = 1 << 16
 
-// MulParallel is Mul over all rows, split across up to threads goroutines
-// by nonzero counts. Small products run on the caller alone.
+// MulParallel is Mul over all rows, on the caller and up to threads-1 of
+// the GEMM's workers. The rows are cut into chunks of about equal nonzero
+// counts, four per thread, which the goroutines take in turn from a
+// shared counter; the caller waits only for chunks a worker has begun.
+// So on a busy machine, where a worker may not get a core for a whole
+// scheduler time slice, the product takes no longer than on the caller
+// alone. Small products run on the caller alone.
 func (a *CSR) MulParallel(threads int, y []float32, ldy int, x []float32, ldx, w int) {
 	// Below about 2¹⁵ multiply-adds a helper's start-up costs more than
 	// its share of the work.
@@ -184,8 +191,32 @@ func (a *CSR) MulParallel(threads int, y []float32, ldy int, x []float32, ldx, w
 		a.Mul(0, a.Rows, y, ldy, x, ldx, w)
 		return
 	}
-	b := a.Split(threads)
-	gemm.Parallel(len(b)-1, func(i int) { a.Mul(b[i], b[i+1], y, ldy, x, ldx, w) })
+	c := &mulChunks{bounds: a.Split(4 * threads)}
+	n := int32(len(c.bounds) - 1)
+	run := func() {
+		for {
+			i := c.next.Add(1) - 1
+			if i >= n {
+				return
+			}
+			a.Mul(c.bounds[i], c.bounds[i+1], y, ldy, x, ldx, w)
+			c.done.Add(1)
+		}
+	}
+	for range threads - 1 {
+		gemm.Go(threads-1, run)
+	}
+	run()
+	for c.done.Load() < n {
+		runtime.Gosched()
+	}
+}
+
+// mulChunks is MulParallel's shared state: the chunks' row bounds, the
+// next chunk to take and the number finished.
+type mulChunks struct {
+	bounds     []int
+	next, done atomic.Int32
 }
 
 // dot returns Σ_p val[p]·x[col[p]], vector blocks first.

@@ -18,7 +18,7 @@ func rows32AVX2(y, x *float32, ldx int, col *int32, val *float32, nnz int)
 func rows8AVX2(y, x *float32, ldx int, col *int32, val *float32, nnz int)
 
 // dotAVX2 returns Σ_p val[p]·x[col[p]] for p < n, n a positive multiple
-// of 32, gathering eight elements of x at a time.
+// of 8, gathering eight elements of x at a time.
 //
 //go:noescape
 func dotAVX2(x *float32, col *int32, val *float32, n int) float32
@@ -55,7 +55,7 @@ func dotBlocks(x []float32, col []int32, val []float32) (float32, int) {
 	if !haveAVX2 {
 		return dotGo(x, col, val), len(col)
 	}
-	n := len(col) / 32 * 32
+	n := len(col) / 8 * 8
 	if n == 0 {
 		return 0, 0
 	}

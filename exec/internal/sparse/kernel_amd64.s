@@ -133,20 +133,24 @@ r8done:
 	RET
 
 // func dotAVX2(x *float32, col *int32, val *float32, n int) float32
-// Σ_p val[p]·x[col[p]] for p < n, n a positive multiple of 32: four
-// gathers of eight per round into four accumulators. Each gather's
-// destination is zeroed first: a gather merges into its destination, and
-// without the zeroing idiom it would wait for the previous round's.
+// Σ_p val[p]·x[col[p]] for p < n, n a positive multiple of 8: four
+// gathers of eight per round into four accumulators, then single
+// gathers. Each gather's destination is zeroed first: a gather merges
+// into its destination, and without the zeroing idiom it would wait for
+// the previous round's.
 TEXT ·dotAVX2(SB), NOSPLIT, $0-36
 	MOVQ   x+0(FP), SI
 	MOVQ   col+8(FP), R9
 	MOVQ   val+16(FP), R10
 	MOVQ   n+24(FP), CX
+	MOVQ   CX, DX
 	SHRQ   $5, CX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     d8
 
 dloop:
 	VMOVDQU     (R9), Y4
@@ -174,6 +178,23 @@ dloop:
 	DECQ        CX
 	JNZ         dloop
 
+d8:
+	ANDQ $31, DX
+	SHRQ $3, DX
+	JZ   dsum
+
+d8loop:
+	VMOVDQU     (R9), Y4
+	VPCMPEQD    Y8, Y8, Y8
+	VXORPS      Y12, Y12, Y12
+	VGATHERDPS  Y8, (SI)(Y4*4), Y12
+	VFMADD231PS (R10), Y12, Y0
+	ADDQ        $32, R9
+	ADDQ        $32, R10
+	DECQ        DX
+	JNZ         d8loop
+
+dsum:
 	VADDPS       Y1, Y0, Y0
 	VADDPS       Y3, Y2, Y2
 	VADDPS       Y2, Y0, Y0
