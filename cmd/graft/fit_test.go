@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/eval"
 	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/onnx"
@@ -192,7 +193,7 @@ func TestEvalMatchesPyTorch(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
-		var r evalResult
+		var r eval.Result
 		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 			t.Fatalf("%v: %q", err, stdout)
 		}
@@ -268,7 +269,7 @@ func TestLowRank(t *testing.T) {
 			t.Errorf("%v: ONNX Runtime and graft differ by %.3g", c, d)
 		}
 		code, stdout, _ = graft(append([]string{"eval", out, "--data", fmnist("t10k-images-1k-idx3-ubyte.gz"), "--json"}, fmnistNorm...)...)
-		var r evalResult
+		var r eval.Result
 		if code != 0 || json.Unmarshal([]byte(stdout), &r) != nil || r.Top1 == nil || *r.Top1 < 0.7 {
 			t.Errorf("%v: accuracy after factorising %v (exit %d)", c, r.Top1, code)
 		}

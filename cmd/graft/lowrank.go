@@ -6,11 +6,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/surgery"
-	"github.com/graft-ml/graft/tensor"
 )
 
 func newLowRankCmd() *cli.Command {
@@ -50,8 +48,7 @@ type lowRankPlan struct {
 	layer *surgery.LinearLayer
 	name  string
 	rank  int
-	stats *fitting.Stats
-	pt    fitting.Patches
+	stats *fitting.Stats // with --data: the layer's inputs against its outputs
 }
 
 func runLowRank(c *cli.Context) (err error) {
@@ -59,23 +56,62 @@ func runLowRank(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	plans, err := planLowRank(c, m)
+	if err != nil {
+		return err
+	}
+	rec, rerr := startRecord(c, "lowrank", []string{path, c.String("data"), c.String("labels")}, 0)
+	warnRecord(c, rerr)
+	defer func() { finishRecord(c, rec, err) }()
+	if c.String("data") != "" {
+		if err := collectLayerStats(c, m, plans); err != nil {
+			return err
+		}
+	}
+	before, after := 0, 0
+	for _, p := range plans {
+		line, quality, err := factorise(m, p)
+		if err != nil {
+			return err
+		}
+		l, newParams := p.layer, p.rank*(p.layer.In+p.layer.Out)+p.layer.Out
+		before += l.Params()
+		after += newParams
+		fmt.Fprintf(c.App.Writer, "%-28s %5d → %-5d rank %-4d params %8d → %-8d %s\n", p.name, l.In, l.Out, p.rank, l.Params(), newParams, quality)
+		line["params_before"], line["params_after"] = l.Params(), newParams
+		warnRecord(c, rec.Log(line))
+	}
+	fmt.Fprintf(c.App.Writer, "factorised %d layer(s): their parameters %d → %d (%.1f %%)\n", len(plans), before, after, 100*float64(after)/float64(before))
+	rec.Summary("layers", len(plans))
+	rec.Summary("params_before", before)
+	rec.Summary("params_after", after)
+	if err := saveReport(c, m); err != nil {
+		return err
+	}
+	warnRecord(c, rec.Artefact(c.String("output")))
+	return nil
+}
+
+// planLowRank chooses the layers and ranks from --layer and --rank or
+// from --ratio.
+func planLowRank(c *cli.Context, m *onnx.Model) ([]*lowRankPlan, error) {
 	layers := c.StringSlice("layer")
 	ratio := c.Float64("ratio")
 	var plans []*lowRankPlan
 	switch {
 	case len(layers) > 0 && ratio != 0:
-		return usagef("give --layer with --rank, or --ratio, not both")
+		return nil, usagef("give --layer with --rank, or --ratio, not both")
 	case len(layers) > 0:
 		if c.Int("rank") < 1 {
-			return usagef("--layer needs --rank R ≥ 1")
+			return nil, usagef("--layer needs --rank R ≥ 1")
 		}
 		for _, name := range layers {
 			l, err := surgery.LinearLayerOf(m, name)
 			if err != nil {
-				return fmt.Errorf("--layer %s: %w", name, err)
+				return nil, fmt.Errorf("--layer %s: %w", name, err)
 			}
 			if r := c.Int("rank"); r >= min(l.In, l.Out) {
-				return fmt.Errorf("--layer %s maps %d → %d: rank %d does not reduce it (want below %d)", name, l.In, l.Out, r, min(l.In, l.Out))
+				return nil, fmt.Errorf("--layer %s maps %d → %d: rank %d does not reduce it (want below %d)", name, l.In, l.Out, r, min(l.In, l.Out))
 			}
 			plans = append(plans, &lowRankPlan{layer: l, name: name, rank: c.Int("rank")})
 		}
@@ -91,124 +127,67 @@ func runLowRank(c *cli.Context) (err error) {
 			}
 		}
 		if len(plans) == 0 {
-			return fmt.Errorf("--ratio %g: no layer would get smaller", ratio)
+			return nil, fmt.Errorf("--ratio %g: no layer would get smaller", ratio)
 		}
 	default:
-		return usagef("give --layer with --rank, or --ratio between 0 and 1")
+		return nil, usagef("give --layer with --rank, or --ratio between 0 and 1")
 	}
-	rec, rerr := startRecord(c, "lowrank", []string{path, c.String("data"), c.String("labels")}, 0)
-	warnRecord(c, rerr)
-	defer func() { finishRecord(c, rec, err) }()
-	w := c.App.Writer
-	if c.String("data") != "" {
-		if err := collectLayerStats(c, m, plans); err != nil {
-			return err
-		}
-	}
-	before, after := 0, 0
-	for _, p := range plans {
-		l := p.layer
-		var down, up, bias []float64
-		var quality string
-		line := map[string]any{"layer": p.name, "in": l.In, "out": l.Out, "rank": p.rank}
-		if p.stats != nil {
-			fit, err := fitting.LowRank(p.stats, p.rank, fitting.LinearOptions{})
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
-			}
-			down, up, bias = fit.Down, fit.Up, fit.B
-			quality = fmt.Sprintf("R² %.4f on the layer's outputs", fit.Quality.R2)
-			line["r2"] = fit.Quality.R2
-		} else {
-			a, err := fitting.LowRankWeights(&fitting.Affine{In: l.In, Out: l.Out, W: l.W, B: l.B}, p.rank)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
-			}
-			down, up, bias = a.Down, a.Up, a.B
-			werr := relFrobenius(l.W, a.W)
-			quality = fmt.Sprintf("weight error %.4f (relative Frobenius)", werr)
-			line["weight_error"] = werr
-		}
-		if err := surgery.Factorize(m, l, p.rank, down, up, bias); err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-		newParams := p.rank*(l.In+l.Out) + l.Out
-		before += l.Params()
-		after += newParams
-		fmt.Fprintf(w, "%-28s %5d → %-5d rank %-4d params %8d → %-8d %s\n", p.name, l.In, l.Out, p.rank, l.Params(), newParams, quality)
-		line["params_before"], line["params_after"] = l.Params(), newParams
-		warnRecord(c, rec.Log(line))
-	}
-	fmt.Fprintf(w, "factorised %d layer(s): their parameters %d → %d (%.1f %%)\n", len(plans), before, after, 100*float64(after)/float64(before))
-	rec.Summary("layers", len(plans))
-	rec.Summary("params_before", before)
-	rec.Summary("params_after", after)
-	if err := saveReport(c, m); err != nil {
-		return err
-	}
-	warnRecord(c, rec.Artefact(c.String("output")))
-	return nil
+	return plans, nil
 }
 
-// collectLayerStats runs m over the data once and accumulates, for each
-// planned layer, its inputs (patches for a Conv) against its outputs.
+// factorise replaces one planned layer by its rank-R factors, fitted to
+// the data when the plan has statistics, else from the weights' SVD, and
+// returns the run record's line for it and how good the factors are.
+func factorise(m *onnx.Model, p *lowRankPlan) (map[string]any, string, error) {
+	l := p.layer
+	line := map[string]any{"layer": p.name, "in": l.In, "out": l.Out, "rank": p.rank}
+	var a *fitting.Affine
+	var quality string
+	if p.stats != nil {
+		fit, err := fitting.LowRank(p.stats, p.rank, fitting.LinearOptions{})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", p.name, err)
+		}
+		a = &fit.Affine
+		quality = fmt.Sprintf("R² %.4f on the layer's outputs", fit.Quality.R2)
+		line["r2"] = fit.Quality.R2
+	} else {
+		var err error
+		if a, err = fitting.LowRankWeights(&fitting.Affine{In: l.In, Out: l.Out, W: l.W, B: l.B}, p.rank); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", p.name, err)
+		}
+		werr := relFrobenius(l.W, a.W)
+		quality = fmt.Sprintf("weight error %.4f (relative Frobenius)", werr)
+		line["weight_error"] = werr
+	}
+	if err := surgery.Factorize(m, l, p.rank, a.Down, a.Up, a.B); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", p.name, err)
+	}
+	return line, quality, nil
+}
+
+// collectLayerStats runs m over --data once (fitting.LayerStats) and
+// gives each plan the statistics of its layer's inputs and outputs.
 func collectLayerStats(c *cli.Context, m *onnx.Model, plans []*lowRankPlan) error {
 	src, err := openData(c, "data")
 	if err != nil {
 		return err
 	}
-	p, err := exec.Compile(m)
+	layers := make([]*surgery.LinearLayer, len(plans))
+	for i, p := range plans {
+		layers[i] = p.layer
+	}
+	stats, err := fitting.LayerStats(m, layers, src, feedFlags(c, "lowrank"))
 	if err != nil {
 		return err
 	}
-	if t := c.Int("threads"); t > 0 {
-		p.Threads = t
-	}
-	input, err := modelInput(p)
-	if err != nil {
-		return err
-	}
-	var want []string
-	for _, pl := range plans {
-		n := pl.layer.Node
-		if pl.layer.Conv {
-			pt, ok := fitting.ConvPatches(n)
-			if !ok {
-				fmt.Fprintf(c.App.Writer, "%s: data fitting needs a square window with equal padding, stride and no dilation; using the weights' SVD\n", pl.name)
-				continue
-			}
-			pl.pt = pt
+	for i, p := range plans {
+		if stats[i].Skipped != "" {
+			fmt.Fprintf(c.App.Writer, "%s: %s; using the weights' SVD\n", p.name, stats[i].Skipped)
 		}
-		if pl.stats, err = fitting.NewStats(pl.layer.In, pl.layer.Out); err != nil {
-			return err
-		}
-		want = append(want, n.Inputs[0].Name, n.Outputs[0].Name)
+		p.stats = stats[i].Stats
 	}
-	if len(want) == 0 {
-		return nil
-	}
-	return forBatches(src, passFlags(c, "lowrank"), func(start int, x *tensor.Dense, _ []int64) error {
-		res, err := runBatched(p, input, x, want)
-		if err != nil {
-			return err
-		}
-		for _, pl := range plans {
-			if pl.stats == nil {
-				continue
-			}
-			xi, yo := res[pl.layer.Node.Inputs[0].Name], res[pl.layer.Node.Outputs[0].Name]
-			if pl.layer.Conv {
-				if err := fitting.AddConv(pl.stats, xi, yo, pl.pt); err != nil {
-					return fmt.Errorf("%s: %w", pl.name, err)
-				}
-				continue
-			}
-			if err := pl.stats.Add(xi.F32, yo.F32); err != nil {
-				return fmt.Errorf("%s: %w", pl.name, err)
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
 func relFrobenius(w, approx []float64) float64 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/graft-ml/graft/eval"
 	"github.com/graft-ml/graft/runlog"
 )
 
@@ -27,7 +28,7 @@ func TestRunsRecordEval(t *testing.T) {
 	if !strings.Contains(stderr, "run recorded in "+dir) {
 		t.Errorf("eval does not say where the record is: %q", stderr)
 	}
-	var res evalResult
+	var res eval.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("--json output is no longer one JSON object: %v: %q", err, stdout)
 	}
