@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/internal/plot"
 	"github.com/graft-ml/graft/ntk"
+	"github.com/graft-ml/graft/runlog"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -42,14 +47,27 @@ func newNTKCmd() *cli.Command {
 			"samples are used as stored, so give them normalised as the model was trained.\n" +
 			"For a square kernel it prints and writes (--metrics) the eigenvalues, trace,\n" +
 			"condition number and effective rank, and draws the spectrum (--plot).\n\n" +
+			"Array jobs: --shard I/N computes part I (from 0) of N of the whole kernel and writes it\n" +
+			"to -o as a block file (.npz: the tiles and a header.json naming their rows and columns);\n" +
+			"`graft ntk merge` assembles the blocks into the kernel, bit for bit the kernel of one run\n" +
+			"with the chunk the blocks record. The tiling covers the chunk pairs on and above the\n" +
+			"diagonal (the rest are transposes), in equal runs. --shard auto (or --shards N alone)\n" +
+			"reads the index from $SLURM_ARRAY_TASK_ID (less $SLURM_ARRAY_TASK_MIN, over\n" +
+			"$SLURM_ARRAY_TASK_STEP) or a Kubernetes Indexed Job's $JOB_COMPLETION_INDEX, and the count\n" +
+			"from --shards or $SLURM_ARRAY_TASK_COUNT; an explicit --shard I/N wins over them.\n" +
+			"deploy/slurm and deploy/k8s hold job scripts.\n\n" +
 			"Examples:\n" +
 			"  $ graft ntk fixtures/ntk/rescnn/model.onnx --data fixtures/ntk/rescnn/x.npy -o /tmp/k.npy --plot /tmp/spectrum.png\n" +
 			"  $ graft ntk model.onnx --data x.npy --mode full --params layer4 --components -o k.npy\n" +
 			"  $ graft ntk model.onnx --data x.npy --rows 0:128 --cols 128:256 -o k_0_1.npy\n" +
 			"  $ graft ntk model.onnx --data x.npz --loss ce --params fc -o task.npy\n" +
-			"  $ graft ntk model.onnx --data x.npy --labels y.npy --loss ce --label-smoothing 0.1 --components -o task.npy",
+			"  $ graft ntk model.onnx --data x.npy --labels y.npy --loss ce --label-smoothing 0.1 --components -o task.npy\n" +
+			"  $ graft ntk fixtures/ntk/rescnn/model.onnx --data fixtures/ntk/rescnn/x.npy --shard 0/2 -o /tmp/k-0.npz\n" +
+			"  $ graft ntk fixtures/ntk/rescnn/model.onnx --data fixtures/ntk/rescnn/x.npy --shard 1/2 -o /tmp/k-1.npz\n" +
+			"  $ graft ntk merge /tmp/k-0.npz /tmp/k-1.npz -o /tmp/k.npy\n" +
+			"  $ graft ntk model.onnx --data x.npy --shards 16 -o blocks/k-$SLURM_ARRAY_TASK_ID.npz   # in an sbatch --array=0-15 script",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "data", Usage: "samples (N, ...): .npy, .npz or IDX, values as stored", Required: true},
+			&cli.StringFlag{Name: "data", Usage: "samples (N, ...): .npy, .npz or IDX, values as stored (required)"},
 			&cli.IntFlag{Name: "limit", Usage: "use only the first N samples"},
 			&cli.StringFlag{Name: "mode", Value: "trace", Usage: "full, trace or output:K"},
 			&cli.StringFlag{Name: "loss", Usage: "ce: the task NTK of the per-sample cross-entropy loss instead of the outputs' kernel"},
@@ -59,15 +77,138 @@ func newNTKCmd() *cli.Command {
 			&cli.BoolFlag{Name: "components", Usage: "also write each parameter tensor's kernel to OUT with .components.npz"},
 			&cli.StringFlag{Name: "rows", Usage: "samples a:b for the block's rows"},
 			&cli.StringFlag{Name: "cols", Usage: "samples c:d for the block's columns"},
+			&cli.StringFlag{Name: "shard", Usage: "I/N: compute part I (from 0) of N of the kernel as a block file; auto: from the array job's environment"},
+			&cli.IntFlag{Name: "shards", Usage: "the number of shards, with the index from $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX"},
 			&cli.IntFlag{Name: "chunk", Usage: "samples whose gradients are held at once (default: from --max-memory)"},
 			&cli.IntFlag{Name: "max-memory", Value: 512, Usage: "MB for per-sample gradients"},
 			&cli.StringFlag{Name: "metrics", Usage: "write the spectrum metrics as JSON here"},
 			&cli.StringFlag{Name: "plot", Usage: "draw the spectrum as a PNG here"},
 			&cli.IntFlag{Name: "threads", Usage: "threads (default: all cores)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the kernel (.npy, float64)", Required: true},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the kernel (.npy, float64), or with --shard the block (.npz) (required)"},
 		}, recordFlags()...),
-		Action: runNTK,
+		Action:      runNTK,
+		Subcommands: []*cli.Command{newNTKMergeCmd()},
 	}
+}
+
+func newNTKMergeCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "merge",
+		Usage:     "assemble the kernel from the block files of every shard",
+		ArgsUsage: "<block.npz>...",
+		Description: "Reads the blocks that `graft ntk --shard I/N` wrote, checks that they are all N shards\n" +
+			"of one kernel (same model, samples, mode, parameters and chunk; none missing, none twice,\n" +
+			"no tiles overlapping) and writes the kernel, bit for bit that of one run with the same\n" +
+			"--chunk, with its components when the blocks carry them, and its spectrum (--metrics,\n" +
+			"--plot) as graft ntk does.\n\n" +
+			"Examples:\n" +
+			"  $ graft ntk merge /tmp/k-0.npz /tmp/k-1.npz -o /tmp/k.npy\n" +
+			"  $ graft ntk merge blocks/k-*.npz -o k.npy --metrics spectrum.json --plot spectrum.png",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "metrics", Usage: "write the spectrum metrics as JSON here"},
+			&cli.StringFlag{Name: "plot", Usage: "draw the spectrum as a PNG here"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the kernel (.npy, float64)", Required: true},
+		},
+		Action: runNTKMerge,
+	}
+}
+
+func runNTKMerge(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return usagef("ntk merge takes the block files of every shard")
+	}
+	paths := c.Args().Slice()
+	var blocks []*ntk.Block
+	for _, p := range paths {
+		b, err := ntk.ReadBlock(p)
+		if err != nil {
+			return err
+		}
+		blocks = append(blocks, b)
+	}
+	m, err := ntk.MergeBlocks(blocks, paths)
+	if err != nil {
+		return err
+	}
+	out := c.String("output")
+	if err := tensor.SaveNPY(out, m.Kernel); err != nil {
+		return err
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "wrote %s: kernel %v (float64) from %d shards, chunks of %d samples (one run with --chunk %d gives it bit for bit)\n",
+		out, m.Kernel.Shape, m.Shards, m.Chunk, m.Chunk)
+	if m.Components != nil {
+		path := strings.TrimSuffix(out, ".npy") + ".components.npz"
+		if err := tensor.SaveNPZ(path, m.Components); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "wrote %s: one kernel per parameter tensor\n", path)
+	}
+	return reportSpectrum(c, nil, m.Kernel)
+}
+
+// shardFlags returns the shard --shard and --shards ask for (the zero
+// Shard without them) and where its index came from.
+func shardFlags(c *cli.Context) (ntk.Shard, string, error) {
+	s, n := c.String("shard"), c.Int("shards")
+	if c.IsSet("shards") && n < 1 {
+		return ntk.Shard{}, "", usagef("--shards %d: want at least 1", n)
+	}
+	switch {
+	case s != "" && s != "auto":
+		sh, err := ntk.ParseShard(s)
+		if err != nil {
+			return ntk.Shard{}, "", usagef("--shard: %v", err)
+		}
+		if c.IsSet("shards") && n != sh.Count {
+			return ntk.Shard{}, "", usagef("--shard %s and --shards %d disagree on the number of shards", s, n)
+		}
+		return sh, "--shard", nil
+	case s == "auto" || c.IsSet("shards"):
+		sh, from, err := ntk.ShardFromEnv(n, os.Getenv)
+		if err != nil {
+			return ntk.Shard{}, "", usagef("--shard auto: %v", err)
+		}
+		return sh, from, nil
+	}
+	return ntk.Shard{}, "", nil
+}
+
+// ntkIdentity describes what a kernel is of, for the blocks of one job to
+// be recognised as such: the model file's and the samples' SHA-256 and
+// the flags that change the kernel.
+func ntkIdentity(c *cli.Context, path string, x *tensor.Dense, labels []int64) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	id := map[string]string{"model_sha256": hex.EncodeToString(h.Sum(nil))}
+	h = sha256.New()
+	h.Write(x.Raw())
+	for _, l := range labels {
+		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(l)))
+	}
+	id["samples_sha256"] = hex.EncodeToString(h.Sum(nil))
+	id["samples_shape"] = fmt.Sprint(x.Shape)
+	for _, name := range []string{"mode", "loss", "label-smoothing", "params"} {
+		id[name] = flagValue(c, flagNamed(c, name))
+	}
+	return id, nil
+}
+
+// flagNamed is the command's flag called name.
+func flagNamed(c *cli.Context, name string) cli.Flag {
+	for _, f := range c.Command.Flags {
+		if f.Names()[0] == name {
+			return f
+		}
+	}
+	return nil
 }
 
 func runNTK(c *cli.Context) (err error) {
@@ -79,6 +220,24 @@ func runNTK(c *cli.Context) (err error) {
 		return usagef("--labels and --label-smoothing need --loss ce")
 	case loss != "" && c.IsSet("mode"):
 		return usagef("--mode does not apply with --loss: the task kernel has one output, the loss")
+	}
+	for _, f := range []string{"data", "output"} {
+		if c.String(f) == "" {
+			return usagef("Required flag %q not set", f)
+		}
+	}
+	shard, shardFrom, err := shardFlags(c)
+	if err != nil {
+		return err
+	}
+	sharded := shard != (ntk.Shard{})
+	switch {
+	case sharded && (c.IsSet("rows") || c.IsSet("cols")):
+		return usagef("--shard computes a part of the whole kernel; it does not combine with --rows and --cols")
+	case sharded && (c.IsSet("metrics") || c.IsSet("plot")):
+		return usagef("the spectrum needs the whole kernel: give --metrics and --plot to `graft ntk merge`")
+	case sharded && !strings.HasSuffix(c.String("output"), ".npz"):
+		return usagef("with --shard, -o names the block file, an .npz; got %q", c.String("output"))
 	}
 	path, m, err := loadModelArg(c)
 	if err != nil {
@@ -122,6 +281,7 @@ func runNTK(c *cli.Context) (err error) {
 			}
 		}
 	}
+	opt.Shard = shard
 	rec, rerr := startRecord(c, "ntk", []string{path, c.String("data"), c.String("labels")}, 0)
 	warnRecord(c, rerr)
 	defer func() { finishRecord(c, rec, err) }()
@@ -135,6 +295,28 @@ func runNTK(c *cli.Context) (err error) {
 	bar.done()
 	elapsed := time.Since(start)
 	out := c.String("output")
+	if sharded {
+		id, err := ntkIdentity(c, path, x, labels)
+		if err != nil {
+			return err
+		}
+		b, err := r.Block(id)
+		if err != nil {
+			return err
+		}
+		if err := ntk.WriteBlock(out, b); err != nil {
+			return err
+		}
+		rec.Artefact(out)
+		rec.Summary("seconds", elapsed.Seconds())
+		var tiles []string
+		for _, t := range r.Tiles {
+			tiles = append(tiles, fmt.Sprintf("rows %d:%d × cols %d:%d", t.Rows.Lo, t.Rows.Hi, t.Cols.Lo, t.Cols.Hi))
+		}
+		fmt.Fprintf(c.App.Writer, "wrote %s: shard %s (from %s) of the %d×%d kernel, chunks of %d samples, in %s: %s\n",
+			out, shard, shardFrom, n, n, r.Chunk, elapsed.Round(10*time.Microsecond), strings.Join(tiles, ", "))
+		return nil
+	}
 	if err := tensor.SaveNPY(out, r.Kernel); err != nil {
 		return err
 	}
@@ -158,8 +340,21 @@ func runNTK(c *cli.Context) (err error) {
 		}
 		fmt.Fprintf(w, "wrote %s: one kernel per parameter tensor\n", path)
 	}
-	sq, size, ok := ntk.Square(r.Kernel)
-	if !ok || opt.Rows != opt.Cols {
+	if opt.Rows != opt.Cols {
+		if c.String("metrics") != "" || c.String("plot") != "" {
+			fmt.Fprintln(w, "no spectrum: the block is not a square kernel over the same samples")
+		}
+		return nil
+	}
+	return reportSpectrum(c, rec, r.Kernel)
+}
+
+// reportSpectrum prints the spectrum of a square kernel, records it in
+// rec, and writes --metrics and --plot if given.
+func reportSpectrum(c *cli.Context, rec *runlog.Run, kernel *tensor.Dense) error {
+	w := c.App.Writer
+	sq, size, ok := ntk.Square(kernel)
+	if !ok {
 		if c.String("metrics") != "" || c.String("plot") != "" {
 			fmt.Fprintln(w, "no spectrum: the block is not a square kernel over the same samples")
 		}
