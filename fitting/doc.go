@@ -3,8 +3,21 @@
 // activations, least-squares, reduced-rank and Procrustes fits of affine
 // maps between them, linear CKA and Procrustes distance, helpers that
 // turn conv activations into samples, and emission of a fitted map as
-// ONNX Gemm or Conv nodes. It knows nothing of data loading or of the
-// executor: callers run models, feed activations to a Stats, fit, and emit.
+// ONNX Gemm or Conv nodes; and, built on those, the workflows that run
+// models over a dataset (package feed) and fit or compare their layers:
+//
+//   - Stitch and FitAdapter: A up to a layer, an adapter fitted from A's
+//     activation to B's (Method: linear, low rank, Procrustes with or
+//     without its scale), B from a layer on
+//   - Similarity: CKA, Procrustes distance and R² between every pair of
+//     layers of two models, in one pass over the data
+//   - LayerStats: each layer's inputs against its outputs, for refitting
+//     layers (LowRank) to real data
+//
+// Each takes models, a data.Source and an options struct with a feed.Options
+// (batches, sample limit, threads, a progress callback), and returns a
+// result struct. The lower layer needs no executor: callers may run models
+// themselves, feed activations to a Stats, fit, and emit.
 //
 // # Usage
 //
@@ -15,6 +28,12 @@
 //	fit, err := fitting.Linear(s, fitting.LinearOptions{Ridge: 1e-4})
 //	// fit.EffectiveRank < p: collinear or constant inputs; fit.R2: quality
 //	y, err := fitting.EmitConv(g, x, &fit.Affine, fitting.Patches{K: 1}, "adapter")
+//
+// or, for the whole pipeline (see ExampleStitch):
+//
+//	m, _ := fitting.ParseMethod("procrustes:unscaled")
+//	r, err := fitting.Stitch(a, "layer2", b, "layer2", src, fitting.StitchOptions{Method: m})
+//	// a is now the stitched model; r.Adapter, r.Fit.R2, r.Samples
 //
 // # Layout
 //
@@ -41,8 +60,11 @@
 //
 // Bad input — NaN or Inf activations, mismatched widths, no samples, fewer
 // samples than unknowns, rank below 1 — returns an error saying what was
-// wrong; nothing panics on user input, prints or exits.
+// wrong; nothing panics on user input, prints or exits. A similarity score
+// that does not exist (a constant activation, a fit from more features
+// than samples) is a Score with the reason, never NaN.
 //
-// fitting sits beside surgery and ntk: it imports onnx and tensor (and
-// gonum for the dense algebra) and is imported by cmd/graft.
+// fitting sits beside ntk above surgery: it imports data, feed, exec,
+// surgery, onnx and tensor (and gonum for the dense algebra), and is
+// imported by ntk and cmd/graft.
 package fitting
