@@ -1,24 +1,3 @@
-// Package feed runs models over datasets: it reads a data.Source in
-// batches, feeds each batch to compiled models and hands the values asked
-// for to the caller. It is the loop under graft's dataset workflows
-// (eval.Accuracy, fitting.Stitch, fitting.Similarity, fitting.LayerStats).
-//
-// # Usage
-//
-//	m, err := feed.Compile(model, 0) // the model's one data input, all cores
-//	err = feed.Each(src, feed.Options{Batch: 100}, func(b data.Batch) error {
-//		vals, err := m.Run(b.X, "layer1", "logits") // value names
-//		…
-//	})
-//
-// # Progress and errors
-//
-// Nothing here prints: Options.Progress is called with (0, total) before
-// the first batch and (done, total) after each one. An error from a batch
-// is returned wrapped with the samples it covers ("samples 100–199: …").
-//
-// feed sits between data and exec and the packages that run workflows
-// over datasets (eval, fitting): it imports data, exec, onnx and tensor.
 package feed
 
 import (
@@ -164,7 +143,8 @@ func DataInput(g *onnx.Graph) (string, error) {
 
 // Run runs the model on the samples x and returns the named values for
 // those samples, in slices of the model's fixed batch size if it has one
-// (exec.Program.RunSamples).
+// (exec.Program.RunSamples). The map is keyed by value name: resolve a
+// module path with Graph.Resolve first.
 func (m *Model) Run(x *tensor.Dense, names ...string) (map[string]*tensor.Dense, error) {
 	return m.Program.RunSamples(m.Input, map[string]*tensor.Dense{m.Input: x}, names, exec.AllSamples)
 }
