@@ -654,24 +654,14 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 	threads := c.Threads
 	cg, mg := g.cin/g.group, g.cout/g.group
 	kg := len(f.rows)
-	H, W := g.in[1], g.in[2]
-	Wo, n := g.out[2], g.outSize()
+	n := g.outSize()
 	plane := f.hp * f.wp
 	// The padded copy comes from, and goes back to, the storage pool that
 	// activations use, so that it is not memory held apart.
 	padT := tensor.NewUninit(tensor.Float32, g.batch*g.cin*plane)
 	defer tensor.Recycle(padT)
 	padded := padT.F32
-	parallelFor(threads, g.batch*g.cin, 8, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			dst := padded[p*plane : (p+1)*plane]
-			clear(dst)
-			for iy := range H {
-				row := dst[(f.top+iy)*f.wp+f.left:]
-				copy(row[:W], x[p*H*W+iy*W:p*H*W+(iy+1)*W])
-			}
-		}
-	})
+	convPadPlanes(padded, x, g, f, threads)
 	imgs := g.batch * g.group
 	tw, perThread := convTiles(kg, f.nFlat, imgs, threads)
 	tiles := (f.nFlat + tw - 1) / tw
@@ -686,26 +676,8 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 		src := padded[(b*g.cin+gi*cg)*plane : (b*g.cin+(gi+1)*cg)*plane]
 		tile := scratch[:mg*nt]
 		gemm.SgemmPackedAIndirect(threads, nt, 1, packs[gi], src, rows, 0, tile, nt)
-		// Copy the tile's valid columns into y, a segment of an output
-		// row at a time.
 		yg := y[(b*g.cout+gi*mg)*n : (b*g.cout+(gi+1)*mg)*n]
-		for i := n0; i < n0+nt; {
-			oy, ox := i/f.wp, i%f.wp
-			end := min(n0+nt, oy*f.wp+f.wp)
-			if ox < Wo {
-				seg := min(Wo, end-oy*f.wp) - ox
-				for m := range mg {
-					dst := yg[m*n+oy*Wo+ox : m*n+oy*Wo+ox+seg]
-					from := tile[m*nt+i-n0 : m*nt+i-n0+seg]
-					var bv float32
-					if bias != nil {
-						bv = bias[gi*mg+m]
-					}
-					vec.BiasClamp(dst, from, bv, lo, hi)
-				}
-			}
-			i = end
-		}
+		convFlatStore(yg, tile, bias, g, f, gi, n0, nt, lo, hi)
 	}
 	if perThread {
 		parallelFor(threads, imgs*tiles, 1, func(lo, hi int) {
@@ -724,6 +696,49 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 		unit(u, *buf, rows, threads)
 	}
 	convBufs.Put(buf)
+}
+
+// convFlatStore copies the valid columns of a flat tile (columns n0 to
+// n0+nt of group gi's mg output rows, see convGemmFlat) into the group's
+// output planes yg, a segment of an output row at a time, adding the bias
+// and applying the clamp [lo, hi].
+func convFlatStore(yg, tile, bias []float32, g *convShape, f *convFlat, gi, n0, nt int, lo, hi float32) {
+	mg := g.cout / g.group
+	Wo, n := g.out[2], g.outSize()
+	for i := n0; i < n0+nt; {
+		oy, ox := i/f.wp, i%f.wp
+		end := min(n0+nt, oy*f.wp+f.wp)
+		if ox < Wo {
+			seg := min(Wo, end-oy*f.wp) - ox
+			for m := range mg {
+				dst := yg[m*n+oy*Wo+ox : m*n+oy*Wo+ox+seg]
+				from := tile[m*nt+i-n0 : m*nt+i-n0+seg]
+				var bv float32
+				if bias != nil {
+					bv = bias[gi*mg+m]
+				}
+				vec.BiasClamp(dst, from, bv, lo, hi)
+			}
+		}
+		i = end
+	}
+}
+
+// convPadPlanes copies the input planes of x into the middle of the
+// zero-bordered planes of f, all of them stored flat in padded.
+func convPadPlanes(padded, x []float32, g *convShape, f *convFlat, threads int) {
+	H, W := g.in[1], g.in[2]
+	plane := f.hp * f.wp
+	parallelFor(threads, g.batch*g.cin, 8, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			dst := padded[p*plane : (p+1)*plane]
+			clear(dst)
+			for iy := range H {
+				row := dst[(f.top+iy)*f.wp+f.left:]
+				copy(row[:W], x[p*H*W+iy*W:p*H*W+(iy+1)*W])
+			}
+		}
+	})
 }
 
 // convIm2col writes rows r0..r1 of columns n0..n0+nt of the im2col matrix

@@ -209,8 +209,13 @@ func sparseTransposeAdd(y, t []float32, r, q int, alpha, beta float32) {
 // convSparse is convGemm with a sparse weight: per image, group and column
 // tile, im2col (or the input itself for pointwise windows) and then
 // W·cols, bias and fused clamp applied row by row while the tile is in
-// cache.
+// cache. Stride-1 2-D windows read the zero-padded input planes directly
+// instead (convSparseFlat).
 func convSparse(c *RunCtx, y, x []float32, sw *SparseWeight, bias []float32, g *convShape) {
+	if f, ok := convFlatPlan(g); ok {
+		convSparseFlat(c, y, x, sw, bias, g, &f)
+		return
+	}
 	threads := c.Threads
 	cg, mg := g.cin/g.group, g.cout/g.group
 	kg := cg * g.kSize()
@@ -267,4 +272,58 @@ func convSparse(c *RunCtx, y, x []float32, sw *SparseWeight, bias []float32, g *
 		unit(u, *buf, threads)
 	}
 	convBufs.Put(buf)
+}
+
+// convSparseFlat is convGemmFlat with a sparse weight, and without its
+// tiles: the input planes are copied into zero-bordered planes laid out
+// flat, where column (tap) r of the im2col matrix is the run starting at
+// f.rows[r], so output row oy of every channel of a group is the product
+// of the group's weights with the runs at oy·wp plus each nonzero's tap
+// offset (sparse.MulAt). It is computed straight into y, bias and clamp
+// applied in registers; no im2col matrix is built and no column is
+// computed to be dropped.
+func convSparseFlat(c *RunCtx, y, x []float32, sw *SparseWeight, bias []float32, g *convShape, f *convFlat) {
+	threads := c.Threads
+	cg, mg := g.cin/g.group, g.cout/g.group
+	Ho, Wo, n := g.out[1], g.out[2], g.outSize()
+	plane := f.hp * f.wp
+	// Spare elements at the end: MulAt reads whole blocks of columns.
+	padT := tensor.NewUninit(tensor.Float32, g.batch*g.cin*plane+sparse.MulAtSlack)
+	defer tensor.Recycle(padT)
+	padded := padT.F32
+	clear(padded[g.batch*g.cin*plane:])
+	convPadPlanes(padded, x, g, f, threads)
+	// Each nonzero's offset in its group's padded planes, and each
+	// group's bias and clamp.
+	offs := make([]*sparse.Offsets, g.group)
+	eps := make([]*sparse.Epilogue, g.group)
+	lo, hi := c.clampBounds()
+	for gi, a := range sw.groups {
+		offs[gi] = a.Offsets(func(col int32) int32 { return int32(f.rows[col]) })
+		if bias != nil || c.Clamp != nil {
+			eps[gi] = &sparse.Epilogue{Lo: lo, Hi: hi}
+			if bias != nil {
+				eps[gi].Bias = bias[gi*mg : (gi+1)*mg]
+			}
+		}
+	}
+	units := g.batch * g.group * Ho
+	unit := func(u, threads int) {
+		oy, gi, b := u%Ho, u/Ho%g.group, u/Ho/g.group
+		src := padded[(b*g.cin+gi*cg)*plane+oy*f.wp:]
+		yo := y[(b*g.cout+gi*mg)*n+oy*Wo:]
+		sw.groups[gi].MulAtParallel(threads, yo, n, src, offs[gi], Wo, eps[gi])
+	}
+	c.RanSparse = true
+	if threads > 1 && units >= 2*threads {
+		parallelFor(threads, units, 1, func(lo, hi int) {
+			for u := lo; u < hi; u++ {
+				unit(u, 1)
+			}
+		})
+		return
+	}
+	for u := range units {
+		unit(u, threads)
+	}
 }

@@ -2,7 +2,7 @@
 // on and off, and in ONNX Runtime on the same (dense) file, side by side in
 // one run, and prints the latency ratios.
 //
-//	go run ./tools/sparsebench [-threads 2] [-iters 30] [-sparsities 0.5,0.7,0.8,0.9,0.95] [-batches 1,32] [-models mlp,cnn]
+//	go run ./tools/sparsebench [-threads 2] [-iters 30] [-sparsities 0.5,0.7,0.8,0.9,0.95] [-batches 1,32] [-models mlp,cnn] [-keep DIR]
 //
 // The models: "mlp", a 784-2048-2048-10 MLP (Gemm + Relu, random normal
 // weights with PyTorch's default Linear scale, fixed seed), and "cnn", the
@@ -52,8 +52,9 @@ func main() {
 	batches := flag.String("batches", "1,32", "batch sizes")
 	models := flag.String("models", "mlp,cnn", "models: mlp (784-2048-2048-10), cnn (fixtures/fmnist/a.onnx)")
 	noORT := flag.Bool("no-ort", false, "skip ONNX Runtime")
+	keep := flag.String("keep", "", "folder to keep the pruned models in (MODEL_SPARSITY.onnx)")
 	flag.Parse()
-	if err := bench(strings.Split(*models, ","), floats(*sparsities), ints(*batches), *threads, *iters, !*noORT); err != nil {
+	if err := bench(strings.Split(*models, ","), floats(*sparsities), ints(*batches), *threads, *iters, !*noORT, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "sparsebench:", err)
 		os.Exit(1)
 	}
@@ -85,7 +86,7 @@ func ints(s string) []int {
 	return out
 }
 
-func bench(models []string, sparsities []float64, batches []int, threads, iters int, withORT bool) error {
+func bench(models []string, sparsities []float64, batches []int, threads, iters int, withORT bool, keep string) error {
 	var runner []string
 	if withORT {
 		var err error
@@ -98,6 +99,12 @@ func bench(models []string, sparsities []float64, batches []int, threads, iters 
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if keep != "" {
+		if err := os.MkdirAll(keep, 0o755); err != nil {
+			return err
+		}
+		tmp = keep
+	}
 	fmt.Printf("machine: %s, GOMAXPROCS %d, threads %d, median of %d runs (ms)\n", cpuName(), runtime.GOMAXPROCS(0), threads, iters)
 	fmt.Printf("%-5s %8s %5s %17s %17s %17s %11s %9s  %s\n", "model", "sparsity", "batch", "dense (min)", "sparse (min)", "ORT (min)", "dense/sprs", "ORT/sprs", "auto")
 	for _, name := range models {

@@ -122,31 +122,43 @@ func (a *CSR) Split(parts int) []int {
 	return append(b, a.Rows)
 }
 
+// Epilogue is applied to each output of a product as it is stored:
+// y = min(max(y + Bias[r], Lo), Hi) for output row r (no bias when Bias
+// is nil). NaNs stay NaN, as in vec.BiasClamp. A convolution adds its
+// bias and fused activation this way while the output is in registers.
+type Epilogue struct {
+	Bias   []float32
+	Lo, Hi float32
+}
+
+// rowEpilogue is Epilogue for one row, as the kernels take it: bias, lo,
+// hi.
+type rowEpilogue [3]float32
+
+func (e *rowEpilogue) apply(v float32) float32 {
+	v += e[0]
+	if e[1] > v {
+		v = e[1]
+	}
+	if e[2] < v {
+		v = e[2]
+	}
+	return v
+}
+
 // Mul sets Y[r, j] = Σ_c A[r, c]·X[c, j] for rows r0 ≤ r < r1 and columns
 // j < w, where X[c, j] = x[c*ldx+j] and Y[r, j] = y[r*ldy+j]; it
 // overwrites those elements of y and reads nothing else of it.
 func (a *CSR) Mul(r0, r1 int, y []float32, ldy int, x []float32, ldx, w int) {
-	if r0 < 0 || r1 > a.Rows || r0 > r1 {
-		panic("sparse: bad row range")
-	}
+	a.check(r0, r1, y, ldy, w)
 	if w <= 0 || r0 == r1 {
 		return
 	}
-	if ldx < w || ldy < w {
+	if ldx < w {
 		panic("sparse: leading dimension < w")
 	}
 	if a.Cols > 0 && len(x) < (a.Cols-1)*ldx+w {
 		panic("sparse: x too short")
-	}
-	if len(y) < (r1-1)*ldy+w {
-		panic("sparse: y too short")
-	}
-	if w == 1 && ldx == 1 {
-		for r := r0; r < r1; r++ {
-			lo, hi := a.RowPtr[r], a.RowPtr[r+1]
-			y[r*ldy] = dot(x, a.Col[lo:hi], a.Val[lo:hi])
-		}
-		return
 	}
 	// Columns go in tiles whose rows of X, read again for every row of
 	// A, stay in a core's L2 cache.
@@ -154,18 +166,110 @@ func (a *CSR) Mul(r0, r1 int, y []float32, ldy int, x []float32, ldx, w int) {
 	if a.Cols > 0 {
 		tile = max(32, mulTileFloats/a.Cols/32*32)
 	}
+	a.mul(r0, r1, y, ldy, x, ldx, a.Col, w, tile, nil, false)
+}
+
+// Offsets places the rows of X for MulAt: nonzero p of A (in storage
+// order, as Val) multiplies the row of X starting at element Of[p] of x.
+// A convolution's GEMM form reads its columns this way straight from
+// zero-padded input planes (see exec/ops), with no im2col copy.
+type Offsets struct {
+	of  []int32
+	max int32
+}
+
+// Offsets returns the offsets of a's nonzeros, at(c) for those in column
+// c; at must not return a negative offset.
+func (a *CSR) Offsets(at func(col int32) int32) *Offsets {
+	o := &Offsets{of: make([]int32, len(a.Col))}
+	for p, c := range a.Col {
+		v := at(c)
+		if v < 0 {
+			panic("sparse: negative offset")
+		}
+		o.of[p] = v
+		o.max = max(o.max, v)
+	}
+	return o
+}
+
+// MulAt is Mul with the rows of X placed by off, and with the epilogue ep
+// applied to every output when it is not nil. x must hold MulAtSlack
+// elements past the last any nonzero multiplies: the kernels read whole
+// blocks and store the partial last one under a mask.
+func (a *CSR) MulAt(r0, r1 int, y []float32, ldy int, x []float32, off *Offsets, w int, ep *Epilogue) {
+	a.check(r0, r1, y, ldy, w)
+	if w <= 0 || r0 == r1 {
+		return
+	}
+	if len(off.of) != len(a.Val) {
+		panic("sparse: offsets do not match the nonzeros")
+	}
+	if int(off.max)+w+MulAtSlack > len(x) {
+		panic("sparse: offset outside x")
+	}
+	if ep != nil && ep.Bias != nil && len(ep.Bias) < r1 {
+		panic("sparse: bias too short")
+	}
+	a.mul(r0, r1, y, ldy, x, 1, off.of, w, w, ep, true)
+}
+
+// MulAtSlack is how many elements past the columns it uses MulAt may
+// read (a block of 32 holds up to 31 more).
+const MulAtSlack = 31
+
+// check panics unless rows r0..r1 of a w-column Y fit in y.
+func (a *CSR) check(r0, r1 int, y []float32, ldy, w int) {
+	if r0 < 0 || r1 > a.Rows || r0 > r1 {
+		panic("sparse: bad row range")
+	}
+	if w <= 0 || r0 == r1 {
+		return
+	}
+	if ldy < w {
+		panic("sparse: leading dimension < w")
+	}
+	if len(y) < (r1-1)*ldy+w {
+		panic("sparse: y too short")
+	}
+}
+
+// mul is Mul's loop, X's row for nonzero p at x[col[p]*ldx:], in column
+// tiles of tile, with the epilogue ep if not nil; slack allows reading
+// whole blocks of eight columns past w.
+func (a *CSR) mul(r0, r1 int, y []float32, ldy int, x []float32, ldx int, col []int32, w, tile int, ep *Epilogue, slack bool) {
+	if w == 1 && ldx == 1 && ep == nil {
+		if a.spmv(r0, r1, y[r0*ldy:], ldy, x, col) {
+			return
+		}
+		for r := r0; r < r1; r++ {
+			lo, hi := a.RowPtr[r], a.RowPtr[r+1]
+			y[r*ldy] = dot(x, col[lo:hi], a.Val[lo:hi])
+		}
+		return
+	}
+	var re *rowEpilogue
+	if ep != nil {
+		re = &rowEpilogue{0, ep.Lo, ep.Hi}
+	}
 	for j0 := 0; j0 < w; j0 += tile {
 		wt := min(tile, w-j0)
 		xs := x[j0:]
 		for r := r0; r < r1; r++ {
 			lo, hi := a.RowPtr[r], a.RowPtr[r+1]
-			col, val := a.Col[lo:hi], a.Val[lo:hi]
+			cols, val := col[lo:hi], a.Val[lo:hi]
 			yr := y[r*ldy+j0 : r*ldy+j0+wt]
-			j := rowBlocks(yr, xs, ldx, col, val)
+			if re != nil && ep.Bias != nil {
+				re[0] = ep.Bias[r]
+			}
+			j := rowBlocks(yr, xs, ldx, cols, val, (*[3]float32)(re), slack)
 			for ; j < wt; j++ {
 				var s float32
-				for p, c := range col {
+				for p, c := range cols {
 					s += val[p] * xs[int(c)*ldx+j]
+				}
+				if re != nil {
+					s = re.apply(s)
 				}
 				yr[j] = s
 			}
@@ -178,17 +282,28 @@ func (a *CSR) Mul(r0, r1 int, y []float32, ldy int, x []float32, ldx, w int) {
 const mulTileFloats = 1 << 16
 
 // MulParallel is Mul over all rows, on the caller and up to threads-1 of
-// the GEMM's workers. The rows are cut into chunks of about equal nonzero
-// counts, four per thread, which the goroutines take in turn from a
-// shared counter; the caller waits only for chunks a worker has begun.
-// So on a busy machine, where a worker may not get a core for a whole
-// scheduler time slice, the product takes no longer than on the caller
-// alone. Small products run on the caller alone.
+// the GEMM's workers (see parallel).
 func (a *CSR) MulParallel(threads int, y []float32, ldy int, x []float32, ldx, w int) {
+	a.parallel(threads, w, func(r0, r1 int) { a.Mul(r0, r1, y, ldy, x, ldx, w) })
+}
+
+// MulAtParallel is MulAt over all rows, as MulParallel.
+func (a *CSR) MulAtParallel(threads int, y []float32, ldy int, x []float32, off *Offsets, w int, ep *Epilogue) {
+	a.parallel(threads, w, func(r0, r1 int) { a.MulAt(r0, r1, y, ldy, x, off, w, ep) })
+}
+
+// parallel runs rows(r0, r1) over all of a's rows, cut into chunks of
+// about equal nonzero counts, four per thread, which the caller and up to
+// threads-1 of the GEMM's workers take in turn from a shared counter; the
+// caller waits only for chunks a worker has begun. So on a busy machine,
+// where a worker may not get a core for a whole scheduler time slice, the
+// product takes no longer than on the caller alone. Small products
+// (w columns) run on the caller alone.
+func (a *CSR) parallel(threads, w int, rows func(r0, r1 int)) {
 	// Below about 2¹⁵ multiply-adds a helper's start-up costs more than
 	// its share of the work.
 	if threads <= 1 || a.NNZ()*w < 1<<15 || a.Rows < 2 {
-		a.Mul(0, a.Rows, y, ldy, x, ldx, w)
+		rows(0, a.Rows)
 		return
 	}
 	c := &mulChunks{bounds: a.Split(4 * threads)}
@@ -199,7 +314,7 @@ func (a *CSR) MulParallel(threads int, y []float32, ldy int, x []float32, ldx, w
 			if i >= n {
 				return
 			}
-			a.Mul(c.bounds[i], c.bounds[i+1], y, ldy, x, ldx, w)
+			rows(c.bounds[i], c.bounds[i+1])
 			c.done.Add(1)
 		}
 	}
@@ -259,8 +374,9 @@ func rowGo(y, x []float32, ldx int, col []int32, val []float32) {
 
 // rowBlocksGo computes rowGo in blocks of 32 columns, each summed in an
 // array over the row's nonzeros, which reads x a contiguous block at a
-// time; it returns the columns done (all but fewer than 32).
-func rowBlocksGo(y, x []float32, ldx int, col []int32, val []float32) int {
+// time, and applies ep (when not nil) to them; it returns the columns
+// done (all but fewer than 32).
+func rowBlocksGo(y, x []float32, ldx int, col []int32, val []float32, ep *[3]float32) int {
 	j := 0
 	for ; j+32 <= len(y); j += 32 {
 		var acc [32]float32
@@ -269,6 +385,11 @@ func rowBlocksGo(y, x []float32, ldx int, col []int32, val []float32) int {
 			xr := (*[32]float32)(x[int(c)*ldx+j:])
 			for t := range acc {
 				acc[t] += v * xr[t]
+			}
+		}
+		if ep != nil {
+			for t := range acc {
+				acc[t] = (*rowEpilogue)(ep).apply(acc[t])
 			}
 		}
 		copy(y[j:j+32], acc[:])

@@ -120,9 +120,9 @@ func TestBlocksMatchTwins(t *testing.T) {
 			want := make([]float32, n)
 			rowGo(want, x, n, col, val)
 			got := make([]float32, n)
-			done := rowBlocks(got, x, n, col, val)
+			done := rowBlocks(got, x, n, col, val, nil, false)
 			twin := make([]float32, n)
-			doneGo := rowBlocksGo(twin, x, n, col, val)
+			doneGo := rowBlocksGo(twin, x, n, col, val, nil)
 			for j := range done {
 				if math.Abs(float64(got[j]-want[j])) > 1e-4 {
 					t.Fatalf("nnz %d n %d: rowBlocks[%d] = %v, rowGo %v", nnz, n, j, got[j], want[j])
@@ -245,5 +245,112 @@ func TestPanics(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestSpmv holds the whole-row gather kernel (where there is one) to
+// dotGo on rows of every length from 0 to 70, covering the blocks of 32,
+// of 8 and the masked partial block, with a strided y.
+func TestSpmv(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const cols = 300
+	w := make([]float32, 71*cols)
+	for row := range 71 {
+		for _, c := range r.Perm(cols)[:row] {
+			w[row*cols+c] = float32(r.NormFloat64())
+		}
+	}
+	a := FromDense(w, 71, cols, false)
+	x := make([]float32, cols)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, ldy := range []int{1, 3} {
+		y := make([]float32, 71*ldy)
+		a.Mul(0, 71, y, ldy, x, 1, 1)
+		for row := range 71 {
+			lo, hi := a.RowPtr[row], a.RowPtr[row+1]
+			want := dotGo(x, a.Col[lo:hi], a.Val[lo:hi])
+			if d := math.Abs(float64(y[row*ldy] - want)); d > 1e-5*(1+math.Abs(float64(want))) {
+				t.Fatalf("ldy %d row %d (%d nonzeros): %v, dotGo %v", ldy, row, hi-lo, y[row*ldy], want)
+			}
+		}
+		// Rows 10..20 alone leave the others untouched.
+		z := make([]float32, 71*ldy)
+		a.Mul(10, 20, z, ldy, x, 1, 1)
+		for i, v := range z {
+			if row := i / ldy; (row < 10 || row >= 20 || i%ldy != 0) && v != 0 {
+				t.Fatalf("ldy %d: element %d outside rows 10..20 written", ldy, i)
+			}
+		}
+	}
+}
+
+// TestMulAt holds MulAt to Mul on the same X laid out by row offsets
+// (overlapping, as a convolution's taps overlap), with and without the
+// epilogue (bias, clamp, NaN kept), at widths around the blocks of 8 and
+// 32 so that partial blocks are stored under a mask.
+func TestMulAt(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	const rows, cols = 9, 40
+	nan := float32(math.NaN())
+	for _, w := range []int{1, 3, 8, 13, 16, 25, 32, 37, 50, 70} {
+		for _, withEp := range []bool{false, true} {
+			wd := randomSparse(r, rows, cols, 0.3)
+			a := FromDense(wd, rows, cols, false)
+			// Row c of X starts at rowOff[c] of a buffer with MulAtSlack spare
+			// elements at the end.
+			buf := make([]float32, 3*cols+w+MulAtSlack)
+			for i := range buf {
+				buf[i] = float32(r.NormFloat64())
+			}
+			buf[5] = nan
+			rowOff := make([]int, cols)
+			for c := range rowOff {
+				rowOff[c] = r.IntN(3*cols + 1)
+			}
+			off := a.Offsets(func(c int32) int32 { return int32(rowOff[c]) })
+			xd := make([]float32, cols*w)
+			for c := range cols {
+				copy(xd[c*w:(c+1)*w], buf[rowOff[c]:])
+			}
+			var ep *Epilogue
+			if withEp {
+				ep = &Epilogue{Bias: make([]float32, rows), Lo: -0.5, Hi: 1}
+				for i := range ep.Bias {
+					ep.Bias[i] = float32(r.NormFloat64())
+				}
+			}
+			want := make([]float32, rows*w)
+			a.Mul(0, rows, want, w, xd, w, w)
+			if ep != nil {
+				for i := range want {
+					want[i] = (&rowEpilogue{ep.Bias[i/w], ep.Lo, ep.Hi}).apply(want[i])
+				}
+			}
+			for _, threads := range []int{1, 2} {
+				ldy := w + 2
+				got := make([]float32, rows*ldy)
+				for i := range got {
+					got[i] = 42
+				}
+				a.MulAtParallel(threads, got, ldy, buf, off, w, ep)
+				for i := range rows {
+					for j := range ldy {
+						g := got[i*ldy+j]
+						if j >= w {
+							if g != 42 {
+								t.Fatalf("w %d: padding Y[%d,%d] written", w, i, j)
+							}
+							continue
+						}
+						wv := want[i*w+j]
+						if math.IsNaN(float64(wv)) != math.IsNaN(float64(g)) || (!math.IsNaN(float64(wv)) && math.Abs(float64(g-wv)) > 1e-5*(1+math.Abs(float64(wv)))) {
+							t.Fatalf("w %d ep %v threads %d: Y[%d,%d] = %v, want %v", w, withEp, threads, i, j, g, wv)
+						}
+					}
+				}
+			}
+		}
 	}
 }

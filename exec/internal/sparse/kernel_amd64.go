@@ -6,16 +6,22 @@ import "golang.org/x/sys/cpu"
 
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// rows32AVX2 sets y[j] = Σ_p val[p]·x[col[p]*ldx+j] for j < 32 (ldx in
-// elements), over nnz ≥ 0 nonzeros.
+// rows32AVX2 sets y[j] = Σ_p val[p]·x[col[p]*ldx+j] for j < count ≤ 32
+// (ldx in elements), over nnz ≥ 0 nonzeros, then applies ep (bias, lo,
+// hi) when it is not nil. It reads 32 columns of x whatever count is.
 //
 //go:noescape
-func rows32AVX2(y, x *float32, ldx int, col *int32, val *float32, nnz int)
+func rows32AVX2(y, x *float32, ldx int, col *int32, val *float32, nnz int, ep *[3]float32, count int)
 
-// rows8AVX2 is rows32AVX2 for j < 8.
+// rows16AVX2 is rows32AVX2 for j < count ≤ 16, reading 16 columns.
 //
 //go:noescape
-func rows8AVX2(y, x *float32, ldx int, col *int32, val *float32, nnz int)
+func rows16AVX2(y, x *float32, ldx int, col *int32, val *float32, nnz int, ep *[3]float32, count int)
+
+// rows8AVX2 is rows32AVX2 for j < count ≤ 8, reading 8 columns.
+//
+//go:noescape
+func rows8AVX2(y, x *float32, ldx int, col *int32, val *float32, nnz int, ep *[3]float32, count int)
 
 // dotAVX2 returns Σ_p val[p]·x[col[p]] for p < n, n a positive multiple
 // of 8, gathering eight elements of x at a time.
@@ -23,28 +29,39 @@ func rows8AVX2(y, x *float32, ldx int, col *int32, val *float32, nnz int)
 //go:noescape
 func dotAVX2(x *float32, col *int32, val *float32, n int) float32
 
-// rowBlocks computes a prefix of one row of Mul (rowGo) with vector
-// instructions, blocks of 32 columns and then of 8, and returns its
-// length.
-func rowBlocks(y, x []float32, ldx int, col []int32, val []float32) int {
+// rowBlocks computes a prefix of one row of a product (rowGo), with the
+// epilogue ep when it is not nil, with vector instructions: blocks of 32
+// columns, then of 8; or, when slack allows reading up to 31 elements
+// past each row of X that the row uses, the rest in one block of 8, 16
+// or 32 stored under a mask. It returns the columns done.
+func rowBlocks(y, x []float32, ldx int, col []int32, val []float32, ep *[3]float32, slack bool) int {
 	if !haveAVX2 {
-		return rowBlocksGo(y, x, ldx, col, val)
+		return rowBlocksGo(y, x, ldx, col, val, ep)
 	}
 	var cp *int32
 	var vp *float32
 	if len(col) > 0 {
 		cp, vp = &col[0], &val[0]
-	} else {
-		n := len(y) / 8 * 8
-		clear(y[:n])
-		return n
 	}
 	j := 0
 	for ; j+32 <= len(y); j += 32 {
-		rows32AVX2(&y[j], &x[j], ldx, cp, vp, len(col))
+		rows32AVX2(&y[j], &x[j], ldx, cp, vp, len(col), ep, 32)
+	}
+	if rest := len(y) - j; slack && rest > 0 {
+		// One call for the rest, its columns past len(y) read but not
+		// stored.
+		switch {
+		case rest > 16:
+			rows32AVX2(&y[j], &x[j], ldx, cp, vp, len(col), ep, rest)
+		case rest > 8:
+			rows16AVX2(&y[j], &x[j], ldx, cp, vp, len(col), ep, rest)
+		default:
+			rows8AVX2(&y[j], &x[j], ldx, cp, vp, len(col), ep, rest)
+		}
+		return len(y)
 	}
 	for ; j+8 <= len(y); j += 8 {
-		rows8AVX2(&y[j], &x[j], ldx, cp, vp, len(col))
+		rows8AVX2(&y[j], &x[j], ldx, cp, vp, len(col), ep, 8)
 	}
 	return j
 }
@@ -60,4 +77,20 @@ func dotBlocks(x []float32, col []int32, val []float32) (float32, int) {
 		return 0, 0
 	}
 	return dotAVX2(&x[0], &col[0], &val[0], n), n
+}
+
+// spmvAVX2 sets y[r*ldy] = Σ_p val[p]·x[col[p]] over the nonzeros p of
+// rows r < rows, in [rowptr[r], rowptr[r+1]).
+//
+//go:noescape
+func spmvAVX2(y *float32, ldy int, x *float32, rowptr, col *int32, val *float32, rows int)
+
+// spmv sets y[(r-r0)*ldy] = Σ_p val[p]·x[col[p]] over the nonzeros p of
+// rows r0 ≤ r < r1 with vector gathers, and reports whether it could.
+func (a *CSR) spmv(r0, r1 int, y []float32, ldy int, x []float32, col []int32) bool {
+	if !haveAVX2 || len(a.Val) == 0 || len(x) == 0 {
+		return false
+	}
+	spmvAVX2(&y[0], ldy, &x[0], &a.RowPtr[r0], &col[0], &a.Val[0], r1-r0)
+	return true
 }
