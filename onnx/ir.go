@@ -353,6 +353,11 @@ func (t *Tensor) Dense() (*tensor.Dense, error) {
 	return d, nil
 }
 
+// StoredSparse reports whether t was read from a graph's
+// sparse_initializer list (and so is written back sparse by Save unless
+// SaveOptions.Initializers says otherwise).
+func (t *Tensor) StoredSparse() bool { return t.raw != nil && t.raw.sparse != nil }
+
 // NumElems returns the element count.
 func (t *Tensor) NumElems() int {
 	n, _ := tensor.NumElems(t.Shape)

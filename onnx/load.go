@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,8 +17,14 @@ import (
 )
 
 // rawTensor, rawAttr and valueInfo hold the wire encodings kept for
-// faithful round trips; only load.go and save.go look inside them.
-type rawTensor struct{ p *pb.TensorProto }
+// faithful round trips; only load.go and save.go look inside them. A
+// tensor read from a graph's sparse_initializer list keeps its
+// SparseTensorProto in sparse (with any external data read inline) and
+// no p.
+type rawTensor struct {
+	p      *pb.TensorProto
+	sparse *pb.SparseTensorProto
+}
 
 type rawAttr struct{ p *pb.AttributeProto }
 
@@ -138,6 +145,23 @@ func (ld *loader) graph(gp *pb.GraphProto) (*Graph, error) {
 		v.Type = Type{DType: t.DType, HasShape: true, Dims: intDims(t.Shape)}
 		g.Initializers = append(g.Initializers, v)
 	}
+	// Sparse initializers become initializers like the others; their
+	// data is made dense on first use (Tensor.Dense). Where they go in
+	// the list is settled once the nodes are read (placeSparse).
+	dense := len(g.Initializers)
+	for _, sp := range gp.SparseInitializer {
+		t, err := ld.sparseTensor(sp)
+		if err != nil {
+			return nil, err
+		}
+		if g.values[t.Name] != nil {
+			return nil, &FormatError{Msg: fmt.Sprintf("initializer %q defined twice", t.Name)}
+		}
+		v := g.newValue(t.Name)
+		v.Const = t
+		v.Type = Type{DType: t.DType, HasShape: true, Dims: intDims(t.Shape)}
+		g.Initializers = append(g.Initializers, v)
+	}
 	for _, vi := range gp.Input {
 		v, err := g.infoValue(vi)
 		if err != nil {
@@ -152,6 +176,7 @@ func (ld *loader) graph(gp *pb.GraphProto) (*Graph, error) {
 		}
 		g.Nodes = append(g.Nodes, n)
 	}
+	g.placeSparse(dense)
 	for _, vi := range gp.ValueInfo {
 		v, err := g.infoValue(vi)
 		if err != nil {
@@ -167,6 +192,60 @@ func (ld *loader) graph(gp *pb.GraphProto) (*Graph, error) {
 		g.Outputs = append(g.Outputs, v)
 	}
 	return g, nil
+}
+
+// placeSparse moves the sparse initializers, g.Initializers[dense:],
+// among the dense ones by first use: each goes before the first dense
+// initializer that a later node, or a later input of the same node,
+// reads first. Exporters such as PyTorch list initializers in the order
+// the nodes use them, so a model written with some initializers sparse
+// reads back in its original order, and written dense again it is the
+// same file byte for byte. Initializers no node reads keep their order,
+// at the end.
+func (g *Graph) placeSparse(dense int) {
+	if dense == len(g.Initializers) {
+		return
+	}
+	type use struct{ node, input int }
+	at := make(map[*Node]int, len(g.Nodes))
+	for i, n := range g.Nodes {
+		at[n] = i
+	}
+	never := use{len(g.Nodes), 0}
+	first := func(v *Value) use {
+		u := never
+		for _, x := range v.uses {
+			if x.Index < 0 {
+				continue
+			}
+			if c := (use{at[x.Node], x.Index}); c.node < u.node || (c.node == u.node && c.input < u.input) {
+				u = c
+			}
+		}
+		return u
+	}
+	before := func(a, b use) bool { return a.node < b.node || (a.node == b.node && a.input < b.input) }
+	sparse := append([]*Value(nil), g.Initializers[dense:]...)
+	slices.SortStableFunc(sparse, func(a, b *Value) int {
+		ua, ub := first(a), first(b)
+		switch {
+		case before(ua, ub):
+			return -1
+		case before(ub, ua):
+			return 1
+		}
+		return 0
+	})
+	out := make([]*Value, 0, len(g.Initializers))
+	for _, d := range g.Initializers[:dense] {
+		ud := first(d)
+		for len(sparse) > 0 && before(first(sparse[0]), ud) {
+			out = append(out, sparse[0])
+			sparse = sparse[1:]
+		}
+		out = append(out, d)
+	}
+	g.Initializers = append(out, sparse...)
 }
 
 // infoValue finds or creates the value a ValueInfoProto describes and gives
@@ -398,19 +477,139 @@ func (ld *loader) tensor(tp *pb.TensorProto) (*Tensor, error) {
 	if err != nil {
 		return nil, &FormatError{Msg: fmt.Sprintf("tensor %q", name), Err: err}
 	}
-	t := &Tensor{Name: name, DType: dt, Shape: shape, raw: &rawTensor{tp}}
+	t := &Tensor{Name: name, DType: dt, Shape: shape, raw: &rawTensor{p: tp}}
 	if tp.GetDataLocation() == pb.TensorProto_EXTERNAL {
 		inline, err := ld.external(tp, n)
 		if err != nil {
 			return nil, &FormatError{Msg: fmt.Sprintf("tensor %q: external data", name), Err: err}
 		}
-		t.raw = &rawTensor{inline}
+		t.raw = &rawTensor{p: inline}
 		return t, nil
 	}
 	if err := checkTensorSize(tp, dt, n); err != nil {
 		return nil, &FormatError{Msg: fmt.Sprintf("tensor %q", name), Err: err}
 	}
 	return t, nil
+}
+
+// sparseTensor checks a SparseTensorProto (ONNX IR 6): values, a 1-D
+// tensor of NNZ elements named as the initializer, and int64 indices of
+// shape [NNZ] (linear positions in dims) or [NNZ, rank] (coordinates).
+// External data of either part is read inline. Whether the indices lie
+// inside dims, ascending and without duplicates, is checked when the data
+// is first made dense.
+func (ld *loader) sparseTensor(sp *pb.SparseTensorProto) (*Tensor, error) {
+	if sp.Values == nil {
+		return nil, &FormatError{Msg: "sparse initializer without values"}
+	}
+	name := sp.Values.GetName()
+	if name == "" {
+		return nil, &FormatError{Msg: "sparse initializer without a name (values.name)"}
+	}
+	fail := func(format string, args ...any) error {
+		return &FormatError{Msg: fmt.Sprintf("sparse initializer %q: ", name) + fmt.Sprintf(format, args...)}
+	}
+	shape := make([]int, len(sp.Dims))
+	for i, d := range sp.Dims {
+		if d < 0 || d > 1<<40 {
+			return nil, fail("invalid dimension %d", d)
+		}
+		shape[i] = int(d)
+	}
+	n, err := tensor.NumElems(shape)
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	values, err := ld.tensor(sp.Values)
+	if err != nil {
+		return nil, err
+	}
+	if len(values.Shape) != 1 {
+		return nil, fail("values have shape %v, want [NNZ]", values.Shape)
+	}
+	nnz := values.Shape[0]
+	if nnz > n {
+		return nil, fail("%d values for %d elements", nnz, n)
+	}
+	out := &pb.SparseTensorProto{Values: values.raw.p, Dims: sp.Dims}
+	out.ProtoReflect().SetUnknown(sp.ProtoReflect().GetUnknown())
+	if sp.Indices != nil {
+		indices, err := ld.tensor(sp.Indices)
+		if err != nil {
+			return nil, fail("indices: %v", err)
+		}
+		if indices.DType != tensor.Int64 {
+			return nil, fail("indices are %s, want int64", indices.DType)
+		}
+		if s := indices.Shape; !(len(s) == 1 && s[0] == nnz) && !(len(s) == 2 && s[0] == nnz && s[1] == len(shape)) {
+			return nil, fail("indices have shape %v, want [%d] or [%d %d]", s, nnz, nnz, len(shape))
+		}
+		out.Indices = indices.raw.p
+	} else if nnz > 0 {
+		return nil, fail("%d values without indices", nnz)
+	}
+	return &Tensor{Name: name, DType: values.DType, Shape: shape, raw: &rawTensor{sparse: out}}, nil
+}
+
+// sparseDenseRaw returns the little-endian bytes of a sparse tensor's
+// dense form: zeros, with each value's bytes copied to its position, so
+// that the dense data is bit for bit what was stored.
+func sparseDenseRaw(sp *pb.SparseTensorProto) ([]byte, error) {
+	values, err := decodeTensor(&rawTensor{p: sp.Values})
+	if err != nil {
+		return nil, fmt.Errorf("values: %w", err)
+	}
+	dt := values.DType
+	shape := make([]int, len(sp.Dims))
+	for i, d := range sp.Dims {
+		shape[i] = int(d)
+	}
+	n, err := tensor.NumElems(shape)
+	if err != nil {
+		return nil, err
+	}
+	if err := tensor.CheckAlloc(dt, shape); err != nil {
+		return nil, err
+	}
+	size := dt.Size()
+	vraw := values.Raw()
+	if sp.Values.RawData != nil {
+		vraw = sp.Values.RawData // as stored, whatever the dtype
+	}
+	out := make([]byte, n*size)
+	nnz := values.Len()
+	if nnz == 0 {
+		return out, nil
+	}
+	ind, err := decodeTensor(&rawTensor{p: sp.Indices})
+	if err != nil {
+		return nil, fmt.Errorf("indices: %w", err)
+	}
+	rank := len(shape)
+	prev := int64(-1)
+	for i := range nnz {
+		var at int64
+		if ind.Rank() == 1 {
+			at = ind.I64[i]
+		} else {
+			for k := range rank {
+				c := ind.I64[i*rank+k]
+				if c < 0 || c >= int64(shape[k]) {
+					return nil, fmt.Errorf("index %d: coordinate %d is %d, outside dims %v", i, k, c, shape)
+				}
+				at = at*int64(shape[k]) + c
+			}
+		}
+		if at < 0 || at >= int64(n) {
+			return nil, fmt.Errorf("index %d: position %d outside dims %v (%d elements)", i, at, shape, n)
+		}
+		if at <= prev {
+			return nil, fmt.Errorf("index %d: position %d after %d: indices must ascend without duplicates", i, at, prev)
+		}
+		prev = at
+		copy(out[at*int64(size):(at+1)*int64(size)], vraw[i*size:(i+1)*size])
+	}
+	return out, nil
 }
 
 // checkTensorSize compares the element count the dims declare with the data
@@ -531,8 +730,20 @@ func confinedPath(dir, location string) (string, error) {
 	return realPath, nil
 }
 
-// decodeTensor turns a TensorProto's data into numbers.
+// decodeTensor turns a TensorProto's data, or a SparseTensorProto's,
+// into numbers.
 func decodeTensor(r *rawTensor) (*tensor.Dense, error) {
+	if r.sparse != nil {
+		raw, err := sparseDenseRaw(r.sparse)
+		if err != nil {
+			return nil, err
+		}
+		shape := make([]int, len(r.sparse.Dims))
+		for i, d := range r.sparse.Dims {
+			shape[i] = int(d)
+		}
+		return tensor.FromRaw(tensor.DType(r.sparse.Values.GetDataType()), shape, raw)
+	}
 	tp := r.p
 	dt := tensor.DType(tp.GetDataType())
 	if !dt.Supported() {

@@ -751,16 +751,17 @@ func (x *StringStringEntryProto) GetValue() string {
 }
 
 type GraphProto struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          []*NodeProto           `protobuf:"bytes,1,rep,name=node" json:"node,omitempty"`
-	Name          *string                `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
-	Initializer   []*TensorProto         `protobuf:"bytes,5,rep,name=initializer" json:"initializer,omitempty"`
-	DocString     *string                `protobuf:"bytes,10,opt,name=doc_string,json=docString" json:"doc_string,omitempty"`
-	Input         []*ValueInfoProto      `protobuf:"bytes,11,rep,name=input" json:"input,omitempty"`
-	Output        []*ValueInfoProto      `protobuf:"bytes,12,rep,name=output" json:"output,omitempty"`
-	ValueInfo     []*ValueInfoProto      `protobuf:"bytes,13,rep,name=value_info,json=valueInfo" json:"value_info,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Node              []*NodeProto           `protobuf:"bytes,1,rep,name=node" json:"node,omitempty"`
+	Name              *string                `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	Initializer       []*TensorProto         `protobuf:"bytes,5,rep,name=initializer" json:"initializer,omitempty"`
+	SparseInitializer []*SparseTensorProto   `protobuf:"bytes,15,rep,name=sparse_initializer,json=sparseInitializer" json:"sparse_initializer,omitempty"`
+	DocString         *string                `protobuf:"bytes,10,opt,name=doc_string,json=docString" json:"doc_string,omitempty"`
+	Input             []*ValueInfoProto      `protobuf:"bytes,11,rep,name=input" json:"input,omitempty"`
+	Output            []*ValueInfoProto      `protobuf:"bytes,12,rep,name=output" json:"output,omitempty"`
+	ValueInfo         []*ValueInfoProto      `protobuf:"bytes,13,rep,name=value_info,json=valueInfo" json:"value_info,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GraphProto) Reset() {
@@ -810,6 +811,13 @@ func (x *GraphProto) GetName() string {
 func (x *GraphProto) GetInitializer() []*TensorProto {
 	if x != nil {
 		return x.Initializer
+	}
+	return nil
+}
+
+func (x *GraphProto) GetSparseInitializer() []*SparseTensorProto {
+	if x != nil {
+		return x.SparseInitializer
 	}
 	return nil
 }
@@ -982,6 +990,70 @@ func (x *TensorProto) GetUint64Data() []uint64 {
 	return nil
 }
 
+// SparseTensorProto is a tensor given by its nonzero values: values holds
+// them ([NNZ], named as the tensor), indices their positions, either
+// [NNZ] linear indices into dims or [NNZ, rank] coordinates (int64,
+// ascending without duplicates), and dims the dense shape.
+type SparseTensorProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        *TensorProto           `protobuf:"bytes,1,opt,name=values" json:"values,omitempty"`
+	Indices       *TensorProto           `protobuf:"bytes,2,opt,name=indices" json:"indices,omitempty"`
+	Dims          []int64                `protobuf:"varint,3,rep,name=dims" json:"dims,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SparseTensorProto) Reset() {
+	*x = SparseTensorProto{}
+	mi := &file_graft_onnx_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SparseTensorProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SparseTensorProto) ProtoMessage() {}
+
+func (x *SparseTensorProto) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_onnx_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SparseTensorProto.ProtoReflect.Descriptor instead.
+func (*SparseTensorProto) Descriptor() ([]byte, []int) {
+	return file_graft_onnx_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SparseTensorProto) GetValues() *TensorProto {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *SparseTensorProto) GetIndices() *TensorProto {
+	if x != nil {
+		return x.Indices
+	}
+	return nil
+}
+
+func (x *SparseTensorProto) GetDims() []int64 {
+	if x != nil {
+		return x.Dims
+	}
+	return nil
+}
+
 type TensorShapeProto struct {
 	state         protoimpl.MessageState        `protogen:"open.v1"`
 	Dim           []*TensorShapeProto_Dimension `protobuf:"bytes,1,rep,name=dim" json:"dim,omitempty"`
@@ -991,7 +1063,7 @@ type TensorShapeProto struct {
 
 func (x *TensorShapeProto) Reset() {
 	*x = TensorShapeProto{}
-	mi := &file_graft_onnx_proto_msgTypes[7]
+	mi := &file_graft_onnx_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1075,7 @@ func (x *TensorShapeProto) String() string {
 func (*TensorShapeProto) ProtoMessage() {}
 
 func (x *TensorShapeProto) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[7]
+	mi := &file_graft_onnx_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1088,7 @@ func (x *TensorShapeProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TensorShapeProto.ProtoReflect.Descriptor instead.
 func (*TensorShapeProto) Descriptor() ([]byte, []int) {
-	return file_graft_onnx_proto_rawDescGZIP(), []int{7}
+	return file_graft_onnx_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TensorShapeProto) GetDim() []*TensorShapeProto_Dimension {
@@ -1039,7 +1111,7 @@ type TypeProto struct {
 
 func (x *TypeProto) Reset() {
 	*x = TypeProto{}
-	mi := &file_graft_onnx_proto_msgTypes[8]
+	mi := &file_graft_onnx_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1123,7 @@ func (x *TypeProto) String() string {
 func (*TypeProto) ProtoMessage() {}
 
 func (x *TypeProto) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[8]
+	mi := &file_graft_onnx_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1136,7 @@ func (x *TypeProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto.ProtoReflect.Descriptor instead.
 func (*TypeProto) Descriptor() ([]byte, []int) {
-	return file_graft_onnx_proto_rawDescGZIP(), []int{8}
+	return file_graft_onnx_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TypeProto) GetValue() isTypeProto_Value {
@@ -1110,7 +1182,7 @@ type OperatorSetIdProto struct {
 
 func (x *OperatorSetIdProto) Reset() {
 	*x = OperatorSetIdProto{}
-	mi := &file_graft_onnx_proto_msgTypes[9]
+	mi := &file_graft_onnx_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1194,7 @@ func (x *OperatorSetIdProto) String() string {
 func (*OperatorSetIdProto) ProtoMessage() {}
 
 func (x *OperatorSetIdProto) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[9]
+	mi := &file_graft_onnx_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1207,7 @@ func (x *OperatorSetIdProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorSetIdProto.ProtoReflect.Descriptor instead.
 func (*OperatorSetIdProto) Descriptor() ([]byte, []int) {
-	return file_graft_onnx_proto_rawDescGZIP(), []int{9}
+	return file_graft_onnx_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OperatorSetIdProto) GetDomain() string {
@@ -1166,7 +1238,7 @@ type TensorShapeProto_Dimension struct {
 
 func (x *TensorShapeProto_Dimension) Reset() {
 	*x = TensorShapeProto_Dimension{}
-	mi := &file_graft_onnx_proto_msgTypes[10]
+	mi := &file_graft_onnx_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1250,7 @@ func (x *TensorShapeProto_Dimension) String() string {
 func (*TensorShapeProto_Dimension) ProtoMessage() {}
 
 func (x *TensorShapeProto_Dimension) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[10]
+	mi := &file_graft_onnx_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1263,7 @@ func (x *TensorShapeProto_Dimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TensorShapeProto_Dimension.ProtoReflect.Descriptor instead.
 func (*TensorShapeProto_Dimension) Descriptor() ([]byte, []int) {
-	return file_graft_onnx_proto_rawDescGZIP(), []int{7, 0}
+	return file_graft_onnx_proto_rawDescGZIP(), []int{8, 0}
 }
 
 func (x *TensorShapeProto_Dimension) GetValue() isTensorShapeProto_Dimension_Value {
@@ -1252,7 +1324,7 @@ type TypeProto_Tensor struct {
 
 func (x *TypeProto_Tensor) Reset() {
 	*x = TypeProto_Tensor{}
-	mi := &file_graft_onnx_proto_msgTypes[11]
+	mi := &file_graft_onnx_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1336,7 @@ func (x *TypeProto_Tensor) String() string {
 func (*TypeProto_Tensor) ProtoMessage() {}
 
 func (x *TypeProto_Tensor) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[11]
+	mi := &file_graft_onnx_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1349,7 @@ func (x *TypeProto_Tensor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto_Tensor.ProtoReflect.Descriptor instead.
 func (*TypeProto_Tensor) Descriptor() ([]byte, []int) {
-	return file_graft_onnx_proto_rawDescGZIP(), []int{8, 0}
+	return file_graft_onnx_proto_rawDescGZIP(), []int{9, 0}
 }
 
 func (x *TypeProto_Tensor) GetElemType() int32 {
@@ -1368,12 +1440,13 @@ const file_graft_onnx_proto_rawDesc = "" +
 	"\x0emetadata_props\x18\x0e \x03(\v2!.graftonnx.StringStringEntryProtoR\rmetadataProps\"@\n" +
 	"\x16StringStringEntryProto\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xc1\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x8e\x03\n" +
 	"\n" +
 	"GraphProto\x12(\n" +
 	"\x04node\x18\x01 \x03(\v2\x14.graftonnx.NodeProtoR\x04node\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x128\n" +
-	"\vinitializer\x18\x05 \x03(\v2\x16.graftonnx.TensorProtoR\vinitializer\x12\x1d\n" +
+	"\vinitializer\x18\x05 \x03(\v2\x16.graftonnx.TensorProtoR\vinitializer\x12K\n" +
+	"\x12sparse_initializer\x18\x0f \x03(\v2\x1c.graftonnx.SparseTensorProtoR\x11sparseInitializer\x12\x1d\n" +
 	"\n" +
 	"doc_string\x18\n" +
 	" \x01(\tR\tdocString\x12/\n" +
@@ -1430,7 +1503,11 @@ const file_graft_onnx_proto_rawDesc = "" +
 	"\bBFLOAT16\x10\x10\")\n" +
 	"\fDataLocation\x12\v\n" +
 	"\aDEFAULT\x10\x00\x12\f\n" +
-	"\bEXTERNAL\x10\x01\"\xbf\x01\n" +
+	"\bEXTERNAL\x10\x01\"\x89\x01\n" +
+	"\x11SparseTensorProto\x12.\n" +
+	"\x06values\x18\x01 \x01(\v2\x16.graftonnx.TensorProtoR\x06values\x120\n" +
+	"\aindices\x18\x02 \x01(\v2\x16.graftonnx.TensorProtoR\aindices\x12\x12\n" +
+	"\x04dims\x18\x03 \x03(\x03R\x04dims\"\xbf\x01\n" +
 	"\x10TensorShapeProto\x127\n" +
 	"\x03dim\x18\x01 \x03(\v2%.graftonnx.TensorShapeProto.DimensionR\x03dim\x1ar\n" +
 	"\tDimension\x12\x1d\n" +
@@ -1467,7 +1544,7 @@ func file_graft_onnx_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_onnx_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_graft_onnx_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_graft_onnx_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_graft_onnx_proto_goTypes = []any{
 	(AttributeProto_AttributeType)(0),  // 0: graftonnx.AttributeProto.AttributeType
 	(TensorProto_DataType)(0),          // 1: graftonnx.TensorProto.DataType
@@ -1479,11 +1556,12 @@ var file_graft_onnx_proto_goTypes = []any{
 	(*StringStringEntryProto)(nil),     // 7: graftonnx.StringStringEntryProto
 	(*GraphProto)(nil),                 // 8: graftonnx.GraphProto
 	(*TensorProto)(nil),                // 9: graftonnx.TensorProto
-	(*TensorShapeProto)(nil),           // 10: graftonnx.TensorShapeProto
-	(*TypeProto)(nil),                  // 11: graftonnx.TypeProto
-	(*OperatorSetIdProto)(nil),         // 12: graftonnx.OperatorSetIdProto
-	(*TensorShapeProto_Dimension)(nil), // 13: graftonnx.TensorShapeProto.Dimension
-	(*TypeProto_Tensor)(nil),           // 14: graftonnx.TypeProto.Tensor
+	(*SparseTensorProto)(nil),          // 10: graftonnx.SparseTensorProto
+	(*TensorShapeProto)(nil),           // 11: graftonnx.TensorShapeProto
+	(*TypeProto)(nil),                  // 12: graftonnx.TypeProto
+	(*OperatorSetIdProto)(nil),         // 13: graftonnx.OperatorSetIdProto
+	(*TensorShapeProto_Dimension)(nil), // 14: graftonnx.TensorShapeProto.Dimension
+	(*TypeProto_Tensor)(nil),           // 15: graftonnx.TypeProto.Tensor
 }
 var file_graft_onnx_proto_depIdxs = []int32{
 	0,  // 0: graftonnx.AttributeProto.type:type_name -> graftonnx.AttributeProto.AttributeType
@@ -1491,26 +1569,29 @@ var file_graft_onnx_proto_depIdxs = []int32{
 	8,  // 2: graftonnx.AttributeProto.g:type_name -> graftonnx.GraphProto
 	9,  // 3: graftonnx.AttributeProto.tensors:type_name -> graftonnx.TensorProto
 	8,  // 4: graftonnx.AttributeProto.graphs:type_name -> graftonnx.GraphProto
-	11, // 5: graftonnx.ValueInfoProto.type:type_name -> graftonnx.TypeProto
+	12, // 5: graftonnx.ValueInfoProto.type:type_name -> graftonnx.TypeProto
 	3,  // 6: graftonnx.NodeProto.attribute:type_name -> graftonnx.AttributeProto
-	12, // 7: graftonnx.ModelProto.opset_import:type_name -> graftonnx.OperatorSetIdProto
+	13, // 7: graftonnx.ModelProto.opset_import:type_name -> graftonnx.OperatorSetIdProto
 	8,  // 8: graftonnx.ModelProto.graph:type_name -> graftonnx.GraphProto
 	7,  // 9: graftonnx.ModelProto.metadata_props:type_name -> graftonnx.StringStringEntryProto
 	5,  // 10: graftonnx.GraphProto.node:type_name -> graftonnx.NodeProto
 	9,  // 11: graftonnx.GraphProto.initializer:type_name -> graftonnx.TensorProto
-	4,  // 12: graftonnx.GraphProto.input:type_name -> graftonnx.ValueInfoProto
-	4,  // 13: graftonnx.GraphProto.output:type_name -> graftonnx.ValueInfoProto
-	4,  // 14: graftonnx.GraphProto.value_info:type_name -> graftonnx.ValueInfoProto
-	7,  // 15: graftonnx.TensorProto.external_data:type_name -> graftonnx.StringStringEntryProto
-	2,  // 16: graftonnx.TensorProto.data_location:type_name -> graftonnx.TensorProto.DataLocation
-	13, // 17: graftonnx.TensorShapeProto.dim:type_name -> graftonnx.TensorShapeProto.Dimension
-	14, // 18: graftonnx.TypeProto.tensor_type:type_name -> graftonnx.TypeProto.Tensor
-	10, // 19: graftonnx.TypeProto.Tensor.shape:type_name -> graftonnx.TensorShapeProto
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	10, // 12: graftonnx.GraphProto.sparse_initializer:type_name -> graftonnx.SparseTensorProto
+	4,  // 13: graftonnx.GraphProto.input:type_name -> graftonnx.ValueInfoProto
+	4,  // 14: graftonnx.GraphProto.output:type_name -> graftonnx.ValueInfoProto
+	4,  // 15: graftonnx.GraphProto.value_info:type_name -> graftonnx.ValueInfoProto
+	7,  // 16: graftonnx.TensorProto.external_data:type_name -> graftonnx.StringStringEntryProto
+	2,  // 17: graftonnx.TensorProto.data_location:type_name -> graftonnx.TensorProto.DataLocation
+	9,  // 18: graftonnx.SparseTensorProto.values:type_name -> graftonnx.TensorProto
+	9,  // 19: graftonnx.SparseTensorProto.indices:type_name -> graftonnx.TensorProto
+	14, // 20: graftonnx.TensorShapeProto.dim:type_name -> graftonnx.TensorShapeProto.Dimension
+	15, // 21: graftonnx.TypeProto.tensor_type:type_name -> graftonnx.TypeProto.Tensor
+	11, // 22: graftonnx.TypeProto.Tensor.shape:type_name -> graftonnx.TensorShapeProto
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_graft_onnx_proto_init() }
@@ -1518,10 +1599,10 @@ func file_graft_onnx_proto_init() {
 	if File_graft_onnx_proto != nil {
 		return
 	}
-	file_graft_onnx_proto_msgTypes[8].OneofWrappers = []any{
+	file_graft_onnx_proto_msgTypes[9].OneofWrappers = []any{
 		(*TypeProto_TensorType)(nil),
 	}
-	file_graft_onnx_proto_msgTypes[10].OneofWrappers = []any{
+	file_graft_onnx_proto_msgTypes[11].OneofWrappers = []any{
 		(*TensorShapeProto_Dimension_DimValue)(nil),
 		(*TensorShapeProto_Dimension_DimParam)(nil),
 	}
@@ -1531,7 +1612,7 @@ func file_graft_onnx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_onnx_proto_rawDesc), len(file_graft_onnx_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
