@@ -9,6 +9,20 @@
 // they needed, do not run. Each intermediate is released after its last
 // consumer unless it was requested.
 //
+// # Sparse execution
+//
+// Gemm, MatMul and Conv nodes whose weight (input 1) is an initializer
+// with few nonzeros run as sparse products on the CPU (exec/ops
+// sparse.go, kernels in exec/internal/sparse): the weight is held in
+// compressed sparse row form with a row per output unit or channel, and
+// each output sums only its nonzero weights. Options.Sparse decides per
+// layer at Compile: SparseAuto (the default) by the weight's measured
+// density against a crossover found by benchmark (SparseCrossoverGemm,
+// SparseCrossoverConv), SparseOn for every such layer, SparseOff for
+// none. Results agree with the dense products to float32 rounding. A run
+// that supplies its own value for such a weight gets the dense product.
+// Program.SparseLayers lists the sparse layers and a Profile marks them.
+//
 // # Shape inference
 //
 // InferShapes fills in the type of every value from the op table's Infer

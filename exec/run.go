@@ -46,7 +46,8 @@ type Options struct {
 	Backend Backend
 	// Sparse chooses which Gemm, MatMul and Conv nodes with a constant
 	// weight run as sparse products on the CPU: by default those whose
-	// weight's density is at most SparseCrossover (SparseAuto). Results
+	// weight's density is at most SparseCrossoverGemm or
+	// SparseCrossoverConv (SparseAuto). Results
 	// agree with the dense products to float32 rounding (1e-5 relative).
 	Sparse SparseMode
 }

@@ -13,7 +13,8 @@ type SparseMode int
 
 const (
 	// SparseAuto runs a node sparse when its constant weight's density
-	// (nonzeros over elements) is at most SparseCrossover.
+	// (nonzeros over elements) is at most SparseCrossoverGemm (Gemm,
+	// MatMul) or SparseCrossoverConv.
 	SparseAuto SparseMode = iota
 	// SparseOff runs every node dense.
 	SparseOff
@@ -48,14 +49,37 @@ func ParseSparseMode(s string) (SparseMode, error) {
 	return SparseAuto, fmt.Errorf("sparse mode %q: want auto, on or off", s)
 }
 
-// SparseCrossover is the weight density at and below which SparseAuto runs
-// a layer sparse. Measured with BenchmarkSparseCrossover (2 threads, AMD
-// EPYC Zen 4, AVX2 sparse kernels against the AVX-512 SGEMM): the sparse
-// product of a 2048×2048 fully connected layer overtakes the dense one
-// between 20 % and 30 % density at batch 1 and 32 alike, and a ResNet-style
-// 3×3 convolution (64 channels, 28×28) between 20 % and 30 % as well.
-// Below the crossover the time falls about in proportion to the density.
-const SparseCrossover = 0.2
+// The weight densities at and below which SparseAuto runs a layer
+// sparse, measured with BenchmarkSparseCrossover (2 threads, AMD EPYC
+// Zen 4 shared with other work, medians; dense/sparse time ratio):
+//
+//	layer                      batch   5 %   10 %   20 %   30 %   50 %
+//	Gemm 2048→2048                 1  2.97   2.53   1.15   0.60   0.34
+//	Gemm 2048→2048                32  4.08   3.32   1.91   1.28   0.68
+//	Gemm 784→2048                  1  2.01   1.19   0.73   0.56   0.21
+//	Conv 3×3 32→64, 14×14          1  2.94   2.18   1.69   1.18   0.79
+//	Conv 3×3 32→64, 14×14         32  3.58   2.88   2.01   1.72   1.09
+//	Conv 3×3 64→64, 56×56          1  4.51   2.68   1.64   1.08   0.72
+//	Conv 1×1 64→256, 56×56         1  1.70   1.81   1.48   1.27   0.95
+//
+// A fully connected layer at batch 1 is a gather per nonzero against a
+// dense product bound by memory bandwidth, and pays only to about 20 %
+// (the batch is not known at Compile; larger batches pay to 40 %). A
+// convolution's dense GEMM reuses each weight across the output
+// positions while the sparse one reads the input planes at each tap's
+// offset, and pays to about 30-50 %.
+const (
+	SparseCrossoverGemm = 0.2 // Gemm and MatMul
+	SparseCrossoverConv = 0.3
+)
+
+// sparseCrossover returns the crossover density for an op type.
+func sparseCrossover(op string) float64 {
+	if op == "Conv" {
+		return SparseCrossoverConv
+	}
+	return SparseCrossoverGemm
+}
 
 // SparseLayer describes a node that runs as a sparse product.
 type SparseLayer struct {
@@ -93,7 +117,7 @@ func (p *Program) planSparse(mode SparseMode) {
 				}
 			}
 			size := float64(shape.Groups) * float64(shape.Rows) * float64(shape.Cols)
-			if float64(nnz) > SparseCrossover*size {
+			if float64(nnz) > sparseCrossover(n.OpType)*size {
 				continue
 			}
 		}

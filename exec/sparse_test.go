@@ -214,7 +214,7 @@ func TestSparseMatchesDense(t *testing.T) {
 }
 
 // TestSparseAuto: SparseAuto runs a layer sparse exactly when its
-// weight's density is at most SparseCrossover, and never a depthwise
+// weight's density is at most the op's crossover, and never a depthwise
 // convolution or a weight that is not a constant.
 func TestSparseAuto(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
@@ -222,7 +222,7 @@ func TestSparseAuto(t *testing.T) {
 	for _, c := range []struct {
 		density float64
 		sparse  bool
-	}{{0.05, true}, {SparseCrossover - 0.02, true}, {SparseCrossover + 0.05, false}, {1, false}} {
+	}{{0.05, true}, {SparseCrossoverGemm - 0.02, true}, {SparseCrossoverGemm + 0.05, false}, {1, false}} {
 		m := oneNodeModel(t, "Gemm", x, []*tensor.Dense{prunedTensor(r, c.density, 100, 64)}, false)
 		_, p := runMode(t, m, SparseAuto, 1, map[string]*tensor.Dense{"x": x})
 		if got := len(p.SparseLayers()) == 1; got != c.sparse {
@@ -231,6 +231,17 @@ func TestSparseAuto(t *testing.T) {
 		_, p = runMode(t, m, SparseOff, 1, map[string]*tensor.Dense{"x": x})
 		if len(p.SparseLayers()) != 0 {
 			t.Errorf("density %g: SparseOff ran %v sparse", c.density, p.SparseLayers())
+		}
+	}
+	// A convolution's crossover is its own.
+	xc0 := prunedTensor(r, 1, 1, 8, 8, 8)
+	for _, c := range []struct {
+		density float64
+		sparse  bool
+	}{{SparseCrossoverConv - 0.03, true}, {SparseCrossoverConv + 0.05, false}} {
+		m := oneNodeModel(t, "Conv", xc0, []*tensor.Dense{prunedTensor(r, c.density, 16, 8, 3, 3)}, false)
+		if _, p := runMode(t, m, SparseAuto, 1, map[string]*tensor.Dense{"x": xc0}); (len(p.SparseLayers()) == 1) != c.sparse {
+			t.Errorf("Conv at density %g: sparse layers %v, want sparse %v", c.density, p.SparseLayers(), c.sparse)
 		}
 	}
 	// A depthwise convolution keeps its direct kernel.
@@ -406,8 +417,4 @@ func TestSparseGradients(t *testing.T) {
 			}
 		})
 	}
-}
-
-func oneNodeModelB(t testing.TB, op string, x *tensor.Dense, consts []*tensor.Dense) *onnx.Model {
-	return oneNodeModel(t, op, x, consts, false, onnx.IntAttr("transB", 1))
 }

@@ -30,9 +30,9 @@ func newBenchCmd() *cli.Command {
 			"time outside kernels, and the slowest --top nodes; --trace writes a trace to open in\n" +
 			"Perfetto. The profile's clock reads add a little to each kernel.\n\n" +
 			"--sparse chooses which Gemm, MatMul and Conv layers with a constant weight run as\n" +
-			"sparse products: auto (default) those whose weight is at most " + sparseCrossoverText + " nonzero,\n" +
-			"on every one that can, off none. The layers that run sparse are listed, and --profile\n" +
-			"shows them as \"Gemm (sparse)\" etc. with their density.\n\n" +
+			"sparse products: auto (default) those whose weight is at most " + sparseCrossoverText + "\n" +
+			"nonzero, on every one that can, off none. The layers that run sparse are listed, and\n" +
+			"--profile shows them as \"Gemm (sparse)\" etc. with their density.\n\n" +
 			"Examples:\n" +
 			"  $ graft bench fixtures/resnet_small/model.onnx --profile --top 5\n" +
 			"  $ graft bench fixtures/resnet_small/model.onnx --batch 8 --threads 2\n" +
@@ -299,10 +299,10 @@ func printProfile(w io.Writer, pr *exec.Profile, top int) {
 }
 
 // sparseFlag is --sparse, shared by run and bench.
-var sparseFlag = &cli.StringFlag{Name: "sparse", Value: "auto", Usage: "sparse products for pruned Gemm/MatMul/Conv weights: auto (at most " + sparseCrossoverText + " nonzero), on or off"}
+var sparseFlag = &cli.StringFlag{Name: "sparse", Value: "auto", Usage: "sparse products for pruned Gemm/MatMul/Conv weights: auto (by density), on or off"}
 
-// sparseCrossoverText is exec.SparseCrossover as a percentage.
-var sparseCrossoverText = fmt.Sprintf("%.0f %%", 100*exec.SparseCrossover)
+// sparseCrossoverText gives exec's crossover densities as percentages.
+var sparseCrossoverText = fmt.Sprintf("%.0f %% (Gemm, MatMul) or %.0f %% (Conv)", 100*exec.SparseCrossoverGemm, 100*exec.SparseCrossoverConv)
 
 // sparseMode reads --sparse.
 func sparseMode(c *cli.Context) (exec.SparseMode, error) {

@@ -21,8 +21,9 @@ func newRunCmd() *cli.Command {
 			"module path, whose computed value it then replaces), and writes each requested value\n" +
 			"to DIR as <file-safe name>.npy, printing the name → file mapping.\n\n" +
 			"--sparse auto (default) runs Gemm, MatMul and Conv layers whose constant weight is at\n" +
-			"most " + sparseCrossoverText + " nonzero as sparse products, on runs every such layer sparse, off none; the\n" +
-			"results agree with dense execution to float32 rounding (1e-5 relative).\n\n" +
+			"most " + sparseCrossoverText + " nonzero as sparse products, on every\n" +
+			"such layer, off none; the results agree with dense execution to float32 rounding\n" +
+			"(1e-5 relative).\n\n" +
 			"Examples:\n" +
 			"  $ graft run fixtures/resnet_small/model.onnx --input input=fixtures/resnet_small/input.npy --out /tmp/out\n" +
 			"  $ graft run model.onnx --input input=x.npy --output layer1.0.conv1 --output output --out acts\n" +
