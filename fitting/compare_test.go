@@ -128,8 +128,8 @@ func TestSimilarityMatchesPairs(t *testing.T) {
 	}
 	layers := []string{"conv1", "pool2", "fc1"}
 	a, b := fmnistModel(t, "a.onnx"), fmnistModel(t, "b.onnx")
-	const limit = 200
-	r, err := Similarity(a, layers, b, layers, src, SimilarityOptions{Feed: feed.Options{Batch: 64, Limit: limit}})
+	const limit = 80 // in batches of 32: two full and one short
+	r, err := Similarity(a, layers, b, layers, src, SimilarityOptions{Feed: feed.Options{Batch: 32, Limit: limit}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,38 +47,6 @@ func loadNPY(t testing.TB, name string) *tensor.Dense {
 	return d
 }
 
-// TestFitAdapterMatchesPyTorch fits the README's adapter, A.pool2 →
-// B.pool2 as a 1x1 conv on the 2000 bundled training images, and
-// compares it with gen_fmnist.py's float64 solution of the same normal
-// equations. The activations differ between the runtimes by float32
-// rounding (about 1e-6 relative), which the 64×64 system amplifies by
-// its condition number (about 1e3), so the weights agree to 1e-2
-// relative; the reported fit statistics follow directly.
-func TestFitAdapterMatchesPyTorch(t *testing.T) {
-	var progress [][2]int
-	r, err := fitting.FitAdapter(load(t, fmnist("a.onnx")), "pool2", load(t, fmnist("b.onnx")), "pool2", images(t, "train-images-2k-idx3-ubyte.gz"),
-		fitting.StitchOptions{Feed: feed.Options{Batch: 500, Progress: func(done, total int) { progress = append(progress, [2]int{done, total}) }}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Samples != 2000 || r.Rows != 2000*49 || r.Fit.In != 64 || r.Fit.Out != 64 || r.ResizedFrom != [2]int{} {
-		t.Errorf("samples %d rows %d map %d → %d resized %v; want 2000, 98000, 64 → 64, none", r.Samples, r.Rows, r.Fit.In, r.Fit.Out, r.ResizedFrom)
-	}
-	if len(progress) != 5 || progress[4] != [2]int{2000, 2000} {
-		t.Errorf("progress %v, want 0, 500, …, 2000 of 2000", progress)
-	}
-	w, b := loadNPY(t, "ref_adapter_w.npy"), loadNPY(t, "ref_adapter_b.npy")
-	if d := relDiff(r.Fit.W, w.Float64s()); d > 1e-2 {
-		t.Errorf("W differs from PyTorch's by %.3g relative", d)
-	}
-	if d := relDiff(r.Fit.B, b.Float64s()); d > 1e-2 {
-		t.Errorf("B differs from PyTorch's by %.3g relative", d)
-	}
-	if in := r.Adapter.Graph.Inputs; len(in) != 1 || len(r.Adapter.Graph.Outputs) != 1 {
-		t.Errorf("adapter has %d inputs and %d outputs, want 1 and 1", len(in), len(r.Adapter.Graph.Outputs))
-	}
-}
-
 func relDiff(a, b []float64) float64 {
 	if len(a) != len(b) {
 		return math.Inf(1)
@@ -91,12 +59,17 @@ func relDiff(a, b []float64) float64 {
 	return math.Sqrt(num / den)
 }
 
-// TestStitchMethods stitches A.pool2 → B.pool2 with every method and
-// measures the stitched model on the 1000 test images: the linear fit
-// scores PyTorch's 0.903 exactly (gen_fmnist.py's stitch with its own
-// adapter) and reproduces its logits on the reference images within 1e-2
-// (see TestFitAdapterMatchesPyTorch); every method gives a working
-// adapter (B alone scores about 0.9, chance 0.1).
+// TestStitchMethods stitches A.pool2 → B.pool2 with every method. The
+// linear fit on the 2000 bundled training images is the README's
+// adapter: it must match gen_fmnist.py's float64 solution of the same
+// normal equations (the activations differ between the runtimes by
+// float32 rounding, about 1e-6 relative, which the 64×64 system amplifies
+// by its condition number, about 1e3, so 1e-2 relative), score PyTorch's
+// stitched 0.903 on the 1000 test images exactly and reproduce its logits
+// on the reference images within 1e-2. The other methods, fitted on 200
+// images to keep the race-detector run short, must give a working adapter
+// (B alone scores about 0.9, chance 0.1); under the race detector the
+// linear fit is one of them.
 func TestStitchMethods(t *testing.T) {
 	x8, ref := loadNPY(t, "input8.npy"), loadNPY(t, "logits_stitch.npy")
 	test := images(t, "t10k-images-1k-idx3-ubyte.gz")
@@ -106,16 +79,31 @@ func TestStitchMethods(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			linear := method == "linear" && !raceEnabled
+			o := fitting.StitchOptions{Method: m, Feed: feed.Options{Batch: 500, Limit: 200}}
+			var progress [][2]int
+			if linear {
+				o.Feed.Limit = 0
+				o.Feed.Progress = func(done, total int) { progress = append(progress, [2]int{done, total}) }
+			}
 			a := load(t, fmnist("a.onnx"))
-			r, err := fitting.Stitch(a, "pool2", load(t, fmnist("b.onnx")), "pool2", images(t, "train-images-2k-idx3-ubyte.gz"),
-				fitting.StitchOptions{Method: m})
+			r, err := fitting.Stitch(a, "pool2", load(t, fmnist("b.onnx")), "pool2", images(t, "train-images-2k-idx3-ubyte.gz"), o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Stitch.AType != r.Stitch.BType {
-				t.Errorf("joints %s and %s", r.Stitch.AType, r.Stitch.BType)
+			samples := 200
+			if linear {
+				samples = 2000
 			}
-			acc, err := eval.Accuracy(a, test, eval.Options{})
+			if r.Samples != samples || r.Rows != samples*49 || r.Fit.In != 64 || r.Fit.Out != 64 || r.ResizedFrom != [2]int{} || r.Stitch.AType != r.Stitch.BType {
+				t.Errorf("samples %d rows %d map %d → %d resized %v joints %s, %s; want %d, %d, 64 → 64, none, equal",
+					r.Samples, r.Rows, r.Fit.In, r.Fit.Out, r.ResizedFrom, r.Stitch.AType, r.Stitch.BType, samples, samples*49)
+			}
+			eo := eval.Options{}
+			if !linear {
+				eo.Feed.Limit = 200
+			}
+			acc, err := eval.Accuracy(a, test, eo)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,8 +111,18 @@ func TestStitchMethods(t *testing.T) {
 			if *acc.Top1 < 0.5 {
 				t.Errorf("stitched top-1 %.3f: the adapter does not work", *acc.Top1)
 			}
-			if method != "linear" {
+			if !linear {
 				return
+			}
+			if len(progress) != 5 || progress[4] != [2]int{2000, 2000} {
+				t.Errorf("progress %v, want 0, 500, …, 2000 of 2000", progress)
+			}
+			w, b := loadNPY(t, "ref_adapter_w.npy"), loadNPY(t, "ref_adapter_b.npy")
+			if d := relDiff(r.Fit.W, w.Float64s()); d > 1e-2 {
+				t.Errorf("W differs from PyTorch's by %.3g relative", d)
+			}
+			if d := relDiff(r.Fit.B, b.Float64s()); d > 1e-2 {
+				t.Errorf("B differs from PyTorch's by %.3g relative", d)
 			}
 			if *acc.Top1 != 0.903 {
 				t.Errorf("stitched top-1 %.3f, PyTorch's stitch with its own least-squares adapter scores 0.903", *acc.Top1)
@@ -153,12 +151,12 @@ func TestStitchMethods(t *testing.T) {
 // the adapter resizes bilinearly, then fits a 3×3 conv.
 func TestFitAdapterResize(t *testing.T) {
 	r, err := fitting.FitAdapter(load(t, fmnist("a.onnx")), "pool1", load(t, fmnist("b.onnx")), "pool2", images(t, "train-images-2k-idx3-ubyte.gz"),
-		fitting.StitchOptions{Kernel: 3, Feed: feed.Options{Limit: 500}})
+		fitting.StitchOptions{Kernel: 3, Feed: feed.Options{Limit: 200}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ResizedFrom != [2]int{14, 14} || r.ResizedTo != [2]int{7, 7} || r.Fit.In != 288 || r.Fit.Out != 64 || r.Rows != 500*49 {
-		t.Errorf("resized %v → %v, map %d → %d, rows %d; want 14x14 → 7x7, 288 → 64, 24500", r.ResizedFrom, r.ResizedTo, r.Fit.In, r.Fit.Out, r.Rows)
+	if r.ResizedFrom != [2]int{14, 14} || r.ResizedTo != [2]int{7, 7} || r.Fit.In != 288 || r.Fit.Out != 64 || r.Rows != 200*49 {
+		t.Errorf("resized %v → %v, map %d → %d, rows %d; want 14x14 → 7x7, 288 → 64, 9800", r.ResizedFrom, r.ResizedTo, r.Fit.In, r.Fit.Out, r.Rows)
 	}
 	ops := map[string]bool{}
 	for _, n := range r.Adapter.Graph.Nodes {
