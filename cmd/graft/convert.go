@@ -24,10 +24,10 @@ func newConvertCmd() *cli.Command {
 			"to its density (10 % nonzero: about 0.2× the dense bytes). --dense writes every\n" +
 			"initializer dense again, bit for bit as it was. Without either flag, initializers\n" +
 			"keep the form they were loaded in. graft loads sparse initializers as ordinary\n" +
-			"(dense) weights; ONNX Runtime 1.30 loads them too. onnx.checker.check_model accepts\n" +
-			"such files, but its full_check (strict shape inference) does not: ONNX's shape\n" +
-			"inference types a sparse initializer as a sparse tensor, which ops such as Gemm and\n" +
-			"Conv do not take. Sparse initializers are always written inline.\n\n" +
+			"(dense) weights; ONNX Runtime 1.30 loads them too. onnx.checker.check_model (onnx\n" +
+			"1.12) accepts such files, but not with full_check (strict shape inference): ONNX's\n" +
+			"shape inference types a sparse initializer as a sparse tensor, which ops such as Gemm\n" +
+			"and Conv do not take. Sparse initializers are always written inline.\n\n" +
 			"Examples:\n" +
 			"  $ graft convert model.onnx copy.onnx\n" +
 			"  $ graft convert --external-data weights.bin model.onnx split.onnx\n" +
