@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,15 +96,15 @@ func newNTKMergeCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "merge",
 		Usage:     "assemble the kernel from the block files of every shard",
-		ArgsUsage: "<block.npz>...",
-		Description: "Reads the blocks that `graft ntk --shard I/N` wrote, checks that they are all N shards\n" +
-			"of one kernel (same model, samples, mode, parameters and chunk; none missing, none twice,\n" +
-			"no tiles overlapping) and writes the kernel, bit for bit that of one run with the same\n" +
-			"--chunk, with its components when the blocks carry them, and its spectrum (--metrics,\n" +
-			"--plot) as graft ntk does.\n\n" +
+		ArgsUsage: "<block.npz|folder>...",
+		Description: "Reads the blocks that `graft ntk --shard I/N` wrote (a folder stands for the .npz\n" +
+			"files in it), checks that they are all N shards of one kernel (same model, samples,\n" +
+			"mode, parameters and chunk; none missing, none twice, no tiles overlapping) and writes\n" +
+			"the kernel, bit for bit that of one run with the same --chunk, with its components\n" +
+			"when the blocks carry them, and its spectrum (--metrics, --plot) as graft ntk does.\n\n" +
 			"Examples:\n" +
 			"  $ graft ntk merge /tmp/k-0.npz /tmp/k-1.npz -o /tmp/k.npy\n" +
-			"  $ graft ntk merge blocks/k-*.npz -o k.npy --metrics spectrum.json --plot spectrum.png",
+			"  $ graft ntk merge blocks/ -o k.npy --metrics spectrum.json --plot spectrum.png",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "metrics", Usage: "write the spectrum metrics as JSON here"},
 			&cli.StringFlag{Name: "plot", Usage: "draw the spectrum as a PNG here"},
@@ -117,7 +118,10 @@ func runNTKMerge(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usagef("ntk merge takes the block files of every shard")
 	}
-	paths := c.Args().Slice()
+	paths, err := blockPaths(c.Args().Slice())
+	if err != nil {
+		return err
+	}
 	var blocks []*ntk.Block
 	for _, p := range paths {
 		b, err := ntk.ReadBlock(p)
@@ -145,6 +149,32 @@ func runNTKMerge(c *cli.Context) error {
 		fmt.Fprintf(w, "wrote %s: one kernel per parameter tensor\n", path)
 	}
 	return reportSpectrum(c, nil, m.Kernel)
+}
+
+// blockPaths expands each folder among args into the .npz files in it,
+// in name order; files stay as given.
+func blockPaths(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		found, err := filepath.Glob(filepath.Join(a, "*.npz"))
+		if err != nil {
+			return nil, err
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: no block files (.npz) in the folder", a)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
 }
 
 // shardFlags returns the shard --shard and --shards ask for (the zero
@@ -302,6 +332,10 @@ func runNTK(c *cli.Context) (err error) {
 		}
 		b, err := r.Block(id)
 		if err != nil {
+			return err
+		}
+		// The tasks of an array job share the folder; the first makes it.
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			return err
 		}
 		if err := ntk.WriteBlock(out, b); err != nil {

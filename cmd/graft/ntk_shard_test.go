@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -12,23 +13,45 @@ import (
 	"github.com/graft-ml/graft/fixtures"
 )
 
-// helperArgsEnv carries a command line, its arguments separated by the
-// unit separator \x1f, to the test binary re-run as one shard's process
-// (TestNTKShardHelper).
-const helperArgsEnv = "GRAFT_TEST_HELPER_ARGS"
+// helperEnv, set to 1, makes the test binary act as graft (see
+// TestGraftHelper), so that tests can run graft commands as separate
+// processes, and scripts can call it, without building a binary.
+const helperEnv = "GRAFT_TEST_HELPER"
 
-// TestNTKShardHelper is not a test: run by TestNTKShardProcesses as a
-// separate process, it runs the graft command line in $GRAFT_TEST_HELPER_ARGS
-// and exits with its code. Without that variable it does nothing.
-func TestNTKShardHelper(t *testing.T) {
-	args := os.Getenv(helperArgsEnv)
-	if args == "" {
+// TestGraftHelper is not a test: with $GRAFT_TEST_HELPER=1 it runs the
+// command line after the test flags (`TESTBIN -test.run=^TestGraftHelper$
+// -- ntk ...`) as graft would and exits with its code. Otherwise it does
+// nothing.
+func TestGraftHelper(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
 		return
 	}
-	code, stdout, stderr := graft(strings.Split(args, "\x1f")...)
+	code, stdout, stderr := graft(flag.Args()...)
 	fmt.Print(stdout)
 	fmt.Fprint(os.Stderr, stderr)
 	os.Exit(code)
+}
+
+// graftCommand returns a command that runs graft with args in a separate
+// process (the test binary as TestGraftHelper), with env added to this
+// process's environment less any array-job variables.
+func graftCommand(env []string, args ...string) *osexec.Cmd {
+	cmd := osexec.Command(os.Args[0], append([]string{"-test.run=^TestGraftHelper$", "--"}, args...)...)
+	cmd.Env = append(cleanShardEnv(), append(env, helperEnv+"=1", noRecordEnv+"=1")...)
+	return cmd
+}
+
+// graftWrapper writes an executable script into dir that runs graft (the
+// test binary as TestGraftHelper) on its arguments, for scripts that call
+// $GRAFT.
+func graftWrapper(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "graft")
+	script := fmt.Sprintf("#!/bin/sh\n%s=1 %s=1 exec '%s' -test.run='^TestGraftHelper$' -- \"$@\"\n", helperEnv, noRecordEnv, os.Args[0])
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestNTKShardProcesses runs `graft ntk --shard` as 4 processes at once,
@@ -59,8 +82,7 @@ func TestNTKShardProcesses(t *testing.T) {
 		block := filepath.Join(out, fmt.Sprintf("k-%d.npz", i))
 		blocks = append(blocks, block)
 		args := append(append(append([]string{}, common...), s.args...), "-o", block)
-		cmd := osexec.Command(os.Args[0], "-test.run=^TestNTKShardHelper$")
-		cmd.Env = append(cleanShardEnv(), append(s.env, helperArgsEnv+"="+strings.Join(args, "\x1f"), noRecordEnv+"=1")...)
+		cmd := graftCommand(s.env, args...)
 		var b bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &b, &b
 		if err := cmd.Start(); err != nil {
