@@ -42,7 +42,7 @@ func newBenchCmd() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: 1, Usage: "size for symbolic dims"},
 			&cli.IntFlag{Name: "iters", Value: 20, Usage: "timed iterations"},
 			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed iterations first"},
-			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			threadsFlag(),
 			&cli.BoolFlag{Name: "json", Usage: `print one JSON line with "median_ms" and "min_ms"`},
 			&cli.BoolFlag{Name: "mem", Usage: "also measure memory: weights, peak live activations, peak heap during a run"},
 			&cli.BoolFlag{Name: "profile", Usage: "time every kernel: a table per op type (share, GFLOP/s) and the slowest nodes"},

@@ -30,6 +30,12 @@ func dataFlagsFor(required bool) []cli.Flag {
 	}
 }
 
+// threadsFlag is --threads of every command that runs a model; 0 means
+// every core.
+func threadsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "threads", Usage: "kernel threads", DefaultText: "all cores"}
+}
+
 // openData opens the dataset named by flag --<flag> with the shared
 // normalisation flags.
 func openData(c *cli.Context, flag string) (data.Source, error) {

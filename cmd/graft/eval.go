@@ -27,7 +27,7 @@ func newEvalCmd() *cli.Command {
 		Flags: append(append(dataFlags(),
 			&cli.StringFlag{Name: "compare", Usage: "another model to measure top-1 agreement with"},
 			&cli.StringFlag{Name: "output", Usage: "value holding the logits (default: the first graph output)"},
-			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			threadsFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 		), recordFlags()...),
 		Action: runEval,

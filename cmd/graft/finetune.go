@@ -50,7 +50,7 @@ func trainFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "eps", Usage: "adam-family ε (default 1e-8; ranger 1e-5)"},
 		&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay (adamw default 0.01, others 0)"},
 		&cli.IntFlag{Name: "seed", Usage: "seed of the sample order"},
-		&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+		threadsFlag(),
 	)
 }
 

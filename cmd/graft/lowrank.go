@@ -36,7 +36,7 @@ func newLowRankCmd() *cli.Command {
 			&cli.IntFlag{Name: "rank", Usage: "rank R for --layer"},
 			&cli.Float64Flag{Name: "ratio", Usage: "whole model: keep about this fraction of each layer's parameters"},
 			&cli.BoolFlag{Name: "all-layers", Usage: "with --ratio, factorise the last layer too"},
-			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			threadsFlag(),
 			outputFlag,
 		}, append(dataFlagsFor(false), recordFlags()...)...),
 		Action: runLowRank,

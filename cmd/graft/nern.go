@@ -70,7 +70,7 @@ func newNernTrainCmd() *cli.Command {
 		&cli.BoolFlag{Name: "resume", Usage: "continue from DIR/checkpoint.npz"},
 		&cli.IntFlag{Name: "stop-after", Usage: "stop after this step (of --steps), writing DIR/checkpoint.npz; --resume continues the same run"},
 		&cli.IntFlag{Name: "seed", Usage: "seed of the predictor's initialisation and the batches"},
-		&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+		threadsFlag(),
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output folder"},
 	)
 	return &cli.Command{

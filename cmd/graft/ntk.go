@@ -84,7 +84,7 @@ func newNTKCmd() *cli.Command {
 			&cli.IntFlag{Name: "max-memory", Value: 512, Usage: "MB for per-sample gradients"},
 			&cli.StringFlag{Name: "metrics", Usage: "write the spectrum metrics as JSON here"},
 			&cli.StringFlag{Name: "plot", Usage: "draw the spectrum as a PNG here"},
-			&cli.IntFlag{Name: "threads", Usage: "threads (default: all cores)"},
+			threadsFlag(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the kernel (.npy, float64), or with --shard the block (.npz) (required)"},
 		}, recordFlags()...),
 		Action:      runNTK,

@@ -34,7 +34,7 @@ func newRunCmd() *cli.Command {
 			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "value, node or module path to write (repeatable; default: graph outputs)"},
 			&cli.BoolFlag{Name: "all", Usage: "write every value the run computes"},
 			&cli.StringFlag{Name: "out", Usage: "directory for the .npy files", Required: true},
-			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			threadsFlag(),
 			sparseFlag,
 		},
 		Action: func(c *cli.Context) error {

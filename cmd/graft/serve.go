@@ -24,7 +24,7 @@ func newServeCmd() *cli.Command {
 			"      \"import graft; print(graft.Session('fixtures/mlp/model.onnx').get_inputs())\"",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "stdio", Usage: "serve over stdin and stdout (the only transport)", Required: true},
-			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			threadsFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

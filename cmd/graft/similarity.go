@@ -47,7 +47,7 @@ func newSimilarityCmd() *cli.Command {
 			&cli.StringFlag{Name: "json", Usage: "write the matrices as JSON here"},
 			&cli.StringFlag{Name: "csv", Usage: "write one row per layer pair here"},
 			&cli.StringFlag{Name: "heatmap", Usage: "draw the CKA matrix as a PNG here"},
-			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			threadsFlag(),
 		}, append(dataFlags(), recordFlags()...)...),
 		Action: runSimilarity,
 	}

@@ -48,7 +48,7 @@ func newStitchCmd() *cli.Command {
 			&cli.BoolFlag{Name: "no-bias", Usage: "with --fit: no bias (no centring)"},
 			&cli.StringFlag{Name: "test", Usage: "dataset to report A's, B's and the stitched model's accuracy on"},
 			&cli.StringFlag{Name: "test-labels", Usage: "labels for --test when it carries none"},
-			&cli.IntFlag{Name: "threads", Usage: "kernel threads (default: all cores)"},
+			threadsFlag(),
 			outputFlag,
 		}, append(dataFlagsFor(false), recordFlags()...)...),
 		Action: runStitch,
