@@ -163,8 +163,15 @@ func (g *Graph) Cleanup() (nodes, inits int) {
 
 // Validate checks the graph's invariants: unique names, links that agree in
 // both directions, every input defined, outputs defined, no cycle. It
-// returns all problems found, joined.
-func (g *Graph) Validate() error {
+// checks the subgraphs of If, Loop and Scan nodes in the same way, where
+// a value defined in an enclosing graph counts as defined, and each
+// node's implicit inputs must name what its subgraphs read from outside.
+// It returns all problems found, joined.
+func (g *Graph) Validate() error { return g.validate(nil) }
+
+// validate is Validate for a graph whose enclosing graphs define the
+// names in outer.
+func (g *Graph) validate(outer map[string]bool) error {
 	var errs []error
 	add := func(format string, args ...any) {
 		if len(errs) < 20 {
@@ -216,7 +223,7 @@ func (g *Graph) Validate() error {
 			if g.values[v.Name] != v {
 				add("%s reads %q, which is not registered in the graph", n, v.Name)
 			}
-			if v.producer == nil && !defined[v] {
+			if v.producer == nil && !defined[v] && !outer[v.Name] {
 				add("%s reads %q, which no node produces and is neither an input nor an initializer", n, v.Name)
 			}
 			if v.producer != nil && !inGraph[v.producer] {
@@ -224,7 +231,7 @@ func (g *Graph) Validate() error {
 			}
 		}
 		for _, v := range n.implicit {
-			if v.producer == nil && !defined[v] {
+			if v.producer == nil && !defined[v] && !outer[v.Name] {
 				add("a subgraph of %s reads %q, which is not defined", n, v.Name)
 			}
 		}
@@ -253,8 +260,40 @@ func (g *Graph) Validate() error {
 		}
 	}
 	for _, v := range g.Outputs {
-		if v.producer == nil && !defined[v] {
+		if v.producer == nil && !defined[v] && !outer[v.Name] {
 			add("graph output %q is not produced by any node", v.Name)
+		}
+	}
+	var scope map[string]bool // names visible to g's subgraphs
+	for _, n := range g.Nodes {
+		subs := n.Subgraphs()
+		if len(subs) == 0 {
+			continue
+		}
+		if scope == nil {
+			scope = make(map[string]bool, len(outer)+len(g.values))
+			for name := range outer {
+				scope[name] = true
+			}
+			for name, v := range g.values {
+				if v.producer != nil || defined[v] {
+					scope[name] = true
+				}
+			}
+		}
+		listed := map[string]bool{}
+		for _, v := range n.implicit {
+			listed[v.Name] = true
+		}
+		for _, sub := range subs {
+			for _, v := range sub.OuterValues() {
+				if !listed[v.Name] {
+					add("subgraph %q of %s reads %q, which the node does not list as an implicit input", sub.Name, n, v.Name)
+				}
+			}
+			if err := sub.validate(scope); err != nil {
+				add("subgraph %q of %s: %w", sub.Name, n, err)
+			}
 		}
 	}
 	if len(errs) == 0 {

@@ -284,6 +284,61 @@ func (n *Node) Input(i int) *Value {
 // ImplicitInputs returns the outer-scope values that n's subgraphs read.
 func (n *Node) ImplicitInputs() []*Value { return n.implicit }
 
+// Subgraphs returns the graphs held by n's attributes, in attribute order.
+func (n *Node) Subgraphs() []*Graph {
+	var out []*Graph
+	for _, a := range n.Attrs {
+		if a.G != nil {
+			out = append(out, a.G)
+		}
+		out = append(out, a.Graphs...)
+	}
+	return out
+}
+
+// AttrGraph returns the graph attribute called name, or nil.
+func (n *Node) AttrGraph(name string) *Graph {
+	if a := n.Attr(name); a != nil {
+		return a.G
+	}
+	return nil
+}
+
+// OuterValues returns the values g reads but does not define (no
+// producer, not an input, not an initializer), in order of first use:
+// in a subgraph these are the enclosing scopes' values, referred to by
+// name; in a main graph they are dangling, which Validate reports.
+// Values read by g's own subgraphs from beyond g count too.
+func (g *Graph) OuterValues() []*Value {
+	defined := map[*Value]bool{}
+	for _, v := range g.Inputs {
+		defined[v] = true
+	}
+	for _, v := range g.Initializers {
+		defined[v] = true
+	}
+	seen := map[*Value]bool{}
+	var out []*Value
+	add := func(v *Value) {
+		if v != nil && v.producer == nil && !defined[v] && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	for _, n := range g.Nodes {
+		for _, v := range n.Inputs {
+			add(v)
+		}
+		for _, v := range n.implicit {
+			add(v)
+		}
+	}
+	for _, v := range g.Outputs {
+		add(v)
+	}
+	return out
+}
+
 func (n *Node) String() string { return fmt.Sprintf("node %q (%s)", n.Name, n.OpType) }
 
 // AttrType is an attribute's kind; values follow onnx.proto.
@@ -304,8 +359,12 @@ const (
 	AttrGraphs    AttrType = 10
 )
 
-// Attr is a node attribute. Subgraph and other kinds graft does not model
-// keep their original encoding and are written back unchanged.
+// Attr is a node attribute. Kinds graft does not model keep their
+// original encoding and are written back unchanged. Subgraph attributes
+// (If's branches, Loop's and Scan's body) are loaded into G or Graphs as
+// graphs of their own, edited like the main graph and encoded from the IR
+// when saved; a value such a graph reads but does not define is a
+// reference to the enclosing scope, by name (see Graph.OuterValues).
 type Attr struct {
 	Name    string
 	Type    AttrType
@@ -317,6 +376,8 @@ type Attr struct {
 	Ints    []int64
 	Strings []string
 	Tensors []*Tensor
+	G       *Graph   // AttrGraph
+	Graphs  []*Graph // AttrGraphs
 	// RefAttrName is set inside function bodies; carried through.
 	RefAttrName string
 

@@ -326,72 +326,8 @@ func (ld *loader) node(g *Graph, np *pb.NodeProto, index int) (*Node, error) {
 	}
 	// Subgraphs may read values of this graph by name; record those reads
 	// so that edits and Cleanup see them.
-	for _, name := range outerNames(np) {
-		v := g.values[name]
-		if v == nil {
-			v = g.newValue(name)
-		}
-		n.implicit = append(n.implicit, v)
-		v.uses = append(v.uses, Use{n, -1})
-	}
+	n.linkImplicit()
 	return n, nil
-}
-
-// outerNames lists the names a node's subgraphs read but do not define.
-func outerNames(np *pb.NodeProto) []string {
-	var out []string
-	seen := map[string]bool{}
-	var visit func(gp *pb.GraphProto, defined map[string]bool)
-	visit = func(gp *pb.GraphProto, outer map[string]bool) {
-		defined := map[string]bool{}
-		for k := range outer {
-			defined[k] = true
-		}
-		for _, t := range gp.Initializer {
-			defined[t.GetName()] = true
-		}
-		for _, vi := range gp.Input {
-			defined[vi.GetName()] = true
-		}
-		for _, n := range gp.Node {
-			for _, o := range n.Output {
-				defined[o] = true
-			}
-		}
-		for _, n := range gp.Node {
-			for _, in := range n.Input {
-				if in != "" && !defined[in] && !seen[in] {
-					seen[in] = true
-					out = append(out, in)
-				}
-			}
-			for _, a := range n.Attribute {
-				for _, sg := range subgraphs(a) {
-					visit(sg, defined)
-				}
-			}
-		}
-		for _, o := range gp.Output {
-			if name := o.GetName(); !defined[name] && !seen[name] {
-				seen[name] = true
-				out = append(out, name)
-			}
-		}
-	}
-	for _, a := range np.Attribute {
-		for _, sg := range subgraphs(a) {
-			visit(sg, nil)
-		}
-	}
-	return out
-}
-
-func subgraphs(a *pb.AttributeProto) []*pb.GraphProto {
-	var gs []*pb.GraphProto
-	if a.G != nil {
-		gs = append(gs, a.G)
-	}
-	return append(gs, a.Graphs...)
 }
 
 func (ld *loader) attr(ap *pb.AttributeProto) (*Attr, error) {
@@ -422,6 +358,20 @@ func (ld *loader) attr(ap *pb.AttributeProto) (*Attr, error) {
 			return nil, fmt.Errorf("attribute %q: %w", a.Name, err)
 		}
 		a.Tensors = append(a.Tensors, t)
+	}
+	if ap.G != nil {
+		g, err := ld.graph(ap.G)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: graph %q: %w", a.Name, ap.G.GetName(), err)
+		}
+		a.G = g
+	}
+	for _, gp := range ap.Graphs {
+		g, err := ld.graph(gp)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: graph %q: %w", a.Name, gp.GetName(), err)
+		}
+		a.Graphs = append(a.Graphs, g)
 	}
 	return a, nil
 }

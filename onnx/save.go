@@ -136,6 +136,7 @@ func (m *Model) Encode() ([]byte, error) {
 }
 
 type saver struct {
+	depth      int // subgraph nesting: > 0 while encoding a subgraph
 	external   *externalWriter
 	format     InitializerFormat
 	maxDensity float64
@@ -298,7 +299,7 @@ func (sv *saver) graph(g *Graph) (*pb.GraphProto, error) {
 			gp.SparseInitializer = append(gp.SparseInitializer, sp)
 			continue
 		}
-		tp, err := sv.tensor(v.Const, v.Name, true)
+		tp, err := sv.tensor(v.Const, v.Name, sv.depth == 0)
 		if err != nil {
 			return nil, err
 		}
@@ -404,16 +405,18 @@ func nameOf(v *Value) string {
 }
 
 func (sv *saver) attr(a *Attr) (*pb.AttributeProto, error) {
-	if a.raw != nil && a.unchanged() {
+	g, gs, err := sv.subgraphs(a)
+	if err != nil {
+		return nil, err
+	}
+	if a.raw != nil && a.unchanged() && sameGraphs(a.raw.p, g, gs) {
 		return a.raw.p, nil
 	}
 	ap := &pb.AttributeProto{}
-	if a.raw != nil { // keep doc strings, subgraphs and undeclared fields
-		ap = proto.CloneOf(a.raw.p)
-		ap.T, ap.Tensors = nil, nil
-	} else if a.Type == AttrGraph || a.Type == AttrGraphs {
-		return nil, fmt.Errorf("subgraph attributes can only be carried through from a loaded model")
+	if a.raw != nil { // keep doc strings and undeclared fields
+		ap = shallowAttr(a.raw.p)
 	}
+	ap.G, ap.Graphs = g, gs
 	ap.Name = proto.String(a.Name)
 	ap.Type = pb.AttributeProto_AttributeType(a.Type).Enum()
 	ap.RefAttrName = optString(a.RefAttrName)
@@ -449,6 +452,56 @@ func (sv *saver) attr(a *Attr) (*pb.AttributeProto, error) {
 		ap.Tensors = append(ap.Tensors, tp)
 	}
 	return ap, nil
+}
+
+// subgraphs encodes a's graphs from the IR. Their initializers stay
+// inline, whatever SaveOptions.ExternalData says.
+func (sv *saver) subgraphs(a *Attr) (*pb.GraphProto, []*pb.GraphProto, error) {
+	var g *pb.GraphProto
+	var gs []*pb.GraphProto
+	sv.depth++
+	defer func() { sv.depth-- }()
+	if a.G != nil {
+		var err error
+		if g, err = sv.graph(a.G); err != nil {
+			return nil, nil, fmt.Errorf("graph %q: %w", a.G.Name, err)
+		}
+	}
+	for _, sub := range a.Graphs {
+		gp, err := sv.graph(sub)
+		if err != nil {
+			return nil, nil, fmt.Errorf("graph %q: %w", sub.Name, err)
+		}
+		gs = append(gs, gp)
+	}
+	return g, gs, nil
+}
+
+// sameGraphs reports whether the loaded attribute p holds the same
+// subgraphs as the encodings g and gs.
+func sameGraphs(p *pb.AttributeProto, g *pb.GraphProto, gs []*pb.GraphProto) bool {
+	if (p.G == nil) != (g == nil) || len(p.Graphs) != len(gs) {
+		return false
+	}
+	if g != nil && !proto.Equal(p.G, g) {
+		return false
+	}
+	for i := range gs {
+		if !proto.Equal(p.Graphs[i], gs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// shallowAttr copies p but for its tensors and graphs, keeping its doc
+// string, unknown fields and any field of another kind than its type;
+// the saver sets the rest.
+func shallowAttr(p *pb.AttributeProto) *pb.AttributeProto {
+	ap := &pb.AttributeProto{Name: p.Name, RefAttrName: p.RefAttrName, DocString: p.DocString, Type: p.Type,
+		F: p.F, I: p.I, S: p.S, Floats: p.Floats, Ints: p.Ints, Strings: p.Strings}
+	ap.ProtoReflect().SetUnknown(p.ProtoReflect().GetUnknown())
+	return ap
 }
 
 // unchanged reports whether a still holds exactly what was loaded, so that
