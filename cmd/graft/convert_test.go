@@ -101,7 +101,7 @@ func TestConvertSparseInitializers(t *testing.T) {
 	outs := map[string]*tensor.Dense{}
 	for _, f := range []string{dense, sparse} {
 		o := filepath.Join(dir, "out_"+filepath.Base(f))
-		if code, _, stderr := graft("run", f, "--sparse", "off", "--input", "input="+xPath, "--out", o); code != 0 {
+		if code, _, stderr := graft("run", f, "--sparse", "off", "--input", "input="+xPath, "-o", o); code != 0 {
 			t.Fatalf("run %s: exit %d: %s", f, code, stderr)
 		}
 		files, _ := filepath.Glob(filepath.Join(o, "*.npy"))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,12 +23,24 @@ func dataFlagsFor(required bool) []cli.Flag {
 		&cli.StringFlag{Name: "key", Usage: "array to read from an .npz"},
 		&cli.StringFlag{Name: "mean", Usage: "per-channel mean to subtract after scaling, e.g. 0.2860 or 0.485,0.456,0.406"},
 		&cli.StringFlag{Name: "std", Usage: "per-channel std to divide by, e.g. 0.3530"},
-		&cli.BoolFlag{Name: "raw", Usage: "keep 8-bit pixels in 0..255 (default: scale to [0, 1])"},
+		&cli.BoolFlag{Name: "raw", Usage: "keep 8-bit pixels in 0..255 instead of scaling them to [0, 1]"},
 		&cli.StringFlag{Name: "sample-shape", Usage: "reshape each sample, e.g. 784 or 1,28,28"},
 		&cli.StringFlag{Name: "size", Usage: "HxW to resize folder images to (default: the first image's)"},
 		&cli.IntFlag{Name: "batch", Value: 100, Usage: "samples per batch"},
 		&cli.IntFlag{Name: "limit", Usage: "use only the first N samples"},
 	}
+}
+
+// withoutFlags returns flags less those named, for a command to which one
+// of a shared set does not apply.
+func withoutFlags(flags []cli.Flag, names ...string) []cli.Flag {
+	var kept []cli.Flag
+	for _, f := range flags {
+		if !slices.Contains(names, f.Names()[0]) {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }
 
 // threadsFlag is --threads of every command that runs a model; 0 means

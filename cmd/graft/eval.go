@@ -17,7 +17,7 @@ func newEvalCmd() *cli.Command {
 		Usage:     "top-1 and top-5 accuracy of a classifier on a dataset, and agreement with another model",
 		ArgsUsage: "<model.onnx>",
 		Description: "Runs the model over --data in batches and compares the argmax of its output (the\n" +
-			"first graph output, or --output) with the labels: those the dataset carries (IDX label\n" +
+			"first graph output, or --logits) with the labels: those the dataset carries (IDX label\n" +
 			"files are paired automatically when named like the images, CIFAR batches and image\n" +
 			"folders carry theirs) or --labels. With --compare, also the fraction of samples on\n" +
 			"which the two models' top-1 predictions agree, which needs no labels.\n\n" +
@@ -26,7 +26,7 @@ func newEvalCmd() *cli.Command {
 			"  $ graft eval stitched.onnx --data test.npy --labels test_labels.npy --compare b.onnx --json",
 		Flags: append(append(dataFlags(),
 			&cli.StringFlag{Name: "compare", Usage: "another model to measure top-1 agreement with"},
-			&cli.StringFlag{Name: "output", Usage: "value holding the logits (default: the first graph output)"},
+			&cli.StringFlag{Name: "logits", Usage: "value, node or module path holding the logits (default: the first graph output)"},
 			threadsFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 		), recordFlags()...),
@@ -43,7 +43,7 @@ func runEval(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	o := eval.Options{Output: c.String("output"), Feed: feedFlags(c, "eval")}
+	o := eval.Options{Output: c.String("logits"), Feed: feedFlags(c, "eval")}
 	if p := c.String("compare"); p != "" {
 		if o.Compare, err = onnx.Load(p); err != nil {
 			return err

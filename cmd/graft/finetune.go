@@ -85,7 +85,7 @@ func newFinetuneCmd() *cli.Command {
 			&cli.StringFlag{Name: "schedule", Value: "constant", Usage: "learning-rate schedule: constant, step, cosine or onecycle"},
 			&cli.IntFlag{Name: "warmup", Usage: "cosine: linear warm-up steps"},
 			&cli.Float64Flag{Name: "min-lr", Usage: "cosine: the final learning rate"},
-			&cli.IntFlag{Name: "step-size", Usage: "step: steps between decays (default: one epoch)"},
+			&cli.IntFlag{Name: "step-size", Usage: "step: steps between decays", DefaultText: "one epoch"},
 			&cli.Float64Flag{Name: "gamma", Value: 0.1, Usage: "step: decay factor"},
 			&cli.Float64Flag{Name: "clip", Usage: "clip gradients to this global L2 norm (0: off)"},
 			&cli.StringFlag{Name: "val-data", Usage: "validation dataset, evaluated after every epoch"},

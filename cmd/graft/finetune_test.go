@@ -190,7 +190,7 @@ func TestFinetuneKDAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDir := filepath.Join(dir, "run")
-	if code, _, stderr := graft("run", fmnist("b.onnx"), "--input", "input="+xPath, "--out", runDir); code != 0 {
+	if code, _, stderr := graft("run", fmnist("b.onnx"), "--input", "input="+xPath, "-o", runDir); code != 0 {
 		t.Fatalf("graft run: exit %d: %s", code, stderr)
 	}
 	fromArray := filepath.Join(dir, "kd_array.onnx")

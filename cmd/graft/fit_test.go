@@ -215,7 +215,7 @@ func TestEvalMatchesPyTorch(t *testing.T) {
 func TestSimilaritySelf(t *testing.T) {
 	js := filepath.Join(t.TempDir(), "s.json")
 	png := filepath.Join(t.TempDir(), "s.png")
-	args := append([]string{"similarity", fmnist("a.onnx"), "--a", "pool2,relu3", "--data", fmnist("t10k-images-1k-idx3-ubyte.gz"), "--limit", "300", "--json", js, "--heatmap", png}, fmnistNorm...)
+	args := append([]string{"similarity", fmnist("a.onnx"), "--a", "pool2,relu3", "--data", fmnist("t10k-images-1k-idx3-ubyte.gz"), "--limit", "300", "-o", js, "--heatmap", png}, fmnistNorm...)
 	code, _, stderr := graft(args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -327,8 +327,8 @@ func TestSimilarityUndefined(t *testing.T) {
 	dir := t.TempDir()
 	js, csvPath := filepath.Join(dir, "s.json"), filepath.Join(dir, "s.csv")
 	args := append([]string{"similarity", fmnist("a.onnx"), "--a", "fc1", fmnist("b.onnx"), "--data", fmnist("t10k-images-1k-idx3-ubyte.gz"),
-		"--limit", "20", "--json", js, "--csv", csvPath}, fmnistNorm...)
-	code, stdout, stderr := graft(args...)
+		"--limit", "20"}, fmnistNorm...)
+	code, stdout, stderr := graft(append(args, "-o", csvPath)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -351,9 +351,17 @@ func TestSimilarityUndefined(t *testing.T) {
 			Measure, Reason string
 		} `json:"undefined"`
 	}
+	// --json prints what -o writes to a .json file.
+	code, stdout, stderr = graft(append(args, "--json", "-o", js)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
 	raw, err := os.ReadFile(js)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if stdout != string(raw) {
+		t.Errorf("--json printed\n%s\nbut -o wrote\n%s", stdout, raw)
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("%v: %s", err, raw)

@@ -57,7 +57,7 @@ func TestHugeTensorsFailCleanly(t *testing.T) {
 	}
 	for name, path := range models {
 		for _, args := range [][]string{
-			{"run", path, "--input", "x=" + x, "--out", filepath.Join(dir, "out")},
+			{"run", path, "--input", "x=" + x, "-o", filepath.Join(dir, "out")},
 			{"bench", path, "--iters", "1", "--warmup", "0"},
 		} {
 			t.Run(name+"/"+args[0], func(t *testing.T) {

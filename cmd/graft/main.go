@@ -21,6 +21,12 @@ func main() {
 
 // run executes the command line and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(args, stdout, stderr)
+	return exitCode(runApp(app, flagsFirst(app, args)), stderr)
+}
+
+// newApp builds the command tree for one command line.
+func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:  "graft",
 		Usage: "take ONNX models apart, run them, and put them back together",
@@ -62,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, c.App.Version) }
 	setUsageErrors(app.Commands, "")
-	return exitCode(runApp(app, flagsFirst(app, args)), stderr)
+	return app
 }
 
 // runApp runs the command line, turning a panic (a bug: inputs are

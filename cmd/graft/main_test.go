@@ -140,14 +140,14 @@ func TestConvertRoundTrip(t *testing.T) {
 func TestRunWritesHiddenValues(t *testing.T) {
 	fx := fixture(t, "resnet_small")
 	dir := t.TempDir()
-	code, out, stderr := graft("run", fx.Model(), "--input", "input="+fx.Path("input.npy"), "--output", "layer1", "--output", "output", "--out", dir)
+	code, out, stderr := graft("run", fx.Model(), "--input", "input="+fx.Path("input.npy"), "--value", "layer1", "--value", "output", "-o", dir)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(out, "/layer1/layer1.1/relu_1/Relu_output_0") {
-		t.Errorf("mapping does not name the hidden value:\n%s", out)
+	if !strings.Contains(out, "layer1 (/layer1/layer1.1/relu_1/Relu_output_0)") {
+		t.Errorf("mapping does not name the hidden value as asked and as resolved:\n%s", out)
 	}
-	got, err := tensor.LoadNPY(filepath.Join(dir, "layer1_layer1.1_relu_1_Relu_output_0.npy"))
+	got, err := tensor.LoadNPY(filepath.Join(dir, "layer1.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}

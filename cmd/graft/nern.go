@@ -47,13 +47,7 @@ func newNernCmd() *cli.Command {
 }
 
 func newNernTrainCmd() *cli.Command {
-	var flags []cli.Flag
-	for _, f := range dataFlags() {
-		if n := f.Names()[0]; n != "batch" && n != "limit" {
-			flags = append(flags, f)
-		}
-	}
-	flags = append(flags,
+	flags := append(withoutFlags(dataFlags(), "batch", "limit"),
 		&cli.StringFlag{Name: "val-data", Usage: "validation dataset with labels: the rebuilt network's top-1 is measured on it"},
 		&cli.StringFlag{Name: "val-labels", Usage: "labels of --val-data when it carries none"},
 		&cli.StringFlag{Name: "config", Usage: "YAML settings (`graft nern config` prints every one); flags override it"},
@@ -66,12 +60,12 @@ func newNernTrainCmd() *cli.Command {
 		&cli.StringFlag{Name: "optimizer", Usage: "ranger (default) or adam"},
 		&cli.Float64Flag{Name: "lr", Usage: "peak learning rate, cosine-annealed (default 5e-3)"},
 		&cli.IntFlag{Name: "eval-every", Usage: "steps between evaluations (default 500)"},
-		&cli.IntFlag{Name: "checkpoint-every", Usage: "steps between checkpoints (default: at the end and on Ctrl-C)"},
+		&cli.IntFlag{Name: "checkpoint-every", Usage: "steps between checkpoints", DefaultText: "at the end and on Ctrl-C"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue from DIR/checkpoint.npz"},
 		&cli.IntFlag{Name: "stop-after", Usage: "stop after this step (of --steps), writing DIR/checkpoint.npz; --resume continues the same run"},
 		&cli.IntFlag{Name: "seed", Usage: "seed of the predictor's initialisation and the batches"},
 		threadsFlag(),
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output folder"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the checkpoint, predictor, rebuilt model and summary (a folder)"},
 	)
 	return &cli.Command{
 		Name:      "train",

@@ -17,7 +17,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/internal/plot"
 	"github.com/graft-ml/graft/ntk"
 	"github.com/graft-ml/graft/runlog"
@@ -30,8 +29,9 @@ func newNTKCmd() *cli.Command {
 		Usage:     "empirical neural tangent kernel of a model on data, with its spectrum",
 		ArgsUsage: "<model.onnx>",
 		Description: "Computes Θ(x, x') = J(x)·J(x')ᵀ, J the Jacobian of the model's first output with\n" +
-			"respect to its parameters (float initializers), over the samples of --data (.npy, .npz or IDX,\n" +
-			"samples first, values as stored). --mode full gives Θ[n, m, a, b] for all outputs a, b; trace\n" +
+			"respect to its parameters (float initializers), over the samples of --data, read as every\n" +
+			"command reads a dataset (8-bit images scaled to [0, 1] unless --raw, then --mean/--std;\n" +
+			"float arrays as stored, then --mean/--std). --mode full gives Θ[n, m, a, b] for all outputs a, b; trace\n" +
 			"(the default) Σ_a Θ[n, m, a, a]; output:K one output's. --params restricts the\n" +
 			"parameters (names, globs or module paths such as layer4); --components also writes\n" +
 			"each parameter tensor's kernel, which sum to the whole; --rows and --cols compute one\n" +
@@ -44,8 +44,8 @@ func newNTKCmd() *cli.Command {
 			"cross-entropy of the first output read as logits (N, K), with the same --params,\n" +
 			"--components and blocks; the kernel is (N, N) and --mode does not apply. Labels come with\n" +
 			"the data (IDX images find their label file beside them, .npz its y array) or from\n" +
-			"--labels; --label-smoothing S uses the targets (1-S)·onehot + S/K, as PyTorch does. The\n" +
-			"samples are used as stored, so give them normalised as the model was trained.\n" +
+			"--labels; --label-smoothing S uses the targets (1-S)·onehot + S/K, as PyTorch does. Give\n" +
+			"--mean and --std as the model was trained.\n" +
 			"For a square kernel it prints and writes (--metrics) the eigenvalues, trace,\n" +
 			"condition number and effective rank, and draws the spectrum (--plot).\n\n" +
 			"Array jobs: --shard I/N computes part I (from 0) of N of the whole kernel and writes it\n" +
@@ -67,12 +67,9 @@ func newNTKCmd() *cli.Command {
 			"  $ graft ntk fixtures/ntk/rescnn/model.onnx --data fixtures/ntk/rescnn/x.npy --shard 1/2 -o /tmp/k-1.npz\n" +
 			"  $ graft ntk merge /tmp/k-0.npz /tmp/k-1.npz -o /tmp/k.npy\n" +
 			"  $ graft ntk model.onnx --data x.npy --shards 16 -o blocks/k-$SLURM_ARRAY_TASK_ID.npz   # in an sbatch --array=0-15 script",
-		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "data", Usage: "samples (N, ...): .npy, .npz or IDX, values as stored (required)"},
-			&cli.IntFlag{Name: "limit", Usage: "use only the first N samples"},
+		Flags: append(append(withoutFlags(dataFlagsFor(false), "batch"),
 			&cli.StringFlag{Name: "mode", Value: "trace", Usage: "full, trace or output:K"},
 			&cli.StringFlag{Name: "loss", Usage: "ce: the task NTK of the per-sample cross-entropy loss instead of the outputs' kernel"},
-			&cli.StringFlag{Name: "labels", Usage: "labels (.npy of integers or IDX) for --loss, overriding the dataset's"},
 			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing S in [0, 1] for --loss ce"},
 			&cli.StringSliceFlag{Name: "params", Usage: "parameter names, globs or module paths (repeatable; default all)"},
 			&cli.BoolFlag{Name: "components", Usage: "also write each parameter tensor's kernel to OUT with .components.npz"},
@@ -80,13 +77,13 @@ func newNTKCmd() *cli.Command {
 			&cli.StringFlag{Name: "cols", Usage: "samples c:d for the block's columns"},
 			&cli.StringFlag{Name: "shard", Usage: "I/N: compute part I (from 0) of N of the kernel as a block file; auto: from the array job's environment"},
 			&cli.IntFlag{Name: "shards", Usage: "the number of shards, with the index from $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX"},
-			&cli.IntFlag{Name: "chunk", Usage: "samples whose gradients are held at once (default: from --max-memory)"},
+			&cli.IntFlag{Name: "chunk", Usage: "samples whose gradients are held at once", DefaultText: "from --max-memory"},
 			&cli.IntFlag{Name: "max-memory", Value: 512, Usage: "MB for per-sample gradients"},
 			&cli.StringFlag{Name: "metrics", Usage: "write the spectrum metrics as JSON here"},
 			&cli.StringFlag{Name: "plot", Usage: "draw the spectrum as a PNG here"},
 			threadsFlag(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the kernel (.npy, float64), or with --shard the block (.npz) (required)"},
-		}, recordFlags()...),
+		), recordFlags()...),
 		Action:      runNTK,
 		Subcommands: []*cli.Command{newNTKMergeCmd()},
 	}
@@ -273,8 +270,7 @@ func runNTK(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	// Samples as stored: 8-bit data is not scaled for a kernel.
-	src, err := data.Open(c.String("data"), data.Options{Raw: true, Labels: c.String("labels")})
+	src, err := openData(c, "data")
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/graft-ml/graft/exec"
+	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -19,21 +20,23 @@ func newRunCmd() *cli.Command {
 		ArgsUsage: "<model.onnx>",
 		Description: "Feeds each --input NAME=FILE.npy (NAME may be a graph input or any hidden value or\n" +
 			"module path, whose computed value it then replaces), and writes each requested value\n" +
-			"to DIR as <file-safe name>.npy, printing the name → file mapping.\n\n" +
+			"(--value, repeatable; default: the graph outputs) into the folder -o as NAME.npy, NAME\n" +
+			"being what you asked for made file-safe (--value layer1 writes layer1.npy), and prints\n" +
+			"the name → file mapping with the ONNX value each name resolved to.\n\n" +
 			"--sparse auto (default) runs Gemm, MatMul and Conv layers whose constant weight is at\n" +
 			"most " + sparseCrossoverText + " nonzero as sparse products, on every\n" +
 			"such layer, off none; the results agree with dense execution to float32 rounding\n" +
 			"(1e-5 relative).\n\n" +
 			"Examples:\n" +
-			"  $ graft run fixtures/resnet_small/model.onnx --input input=fixtures/resnet_small/input.npy --out /tmp/out\n" +
-			"  $ graft run model.onnx --input input=x.npy --output layer1.0.conv1 --output output --out acts\n" +
-			"  $ graft run model.onnx --input layer2=acts.npy --out /tmp/out   # inject an activation\n" +
-			"  $ graft run pruned.onnx --input input=x.npy --sparse off --out /tmp/dense",
+			"  $ graft run fixtures/resnet_small/model.onnx --input input=fixtures/resnet_small/input.npy -o /tmp/out\n" +
+			"  $ graft run model.onnx --input input=x.npy --value layer1.0.conv1 --value output -o acts\n" +
+			"  $ graft run model.onnx --input layer2=acts.npy -o /tmp/out   # inject an activation\n" +
+			"  $ graft run pruned.onnx --input input=x.npy --sparse off -o /tmp/dense",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "NAME=FILE.npy (repeatable)"},
-			&cli.StringSliceFlag{Name: "output", Aliases: []string{"o"}, Usage: "value, node or module path to write (repeatable; default: graph outputs)"},
+			&cli.StringSliceFlag{Name: "value", Usage: "value, node or module path to write (repeatable; default: the graph outputs)"},
 			&cli.BoolFlag{Name: "all", Usage: "write every value the run computes"},
-			&cli.StringFlag{Name: "out", Usage: "directory for the .npy files", Required: true},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the .npy files (a folder)", Required: true},
 			threadsFlag(),
 			sparseFlag,
 		},
@@ -57,17 +60,23 @@ func newRunCmd() *cli.Command {
 			if t := c.Int("threads"); t > 0 {
 				p.Threads = t
 			}
-			res, err := p.Run(inputs, exec.RunOptions{Outputs: c.StringSlice("output"), All: c.Bool("all")})
+			asked := c.StringSlice("value")
+			res, err := p.Run(inputs, exec.RunOptions{Outputs: asked, All: c.Bool("all")})
 			if err != nil {
 				return err
 			}
-			dir := c.String("out")
+			dir := c.String("output")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
+			label := askedNames(m.Graph, asked)
 			used := map[string]bool{}
 			for _, name := range exec.SortedNames(res) {
-				file := exec.FileSafe(name)
+				shown := name
+				if a, ok := label[name]; ok {
+					shown = a
+				}
+				file := exec.FileSafe(shown)
 				for base, i := file, 1; used[file]; i++ {
 					file = fmt.Sprintf("%s_%d", base, i)
 				}
@@ -76,11 +85,31 @@ func newRunCmd() *cli.Command {
 				if err := tensor.SaveNPY(out, res[name]); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "%s\t%s%v\t%s\n", name, res[name].DType, res[name].Shape, out)
+				if shown != name {
+					shown += " (" + name + ")"
+				}
+				fmt.Fprintf(c.App.Writer, "%s\t%s%v\t%s\n", shown, res[name].DType, res[name].Shape, out)
 			}
 			return nil
 		},
 	}
+}
+
+// askedNames maps each value a --value resolved to onto the name the user
+// gave for it (a module path or node name), so that files are named as
+// asked. The first name asked for a value wins.
+func askedNames(g *onnx.Graph, asked []string) map[string]string {
+	label := map[string]string{}
+	for _, a := range asked {
+		v, err := g.Resolve(a)
+		if err != nil {
+			continue // Run has already reported unknown names
+		}
+		if _, ok := label[v.Name]; !ok {
+			label[v.Name] = a
+		}
+	}
+	return label
 }
 
 // readInputs parses NAME=FILE.npy flags.

@@ -106,7 +106,7 @@ func TestRunsRecordOptions(t *testing.T) {
 	}{
 		{"env", append([]string{"eval", fmnist("a.onnx")}, data...), 0, env, runlog.StatusDone},
 		{"no_record", append([]string{"eval", fmnist("a.onnx"), "--no-record", "--runs", off}, data...), 0, off, ""},
-		{"fails_after_start", append([]string{"eval", fmnist("a.onnx"), "--output", "nosuchvalue", "--runs", filepath.Join(env, "failed")}, data...), 1, filepath.Join(env, "failed"), runlog.StatusFailed},
+		{"fails_after_start", append([]string{"eval", fmnist("a.onnx"), "--logits", "nosuchvalue", "--runs", filepath.Join(env, "failed")}, data...), 1, filepath.Join(env, "failed"), runlog.StatusFailed},
 		{"usage_error", []string{"eval", "--runs", filepath.Join(env, "usage")}, 2, filepath.Join(env, "usage"), ""},
 	}
 	for _, c := range cases {
@@ -152,7 +152,7 @@ func TestRunsRecordWrites(t *testing.T) {
 	}{
 		{"prune", []string{"prune", fmnist("a.onnx"), "--sparsity", "0.5", "-o", filepath.Join(out, "p.onnx")}, "nonzero_after", "p.onnx"},
 		{"lowrank", []string{"lowrank", fmnist("a.onnx"), "--layer", "fc1", "--rank", "8", "-o", filepath.Join(out, "l.onnx")}, "params_after", "l.onnx"},
-		{"similarity", append([]string{"similarity", fmnist("a.onnx"), "--a", "pool2,relu3", "--json", filepath.Join(out, "s.json")}, data...), "cka_diag_mean", "s.json"},
+		{"similarity", append([]string{"similarity", fmnist("a.onnx"), "--a", "pool2,relu3", "-o", filepath.Join(out, "s.json")}, data...), "cka_diag_mean", "s.json"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

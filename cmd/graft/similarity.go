@@ -34,18 +34,19 @@ func newSimilarityCmd() *cli.Command {
 			"first (--features pool), or flattened per sample (--features flatten, memory grows\n" +
 			"with the square of C·H·W). A score that does not exist (a constant activation, a fit\n" +
 			"from more features than samples) is printed as undefined with the reason (null in\n" +
-			"JSON, an empty cell in CSV). The matrix is printed, written with --json or --csv,\n" +
+			"JSON, an empty cell in CSV). The matrix is printed (as JSON with --json), written\n" +
+			"with -o (FILE.csv: one row per layer pair; any other name: the matrices as JSON),\n" +
 			"and CKA drawn as a heatmap with --heatmap.\n\n" +
 			"Examples:\n" +
 			"  $ graft similarity fixtures/fmnist/a.onnx --a pool1,pool2,relu3 fixtures/fmnist/b.onnx --b pool1,pool2,relu3 \\\n" +
 			"      --data fixtures/fmnist/t10k-images-1k-idx3-ubyte.gz --mean 0.2860 --std 0.3530 --heatmap /tmp/cka.png\n" +
-			"  $ graft similarity model.onnx --a layer1,layer2,layer3 --data x.npy --json sim.json",
+			"  $ graft similarity model.onnx --a layer1,layer2,layer3 --data x.npy -o sim.csv",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "a", Aliases: []string{"at"}, Usage: "A's layers (comma-separated or repeated)", Required: true},
 			&cli.StringSliceFlag{Name: "b", Usage: "B's layers (default: the same names)"},
 			&cli.StringFlag{Name: "features", Value: "auto", Usage: "how NCHW activations become features: auto, pixels, pool or flatten"},
-			&cli.StringFlag{Name: "json", Usage: "write the matrices as JSON here"},
-			&cli.StringFlag{Name: "csv", Usage: "write one row per layer pair here"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the scores: FILE.csv (one row per layer pair) or FILE.json (the matrices)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the matrices as JSON instead of the table"},
 			&cli.StringFlag{Name: "heatmap", Usage: "draw the CKA matrix as a PNG here"},
 			threadsFlag(),
 		}, append(dataFlags(), recordFlags()...)...),
@@ -56,6 +57,9 @@ func newSimilarityCmd() *cli.Command {
 func runSimilarity(c *cli.Context) (err error) {
 	if c.NArg() < 1 || c.NArg() > 2 {
 		return usagef("similarity takes one or two models, got %d", c.NArg())
+	}
+	if p := c.Args().Get(c.NArg() - 1); strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".csv") {
+		return usagef("similarity: %s is not a model; write the scores with -o %s", p, p)
 	}
 	ma, err := onnx.Load(c.Args().Get(0))
 	if err != nil {
@@ -88,21 +92,25 @@ func runSimilarity(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	printSimilarity(c.App.Writer, res)
+	if c.Bool("json") {
+		if err := json.NewEncoder(c.App.Writer).Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printSimilarity(c.App.Writer, res)
+	}
 	recordSimilarity(c, rec, res)
 	return writeSimilarity(c, rec, res)
 }
 
-// writeSimilarity writes the --json, --csv and --heatmap files.
+// writeSimilarity writes the -o and --heatmap files.
 func writeSimilarity(c *cli.Context, rec *runlog.Run, res *fitting.SimilarityResult) error {
-	if p := c.String("json"); p != "" {
-		if err := tensor.WriteFileAtomic(p, func(w io.Writer) error { return json.NewEncoder(w).Encode(res) }); err != nil {
-			return err
+	if p := c.String("output"); p != "" {
+		write := func(w io.Writer) error { return json.NewEncoder(w).Encode(res) }
+		if strings.HasSuffix(strings.ToLower(p), ".csv") {
+			write = func(w io.Writer) error { return writeSimilarityCSV(w, res) }
 		}
-		warnRecord(c, rec.Artefact(p))
-	}
-	if p := c.String("csv"); p != "" {
-		if err := tensor.WriteFileAtomic(p, func(w io.Writer) error { return writeSimilarityCSV(w, res) }); err != nil {
+		if err := tensor.WriteFileAtomic(p, write); err != nil {
 			return err
 		}
 		warnRecord(c, rec.Artefact(p))

@@ -23,6 +23,15 @@ func setUsageErrors(cmds []*cli.Command, path string) {
 	}
 }
 
+// renamedFlags explains the flags that changed name when every command
+// took one convention (-o/--output is always what the command writes,
+// --json always a switch), keyed by "command --old".
+var renamedFlags = map[string]string{
+	"run --out":        "the folder is now -o/--output; name values to write with --value",
+	"eval --output":    "the logits value is now --logits",
+	"similarity --csv": "write the table with -o FILE.csv",
+}
+
 var undefinedFlag = regexp.MustCompile(`flag provided but not defined: -+(\S+)`)
 
 // flagUsageError words a flag parse error of cmd.
@@ -30,7 +39,9 @@ func flagUsageError(cmd *cli.Command, path string, err error) error {
 	msg := err.Error()
 	if m := undefinedFlag.FindStringSubmatch(msg); m != nil {
 		msg = fmt.Sprintf("%s: unknown flag --%s", path, m[1])
-		if s := suggestFlag(cmd.Flags, m[1]); s != "" {
+		if hint, ok := renamedFlags[path+" --"+m[1]]; ok {
+			msg += " (" + hint + ")"
+		} else if s := suggestFlag(cmd.Flags, m[1]); s != "" {
 			msg += fmt.Sprintf(" (did you mean --%s?)", s)
 		}
 	} else {

@@ -51,13 +51,13 @@ def rss_kib(pid):
 def graft_run(model, feed, outputs=()):
     """Run the graft CLI's `run` and return {file stem: array} of what it wrote."""
     with tempfile.TemporaryDirectory() as d:
-        args = [graft.find_binary(), "run", model, "--out", os.path.join(d, "out")]
+        args = [graft.find_binary(), "run", model, "-o", os.path.join(d, "out")]
         for name, x in feed.items():
             path = os.path.join(d, name + ".in.npy")
             np.save(path, x)
             args += ["--input", "%s=%s" % (name, path)]
         for name in outputs:
-            args += ["--output", name]
+            args += ["--value", name]
         subprocess.run(args, check=True, capture_output=True)
         return {os.path.basename(p)[:-4]: np.load(p) for p in glob.glob(os.path.join(d, "out", "*.npy"))}
 
