@@ -75,6 +75,11 @@ type RunCtx struct {
 	// by it (see sparse.go) and set RanSparse.
 	Sparse    *SparseWeight
 	RanSparse bool
+	// Outer holds the values of the node's implicit inputs by name (what
+	// its subgraphs read from enclosing graphs), and Graphs runs those
+	// subgraphs (nil: the reference interpreter); see controlflow.go.
+	Outer  map[string]*tensor.Dense
+	Graphs GraphRunner
 }
 
 // Input returns input i, or nil if it is absent.
