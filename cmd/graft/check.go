@@ -73,7 +73,7 @@ func runCheck(w io.Writer, path string) error {
 	}
 	for _, key := range order {
 		ms := missing[key]
-		fmt.Fprintf(w, "runnable  no: %d node(s) of op %q (opset %d), first %q: %v\n", ms.count, ms.first.OpType, opset, ms.first.Name, ms.err)
+		fmt.Fprintf(w, "runnable  no: %d node(s) of op %q (opset %d), first %q: %s\n", ms.count, ms.first.OpType, opset, ms.first.Name, escapeControls(ms.err.Error()))
 	}
 	if len(missing) == 0 {
 		fmt.Fprintln(w, "runnable  ok: every op is implemented")

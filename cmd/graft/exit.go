@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/graft-ml/graft/tensor"
 )
@@ -46,7 +49,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "graft: %v\n", err)
+	fmt.Fprintf(stderr, "graft: %s\n", escapeControls(err.Error()))
 	var ie internalError
 	switch {
 	case errors.As(err, &ie):
@@ -76,4 +79,36 @@ func isFlagError(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "flag provided but not defined") || strings.Contains(s, "Required flag") ||
 		strings.Contains(s, "invalid value") || strings.Contains(s, "No help topic")
+}
+
+// escapeControls writes the control characters of s other than newline
+// and tab, and bytes that are not UTF-8, as Go escapes, so that names read
+// from a corrupt or hostile file cannot drive the terminal when printed.
+func escapeControls(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r != '\n' && r != '\t' && unicode.IsControl(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// printable is name as it is when every character prints, else quoted:
+// for names from a model file in tables.
+func printable(name string) string {
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(name)
+		}
+	}
+	return name
 }

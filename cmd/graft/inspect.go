@@ -159,10 +159,10 @@ func printInspect(w io.Writer, r *inspectReport) {
 	fmt.Fprintf(w, "ir        %d, opsets %s, producer %q\n", r.IRVersion, strings.Join(opsets, ", "), r.Producer)
 	fmt.Fprintf(w, "params    %d in %d initializers\n", r.Parameters, r.Tensors)
 	for _, v := range r.Inputs {
-		fmt.Fprintf(w, "input     %s %s%s\n", v.Name, v.DType, v.Shape)
+		fmt.Fprintf(w, "input     %s %s%s\n", printable(v.Name), v.DType, v.Shape)
 	}
 	for _, v := range r.Outputs {
-		fmt.Fprintf(w, "output    %s %s%s\n", v.Name, v.DType, v.Shape)
+		fmt.Fprintf(w, "output    %s %s%s\n", printable(v.Name), v.DType, v.Shape)
 	}
 	type kv struct {
 		op string
@@ -180,7 +180,7 @@ func printInspect(w io.Writer, r *inspectReport) {
 	})
 	var parts []string
 	for _, h := range hist {
-		parts = append(parts, fmt.Sprintf("%s %d", h.op, h.n))
+		parts = append(parts, fmt.Sprintf("%s %d", printable(h.op), h.n))
 	}
 	fmt.Fprintf(w, "ops       %d nodes: %s\n", len(r.Nodes), strings.Join(parts, ", "))
 	if r.Warning != "" {
@@ -190,11 +190,11 @@ func printInspect(w io.Writer, r *inspectReport) {
 	fmt.Fprintf(w, "%4s  %-20s %-28s %-22s %s\n", "#", "op", "module", "shape", "output")
 	for _, n := range r.Nodes {
 		for i, o := range n.Outputs {
-			op, mod := n.Op, n.Module
+			op, mod := printable(n.Op), printable(n.Module)
 			if i > 0 {
 				op, mod = "", ""
 			}
-			fmt.Fprintf(w, "%4d  %-20s %-28s %-22s %s\n", n.Index, op, mod, o.DType+o.Shape, o.Name)
+			fmt.Fprintf(w, "%4d  %-20s %-28s %-22s %s\n", n.Index, op, mod, o.DType+o.Shape, printable(o.Name))
 		}
 	}
 }

@@ -110,3 +110,50 @@ func TestNegativeSizesAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileNamesEscaped: names read from a file that carry terminal
+// control sequences are printed escaped by inspect and in errors.
+func TestHostileNamesEscaped(t *testing.T) {
+	g := onnx.NewGraph("g")
+	x, err := g.AddInput("x", onnx.ShapeOf(tensor.Float32, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := g.AddNode("Re\alu\x1b[2J", "", "n\x1b[0m", []*onnx.Value{x}, []string{"y\x1b[31m"}).Outputs[0]
+	y.Type = onnx.ShapeOf(tensor.Float32, 2)
+	g.Outputs = []*onnx.Value{y}
+	path := filepath.Join(t.TempDir(), "names.onnx")
+	if err := onnx.NewModel(g, 13).Save(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"inspect", path},
+		{"check", path},
+		{"run", path, "-o", t.TempDir()},
+	} {
+		_, stdout, stderr := graft(args...)
+		if out := stdout + stderr; strings.ContainsAny(out, "\x1b\a") {
+			t.Errorf("graft %s printed a raw control character:\n%q", args[0], out)
+		}
+	}
+}
+
+func TestEscapeControls(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"plain name", "plain name"},
+		{"two\nlines\tkept", "two\nlines\tkept"},
+		{"op Re\alu\x1b[2J", `op Re\alu\x1b[2J`},
+		{"bad utf8 \xff", `bad utf8 \xff`},
+	}
+	for _, c := range cases {
+		if got := escapeControls(c.in); got != c.want {
+			t.Errorf("escapeControls(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := printable("layer1.0/conv"); got != "layer1.0/conv" {
+		t.Errorf("printable changed a plain name: %q", got)
+	}
+	if got := printable("a\x1bb"); got != `"a\x1bb"` {
+		t.Errorf("printable(a ESC b) = %s", got)
+	}
+}
