@@ -16,13 +16,24 @@ const maxFoldElems = 1 << 16
 // table. Types declared in the file are kept where inference knows less
 // (an op outside the table, say). It fails only on an inconsistency the
 // rules detect, such as shapes that cannot broadcast; unsupported ops leave
-// their outputs untyped.
+// their outputs untyped. The subgraphs of If, Loop and Scan are inferred
+// before their node, their outer values taking the enclosing graphs'
+// types.
 func InferShapes(m *onnx.Model) error {
-	g := m.Graph
+	return inferGraph(m.Graph, int(m.Opset("")), nil)
+}
+
+// inferGraph is InferShapes for g, whose enclosing graphs give the types
+// in outer.
+func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 	if err := g.Toposort(); err != nil {
 		return err
 	}
-	opset := int(m.Opset(""))
+	for _, v := range g.OuterValues() {
+		if t, ok := outer[v.Name]; ok {
+			v.Type = mergeTypes(v.Type, t)
+		}
+	}
 	consts := map[*onnx.Value]*tensor.Dense{}
 	syms := map[*onnx.Value][]onnx.Dim{}
 	for _, v := range g.Initializers {
@@ -36,6 +47,20 @@ func InferShapes(m *onnx.Model) error {
 		op, err := ops.Resolve(n, opset)
 		if err != nil {
 			continue
+		}
+		if subs := n.Subgraphs(); len(subs) > 0 {
+			scope := make(map[string]onnx.Type, len(outer))
+			for k, t := range outer {
+				scope[k] = t
+			}
+			for _, v := range g.Values() {
+				scope[v.Name] = v.Type
+			}
+			for _, sg := range subs {
+				if err := inferGraph(sg, opset, scope); err != nil {
+					return onnx.NodeErrorf(n, "subgraph %q: %w", sg.Name, err)
+				}
+			}
 		}
 		c := &ops.InferCtx{Node: n, Opset: opset,
 			In:    make([]onnx.Type, len(n.Inputs)),

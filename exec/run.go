@@ -26,6 +26,9 @@ type Program struct {
 	Threads      int
 	consts       map[*onnx.Value]*tensor.Dense
 	constStorage map[unsafe.Pointer]bool // the constants' storage (runValues.shared)
+	// subs holds a compiled program for each subgraph of the graph's
+	// If, Loop and Scan nodes (see RunGraph).
+	subs map[*onnx.Graph]*Program
 }
 
 type step struct {
@@ -35,6 +38,9 @@ type step struct {
 	// this node's output 0 and may run inside its kernel (see ops.Clamp).
 	fuse  *step
 	clamp *ops.Clamp
+	// also, when not nil, is a second step that runs inside this one: the
+	// Sigmoid of a SiLU, whose Mul is fuse (ops.FusedSiLU).
+	also *step
 	// sparse, when not nil, is the node's constant weight (input 1) in
 	// sparse form, which the kernel multiplies by instead (planSparse).
 	sparse *ops.SparseWeight
@@ -69,7 +75,12 @@ func CompileWith(m *onnx.Model, opts Options) (*Program, error) {
 	if b == nil {
 		b = CPU{}
 	}
-	g := m.Graph
+	return compileGraph(m, m.Graph, b, opts, false)
+}
+
+// compileGraph prepares g, m's graph or (sub) one of its subgraphs, whose
+// inputs are bound by the node running it rather than by the caller.
+func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub bool) (*Program, error) {
 	if err := g.Toposort(); err != nil {
 		return nil, err
 	}
@@ -79,8 +90,15 @@ func CompileWith(m *onnx.Model, opts Options) (*Program, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(n.ImplicitInputs()) > 0 {
-			return nil, onnx.NodeErrorf(n, "subgraph attributes: %w", ErrUnsupported)
+		for _, sg := range n.Subgraphs() {
+			sp, err := compileGraph(m, sg, b, opts, true)
+			if err != nil {
+				return nil, onnx.NodeErrorf(n, "subgraph %q: %w", sg.Name, err)
+			}
+			if p.subs == nil {
+				p.subs = map[*onnx.Graph]*Program{}
+			}
+			p.subs[sg] = sp
 		}
 		p.steps = append(p.steps, step{node: n, op: op})
 	}
@@ -88,7 +106,7 @@ func CompileWith(m *onnx.Model, opts Options) (*Program, error) {
 		return nil, fmt.Errorf("model imports no default-domain opset")
 	}
 	for _, v := range g.Inputs {
-		if v.Const == nil && v.Type.DType == tensor.Undefined {
+		if !sub && v.Const == nil && v.Type.DType == tensor.Undefined {
 			return nil, fmt.Errorf("input %q is not a tensor (a sequence, map or optional?): %w", v.Name, ErrUnsupported)
 		}
 	}
@@ -132,6 +150,10 @@ func (p *Program) planFusion() {
 		}
 		out := s.node.Outputs[0]
 		uses := out.Uses()
+		if sig, mul, ok := ops.FusedSiLU(out); ok && !outputs[out] && at[sig] != nil && at[mul] != nil {
+			s.fuse, s.also, s.clamp = at[mul], at[sig], ops.SiLUClamp()
+			continue
+		}
 		if outputs[out] || len(uses) != 1 || uses[0].Index != 0 {
 			continue
 		}
@@ -160,6 +182,9 @@ func fusable(s *step, in []*tensor.Dense, needed map[*onnx.Node]bool, keep, supp
 		if v != nil && supplied[v] {
 			return false
 		}
+	}
+	if a := s.also; a != nil && (!needed[a.node] || keep[a.node.Outputs[0]] || supplied[a.node.Outputs[0]]) {
+		return false
 	}
 	return true
 }
@@ -229,6 +254,11 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 	if err != nil {
 		return nil, err
 	}
+	return p.run(vals, supplied, want, opts, runStart)
+}
+
+// run computes want from the values supplied in vals.
+func (p *Program) run(vals *runValues, supplied map[*onnx.Value]bool, want []*onnx.Value, opts RunOptions, runStart time.Time) (map[string]*tensor.Dense, error) {
 	needed := p.needed(want, supplied)
 	// Count the remaining reads of each value so that it can be released
 	// after its last consumer.
@@ -243,6 +273,9 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 				if v != nil {
 					refs[v]++
 				}
+			}
+			for _, v := range s.node.ImplicitInputs() {
+				refs[v]++
 			}
 		}
 	}
@@ -271,6 +304,19 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			in[i] = d
 		}
 		ctx := &ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse}
+		if imp := n.ImplicitInputs(); len(imp) > 0 {
+			ctx.Outer = make(map[string]*tensor.Dense, len(imp))
+			for _, v := range imp {
+				d, ok := vals.get(v)
+				if !ok {
+					return nil, fmt.Errorf("%s: outer value %q read by a subgraph has no value", n, v.Name)
+				}
+				ctx.Outer[v.Name] = d
+			}
+		}
+		if p.subs != nil {
+			ctx.Graphs = p
+		}
 		outputs := n.Outputs
 		if fusable(s, in, needed, keep, supplied) {
 			// The clamp's output takes the place of this node's, which
@@ -279,6 +325,10 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			outputs = s.fuse.node.Outputs
 			fused[s.fuse.node] = true
 			nodesRun++
+			if s.also != nil {
+				fused[s.also.node] = true
+				nodesRun++
+			}
 		}
 		var kernelStart time.Time
 		if opts.Profile != nil {
@@ -304,7 +354,7 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			}
 		}
 		peak = max(peak, live)
-		for _, v := range n.Inputs {
+		for _, v := range p.reads(n) {
 			if v == nil {
 				continue
 			}
@@ -329,7 +379,8 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		if !ok {
 			return nil, fmt.Errorf("value %q was not computed", v.Name)
 		}
-		if d, err = p.backend.Download(d); err != nil {
+		d, err := p.backend.Download(d)
+		if err != nil {
 			return nil, err
 		}
 		res[v.Name] = d
@@ -483,8 +534,64 @@ func (p *Program) needed(want []*onnx.Value, supplied map[*onnx.Value]bool) map[
 				stack = append(stack, in)
 			}
 		}
+		stack = append(stack, n.ImplicitInputs()...)
 	}
 	return needed
+}
+
+// reads lists the values n reads: its inputs, then the outer values its
+// subgraphs read.
+func (p *Program) reads(n *onnx.Node) []*onnx.Value {
+	imp := n.ImplicitInputs()
+	if len(imp) == 0 {
+		return n.Inputs
+	}
+	return append(append([]*onnx.Value{}, n.Inputs...), imp...)
+}
+
+// RunGraph runs the compiled program of subgraph g of one of p's nodes,
+// binding its inputs in order and its outer values by name
+// (ops.GraphRunner). Results that are the subgraph's constants are
+// copied, since the caller may free what it is given.
+func (p *Program) RunGraph(g *onnx.Graph, opset int, in []*tensor.Dense, outer map[string]*tensor.Dense) ([]*tensor.Dense, error) {
+	sp := p.subs[g]
+	if sp == nil {
+		return nil, fmt.Errorf("subgraph %q was not compiled", g.Name)
+	}
+	if len(in) != len(g.Inputs) {
+		return nil, fmt.Errorf("%d inputs for a graph of %d", len(in), len(g.Inputs))
+	}
+	sp.Threads = p.Threads
+	vals := sp.newRunValues(len(in) + len(outer))
+	supplied := map[*onnx.Value]bool{}
+	for _, v := range g.OuterValues() {
+		d, ok := outer[v.Name]
+		if !ok {
+			return nil, fmt.Errorf("outer value %q has no value", v.Name)
+		}
+		vals.set(v, d)
+		supplied[v] = true
+	}
+	for i, v := range g.Inputs {
+		if in[i] == nil {
+			return nil, fmt.Errorf("input %q has no value", v.Name)
+		}
+		vals.set(v, in[i])
+		supplied[v] = true
+	}
+	res, err := sp.run(vals, supplied, g.Outputs, RunOptions{}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*tensor.Dense, len(g.Outputs))
+	for i, v := range g.Outputs {
+		d := res[v.Name]
+		if k := storageKey(d); k != nil && sp.constStorage[k] {
+			d = d.Clone()
+		}
+		out[i] = d
+	}
+	return out, nil
 }
 
 // checkInput compares a supplied tensor with the value's declared type.

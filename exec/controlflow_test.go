@@ -1,0 +1,177 @@
+package exec
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/graft-ml/graft/fixtures"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// closeTo checks |got - want| <= 1e-4 + 1e-3·|want| elementwise, the
+// issue's bar against PyTorch, and returns the largest difference.
+func closeTo(got, want *tensor.Dense) (float64, error) {
+	if got == nil || !tensor.SameShape(got.Shape, want.Shape) {
+		return 0, fmt.Errorf("got %v, want shape %v", got, want.Shape)
+	}
+	g, w := got.Float64s(), want.Float64s()
+	worst := 0.0
+	for i := range w {
+		d := math.Abs(g[i] - w[i])
+		if !(d <= 1e-4+1e-3*math.Abs(w[i])) {
+			return d, fmt.Errorf("element %d: got %g, want %g", i, g[i], w[i])
+		}
+		worst = max(worst, d)
+	}
+	return worst, nil
+}
+
+// controlInputs lists a control fixture's input_K.npy files in order.
+func controlInputs(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for k := 0; ; k++ {
+		p := filepath.Join(dir, fmt.Sprintf("input_%d.npy", k))
+		if _, err := os.Stat(p); err != nil {
+			break
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no input_0.npy", dir)
+	}
+	return out
+}
+
+// TestControlFixtures runs the torch.jit.script exports of
+// fixtures/gen_control.py (a data-dependent if, for and while loops,
+// a break), whose If and Loop bodies read the enclosing graph's weights
+// and inputs, on inputs that take different paths. Each output must
+// match PyTorch's at the tolerance (rtol 1e-3, atol 1e-4: a few
+// float32 ulps per layer in a different summation order) and ONNX
+// Runtime's as a second opinion; shape inference walks the bodies; and a
+// save of the loaded model gives ONNX Runtime bit-identical outputs and
+// passes onnx.checker.
+func TestControlFixtures(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join(fixtures.Dir(), "control", "*", "model.onnx"))
+	if len(dirs) == 0 {
+		t.Fatal("no fixtures under fixtures/control: run fixtures/gen_control.py")
+	}
+	for _, path := range dirs {
+		dir := filepath.Dir(path)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			m, err := onnx.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Graph.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			inferred, err := onnx.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := InferShapes(inferred); err != nil {
+				t.Fatalf("shape inference: %v", err)
+			}
+			if got := inferred.Graph.Outputs[0].Type; got.DType != tensor.Float32 || got.Rank() < 1 {
+				t.Errorf("inferred output type %s, want float32 of known rank", got)
+			}
+			p, err := Compile(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ip, err := Compile(inferred)
+			if err != nil {
+				t.Fatal(err)
+			}
+			saved := filepath.Join(t.TempDir(), "model.onnx")
+			if err := m.Save(saved); err != nil {
+				t.Fatal(err)
+			}
+			for k, in := range controlInputs(t, dir) {
+				x, err := tensor.LoadNPY(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := tensor.LoadNPY(filepath.Join(dir, fmt.Sprintf("output_%d.npy", k)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, prog := range []*Program{p, ip} {
+					res, err := prog.Run(map[string]*tensor.Dense{"x": x}, RunOptions{})
+					if err != nil {
+						t.Fatalf("input %d: %v", k, err)
+					}
+					worst, err := closeTo(res["y"], want)
+					if err != nil {
+						t.Fatalf("input %d vs PyTorch: %v", k, err)
+					}
+					t.Logf("input %d: max abs error vs PyTorch %.3g", k, worst)
+				}
+				ort, err := fixtures.RunORT(path, "x", x)
+				if errors.Is(err, fixtures.ErrNoORT) {
+					fixtures.SkipNoReference(t, "%v", err)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := closeTo(ort, want); err != nil {
+					t.Fatalf("input %d: ONNX Runtime vs PyTorch: %v", k, err)
+				}
+				ort2, err := fixtures.RunORT(saved, "x", x)
+				if err != nil {
+					t.Fatalf("saved model: %v", err)
+				}
+				if !tensor.Equal(ort, ort2) {
+					t.Fatalf("input %d: ONNX Runtime's output changed after a load and save", k)
+				}
+			}
+		})
+	}
+}
+
+// TestControlConformance runs ONNX's If, Loop and Scan node tests
+// through Compile and Run, so that the subgraphs run as compiled
+// programs (the ops package's conformance test interprets them).
+func TestControlConformance(t *testing.T) {
+	for _, name := range []string{"test_if", "test_loop11", "test_scan9_sum", "test_scan_sum"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("/usr/share/libonnx-testdata/data/node", name)
+			m, err := onnx.Load(filepath.Join(dir, "model.onnx"))
+			if err != nil {
+				fixtures.SkipNoReference(t, "libonnx-testdata: %v", err)
+			}
+			p, err := Compile(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs := map[string]*tensor.Dense{}
+			for i, v := range m.Graph.Inputs {
+				d, err := onnx.LoadTensor(filepath.Join(dir, "test_data_set_0", fmt.Sprintf("input_%d.pb", i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				inputs[v.Name] = d
+			}
+			res, err := p.Run(inputs, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range m.Graph.Outputs {
+				want, err := onnx.LoadTensor(filepath.Join(dir, "test_data_set_0", fmt.Sprintf("output_%d.pb", i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := closeTo(res[v.Name], want); err != nil {
+					t.Fatalf("output %s: %v", v.Name, err)
+				}
+			}
+		})
+	}
+}
