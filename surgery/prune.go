@@ -30,7 +30,17 @@ type PruneOptions struct {
 	// Structured prunes whole output channels of Conv and units of Gemm
 	// and MatMul, ranked by Criterion, instead of single weights.
 	Structured bool
-	Criterion  string
+	// Criterion ranks units (structured: l1, l2, mean, meanabs) or single
+	// weights (unstructured: magnitude, the default, mav or maav; see
+	// ByMagnitude).
+	Criterion string
+	// Inputs holds, for the mav and maav criteria, each layer's input
+	// statistics, keyed by weight name (see MeasureInputStats).
+	Inputs map[string]InputStats
+	// IncludeLast prunes, unstructured, the final layers too: those from
+	// which no other prunable layer is reached (the classifier). By
+	// default they keep every weight.
+	IncludeLast bool
 	// Stats holds, for the activation criteria, each prunable layer's mean
 	// and mean absolute activation per unit, keyed by the value the unit
 	// chain ends in (see PruneTargets and ActivationStats).
@@ -53,6 +63,9 @@ type PruneReport struct {
 	UnitsZeroed, UnitsRemoved   int
 	UnitsKept                   int      // dead units that could not be removed exactly
 	KeptReasons                 []string // why, one line per layer
+	// FinalSkipped names the final layers unstructured pruning left
+	// whole (see PruneOptions.IncludeLast).
+	FinalSkipped []string
 }
 
 // prunable is a layer whose weights Prune may zero: a Conv, Gemm or
@@ -129,7 +142,7 @@ func Prune(m *onnx.Model, opt PruneOptions) (PruneReport, error) {
 	if opt.Structured {
 		err = pruneUnits(g, layers, opt, &r)
 	} else {
-		err = pruneWeights(layers, opt)
+		r.FinalSkipped, err = pruneWeights(g, layers, opt)
 	}
 	if err != nil {
 		return r, fmt.Errorf("prune: %w", err)
@@ -171,54 +184,87 @@ func countParams(g *onnx.Graph) (total, nonzero int) {
 	return total, nonzero
 }
 
-// pruneWeights zeroes the smallest-magnitude weights: the same fraction of
-// each layer, or a fraction of all layers' weights together.
-func pruneWeights(layers []prunable, opt PruneOptions) error {
+// pruneWeights zeroes the lowest-scored weights (see ByMagnitude): the
+// same fraction of each layer, or a fraction of all layers' weights
+// together. Exactly that many are zeroed, ties broken by layer and
+// position. It returns the final layers it left whole.
+func pruneWeights(g *onnx.Graph, layers []prunable, opt PruneOptions) ([]string, error) {
+	var skipped []string
+	if !opt.IncludeLast {
+		final := finalLayers(g, layers)
+		var keep []prunable
+		for _, l := range layers {
+			if final[l.node] {
+				skipped = append(skipped, layerName(l.node))
+			} else {
+				keep = append(keep, l)
+			}
+		}
+		if len(keep) == 0 {
+			return nil, fmt.Errorf("every prunable layer is a final layer (%s); prune it with IncludeLast (--include-last)", strings.Join(skipped, ", "))
+		}
+		layers = keep
+	}
 	ws := make([]*tensor.Dense, len(layers))
+	scores := make([][]float64, len(layers))
 	for i, l := range layers {
 		d, err := l.weight.Const.Dense()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ws[i] = d.Clone()
+		if scores[i], err = layerScores(l, d, opt.Criterion, opt.Inputs); err != nil {
+			return nil, err
+		}
 	}
-	threshold := func(ds ...*tensor.Dense) float64 {
-		var mags []float64
-		for _, d := range ds {
-			for _, x := range d.Float64s() {
-				mags = append(mags, math.Abs(x))
+	type ref struct{ layer, i int }
+	lowest := func(ls ...int) []ref {
+		var all []ref
+		for _, l := range ls {
+			for i := range scores[l] {
+				all = append(all, ref{l, i})
 			}
 		}
-		k := int(opt.Sparsity * float64(len(mags)))
-		if k == 0 {
-			return -1
-		}
-		sort.Float64s(mags)
-		return mags[k-1]
+		k := int(opt.Sparsity * float64(len(all)))
+		sort.SliceStable(all, func(a, b int) bool { return scores[all[a].layer][all[a].i] < scores[all[b].layer][all[b].i] })
+		return all[:k]
 	}
-	global := threshold(ws...)
-	for i, l := range layers {
-		t := global
-		if !opt.Global {
-			t = threshold(ws[i])
+	var zero []ref
+	if opt.Global {
+		all := make([]int, len(layers))
+		for i := range all {
+			all[i] = i
 		}
-		zeroBelow(ws[i], t)
+		zero = lowest(all...)
+	} else {
+		for l := range layers {
+			zero = append(zero, lowest(l)...)
+		}
+	}
+	for _, z := range zero {
+		setZero(ws[z.layer], z.i)
+	}
+	for i, l := range layers {
 		l.weight.SetConst(ws[i])
 	}
-	return nil
+	return skipped, nil
 }
 
-// zeroBelow zeroes the elements whose magnitude is at most t.
-func zeroBelow(d *tensor.Dense, t float64) {
-	for i, x := range d.F32 {
-		if math.Abs(float64(x)) <= t {
-			d.F32[i] = 0
-		}
+// layerName is a node's module path, or its name.
+func layerName(n *onnx.Node) string {
+	if p := onnx.ModulePath(n.Name); p != "" {
+		return p
 	}
-	for i, x := range d.F64 {
-		if math.Abs(x) <= t {
-			d.F64[i] = 0
-		}
+	return n.Name
+}
+
+// setZero zeroes element i of d.
+func setZero(d *tensor.Dense, i int) {
+	switch {
+	case d.F32 != nil:
+		d.F32[i] = 0
+	case d.F64 != nil:
+		d.F64[i] = 0
 	}
 }
 

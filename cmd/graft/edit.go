@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,7 +12,6 @@ import (
 
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/surgery"
-	"github.com/graft-ml/graft/tensor"
 )
 
 var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model", Required: true}
@@ -54,59 +55,89 @@ func newReplaceCmd() *cli.Command {
 func newPruneCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "prune",
-		Usage:     "zero small weights or remove whole channels and units",
+		Usage:     "zero single weights, or remove whole channels and units",
 		ArgsUsage: "<model.onnx>",
-		Description: "Unstructured (default): zero the --sparsity fraction of Conv, Gemm and MatMul weights\n" +
-			"with the smallest magnitude, per layer or with --global over all layers together.\n" +
+		Description: "Unstructured (default): zero the --sparsity fraction of the Conv, Gemm and MatMul\n" +
+			"weights with the lowest score, the same fraction of each layer or, with --global, of\n" +
+			"all of them ranked together. The final layers (the classifier: layers no other\n" +
+			"prunable layer follows) keep every weight unless --include-last. --by scores a\n" +
+			"weight w joining input i to unit j, over the samples of --data:\n" +
+			"  magnitude  |w| (the default; needs no data)\n" +
+			"  mav        |mean over samples of w·x_i|\n" +
+			"  maav       mean over samples of |w·x_i|\n" +
+			"For a Gemm or MatMul, x_i is input feature i of each sample (of each row, for a\n" +
+			"MatMul over tokens). For a Conv, i is an (input channel, kernel tap) and the samples\n" +
+			"are every (image, output position) pair: x_i is the pixel the tap reads there, 0 in\n" +
+			"the padding. (Sparana sums |w·x_i| for MAAV; the mean ranks a layer's weights the\n" +
+			"same way and keeps layers comparable under --global.) One pass over the data, in\n" +
+			"batches of --batch.\n\n" +
 			"--structured: remove that fraction of each layer's output channels or units, ranked\n" +
-			"by --by l1|l2 (weight norm) or mean|meanabs (activation over --data). Units left\n" +
-			"dead are then removed, with their constant output folded into the next layer's bias,\n" +
-			"so the model really shrinks. Parameter counts and file sizes are reported.\n\n" +
+			"by --by l1|l2 (weight norm; l1 is the default) or mean|meanabs (activation over\n" +
+			"--data). Units left dead are then removed, with their constant output folded into\n" +
+			"the next layer's bias, so the model really shrinks. Parameter counts and file sizes\n" +
+			"are reported; --sparse-initializers stores the pruned weights as ONNX sparse\n" +
+			"initializers (see graft convert), so that the file shrinks too.\n\n" +
 			"Examples:\n" +
 			"  $ graft prune fixtures/cnn_bn/model.onnx --sparsity 0.5 -o /tmp/sparse.onnx\n" +
+			"  $ graft prune fixtures/fmnist/a.onnx --sparsity 0.9 --by maav --data fixtures/fmnist/train-images-2k-idx3-ubyte.gz --mean 0.2860 --std 0.3530 -o /tmp/maav90.onnx\n" +
+			"  $ graft prune model.onnx --sparsity 0.9 --global --include-last --sparse-initializers -o small.onnx\n" +
 			"  $ graft prune fixtures/mlp/model.onnx --structured --sparsity 0.25 --by l2 -o /tmp/thin.onnx\n" +
 			"  $ graft prune model.onnx --structured --sparsity 0.3 --by meanabs --data x.npy -o thin.onnx",
-		Flags: append([]cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			&cli.Float64Flag{Name: "sparsity", Usage: "fraction to prune, in [0, 1)", Required: true},
 			&cli.BoolFlag{Name: "global", Usage: "rank weights over all layers together (unstructured)"},
+			&cli.BoolFlag{Name: "include-last", Usage: "prune the final (classifier) layers too (unstructured)"},
 			&cli.BoolFlag{Name: "structured", Usage: "prune whole output channels / units"},
-			&cli.StringFlag{Name: "by", Value: "l1", Usage: "structured criterion: l1, l2, mean or meanabs"},
-			&cli.StringFlag{Name: "data", Usage: ".npy samples (axis 0) for the mean and meanabs criteria"},
-			&cli.IntFlag{Name: "batch", Value: 64, Usage: "batch size when measuring activations"},
+			&cli.StringFlag{Name: "by", Usage: "criterion: magnitude (default), mav or maav; with --structured l1 (default), l2, mean or meanabs"},
 			&cli.StringSliceFlag{Name: "layer", Usage: "restrict to this module path (repeatable)"},
 			outputFlag,
-		}, recordFlags()...),
+			threadsFlag(),
+		}, dataFlagsFor(false), sparseSaveFlags(), recordFlags()),
 		Action: func(c *cli.Context) (err error) {
+			opt := surgery.PruneOptions{
+				Sparsity: c.Float64("sparsity"), Global: c.Bool("global"), Structured: c.Bool("structured"),
+				Criterion: c.String("by"), Layers: c.StringSlice("layer"), IncludeLast: c.Bool("include-last"),
+			}
+			if !(opt.Sparsity >= 0 && opt.Sparsity < 1) {
+				return usagef("--sparsity %g: want a fraction in [0, 1)", opt.Sparsity)
+			}
+			needsData, err := pruneCriterion(opt)
+			if err != nil {
+				return err
+			}
+			switch {
+			case needsData && !c.IsSet("data"):
+				return usagef("--by %s measures activations: give --data", opt.Criterion)
+			case !needsData && c.IsSet("data"):
+				return usagef("--data is read by --by mav|maav (or mean|meanabs with --structured), not by %s", cmp.Or(opt.Criterion, "magnitude"))
+			case opt.Structured && (opt.Global || opt.IncludeLast):
+				return usagef("--global and --include-last are for unstructured pruning")
+			}
+			if c.IsSet("threads") && c.Int("threads") < 1 {
+				return usagef("--threads %d: want at least 1", c.Int("threads"))
+			}
+			save, err := sparseSaveOptions(c)
+			if err != nil {
+				return err
+			}
 			path, m, err := loadModelArg(c)
 			if err != nil {
 				return err
 			}
-			opt := surgery.PruneOptions{
-				Sparsity: c.Float64("sparsity"), Global: c.Bool("global"), Structured: c.Bool("structured"),
-				Criterion: c.String("by"), Layers: c.StringSlice("layer"),
-			}
-			if opt.Criterion == surgery.ByMean || opt.Criterion == surgery.ByMeanAbs {
-				if !opt.Structured {
-					return usagef("--by %s ranks units: add --structured", opt.Criterion)
-				}
-				if c.String("data") == "" {
-					return usagef("--by %s measures activations: give --data X.npy", opt.Criterion)
-				}
-			}
 			rec, rerr := startRecord(c, "prune", []string{path, c.String("data")}, 0)
 			warnRecord(c, rerr)
 			defer func() { finishRecord(c, rec, err) }()
-			if opt.Criterion == surgery.ByMean || opt.Criterion == surgery.ByMeanAbs {
-				x, err := tensor.LoadNPY(c.String("data"))
+			if needsData {
+				src, err := openData(c, "data")
 				if err != nil {
 					return err
 				}
-				opt.Stats, err = surgery.MeasureUnitStats(m, x, opt.Layers, c.Int("batch"), func(done, total int) {
-					fmt.Fprintf(c.App.ErrWriter, "\rmeasuring activations: %d/%d samples", done, total)
-					if done == total {
-						fmt.Fprintln(c.App.ErrWriter)
-					}
-				})
+				o := feedFlags(c, "measuring activations")
+				if opt.Structured {
+					opt.Stats, err = surgery.MeasureUnitStatsOver(m, opt.Layers, src, o)
+				} else {
+					opt.Inputs, err = surgery.MeasureInputStats(m, opt.Layers, src, o)
+				}
 				if err != nil {
 					return fmt.Errorf("measuring activations: %w", err)
 				}
@@ -117,6 +148,9 @@ func newPruneCmd() *cli.Command {
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "parameters: %d → %d (nonzero %d → %d)\n", r.ParamsBefore, r.ParamsAfter, r.NonzeroBefore, r.NonzeroAfter)
+			if len(r.FinalSkipped) > 0 {
+				fmt.Fprintf(w, "final layers left whole (--include-last prunes them): %s\n", strings.Join(r.FinalSkipped, ", "))
+			}
 			if opt.Structured {
 				fmt.Fprintf(w, "units zeroed %d, removed %d, kept %d\n", r.UnitsZeroed, r.UnitsRemoved, r.UnitsKept)
 			} else if r.UnitsRemoved > 0 {
@@ -132,13 +166,48 @@ func newPruneCmd() *cli.Command {
 			rec.Summary("params_before", r.ParamsBefore)
 			rec.Summary("params_after", r.ParamsAfter)
 			rec.Summary("nonzero_after", r.NonzeroAfter)
-			if err := saveReport(c, m); err != nil {
+			if err := saveReportWith(c, m, save); err != nil {
 				return err
 			}
 			warnRecord(c, rec.Artefact(c.String("output")))
 			return reportSizes(c, path, c.String("output"))
 		},
 	}
+}
+
+// pruneCriterion checks that --by suits --structured and says whether it
+// reads data.
+func pruneCriterion(opt surgery.PruneOptions) (needsData bool, err error) {
+	switch opt.Criterion {
+	case "", surgery.ByMagnitude, surgery.ByL1, surgery.ByL2:
+	case surgery.ByMAV, surgery.ByMAAV, surgery.ByMean, surgery.ByMeanAbs:
+		needsData = true
+	default:
+		return false, usagef("--by %q: want magnitude, mav or maav (or, with --structured, l1, l2, mean or meanabs)", opt.Criterion)
+	}
+	units := opt.Criterion == surgery.ByL1 || opt.Criterion == surgery.ByL2 || opt.Criterion == surgery.ByMean || opt.Criterion == surgery.ByMeanAbs
+	weights := opt.Criterion == surgery.ByMagnitude || opt.Criterion == surgery.ByMAV || opt.Criterion == surgery.ByMAAV
+	switch {
+	case units && !opt.Structured:
+		return false, usagef("--by %s ranks units: add --structured", opt.Criterion)
+	case weights && opt.Structured:
+		return false, usagef("--by %s ranks single weights: drop --structured (structured criteria: l1, l2, mean, meanabs)", opt.Criterion)
+	}
+	return needsData, nil
+}
+
+// saveReportWith is saveReport with the initializers stored as opts say
+// (dense or sparse; see sparseSaveFlags).
+func saveReportWith(c *cli.Context, m *onnx.Model, opts onnx.SaveOptions) error {
+	if opts.Initializers == onnx.KeepFormat {
+		return saveReport(c, m)
+	}
+	out := c.String("output")
+	if err := m.SaveWith(out, opts); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s: %d nodes\n", out, len(m.Graph.Nodes))
+	return reportSparse(c, out)
 }
 
 // reportSizes prints the input and output files' sizes.
