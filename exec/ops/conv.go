@@ -365,6 +365,15 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 		convDepthwise(y.F32, x.F32, w.F32, bias, &g, c.Clamp, c.Threads)
 	default:
 		if sw := c.sparseFor(w); sw != nil && sw.Shape.Groups == g.group {
+			if c.Clamp != nil && c.Clamp.SiLU {
+				// The sparse kernels' epilogue clamps only: SiLU goes after.
+				plain := *c
+				plain.Clamp = nil
+				convSparse(&plain, y.F32, x.F32, sw, bias, &g)
+				c.RanSparse = plain.RanSparse
+				c.applyClamp(y.F32)
+				break
+			}
 			convSparse(c, y.F32, x.F32, sw, bias, &g)
 			break
 		}
@@ -571,8 +580,7 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 				if bias != nil {
 					bv = bias[gi*mg+m]
 				}
-				lo, hi := c.clampBounds()
-				vec.BiasClamp(row, row, bv, lo, hi)
+				c.biasActivate(row, row, bv)
 			}
 		}
 	}
@@ -665,7 +673,6 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 	imgs := g.batch * g.group
 	tw, perThread := convTiles(kg, f.nFlat, imgs, threads)
 	tiles := (f.nFlat + tw - 1) / tw
-	lo, hi := c.clampBounds()
 	unit := func(u int, scratch []float32, rows []int, threads int) {
 		t, gi, b := u%tiles, u/tiles%g.group, u/tiles/g.group
 		n0 := t * tw
@@ -677,7 +684,7 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 		tile := scratch[:mg*nt]
 		gemm.SgemmPackedAIndirect(threads, nt, 1, packs[gi], src, rows, 0, tile, nt)
 		yg := y[(b*g.cout+gi*mg)*n : (b*g.cout+(gi+1)*mg)*n]
-		convFlatStore(yg, tile, bias, g, f, gi, n0, nt, lo, hi)
+		convFlatStore(c, yg, tile, bias, g, f, gi, n0, nt)
 	}
 	if perThread {
 		parallelFor(threads, imgs*tiles, 1, func(lo, hi int) {
@@ -702,7 +709,7 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 // n0+nt of group gi's mg output rows, see convGemmFlat) into the group's
 // output planes yg, a segment of an output row at a time, adding the bias
 // and applying the clamp [lo, hi].
-func convFlatStore(yg, tile, bias []float32, g *convShape, f *convFlat, gi, n0, nt int, lo, hi float32) {
+func convFlatStore(c *RunCtx, yg, tile, bias []float32, g *convShape, f *convFlat, gi, n0, nt int) {
 	mg := g.cout / g.group
 	Wo, n := g.out[2], g.outSize()
 	for i := n0; i < n0+nt; {
@@ -717,7 +724,7 @@ func convFlatStore(yg, tile, bias []float32, g *convShape, f *convFlat, gi, n0, 
 				if bias != nil {
 					bv = bias[gi*mg+m]
 				}
-				vec.BiasClamp(dst, from, bv, lo, hi)
+				c.biasActivate(dst, from, bv)
 			}
 		}
 		i = end

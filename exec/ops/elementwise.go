@@ -1247,7 +1247,7 @@ var elemUnaryOps = []elemUnary{
 		f32: func(dst, src []float32, _ *elemParams) { vec.Sigmoid(dst, src) }},
 	{name: "Tanh", since: 6,
 		f64: func(x float64, _ *elemParams) float64 { return math.Tanh(x) },
-		f32: func(dst, src []float32, _ *elemParams) { elemVia64(dst, src, elemTanhBlock) }},
+		f32: func(dst, src []float32, _ *elemParams) { vec.Tanh(dst, src) }},
 	{name: "Erf", since: 9,
 		f64: func(x float64, _ *elemParams) float64 { return math.Erf(x) },
 		f32: func(dst, src []float32, _ *elemParams) {
@@ -1255,7 +1255,7 @@ var elemUnaryOps = []elemUnary{
 		}},
 	{name: "Exp", since: 6,
 		f64: func(x float64, _ *elemParams) float64 { return math.Exp(x) },
-		f32: func(dst, src []float32, _ *elemParams) { elemVia64(dst, src, elemExpBlock) }},
+		f32: func(dst, src []float32, _ *elemParams) { vec.Exp(dst, src) }},
 	{name: "Sqrt", since: 6,
 		f64: func(x float64, _ *elemParams) float64 { return math.Sqrt(x) },
 		f32: func(dst, src []float32, _ *elemParams) {

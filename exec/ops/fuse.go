@@ -13,7 +13,50 @@ import (
 // in MobileNet). The producing kernel applies it to each part of its
 // output while that part is still in cache, which saves the activation's
 // separate pass over memory and its output tensor.
-type Clamp struct{ Lo, Hi float32 }
+//
+// With SiLU set (and the bounds ±Inf) the activation is instead x·σ(x),
+// which PyTorch exports as a Sigmoid and a Mul reading the same value
+// (FusedSiLU); vec.SiLU computes it bit for bit as those two nodes would.
+type Clamp struct {
+	Lo, Hi float32
+	SiLU   bool
+}
+
+// SiLUClamp returns the fused activation x·σ(x).
+func SiLUClamp() *Clamp {
+	return &Clamp{Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1)), SiLU: true}
+}
+
+// FusedSiLU reports whether value x is read by exactly two nodes, a
+// Sigmoid of x and a Mul of x by that Sigmoid's output, the Mul being the
+// Sigmoid's only reader: x·σ(x), SiLU or Swish, as PyTorch exports
+// nn.SiLU. It returns the two nodes; the producer of x may then compute
+// the Mul's output in their place (with SiLUClamp).
+func FusedSiLU(x *onnx.Value) (sigmoid, mul *onnx.Node, ok bool) {
+	uses := x.Uses()
+	if len(uses) != 2 {
+		return nil, nil, false
+	}
+	for _, u := range uses {
+		if u.Node.Domain == "" && u.Node.OpType == "Sigmoid" && u.Index == 0 && len(u.Node.Inputs) == 1 {
+			sigmoid = u.Node
+		} else {
+			mul = u.Node
+		}
+	}
+	if sigmoid == nil || mul == nil || mul.Domain != "" || mul.OpType != "Mul" || len(mul.Inputs) != 2 ||
+		len(sigmoid.Outputs) != 1 || len(mul.Outputs) != 1 {
+		return nil, nil, false
+	}
+	sv := sigmoid.Outputs[0]
+	if sv == nil || len(sv.Uses()) != 1 {
+		return nil, nil, false
+	}
+	if (mul.Inputs[0] == x && mul.Inputs[1] == sv) || (mul.Inputs[0] == sv && mul.Inputs[1] == x) {
+		return sigmoid, mul, true
+	}
+	return nil, nil, false
+}
 
 // FusedClamp returns the Clamp that node n computes, if n is a Relu, or a
 // Clip whose bounds are absent, constant or Constant nodes' outputs
@@ -53,8 +96,24 @@ func FusedClamp(n *onnx.Node, opset int, constant func(*onnx.Value) *tensor.Dens
 }
 
 // Apply clamps every element of s, with vec.Clamp's rule (NaNs stay NaN),
-// as the unfused Relu and Clip kernels do.
-func (c *Clamp) Apply(s []float32) { vec.Clamp(s, s, c.Lo, c.Hi) }
+// as the unfused Relu and Clip kernels do, or applies SiLU.
+func (c *Clamp) Apply(s []float32) {
+	if c.SiLU {
+		vec.SiLU(s, s)
+		return
+	}
+	vec.Clamp(s, s, c.Lo, c.Hi)
+}
+
+// biasActivate sets dst = src + bias with the run's fused activation, if
+// any, applied: the epilogue of a convolution's output rows.
+func (c *RunCtx) biasActivate(dst, src []float32, bias float32) {
+	lo, hi := c.clampBounds()
+	vec.BiasClamp(dst, src, bias, lo, hi)
+	if c.Clamp != nil && c.Clamp.SiLU {
+		vec.SiLU(dst, dst)
+	}
+}
 
 // applyClamp applies the run's fused clamp, if any, to s.
 func (c *RunCtx) applyClamp(s []float32) {

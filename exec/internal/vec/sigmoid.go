@@ -34,26 +34,30 @@ const (
 func sigmoidGo(dst, src []float32) {
 	src = src[:len(dst)]
 	for i, x := range src {
-		if x != x {
-			dst[i] = x
-			continue
-		}
-		t := min(max(-x, -expClamp), expClamp)
-		// Adding and taking away 1.5·2^23 rounds to the nearest integer,
-		// ties to even, as VROUNDPS does.
-		const round = 0x1.8p23
-		n := t*log2e + round
-		n -= round
-		r := t - n*ln2Hi
-		r -= n * ln2Lo
-		p := float32(expP0)
-		p = p*r + expP1
-		p = p*r + expP2
-		p = p*r + expP3
-		p = p*r + expP4
-		p = p*r + expP5
-		p = p*r*r + r + 1
-		e := p * math.Float32frombits(uint32(int32(n)+127)<<23)
-		dst[i] = 1 / (1 + e)
+		dst[i] = sigmoid1(x)
 	}
+}
+
+// sigmoid1 is Sigmoid of one element.
+func sigmoid1(x float32) float32 {
+	if x != x {
+		return x
+	}
+	t := min(max(-x, -expClamp), expClamp)
+	// Adding and taking away 1.5·2^23 rounds to the nearest integer,
+	// ties to even, as VROUNDPS does.
+	const round = 0x1.8p23
+	n := t*log2e + round
+	n -= round
+	r := t - n*ln2Hi
+	r -= n * ln2Lo
+	p := float32(expP0)
+	p = p*r + expP1
+	p = p*r + expP2
+	p = p*r + expP3
+	p = p*r + expP4
+	p = p*r + expP5
+	p = p*r*r + r + 1
+	e := p * math.Float32frombits(uint32(int32(n)+127)<<23)
+	return 1 / (1 + e)
 }

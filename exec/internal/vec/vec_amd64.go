@@ -81,16 +81,9 @@ func biasClampBlocks(dst, src []float32, bias, lo, hi float32) int {
 //go:noescape
 func sigmoidAVX2(dst, src *float32, n int)
 
-// sigmoidBlocks does a prefix of Sigmoid with vector instructions and
-// returns its length.
-func sigmoidBlocks(dst, src []float32) int {
-	n := len(dst) / 8 * 8
-	if !haveAVX2 || n == 0 {
-		return 0
-	}
-	sigmoidAVX2(&dst[0], &src[0], n)
-	return n
-}
+// sigmoidBlocks does Sigmoid with vector instructions (blocks8) and
+// returns the length done: all or nothing.
+func sigmoidBlocks(dst, src []float32) int { return blocks8(dst, src, sigmoidAVX2) }
 
 // axpyAVX2 does Axpy on the first n elements, n a positive multiple of 8.
 //
