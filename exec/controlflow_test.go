@@ -175,3 +175,19 @@ func TestControlConformance(t *testing.T) {
 		})
 	}
 }
+
+// TestControlGradientRefused: differentiating through a subgraph is not
+// implemented, and a gradient that skipped what flows through If and
+// Loop bodies would be silently wrong, so Gradient refuses, naming the
+// node.
+func TestControlGradientRefused(t *testing.T) {
+	m, err := onnx.Load(filepath.Join(fixtures.Dir(), "control", "cum_loop", "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Gradient(m, nil, []string{"x"})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("gradient through If and Loop: got %v, want an error wrapping ErrUnsupported", err)
+	}
+	t.Log(err)
+}

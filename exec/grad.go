@@ -98,6 +98,11 @@ func Gradient(m *onnx.Model, of, wrt []string) (*Grad, error) {
 				dep = true
 			}
 		}
+		for _, v := range n.ImplicitInputs() { // read by If, Loop and Scan bodies
+			if active[v] {
+				dep = true
+			}
+		}
 		if !dep {
 			continue
 		}
@@ -123,6 +128,7 @@ func Gradient(m *onnx.Model, of, wrt []string) (*Grad, error) {
 				stack = append(stack, in)
 			}
 		}
+		stack = append(stack, n.ImplicitInputs()...)
 	}
 
 	// Seeds.
@@ -165,7 +171,13 @@ func Gradient(m *onnx.Model, of, wrt []string) (*Grad, error) {
 				need[i], anyNeed = true, true
 			}
 		}
-		if !anyNeed {
+		var viaSubgraph *onnx.Value // an active value n's subgraphs read
+		for _, v := range n.ImplicitInputs() {
+			if active[v] {
+				viaSubgraph = v
+			}
+		}
+		if !anyNeed && viaSubgraph == nil {
 			continue
 		}
 		sumCtx = ops.NewGradCtx(g, n, opset, nil, nil, consts)
@@ -179,6 +191,12 @@ func Gradient(m *onnx.Model, of, wrt []string) (*Grad, error) {
 		}
 		if !anyDY {
 			continue
+		}
+		if viaSubgraph != nil {
+			// Differentiating a subgraph is not implemented; a gradient
+			// that left out what flows through it would be wrong.
+			return nil, onnx.NodeErrorf(n, "gradient: its subgraphs read %q, which depends on the values differentiated: differentiating %s is %w",
+				viaSubgraph.Name, n.OpType, ErrUnsupported)
 		}
 		op, err := ops.Resolve(n, opset)
 		if err != nil {

@@ -105,7 +105,14 @@ func (c *nodeCase) run() ([]*tensor.Dense, error) {
 		if err != nil {
 			return nil, fmt.Errorf("infer: %w", err)
 		}
-		out, err := op.Run(&RunCtx{Node: n, Opset: opset, In: in, Threads: 2})
+		var outer map[string]*tensor.Dense // what n's subgraphs read from this graph
+		for _, v := range n.ImplicitInputs() {
+			if outer == nil {
+				outer = map[string]*tensor.Dense{}
+			}
+			outer[v.Name] = vals[v]
+		}
+		out, err := op.Run(&RunCtx{Node: n, Opset: opset, In: in, Threads: 2, Outer: outer})
 		if err != nil {
 			return nil, err
 		}
