@@ -2,6 +2,7 @@ package surgery
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -20,6 +21,14 @@ type MixOptions struct {
 	// module path prefix → alpha, giving weights (1-alpha, alpha) to the
 	// parameters of that module. The longest matching prefix wins.
 	Layers map[string]float64
+	// Scores, when not nil, holds one map per model from initializer name
+	// to a score tensor of the initializer's shape (ImportanceScores): an
+	// initializer scored in every model is mixed weight by weight as
+	// W = Σ Wᵢ·sᵢ / Σ sᵢ, or as the plain mean Σ Wᵢ / n where Σ sᵢ = 0.
+	// The others are mixed with Weights. The scores only weigh: they are
+	// never written into the weights (the defect of one of Sparana's
+	// modes). Scores excludes Layers.
+	Scores []map[string]*tensor.Dense
 }
 
 // MixReport counts what Mix changed.
@@ -27,6 +36,7 @@ type MixReport struct {
 	Mixed    int // float initializers interpolated
 	Kept     int // integer initializers, which must agree and are kept
 	Override int // initializers whose weights came from a Layers entry
+	Scored   int // initializers mixed by Scores
 }
 
 // Mix interpolates the float parameters of models of the same
@@ -58,6 +68,14 @@ func Mix(models []*onnx.Model, opt MixOptions) (MixReport, error) {
 	if len(opt.Layers) > 0 && len(models) != 2 {
 		return r, fmt.Errorf("mix: per-layer alphas need exactly two models, have %d", len(models))
 	}
+	if opt.Scores != nil {
+		if len(opt.Scores) != len(models) {
+			return r, fmt.Errorf("mix: scores for %d models, have %d models", len(opt.Scores), len(models))
+		}
+		if len(opt.Layers) > 0 {
+			return r, fmt.Errorf("mix: importance scores and per-layer alphas exclude each other")
+		}
+	}
 	for i, m := range models[1:] {
 		if err := sameArchitecture(models[0].Graph, m.Graph); err != nil {
 			return r, fmt.Errorf("mix: model %d differs from model 1: %w", i+2, err)
@@ -85,6 +103,16 @@ func Mix(models []*onnx.Model, opt MixOptions) (MixReport, error) {
 			r.Kept++
 			continue
 		}
+		ss, err := scoresOf(opt.Scores, v.Name, ds[0].Shape)
+		if err != nil {
+			return r, fmt.Errorf("mix: %w", err)
+		}
+		if ss != nil {
+			v.SetConst(importanceSum(ds, ss))
+			r.Scored++
+			r.Mixed++
+			continue
+		}
 		vw := w
 		if alpha, ok := layerAlpha(opt.Layers, initializerModule(v)); ok {
 			vw = []float64{1 - alpha, alpha}
@@ -103,6 +131,69 @@ func weightedSum(ds []*tensor.Dense, w []float64) *tensor.Dense {
 	for i, d := range ds {
 		for j, x := range d.Float64s() {
 			acc[j] += w[i] * x
+		}
+	}
+	out := tensor.New(ds[0].DType, ds[0].Shape...)
+	switch {
+	case out.F64 != nil:
+		copy(out.F64, acc)
+	default:
+		for j, x := range acc {
+			out.F32[j] = float32(x)
+		}
+		out.RoundToDType()
+	}
+	return out
+}
+
+// scoresOf returns every model's scores of the initializer name, or nil
+// if some model has none; a score of the wrong shape, negative or not a
+// number is an error.
+func scoresOf(scores []map[string]*tensor.Dense, name string, shape []int) ([]*tensor.Dense, error) {
+	if scores == nil {
+		return nil, nil
+	}
+	out := make([]*tensor.Dense, len(scores))
+	for i, m := range scores {
+		s := m[name]
+		if s == nil {
+			return nil, nil
+		}
+		if !tensor.SameShape(s.Shape, shape) {
+			return nil, fmt.Errorf("model %d: scores of %q have shape %v, the initializer %v", i+1, name, s.Shape, shape)
+		}
+		for _, x := range s.Float64s() {
+			if !(x >= 0) || math.IsInf(x, 1) {
+				return nil, fmt.Errorf("model %d: scores of %q hold %g; want finite scores ≥ 0", i+1, name, x)
+			}
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// importanceSum returns Σ ds[i]·ss[i] / Σ ss[i] element by element, and
+// the plain mean Σ ds[i] / n where Σ ss[i] = 0, accumulated in float64
+// in model order, with ds[0]'s dtype. Each product is rounded on its own
+// (no fused multiply-add), so the result is the formula's bit for bit.
+func importanceSum(ds, ss []*tensor.Dense) *tensor.Dense {
+	n := ds[0].Len()
+	num, den, plain := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, d := range ds {
+		s := ss[i].Float64s()
+		for j, x := range d.Float64s() {
+			num[j] += float64(x * s[j])
+			den[j] += s[j]
+			plain[j] += x
+		}
+	}
+	inv := 1 / float64(len(ds))
+	acc := make([]float64, n)
+	for j := range acc {
+		if den[j] != 0 {
+			acc[j] = num[j] / den[j]
+		} else {
+			acc[j] = float64(plain[j] * inv)
 		}
 	}
 	out := tensor.New(ds[0].DType, ds[0].Shape...)

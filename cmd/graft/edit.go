@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/surgery"
 )
@@ -233,22 +234,44 @@ func newMixCmd() *cli.Command {
 			"otherwise the plain average. --layer MODULE=ALPHA sets alpha for one module's\n" +
 			"parameters (two models; the longest matching module path wins). Integer constants\n" +
 			"must agree. The first model gives the graph, names and metadata.\n\n" +
+			"--by mixes weight by weight by importance: W = Σ Wᵢ·sᵢ / Σ sᵢ, with sᵢ the score of\n" +
+			"the weight in model i (the plain mean where every sᵢ is 0):\n" +
+			"  magnitude  sᵢ = |Wᵢ|, for every float parameter\n" +
+			"  maav       sᵢ = mean over the samples of --data of |Wᵢ·x| (as graft prune --by maav\n" +
+			"             defines it, with each model's own activations), for the Conv, Gemm and\n" +
+			"             MatMul weights; biases and other parameters get the plain mean\n" +
+			"The scores only weigh the mix; they are never written into the weights.\n\n" +
 			"Examples:\n" +
 			"  $ graft mix a.onnx b.onnx --alpha 0.3 -o mixed.onnx\n" +
 			"  $ graft mix a.onnx b.onnx --alpha 0 --layer layer4=1 -o a_with_b_layer4.onnx\n" +
-			"  $ graft mix s1.onnx s2.onnx s3.onnx -o soup.onnx",
-		Flags: []cli.Flag{
+			"  $ graft mix s1.onnx s2.onnx s3.onnx -o soup.onnx\n" +
+			"  $ graft mix s1.onnx s2.onnx s3.onnx --by magnitude -o soup.onnx\n" +
+			"  $ graft mix fixtures/fmnist/a.onnx fixtures/fmnist/b.onnx --by maav --data fixtures/fmnist/train-images-2k-idx3-ubyte.gz --mean 0.2860 --std 0.3530 -o /tmp/ab.onnx",
+		Flags: slices.Concat([]cli.Flag{
 			&cli.Float64Flag{Name: "alpha", Usage: "weight of the second model (two models)"},
 			&cli.StringFlag{Name: "weights", Usage: "comma-separated weight per model"},
 			&cli.StringSliceFlag{Name: "layer", Usage: "MODULE=ALPHA per-layer alpha (repeatable)"},
+			&cli.StringFlag{Name: "by", Usage: "mix weight by weight by importance: magnitude or maav (needs --data)"},
 			outputFlag,
-		},
+			threadsFlag(),
+		}, dataFlagsFor(false)),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
 				return usagef("mix takes at least two models, got %d", c.NArg())
 			}
 			var opt surgery.MixOptions
+			by := c.String("by")
 			switch {
+			case c.IsSet("by") && by != surgery.ByMagnitude && by != surgery.ByMAAV:
+				return usagef("--by %q: want magnitude or maav", by)
+			case c.IsSet("by") && (c.IsSet("alpha") || c.IsSet("weights") || c.IsSet("layer")):
+				return usagef("--by weighs each weight by its importance: drop --alpha, --weights and --layer")
+			case by == surgery.ByMAAV && !c.IsSet("data"):
+				return usagef("--by maav measures activations: give --data")
+			case by != surgery.ByMAAV && c.IsSet("data"):
+				return usagef("--data is read by --by maav only")
+			case c.IsSet("threads") && c.Int("threads") < 1:
+				return usagef("--threads %d: want at least 1", c.Int("threads"))
 			case c.IsSet("alpha") && c.IsSet("weights"):
 				return usagef("give --alpha or --weights, not both")
 			case c.IsSet("alpha"):
@@ -277,13 +300,27 @@ func newMixCmd() *cli.Command {
 				}
 				opt.Layers[k] = x
 			}
+			var src data.Source
+			if by == surgery.ByMAAV {
+				var err error
+				if src, err = openData(c, "data"); err != nil {
+					return err
+				}
+			}
 			var models []*onnx.Model
-			for _, p := range c.Args().Slice() {
+			for i, p := range c.Args().Slice() {
 				m, err := onnx.Load(p)
 				if err != nil {
 					return err
 				}
 				models = append(models, m)
+				if by != "" {
+					s, err := surgery.ImportanceScores(m, by, src, feedFlags(c, fmt.Sprintf("scoring model %d", i+1)))
+					if err != nil {
+						return fmt.Errorf("%s: %w", p, err)
+					}
+					opt.Scores = append(opt.Scores, s)
+				}
 			}
 			if opt.Layers != nil && !c.IsSet("alpha") && opt.Weights == nil && len(models) == 2 {
 				opt.Weights = []float64{0.5, 0.5}
@@ -292,7 +329,7 @@ func newMixCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "mixed %d float tensors (%d with a per-layer alpha), kept %d integer constants\n", r.Mixed, r.Override, r.Kept)
+			fmt.Fprintf(c.App.Writer, "mixed %d float tensors (%d with a per-layer alpha, %d by %s), kept %d integer constants\n", r.Mixed, r.Override, r.Scored, cmp.Or(by, "importance"), r.Kept)
 			return saveReport(c, models[0])
 		},
 	}
