@@ -90,8 +90,20 @@ func TestControlFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			saved := filepath.Join(t.TempDir(), "model.onnx")
+			// What graft convert writes: the loaded model as it is, with
+			// its weights in a side file, and with the inferred types
+			// recorded as value_info (inside the bodies too).
+			tmp := t.TempDir()
+			saved := filepath.Join(tmp, "model.onnx")
 			if err := m.Save(saved); err != nil {
+				t.Fatal(err)
+			}
+			external := filepath.Join(tmp, "external.onnx")
+			if err := m.SaveWith(external, onnx.SaveOptions{ExternalData: "weights.bin"}); err != nil {
+				t.Fatal(err)
+			}
+			withTypes := filepath.Join(tmp, "inferred.onnx")
+			if err := inferred.Save(withTypes); err != nil {
 				t.Fatal(err)
 			}
 			for k, in := range controlInputs(t, dir) {
@@ -124,12 +136,14 @@ func TestControlFixtures(t *testing.T) {
 				if _, err := closeTo(ort, want); err != nil {
 					t.Fatalf("input %d: ONNX Runtime vs PyTorch: %v", k, err)
 				}
-				ort2, err := fixtures.RunORT(saved, "x", x)
-				if err != nil {
-					t.Fatalf("saved model: %v", err)
-				}
-				if !tensor.Equal(ort, ort2) {
-					t.Fatalf("input %d: ONNX Runtime's output changed after a load and save", k)
+				for _, path := range []string{saved, external, withTypes} {
+					ort2, err := fixtures.RunORT(path, "x", x)
+					if err != nil {
+						t.Fatalf("%s: %v", filepath.Base(path), err)
+					}
+					if !tensor.Equal(ort, ort2) {
+						t.Fatalf("input %d: ONNX Runtime's output changed after a load and save (%s)", k, filepath.Base(path))
+					}
 				}
 			}
 		})
