@@ -186,6 +186,9 @@ func loopRun(c *RunCtx) ([]*tensor.Dense, error) {
 			return nil, onnx.NodeErrorf(n, "loop-carried input %d is missing", i)
 		}
 	}
+	if !hasMax && !hasCond {
+		return nil, onnx.NodeErrorf(n, "neither M nor cond is given: the loop would not end")
+	}
 	scans := make([][]*tensor.Dense, nScan)
 	in := make([]*tensor.Dense, 2+nCarried)
 	for i := int64(0); (!hasMax || i < maxTrip) && (!hasCond || cond); i++ {
@@ -202,9 +205,6 @@ func loopRun(c *RunCtx) ([]*tensor.Dense, error) {
 		copy(carried, out[1:1+nCarried])
 		for k := range scans {
 			scans[k] = append(scans[k], out[1+nCarried+k])
-		}
-		if !hasMax && !hasCond {
-			return nil, onnx.NodeErrorf(n, "neither M nor cond is given: the loop would not end")
 		}
 	}
 	res := append([]*tensor.Dense{}, carried...)
