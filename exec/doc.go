@@ -23,12 +23,25 @@
 // that supplies its own value for such a weight gets the dense product.
 // Program.SparseLayers lists the sparse layers and a Profile marks them.
 //
+// # Control flow
+//
+// If, Loop and Scan hold subgraphs (onnx.Attr.G), which Compile compiles
+// into programs of their own, recursively; the node's kernel (exec/ops
+// controlflow.go) runs them through Program.RunGraph, once per branch
+// taken or iteration, binding the body's inputs in order and the values
+// it reads from enclosing graphs (onnx.Node.ImplicitInputs) by name. A
+// run keeps such an outer value alive until the last node whose
+// subgraphs read it has run. Graphs without subgraphs compile and run
+// exactly as before. Gradient refuses (ErrUnsupported) when a value it
+// differentiates flows into a subgraph, rather than leave that path out.
+//
 // # Shape inference
 //
 // InferShapes fills in the type of every value from the op table's Infer
 // rules, carrying symbolic dims (a "batch" dim stays "batch") and the
 // contents of small shape tensors, so that Shape→Gather→Concat→Reshape
-// chains resolve.
+// chains resolve. Subgraphs are inferred before their node, their
+// outer values taking the enclosing graphs' types.
 //
 // exec imports exec/ops, onnx and tensor; it never prints or exits.
 package exec
