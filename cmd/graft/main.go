@@ -52,6 +52,7 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 			newMergeCmd(),
 			newEvalCmd(),
 			newSimilarityCmd(),
+			newTrackCmd(),
 			newLowRankCmd(),
 			newNTKCmd(),
 			newFinetuneCmd(),
