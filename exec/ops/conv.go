@@ -829,31 +829,26 @@ func convZero(s []float32) {
 	clear(s)
 }
 
-// convDepthwise is the direct kernel for 2-D (or 1-D) convolutions with
-// one input channel per group; output channel m reads input channel
-// m/(Cout/Cin).
+// convDepthwise runs a depthwise convolution (group = cin, each output
+// channel reading one input channel) one plane at a time. A 3×3 window
+// at stride 1 with one pixel of padding, MobileNet's most common layer,
+// takes a dedicated row kernel (convDepthwiseSame3x3); every other window,
+// stride, padding and dilation goes through vec.ConvTaps over a
+// zero-padded copy of the plane (convDepthwiseTaps).
 func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads int) {
 	mult := g.cout / g.cin
 	nIn, n, ks := g.inSize(), g.outSize(), g.kSize()
 	planes := g.batch * g.cout
 	minPlanes := max(1, (1<<15)/max(1, n*ks))
 	same3x3 := g.k == [3]int{1, 3, 3} && g.s == [3]int{1, 1, 1} && g.d == [3]int{1, 1, 1} && g.p == [3]int{0, 1, 1}
-	flat := !same3x3 && g.k[0] == 1 && g.s == [3]int{1, 1, 1}
-	// flat: stride 1, any window: the plane goes into a zero-bordered
-	// buffer PH×PW large enough for every window, and each tap is one
-	// vector pass over the whole buffer (convDepthwiseFlat).
-	ph, pw := g.out[1]+(g.k[1]-1)*g.d[1], g.out[2]+(g.k[2]-1)*g.d[2]
 	parallelFor(threads, planes, minPlanes, func(lo, hi int) {
-		rows := make([][]float32, g.k[1])
-		zero := make([]float32, g.in[2])
 		var padded, wide []float32
-		switch {
-		case same3x3:
+		var taps *convTapPlan
+		if same3x3 {
 			padded = make([]float32, (g.in[1]+2)*(g.in[2]+2))
 			wide = make([]float32, g.in[1]*(g.in[2]+2))
-		case flat:
-			padded = make([]float32, ph*pw)
-			wide = make([]float32, g.out[1]*pw)
+		} else {
+			taps = newConvTapPlan(g)
 		}
 		for pl := lo; pl < hi; pl++ {
 			b, m := pl/g.cout, pl%g.cout
@@ -862,13 +857,10 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 				bv = bias[m]
 			}
 			ic := b*g.cin + m/mult
-			switch {
-			case same3x3:
+			if same3x3 {
 				convDepthwiseSame3x3(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], (*[9]float32)(w[m*ks:(m+1)*ks]), bv, g.in[1], g.in[2], padded, wide)
-			case flat:
-				convDepthwiseFlat(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g, padded, wide, pw)
-			default:
-				convDepthwisePlane(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g, rows, zero)
+			} else {
+				taps.conv(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv)
 			}
 			if clamp != nil {
 				clamp.Apply(y[pl*n : (pl+1)*n])
@@ -905,156 +897,88 @@ func convDepthwiseSame3x3(out, in []float32, w *[9]float32, bias float32, H, W i
 	}
 }
 
-// convDepthwiseFlat convolves one H×W plane with one kh×kw filter at
-// stride 1 (any padding and dilation). The plane is copied into a zeroed
-// buffer of width pw = Wo + (kw−1)·dw, at the top-left padding's offset,
-// so that output (oy, ox) reads padded[(oy+ky·dh)·pw + ox + kx·dw] for
-// every tap without bounds; treating the buffer as one row, each tap is a
-// single vec.Axpy over (Ho−1)·pw + Wo elements, of which the kw−1 columns
-// per row that straddle a row boundary are dropped.
-func convDepthwiseFlat(out, in, wk []float32, bias float32, g *convShape, padded, wide []float32, pw int) {
-	H, W := g.in[1], g.in[2]
-	Ho, Wo := g.out[1], g.out[2]
-	kh, kw, dh, dw := g.k[1], g.k[2], g.d[1], g.d[2]
-	top, left := g.p[1], g.p[2]
-	clear(padded)
-	for y := range H {
-		py := y + top
-		if py < 0 || py*pw >= len(padded) {
-			continue
-		}
-		// Columns of the input row that land inside the buffer.
-		x0, x1 := max(0, -left), min(W, pw-left)
-		if x0 < x1 {
-			copy(padded[py*pw+left+x0:py*pw+left+x1], in[y*W+x0:y*W+x1])
-		}
-	}
-	n := (Ho-1)*pw + Wo
-	acc := wide[:n]
-	for i := range acc {
-		acc[i] = bias
-	}
-	for ky := range kh {
-		for kx := range kw {
-			off := ky*dh*pw + kx*dw
-			vec.Axpy(acc, padded[off:off+n], wk[ky*kw+kx])
-		}
-	}
-	for y := range Ho {
-		copy(out[y*Wo:(y+1)*Wo], acc[y*pw:y*pw+Wo])
-	}
+// convTapPlan convolves planes of one depthwise geometry with any window,
+// stride, padding and dilation. Each plane is copied into a zeroed buffer
+// PH×PW just large enough for every window, (Ho−1)·sh + (kh−1)·dh + 1 by
+// (Wo−1)·sw + (kw−1)·dw + 1, at the top-left padding's offset, so that
+// output (oy, ox) reads padded[(oy·sh + ky·dh)·PW + ox·sw + kx·dw] for
+// every tap without bounds checks. Then:
+//   - at stride 1, the buffer is one long row: a single vec.ConvTaps over
+//     (Ho−1)·PW + Wo outputs, tap (ky, kx) at offset ky·dh·PW + kx·dw,
+//     computes every output (and (kw−1)·dw dropped columns per row);
+//   - at column stride 1 and row stride sh, each output row is one
+//     ConvTaps straight into the output;
+//   - at column stride sw > 1, each output row is computed at every
+//     column, (Wo−1)·sw + 1 of them, and every sw-th kept: for the small
+//     windows of depthwise layers the extra multiply-adds cost less than
+//     splitting the input into sw column phases would.
+type convTapPlan struct {
+	g               *convShape
+	ph, pw          int
+	off             []int // each tap's offset from its output's window start
+	padded, scratch []float32
 }
 
-// convDepthwisePlane convolves one H×W plane with one kh×kw filter. For
-// each output row it gathers the kh input rows, with a row of zeros
-// standing in for rows in the padding, so that only the columns need
-// bounds: output columns whose window lies inside the input take a loop
-// without checks (all nine taps at once for 3×3 windows, one pass per tap
-// otherwise), and the few border columns check each tap.
-func convDepthwisePlane(out, in, wk []float32, bias float32, g *convShape, rows [][]float32, zero []float32) {
-	H, W := g.in[1], g.in[2]
+func newConvTapPlan(g *convShape) *convTapPlan {
 	Ho, Wo := g.out[1], g.out[2]
 	kh, kw := g.k[1], g.k[2]
-	sh, sw, dh, dw, ph, pw := g.s[1], g.s[2], g.d[1], g.d[2], g.p[1], g.p[2]
-	xLo, xHi := convInterior(Wo, sw, pw, (kw-1)*dw, W)
-	fast3x3 := kh == 3 && kw == 3 && dw == 1
-	for oy := range Ho {
-		for ky := range rows {
-			if iy := oy*sh - ph + ky*dh; iy >= 0 && iy < H {
-				rows[ky] = in[iy*W : (iy+1)*W]
-			} else {
-				rows[ky] = zero
-			}
+	t := &convTapPlan{g: g,
+		ph: (Ho-1)*g.s[1] + (kh-1)*g.d[1] + 1,
+		pw: (Wo-1)*g.s[2] + (kw-1)*g.d[2] + 1}
+	t.padded = make([]float32, t.ph*t.pw)
+	for ky := range kh {
+		for kx := range kw {
+			t.off = append(t.off, ky*g.d[1]*t.pw+kx*g.d[2])
 		}
-		orow := out[oy*Wo : (oy+1)*Wo]
-		if fast3x3 {
-			w9 := (*[9]float32)(wk)
-			for ox := 0; ox < Wo; ox++ {
-				if ox == xLo && xLo < xHi {
-					// Offset the rows so that interior column i reads
-					// from element i*sw of each.
-					off := xLo*sw - pw
-					convDW3x3Row(orow[xLo:xHi], rows[0][off:], rows[1][off:], rows[2][off:], w9, bias, sw)
-					ox = xHi - 1
-					continue
-				}
-				orow[ox] = convDW3x3Edge(rows[0], rows[1], rows[2], ox*sw-pw, w9, bias)
-			}
+	}
+	if g.s[1] == 1 && g.s[2] == 1 {
+		t.scratch = make([]float32, (Ho-1)*t.pw+Wo)
+	} else if g.s[2] > 1 {
+		t.scratch = make([]float32, (Wo-1)*g.s[2]+1)
+	}
+	return t
+}
+
+// conv sets out (Ho×Wo) to the convolution of in (H×W) with the window
+// wk (kh×kw, row-major) plus bias.
+func (t *convTapPlan) conv(out, in, wk []float32, bias float32) {
+	g := t.g
+	H, W := g.in[1], g.in[2]
+	Ho, Wo := g.out[1], g.out[2]
+	sh, sw := g.s[1], g.s[2]
+	top, left := g.p[1], g.p[2]
+	pw := t.pw
+	clear(t.padded)
+	// Input columns that land inside the buffer.
+	x0, x1 := max(0, -left), min(W, pw-left)
+	for y := range H {
+		py := y + top
+		if py < 0 || py >= t.ph || x0 >= x1 {
 			continue
 		}
-		for ox := 0; ox < Wo; ox++ {
-			if ox == xLo && xLo < xHi {
-				ox = xHi - 1 // the interior is done below
-				continue
-			}
-			acc := bias
-			for kx := range kw {
-				if ix := ox*sw - pw + kx*dw; ix >= 0 && ix < W {
-					for ky, row := range rows {
-						acc += wk[ky*kw+kx] * row[ix]
-					}
-				}
-			}
-			orow[ox] = acc
+		copy(t.padded[py*pw+left+x0:py*pw+left+x1], in[y*W+x0:y*W+x1])
+	}
+	switch {
+	case sh == 1 && sw == 1:
+		acc := t.scratch
+		vec.ConvTaps(acc, t.padded, t.off, wk, bias)
+		for y := range Ho {
+			copy(out[y*Wo:(y+1)*Wo], acc[y*pw:y*pw+Wo])
 		}
-		if xLo >= xHi {
-			continue
+	case sw == 1:
+		for y := range Ho {
+			vec.ConvTaps(out[y*Wo:(y+1)*Wo], t.padded[y*sh*pw:], t.off, wk, bias)
 		}
-		inner := orow[xLo:xHi]
-		for i := range inner {
-			inner[i] = bias
-		}
-		for ky, row := range rows {
-			for kx := range kw {
-				wv := wk[ky*kw+kx]
-				base := xLo*sw - pw + kx*dw
-				for i := range inner {
-					inner[i] += wv * row[base+i*sw]
-				}
+	default:
+		full := t.scratch
+		for y := range Ho {
+			vec.ConvTaps(full, t.padded[y*sh*pw:], t.off, wk, bias)
+			row := out[y*Wo : (y+1)*Wo]
+			for x := range row {
+				row[x] = full[x*sw]
 			}
 		}
 	}
-}
-
-// convDW3x3Row computes one output row of a 3×3 depthwise window: out[i]
-// = bias + Σ w[ky][kx]·r_ky[i*s+kx]. Stride 1 goes to the vector kernel;
-// otherwise the loop is a function of its own so that the compiler keeps
-// the nine weights in registers, and the sum is grouped by row to shorten
-// its chain of dependent additions.
-func convDW3x3Row(out, r0, r1, r2 []float32, w *[9]float32, bias float32, s int) {
-	if s == 1 {
-		vec.DW3x3(out, r0, r1, r2, w, bias)
-		return
-	}
-	w0, w1, w2, w3, w4, w5, w6, w7, w8 := w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
-	for i := range out {
-		j := i * s
-		a, b, c := r0[j:j+3:j+3], r1[j:j+3:j+3], r2[j:j+3:j+3]
-		out[i] = bias + (w0*a[0] + w1*a[1] + w2*a[2]) + (w3*b[0] + w4*b[1] + w5*b[2]) + (w6*c[0] + w7*c[1] + w8*c[2])
-	}
-}
-
-// convDW3x3Edge computes one output of a 3×3 depthwise window starting at
-// column ix of rows r0..r2, some of whose taps fall outside the row.
-func convDW3x3Edge(r0, r1, r2 []float32, ix int, w *[9]float32, bias float32) float32 {
-	var a, b, c [3]float32
-	for k := range 3 {
-		if j := ix + k; j >= 0 && j < len(r0) {
-			a[k], b[k], c[k] = r0[j], r1[j], r2[j]
-		}
-	}
-	return bias + w[0]*a[0] + w[1]*a[1] + w[2]*a[2] + w[3]*b[0] + w[4]*b[1] + w[5]*b[2] + w[6]*c[0] + w[7]*c[1] + w[8]*c[2]
-}
-
-// convInterior returns the range [lo, hi) of output indices o < n whose
-// window, from o*s-p to o*s-p+ext, lies inside [0, size).
-func convInterior(n, s, p, ext, size int) (lo, hi int) {
-	lo, _ = convValid(n, s, -p, size)
-	_, hi = convValid(n, s, ext-p, size)
-	if hi < lo {
-		hi = lo
-	}
-	return lo, hi
 }
 
 // ---------------------------------------------------------------------------

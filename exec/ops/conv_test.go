@@ -222,6 +222,21 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "depthwise_5x5_asym_pads", x: []int{2, 3, 9, 14}, cout: 3, kernel: []int{5, 5}, group: 3, pads: []int{1, 2, 3, 0}},
 		{name: "depthwise_3x5_nopad", x: []int{1, 4, 8, 17}, cout: 8, kernel: []int{3, 5}, group: 4},
 		{name: "depthwise_threads", x: []int{2, 32, 30, 30}, cout: 32, kernel: []int{3, 3}, group: 32, pads: []int{1, 1, 1, 1}, threads: 3},
+		// Depthwise through vec.ConvTaps: every stride, window, dilation
+		// and padding, rows shorter than a vector block and longer than
+		// the 64-output block, channel counts not a multiple of 8.
+		{name: "depthwise_5x5_s2", x: []int{2, 5, 17, 19}, cout: 5, kernel: []int{5, 5}, group: 5, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}},
+		{name: "depthwise_5x5_s2_wide", x: []int{1, 3, 9, 150}, cout: 3, kernel: []int{5, 5}, group: 3, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}, threads: 2},
+		{name: "depthwise_3x3_s2_wide", x: []int{1, 3, 7, 141}, cout: 3, kernel: []int{3, 3}, group: 3, strides: []int{2, 2}, pads: []int{0, 1, 1, 1}},
+		{name: "depthwise_3x3_s1_wide", x: []int{1, 2, 5, 133}, cout: 2, kernel: []int{3, 3}, group: 2, pads: []int{0, 0, 2, 1}},
+		{name: "depthwise_7x7_s1", x: []int{1, 7, 9, 10}, cout: 7, kernel: []int{7, 7}, group: 7, pads: []int{3, 3, 3, 3}},
+		{name: "depthwise_stride_2x1", x: []int{1, 3, 10, 20}, cout: 3, kernel: []int{3, 3}, group: 3, strides: []int{2, 1}, pads: []int{1, 1, 1, 1}},
+		{name: "depthwise_stride_1x2", x: []int{1, 3, 10, 20}, cout: 3, kernel: []int{3, 3}, group: 3, strides: []int{1, 2}, pads: []int{1, 1, 1, 1}},
+		{name: "depthwise_stride3_dil2", x: []int{2, 3, 23, 25}, cout: 3, kernel: []int{3, 3}, group: 3, strides: []int{3, 3}, dils: []int{2, 2}, pads: []int{2, 1, 0, 2}},
+		{name: "depthwise_s2_bigpad", x: []int{1, 3, 4, 5}, cout: 3, kernel: []int{3, 3}, group: 3, strides: []int{2, 2}, pads: []int{4, 3, 5, 4}},
+		{name: "depthwise_multiplier_s2", x: []int{2, 3, 9, 11}, cout: 9, kernel: []int{5, 5}, group: 3, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}},
+		{name: "depthwise_1x1_s2", x: []int{1, 9, 6, 7}, cout: 9, kernel: []int{1, 1}, group: 9, strides: []int{2, 2}},
+		{name: "conv1d_depthwise_s2", x: []int{2, 5, 37}, cout: 5, kernel: []int{5}, group: 5, strides: []int{2}, pads: []int{2, 2}},
 		// Stride-1 convolutions wide enough for convFlatWide take the
 		// flat path (convGemmFlat): tiles, asymmetric and oversized
 		// padding, groups, threads.

@@ -5,6 +5,11 @@
 //
 // The models come from fixtures/gen_big.py (exported on first use); ONNX
 // Runtime runs through tools/ort/run.js (npm ci --ignore-scripts there).
+// Before timing a model, benchcmp runs graft on the model's batch-1 input
+// from gen_big.py and fails unless the output matches PyTorch's (within
+// 1e-3 of the output's largest magnitude), so that a faster kernel that
+// got something wrong cannot go unnoticed. -models all takes every model
+// gen_big.py knows.
 package main
 
 import (
@@ -12,6 +17,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -32,9 +38,12 @@ import (
 func main() {
 	threads := flag.Int("threads", 2, "threads for both runtimes")
 	iters := flag.Int("iters", 20, "timed iterations per measurement")
-	models := flag.String("models", "resnet18,mobilenet_v2,mlp_big", "gen_big.py model names")
+	models := flag.String("models", "resnet18,mobilenet_v2,mlp_big", "gen_big.py model names, or all")
 	batches := flag.String("batches", "1,8", "batch sizes")
 	flag.Parse()
+	if *models == "all" {
+		*models = "resnet18,mobilenet_v2,efficientnet_b0,shufflenet_v2_x1_0,squeezenet1_1,mlp_big"
+	}
 	if err := compare(strings.Split(*models, ","), strings.Split(*batches, ","), *threads, *iters); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcmp:", err)
 		os.Exit(1)
@@ -57,6 +66,9 @@ func compare(models, batches []string, threads, iters int) error {
 		path, err := fixtures.Big(name)
 		if err != nil {
 			return err
+		}
+		if err := checkOutput(path); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		for _, bs := range batches {
 			batch, err := strconv.Atoi(bs)
@@ -83,6 +95,46 @@ func compare(models, batches []string, threads, iters int) error {
 			}
 			fmt.Printf("%-14s %5d %10.2f %10.2f %8.2fx\n", name, batch, g, o, o/g)
 		}
+	}
+	return nil
+}
+
+// checkOutput runs graft on the NAME.input.npy beside the model and
+// compares the result with PyTorch's NAME.output.npy.
+func checkOutput(path string) error {
+	base := strings.TrimSuffix(path, ".onnx")
+	x, err := tensor.LoadNPY(base + ".input.npy")
+	if err != nil {
+		return err
+	}
+	want, err := tensor.LoadNPY(base + ".output.npy")
+	if err != nil {
+		return err
+	}
+	m, err := onnx.Load(path)
+	if err != nil {
+		return err
+	}
+	p, err := gexec.Compile(m)
+	if err != nil {
+		return err
+	}
+	out, err := p.Run(map[string]*tensor.Dense{m.Graph.Inputs[0].Name: x}, gexec.RunOptions{})
+	if err != nil {
+		return err
+	}
+	got := out[m.Graph.Outputs[0].Name]
+	if got.Len() != want.Len() {
+		return fmt.Errorf("output has %d elements, PyTorch's %d", got.Len(), want.Len())
+	}
+	g, w := got.Float64s(), want.Float64s()
+	scale, worst := 0.0, 0.0
+	for i := range w {
+		scale = max(scale, math.Abs(w[i]))
+		worst = max(worst, math.Abs(g[i]-w[i]))
+	}
+	if !(worst <= 1e-3*scale) {
+		return fmt.Errorf("output differs from PyTorch's by %.3g (largest magnitude %.3g)", worst, scale)
 	}
 	return nil
 }

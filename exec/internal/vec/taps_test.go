@@ -1,0 +1,89 @@
+package vec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestConvTaps holds ConvTaps (the assembly where there is one) and its
+// twin to a float64 loop, on run lengths around the 8- and 64-element
+// blocks and 1, 9, 25 and 49 taps at scattered offsets. The tolerance,
+// 1e-6 of the sum of |w·x|, covers float32 rounding over 50 terms.
+func TestConvTaps(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 5, 7, 8, 9, 16, 63, 64, 65, 71, 130, 200} {
+		for _, taps := range []int{1, 9, 25, 49} {
+			off := make([]int, taps)
+			w := make([]float32, taps)
+			for i := range off {
+				off[i] = r.IntN(40)
+				w[i] = float32(r.NormFloat64())
+			}
+			src := make([]float32, 40+n)
+			for i := range src {
+				src[i] = float32(r.NormFloat64())
+			}
+			bias := float32(r.NormFloat64())
+			got, twin := make([]float32, n), make([]float32, n)
+			ConvTaps(got, src, off, w, bias)
+			convTapsGo(twin, src, off, w, bias)
+			for i := range n {
+				want, scale := float64(bias), math.Abs(float64(bias))
+				for k, o := range off {
+					p := float64(w[k]) * float64(src[o+i])
+					want += p
+					scale += math.Abs(p)
+				}
+				for name, g := range map[string]float32{"ConvTaps": got[i], "convTapsGo": twin[i]} {
+					if d := math.Abs(float64(g) - want); d > 1e-6*scale {
+						t.Fatalf("n=%d taps=%d: %s element %d = %v, want %v", n, taps, name, i, g, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestConvTapsBounds checks the panics on offsets that would read
+// outside src.
+func TestConvTapsBounds(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		off  []int
+		src  int
+	}{{"negative", []int{0, -1}, 20}, {"past the end", []int{0, 5}, 12}} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			ConvTaps(make([]float32, 8), make([]float32, c.src), c.off, make([]float32, len(c.off)), 0)
+		})
+	}
+}
+
+func BenchmarkConvTaps(b *testing.B) {
+	// A 3×3 window over a 56-wide zero-bordered plane, one 56×56 output.
+	const pw = 58
+	off := []int{0, 1, 2, pw, pw + 1, pw + 2, 2 * pw, 2*pw + 1, 2*pw + 2}
+	w := make([]float32, 9)
+	src := make([]float32, pw*58)
+	dst := make([]float32, 55*pw+56)
+	b.SetBytes(int64(4 * len(dst)))
+	for b.Loop() {
+		ConvTaps(dst, src, off, w, 0)
+	}
+}
+
+func BenchmarkDW3x3Row(b *testing.B) {
+	const pw = 58
+	var w [9]float32
+	src := make([]float32, pw*58+2)
+	dst := make([]float32, 55*pw+56)
+	b.SetBytes(int64(4 * len(dst)))
+	for b.Loop() {
+		DW3x3(dst, src, src[pw:], src[2*pw:], &w, 0)
+	}
+}
