@@ -21,6 +21,8 @@ func TestMiscExtraErrors(t *testing.T) {
 		{"ReverseSequence_batch", "ReverseSequence", []string{"x", "l"}, []*tensor.Dense{f32(3, 2), tensor.FromI64([]int{3}, []int64{1, 1, 1})}},
 		{"Compress_long_condition", "Compress", []string{"x", "c"}, []*tensor.Dense{f32(2), {DType: tensor.Bool, Shape: []int{3}, I64: []int64{1, 1, 1}}}},
 		{"EyeLike_rank3", "EyeLike", []string{"x"}, []*tensor.Dense{f32(2, 2, 2)}},
+		{"NonMaxSuppression_shapes", "NonMaxSuppression", []string{"b", "s"}, []*tensor.Dense{f32(1, 3, 4), f32(1, 1, 2)}},
+		{"RoiAlign_batch_index", "RoiAlign", []string{"x", "r", "i"}, []*tensor.Dense{f32(1, 1, 4, 4), f32(1, 4), tensor.FromI64([]int{1}, []int64{1})}},
 		{"HannWindow_negative", "HannWindow", []string{"n"}, []*tensor.Dense{tensor.FromI64(nil, []int64{-1})}},
 	}
 	for _, c := range cases {
