@@ -130,7 +130,7 @@ func Similarity(a *onnx.Model, la []string, b *onnx.Model, lb []string, src data
 			return err
 		}
 		if sim.groups == nil {
-			if err := sim.layout(acts, mode); err != nil {
+			if err := sim.layout(acts, mode, nil); err != nil {
 				return err
 			}
 		}
@@ -301,8 +301,10 @@ func kinds(mode FeatureMode, xa, xb *tensor.Dense) (FeatureMode, featureKind, fe
 }
 
 // layout decides, from the first batch's activations, every pair's
-// features and the groups that accumulate them.
-func (s *simPass) layout(acts []*tensor.Dense, mode FeatureMode) error {
+// features and the groups that accumulate them. A pair that skip (when
+// not nil) reports is left out of the groups: its scores are the
+// caller's, from statistics of its own (Sweep's pairs of pixels).
+func (s *simPass) layout(acts []*tensor.Dense, mode FeatureMode, skip func(i, j int, mode FeatureMode) bool) error {
 	byHW := map[[2]int]*simGroup{}
 	s.pairs = make([][]pairLayout, len(s.idxA))
 	for i, ia := range s.idxA {
@@ -311,6 +313,10 @@ func (s *simPass) layout(acts []*tensor.Dense, mode FeatureMode) error {
 			pm, ka, kb, err := kinds(mode, acts[ia], acts[ib])
 			if err != nil {
 				return fmt.Errorf("%s and %s: %w", s.acts[ia].label, s.acts[ib].label, err)
+			}
+			if skip != nil && skip(i, j, pm) {
+				s.pairs[i][j] = pairLayout{mode: pm}
+				continue
 			}
 			s.pairs[i][j] = pairLayout{mode: pm, fa: s.feature(ia, ka, acts[ia], byHW), fb: s.feature(ib, kb, acts[ib], byHW)}
 		}
@@ -428,11 +434,14 @@ func (s *simPass) result(la, lb []string, samples int) (*SimilarityResult, error
 		var cka, pd, r2 []Score
 		for j := range lb {
 			p := s.pairs[i][j]
-			st, err := p.fa.group.stats.Sub(span(p.fa.col, p.fa.width), span(p.fb.col, p.fb.width))
-			if err != nil {
-				return nil, err
+			var c, d, q Score
+			if p.fa != nil { // else skipped: the caller's
+				st, err := p.fa.group.stats.Sub(span(p.fa.col, p.fa.width), span(p.fb.col, p.fb.width))
+				if err != nil {
+					return nil, err
+				}
+				c, d, q = pairScores(st, "A's "+la[i], "B's "+lb[j])
 			}
-			c, d, q := pairScores(st, "A's "+la[i], "B's "+lb[j])
 			modes, cka, pd, r2 = append(modes, p.mode), append(cka, c), append(pd, d), append(r2, q)
 			for _, m := range []struct {
 				name string
@@ -470,19 +479,10 @@ func pairScores(s *Stats, a, b string) (cka, dist, r2 Score) {
 		return Score{Value: v}
 	}
 	if s.N() < 2 {
-		why := Score{Undefined: fmt.Sprintf("%d sample row(s); need at least 2", s.N())}
+		why := Score{Undefined: tooFewRows(s)}
 		return why, why, why
 	}
-	xc, yc := s.constant()
-	var constant string
-	switch {
-	case xc && yc:
-		constant = fmt.Sprintf("%s and %s are constant over the data", a, b)
-	case xc:
-		constant = fmt.Sprintf("%s is constant over the data", a)
-	case yc:
-		constant = fmt.Sprintf("%s is constant over the data", b)
-	}
+	constant, yc := constantReason(s, a, b)
 	if constant != "" {
 		cka, dist = Score{Undefined: constant}, Score{Undefined: constant}
 	} else {
@@ -497,4 +497,39 @@ func pairScores(s *Stats, a, b string) (cka, dist, r2 Score) {
 		r2 = score(R2(s))
 	}
 	return cka, dist, r2
+}
+
+// ckaScore is pairScores's CKA alone.
+func ckaScore(s *Stats, a, b string) Score {
+	if s.N() < 2 {
+		return Score{Undefined: tooFewRows(s)}
+	}
+	if constant, _ := constantReason(s, a, b); constant != "" {
+		return Score{Undefined: constant}
+	}
+	v, err := CKA(s)
+	switch {
+	case err != nil:
+		return Score{Undefined: err.Error()}
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return Score{Undefined: fmt.Sprintf("the computation gave %v", v)}
+	}
+	return Score{Value: v}
+}
+
+func tooFewRows(s *Stats) string { return fmt.Sprintf("%d sample row(s); need at least 2", s.N()) }
+
+// constantReason says which of x (named a) and y (b) are constant over
+// the samples of s, "" when neither; yc reports y alone.
+func constantReason(s *Stats, a, b string) (why string, yc bool) {
+	xc, yc := s.constant()
+	switch {
+	case xc && yc:
+		why = fmt.Sprintf("%s and %s are constant over the data", a, b)
+	case xc:
+		why = fmt.Sprintf("%s is constant over the data", a)
+	case yc:
+		why = fmt.Sprintf("%s is constant over the data", b)
+	}
+	return why, yc
 }

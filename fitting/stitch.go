@@ -71,7 +71,6 @@ func Stitch(a *onnx.Model, at string, b *onnx.Model, from string, src data.Sourc
 // height and width when they differ. a and b are not changed, apart from
 // the shapes exec.InferShapes fills in.
 func FitAdapter(a *onnx.Model, at string, b *onnx.Model, from string, src data.Source, o StitchOptions) (*StitchResult, error) {
-	k := max(o.Kernel, 1)
 	if o.Kernel < 0 {
 		return nil, fmt.Errorf("fitting: kernel %d: want a positive odd size", o.Kernel)
 	}
@@ -110,37 +109,9 @@ func FitAdapter(a *onnx.Model, at string, b *onnx.Model, from string, src data.S
 	if err != nil {
 		return nil, fmt.Errorf("model B: %w", err)
 	}
-	if xa.Rank() != xb.Rank() || (xa.Rank() != 2 && xa.Rank() != 4) {
-		return nil, fmt.Errorf("A at %q is %v and B at %q is %v: adapters map (N, C) to (N, C) or NCHW to NCHW", at, xa.Shape, from, xb.Shape)
-	}
-	r := &StitchResult{}
-	conv := xa.Rank() == 4
-	pt := Patches{K: k, Pad: (k - 1) / 2}
-	g := onnx.NewGraph("adapter")
-	in, err := g.AddInput("adapter_input", onnx.Type{DType: tensor.Float32, HasShape: true, Dims: withBatch(av.Type, xa.Shape)})
+	af, err := newAdapterFit(av, bv, xa.Shape, xb.Shape, o.Kernel, a.Opset(""))
 	if err != nil {
-		return nil, err
-	}
-	opset := a.Opset("")
-	x := in
-	var resize *feed.Model
-	if conv && (xa.Shape[2] != xb.Shape[2] || xa.Shape[3] != xb.Shape[3]) {
-		if k%2 == 0 {
-			return nil, fmt.Errorf("kernel %d: an even kernel cannot keep the spatial size", k)
-		}
-		r.ResizedFrom, r.ResizedTo = [2]int{xa.Shape[2], xa.Shape[3]}, [2]int{xb.Shape[2], xb.Shape[3]}
-		opset = max(opset, 13)
-		if x, resize, err = addResize(g, in, xb.Shape[2], xb.Shape[3], opset); err != nil {
-			return nil, err
-		}
-	}
-	p, q := xa.Shape[1], xb.Shape[1]
-	if conv {
-		p *= k * k
-	}
-	stats, err := NewStats(p, q)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("A at %q and B at %q: %w", at, from, err)
 	}
 	err = feed.Each(src, o.Feed, func(bt data.Batch) error {
 		ya, err := ma.Value(bt.X, av.Name)
@@ -151,38 +122,148 @@ func FitAdapter(a *onnx.Model, at string, b *onnx.Model, from string, src data.S
 		if err != nil {
 			return fmt.Errorf("model B: %w", err)
 		}
-		if resize != nil {
-			if ya, err = resize.Value(ya, x.Name); err != nil {
-				return fmt.Errorf("resizing A's activation: %w", err)
-			}
+		if ya, err = af.resize(ya); err != nil {
+			return err
 		}
-		r.Samples += bt.X.Shape[0]
-		if !conv {
-			r.Rows += bt.X.Shape[0]
-			return stats.Add(ya.F32, yb.F32)
-		}
-		r.Rows += yb.Shape[0] * yb.Shape[2] * yb.Shape[3]
-		return AddConv(stats, ya, yb, pt)
+		return af.add(ya, yb)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if r.Fit, err = o.Method.Fit(stats, LinearOptions{NoBias: o.NoBias, Ridge: o.Ridge}); err != nil {
+	return af.finish(o.Method, LinearOptions{NoBias: o.NoBias, Ridge: o.Ridge})
+}
+
+// adapterFit is the fit of one adapter from A's activation to B's: its
+// form, fixed by the activations' shapes, and the statistics accumulated
+// so far. FitAdapter and Sweep share it, so that a pair of a sweep is
+// fitted exactly as FitAdapter fits it.
+type adapterFit struct {
+	aType, bType onnx.Type // the values' declared types, for the adapter's dims
+	aShape       []int     // A's and B's activations in the first batch
+	bShape       []int
+	conv         bool
+	pt           Patches
+	opset        int64
+	resizeModel  *feed.Model // A's activation to B's height and width; nil when equal
+	resizeOut    string
+	stats        *Stats
+	r            StitchResult // Samples, Rows, ResizedFrom, ResizedTo
+}
+
+// newAdapterFit decides the adapter's form from A's and B's activations'
+// shapes (xa, xb, as seen in a batch) and makes its statistics: a Gemm
+// for (N, C), a kernel×kernel Conv (0 means 1) for NCHW, resizing A's
+// activation first when the heights and widths differ.
+func newAdapterFit(av, bv *onnx.Value, xa, xb []int, kernel int, opset int64) (*adapterFit, error) {
+	if kernel < 0 {
+		return nil, fmt.Errorf("fitting: kernel %d: want a positive odd size", kernel)
+	}
+	k := max(kernel, 1)
+	if len(xa) != len(xb) || (len(xa) != 2 && len(xa) != 4) {
+		return nil, fmt.Errorf("A's %v and B's %v: adapters map (N, C) to (N, C) or NCHW to NCHW", xa, xb)
+	}
+	f := &adapterFit{aType: av.Type, bType: bv.Type, aShape: append([]int(nil), xa...), bShape: append([]int(nil), xb...),
+		conv: len(xa) == 4, pt: Patches{K: k, Pad: (k - 1) / 2}, opset: opset}
+	if f.conv && (xa[2] != xb[2] || xa[3] != xb[3]) {
+		if k%2 == 0 {
+			return nil, fmt.Errorf("kernel %d: an even kernel cannot keep the spatial size", k)
+		}
+		f.r.ResizedFrom, f.r.ResizedTo = [2]int{xa[2], xa[3]}, [2]int{xb[2], xb[3]}
+		f.opset = max(f.opset, 13)
+		g, in, err := f.graph()
+		if err != nil {
+			return nil, err
+		}
+		y, m, err := addResize(g, in, xb[2], xb[3], f.opset)
+		if err != nil {
+			return nil, err
+		}
+		f.resizeModel, f.resizeOut = m, y.Name
+	}
+	p, q := xa[1], xb[1]
+	if f.conv {
+		p *= k * k
+	}
+	var err error
+	if f.stats, err = NewStats(p, q); err != nil {
 		return nil, err
 	}
+	return f, nil
+}
+
+// graph starts an adapter graph: its input, A's activation.
+func (f *adapterFit) graph() (*onnx.Graph, *onnx.Value, error) {
+	g := onnx.NewGraph("adapter")
+	in, err := g.AddInput("adapter_input", onnx.Type{DType: tensor.Float32, HasShape: true, Dims: withBatch(f.aType, f.aShape)})
+	return g, in, err
+}
+
+// resize returns A's activation resized to B's height and width, or ya
+// itself when they are equal.
+func (f *adapterFit) resize(ya *tensor.Dense) (*tensor.Dense, error) {
+	if f.resizeModel == nil {
+		return ya, nil
+	}
+	y, err := f.resizeModel.Value(ya, f.resizeOut)
+	if err != nil {
+		return nil, fmt.Errorf("resizing A's activation: %w", err)
+	}
+	return y, nil
+}
+
+// add accumulates one batch: A's activation (resized) against B's.
+func (f *adapterFit) add(ya, yb *tensor.Dense) error {
+	if !tensor.SameShape(ya.Shape[1:], f.resizedShape()) || !tensor.SameShape(yb.Shape[1:], f.bShape[1:]) {
+		return fmt.Errorf("activations %v and %v in this batch, but %v and %v in the first", ya.Shape, yb.Shape, f.resizedShape(), f.bShape[1:])
+	}
+	f.r.Samples += yb.Shape[0]
+	if !f.conv {
+		f.r.Rows += yb.Shape[0]
+		return f.stats.Add(ya.F32, yb.F32)
+	}
+	f.r.Rows += yb.Shape[0] * yb.Shape[2] * yb.Shape[3]
+	return AddConv(f.stats, ya, yb, f.pt)
+}
+
+// resizedShape is A's activation's shape after resize, without the batch.
+func (f *adapterFit) resizedShape() []int {
+	s := append([]int(nil), f.aShape[1:]...)
+	if f.resizeModel != nil {
+		s[1], s[2] = f.bShape[2], f.bShape[3]
+	}
+	return s
+}
+
+// finish fits the map by method to the statistics so far and emits the
+// adapter. It may be called again, with another method.
+func (f *adapterFit) finish(method Method, lo LinearOptions) (*StitchResult, error) {
+	r := f.r
+	var err error
+	if r.Fit, err = method.Fit(f.stats, lo); err != nil {
+		return nil, err
+	}
+	g, x, err := f.graph()
+	if err != nil {
+		return nil, err
+	}
+	if f.resizeModel != nil {
+		if x, _, err = addResize(g, x, f.bShape[2], f.bShape[3], f.opset); err != nil {
+			return nil, err
+		}
+	}
 	var y *onnx.Value
-	if conv {
-		y, err = EmitConv(g, x, &r.Fit.Affine, pt, "adapter")
+	if f.conv {
+		y, err = EmitConv(g, x, &r.Fit.Affine, f.pt, "adapter")
 	} else {
 		y, err = EmitGemm(g, x, &r.Fit.Affine, "adapter")
 	}
 	if err != nil {
 		return nil, err
 	}
-	y.Type = onnx.Type{DType: tensor.Float32, HasShape: true, Dims: withBatch(bv.Type, xb.Shape)}
+	y.Type = onnx.Type{DType: tensor.Float32, HasShape: true, Dims: withBatch(f.bType, f.bShape)}
 	g.Outputs = []*onnx.Value{y}
-	r.Adapter = onnx.NewModel(g, opset)
-	return r, nil
+	r.Adapter = onnx.NewModel(g, f.opset)
+	return &r, nil
 }
 
 // addResize adds to g a bilinear Resize (half-pixel centres, as

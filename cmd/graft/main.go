@@ -46,6 +46,7 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 			newExtractCmd(),
 			newFoldCmd(),
 			newStitchCmd(),
+			newSweepCmd(),
 			newReplaceCmd(),
 			newPruneCmd(),
 			newMixCmd(),

@@ -81,7 +81,11 @@ func glyph(r rune) (g [5]uint8, ok bool) {
 // text draws s with its top-left corner at (x, y); characters without a
 // glyph are left blank.
 func text(img *image.RGBA, x, y int, s string) {
-	ink := color.RGBA{0, 0, 0, 255}
+	textInk(img, x, y, s, color.RGBA{0, 0, 0, 255})
+}
+
+// textInk is text in the colour ink.
+func textInk(img *image.RGBA, x, y int, s string, ink color.RGBA) {
 	for _, r := range s {
 		g, _ := glyph(r)
 		for row, bits := range g {
