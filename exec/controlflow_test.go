@@ -205,3 +205,55 @@ func TestControlGradientRefused(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestControlOuterStorage: a Loop body that takes an Identity of an
+// outer constant (which shares its storage) and frees it after use must not hand
+// the constant's storage back to the allocator: the next iteration, and
+// the next run, read the same weights.
+func TestControlOuterStorage(t *testing.T) {
+	const n = 1 << 12 // the recycling pool takes float32 storage this large (tensor.poolMinElems)
+	body := onnx.NewGraph("body")
+	if _, err := body.AddInput("i", onnx.ShapeOf(tensor.Int64)); err != nil {
+		t.Fatal(err)
+	}
+	condIn, _ := body.AddInput("cond_in", onnx.ShapeOf(tensor.Bool))
+	c, _ := body.AddInput("c", onnx.ShapeOf(tensor.Float32, n))
+	view := body.AddNode("Identity", "", "view", []*onnx.Value{body.Outer("w")}, []string{"view"}).Outputs[0]
+	sum := body.AddNode("Add", "", "add", []*onnx.Value{c, view}, []string{"c_out"}).Outputs[0]
+	fresh := body.AddNode("Mul", "", "mul", []*onnx.Value{sum, sum}, []string{"sq"}).Outputs[0]
+	condOut := body.AddNode("Identity", "", "cond", []*onnx.Value{condIn}, []string{"cond_out"}).Outputs[0]
+	body.Outputs = []*onnx.Value{condOut, sum, fresh}
+	fresh.Type = onnx.ShapeOf(tensor.Float32, n)
+
+	g := onnx.NewGraph("main")
+	wData := make([]float32, n)
+	for i := range wData {
+		wData[i] = float32(i)
+	}
+	g.AddConst("w", tensor.FromF32([]int{n}, wData))
+	m, _ := g.AddInput("M", onnx.ShapeOf(tensor.Int64))
+	c0, _ := g.AddInput("c0", onnx.ShapeOf(tensor.Float32, n))
+	loop := g.AddNode("Loop", "", "loop", []*onnx.Value{m, nil, c0}, []string{"c_final", "sqs"}, onnx.GraphAttr("body", body))
+	loop.SyncImplicit()
+	g.Outputs = loop.Outputs[:1]
+	model := onnx.NewModel(g, 13)
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const trips = 5
+	for run := range 3 {
+		res, err := p.Run(map[string]*tensor.Dense{"M": tensor.FromI64(nil, []int64{trips}), "c0": tensor.New(tensor.Float32, n)}, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range res["c_final"].F32 {
+			if v != trips*float32(i) {
+				t.Fatalf("run %d: element %d is %g, want %d·%d", run, i, v, trips, i)
+			}
+		}
+	}
+}

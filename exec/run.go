@@ -426,6 +426,9 @@ type runValues struct {
 	constStorage map[unsafe.Pointer]bool
 	own          map[*onnx.Value]*tensor.Dense
 	holders      map[unsafe.Pointer]int
+	// pinned is storage the run must never free: in a subgraph's run,
+	// that of the values bound from outside (RunGraph); nil otherwise.
+	pinned map[unsafe.Pointer]bool
 }
 
 func (p *Program) newRunValues(n int) *runValues {
@@ -471,7 +474,7 @@ func (r *runValues) release(d *tensor.Dense) {
 // also held by a constant or another of them.
 func (r *runValues) shared(d *tensor.Dense) bool {
 	k := storageKey(d)
-	return k != nil && (r.constStorage[k] || r.holders[k] > 1)
+	return k != nil && (r.constStorage[k] || r.holders[k] > 1 || r.pinned[k])
 }
 
 // storageKey identifies d's storage by its first element (nil when empty).
@@ -563,6 +566,7 @@ func (p *Program) RunGraph(g *onnx.Graph, opset int, in []*tensor.Dense, outer m
 	}
 	sp.Threads = p.Threads
 	vals := sp.newRunValues(len(in) + len(outer))
+	vals.pinned = map[unsafe.Pointer]bool{}
 	supplied := map[*onnx.Value]bool{}
 	for _, v := range g.OuterValues() {
 		d, ok := outer[v.Name]
@@ -570,6 +574,7 @@ func (p *Program) RunGraph(g *onnx.Graph, opset int, in []*tensor.Dense, outer m
 			return nil, fmt.Errorf("outer value %q has no value", v.Name)
 		}
 		vals.set(v, d)
+		vals.pinned[storageKey(d)] = true
 		supplied[v] = true
 	}
 	for i, v := range g.Inputs {
@@ -577,6 +582,7 @@ func (p *Program) RunGraph(g *onnx.Graph, opset int, in []*tensor.Dense, outer m
 			return nil, fmt.Errorf("input %q has no value", v.Name)
 		}
 		vals.set(v, in[i])
+		vals.pinned[storageKey(in[i])] = true
 		supplied[v] = true
 	}
 	res, err := sp.run(vals, supplied, g.Outputs, RunOptions{}, time.Now())
