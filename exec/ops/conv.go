@@ -834,7 +834,7 @@ func convZero(s []float32) {
 // at stride 1 with one pixel of padding, MobileNet's most common layer,
 // takes a dedicated row kernel (convDepthwiseSame3x3); every other window,
 // stride, padding and dilation goes through vec.ConvTaps over a
-// zero-padded copy of the plane (convDepthwiseTaps).
+// zero-padded copy of the plane (tapPlan).
 func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads int) {
 	mult := g.cout / g.cin
 	nIn, n, ks := g.inSize(), g.outSize(), g.kSize()
@@ -843,12 +843,13 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 	same3x3 := g.k == [3]int{1, 3, 3} && g.s == [3]int{1, 1, 1} && g.d == [3]int{1, 1, 1} && g.p == [3]int{0, 1, 1}
 	parallelFor(threads, planes, minPlanes, func(lo, hi int) {
 		var padded, wide []float32
-		var taps *convTapPlan
+		var taps *tapPlan
 		if same3x3 {
 			padded = make([]float32, (g.in[1]+2)*(g.in[2]+2))
 			wide = make([]float32, g.in[1]*(g.in[2]+2))
 		} else {
-			taps = newConvTapPlan(g)
+			taps = newTapPlan(tapConv, 0, g.in[1], g.in[2], g.out[1], g.out[2],
+				[2]int{g.k[1], g.k[2]}, [2]int{g.s[1], g.s[2]}, [2]int{g.d[1], g.d[2]}, [2]int{g.p[1], g.p[2]})
 		}
 		for pl := lo; pl < hi; pl++ {
 			b, m := pl/g.cout, pl%g.cout
@@ -860,7 +861,8 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 			if same3x3 {
 				convDepthwiseSame3x3(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], (*[9]float32)(w[m*ks:(m+1)*ks]), bv, g.in[1], g.in[2], padded, wide)
 			} else {
-				taps.conv(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv)
+				taps.w, taps.bias = w[m*ks:(m+1)*ks], bv
+				taps.run(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn])
 			}
 			if clamp != nil {
 				clamp.Apply(y[pl*n : (pl+1)*n])
@@ -894,90 +896,6 @@ func convDepthwiseSame3x3(out, in []float32, w *[9]float32, bias float32, H, W i
 	vec.DW3x3(wide[:n], padded, padded[pw:], padded[2*pw:], w, bias)
 	for y := range H {
 		copy(out[y*W:(y+1)*W], wide[y*pw:y*pw+W])
-	}
-}
-
-// convTapPlan convolves planes of one depthwise geometry with any window,
-// stride, padding and dilation. Each plane is copied into a zeroed buffer
-// PH×PW just large enough for every window, (Ho−1)·sh + (kh−1)·dh + 1 by
-// (Wo−1)·sw + (kw−1)·dw + 1, at the top-left padding's offset, so that
-// output (oy, ox) reads padded[(oy·sh + ky·dh)·PW + ox·sw + kx·dw] for
-// every tap without bounds checks. Then:
-//   - at stride 1, the buffer is one long row: a single vec.ConvTaps over
-//     (Ho−1)·PW + Wo outputs, tap (ky, kx) at offset ky·dh·PW + kx·dw,
-//     computes every output (and (kw−1)·dw dropped columns per row);
-//   - at column stride 1 and row stride sh, each output row is one
-//     ConvTaps straight into the output;
-//   - at column stride sw > 1, each output row is computed at every
-//     column, (Wo−1)·sw + 1 of them, and every sw-th kept: for the small
-//     windows of depthwise layers the extra multiply-adds cost less than
-//     splitting the input into sw column phases would.
-type convTapPlan struct {
-	g               *convShape
-	ph, pw          int
-	off             []int // each tap's offset from its output's window start
-	padded, scratch []float32
-}
-
-func newConvTapPlan(g *convShape) *convTapPlan {
-	Ho, Wo := g.out[1], g.out[2]
-	kh, kw := g.k[1], g.k[2]
-	t := &convTapPlan{g: g,
-		ph: (Ho-1)*g.s[1] + (kh-1)*g.d[1] + 1,
-		pw: (Wo-1)*g.s[2] + (kw-1)*g.d[2] + 1}
-	t.padded = make([]float32, t.ph*t.pw)
-	for ky := range kh {
-		for kx := range kw {
-			t.off = append(t.off, ky*g.d[1]*t.pw+kx*g.d[2])
-		}
-	}
-	if g.s[1] == 1 && g.s[2] == 1 {
-		t.scratch = make([]float32, (Ho-1)*t.pw+Wo)
-	} else if g.s[2] > 1 {
-		t.scratch = make([]float32, (Wo-1)*g.s[2]+1)
-	}
-	return t
-}
-
-// conv sets out (Ho×Wo) to the convolution of in (H×W) with the window
-// wk (kh×kw, row-major) plus bias.
-func (t *convTapPlan) conv(out, in, wk []float32, bias float32) {
-	g := t.g
-	H, W := g.in[1], g.in[2]
-	Ho, Wo := g.out[1], g.out[2]
-	sh, sw := g.s[1], g.s[2]
-	top, left := g.p[1], g.p[2]
-	pw := t.pw
-	clear(t.padded)
-	// Input columns that land inside the buffer.
-	x0, x1 := max(0, -left), min(W, pw-left)
-	for y := range H {
-		py := y + top
-		if py < 0 || py >= t.ph || x0 >= x1 {
-			continue
-		}
-		copy(t.padded[py*pw+left+x0:py*pw+left+x1], in[y*W+x0:y*W+x1])
-	}
-	switch {
-	case sh == 1 && sw == 1:
-		acc := t.scratch
-		vec.ConvTaps(acc, t.padded, t.off, wk, bias)
-		for y := range Ho {
-			copy(out[y*Wo:(y+1)*Wo], acc[y*pw:y*pw+Wo])
-		}
-	case sw == 1:
-		for y := range Ho {
-			vec.ConvTaps(out[y*Wo:(y+1)*Wo], t.padded[y*sh*pw:], t.off, wk, bias)
-		}
-	default:
-		full := t.scratch
-		for y := range Ho {
-			vec.ConvTaps(full, t.padded[y*sh*pw:], t.off, wk, bias)
-			row := out[y*Wo : (y+1)*Wo]
-			for x := range row {
-				row[x] = full[x*sw]
-			}
-		}
 	}
 }
 

@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -67,6 +68,7 @@ func poolInfer(c *InferCtx) ([]onnx.Type, error) {
 // its padding (the divisor under count_include_pad).
 type poolAxis struct {
 	in, out, dil        int
+	k, s, pad           int // window, stride and begin padding
 	start, lo, hi, padC []int
 }
 
@@ -76,6 +78,10 @@ type poolGeom struct {
 	taps   int // window size
 	ax     [3]poolAxis
 }
+
+// flat reports whether the pool is 1-D or 2-D: its depth axis is one
+// element in and out.
+func (g *poolGeom) flat() bool { return g.ax[0].in == 1 && g.ax[0].out == 1 && g.ax[0].k == 1 }
 
 func (g *poolGeom) inSize() int  { return g.ax[0].in * g.ax[1].in * g.ax[2].in }
 func (g *poolGeom) outSize() int { return g.ax[0].out * g.ax[1].out * g.ax[2].out }
@@ -105,7 +111,7 @@ func poolSetup(c *RunCtx) (*tensor.Dense, *poolGeom, []int, error) {
 	g := &poolGeom{planes: x.Shape[0] * x.Shape[1], taps: 1}
 	shape := []int{x.Shape[0], x.Shape[1]}
 	for i := range 3 - nd {
-		g.ax[i] = poolAxis{in: 1, out: 1, dil: 1, start: []int{0}, lo: []int{0}, hi: []int{1}, padC: []int{1}}
+		g.ax[i] = poolAxis{in: 1, out: 1, dil: 1, k: 1, s: 1, start: []int{0}, lo: []int{0}, hi: []int{1}, padC: []int{1}}
 	}
 	for i := range nd {
 		in := x.Shape[2+i]
@@ -120,7 +126,7 @@ func poolSetup(c *RunCtx) (*tensor.Dense, *poolGeom, []int, error) {
 		if w.autoPad != "NOTSET" {
 			pe = max(0, (out-1)*s+ext-in-pb)
 		}
-		a := poolAxis{in: in, out: out, dil: d, start: make([]int, out), lo: make([]int, out), hi: make([]int, out), padC: make([]int, out)}
+		a := poolAxis{in: in, out: out, dil: d, k: k, s: s, pad: pb, start: make([]int, out), lo: make([]int, out), hi: make([]int, out), padC: make([]int, out)}
 		for o := range out {
 			st := o*s - pb
 			a.start[o] = st
@@ -160,6 +166,10 @@ func maxPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
 	colMajor := attrInt(c.Node, "storage_order", 0) == 1
 	switch x.DType {
 	case tensor.Float32, tensor.Float16, tensor.BFloat16:
+		if idx == nil && g.flat() {
+			poolTaps(tapMax, float32(math.Inf(-1)), y.F32, x.F32, g, false, c.Threads)
+			break
+		}
 		maxPoolKernel(y.F32, x.F32, idx, g, colMajor, float32(math.Inf(-1)), c.Threads)
 	case tensor.Float64:
 		maxPoolKernel(y.F64, x.F64, idx, g, colMajor, math.Inf(-1), c.Threads)
@@ -309,6 +319,10 @@ func avgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
 	y := tensor.New(x.DType, shape...)
 	switch x.DType {
 	case tensor.Float32, tensor.Float16, tensor.BFloat16:
+		if g.flat() {
+			poolTaps(tapSum, 0, y.F32, x.F32, g, includePad, c.Threads)
+			break
+		}
 		avgPoolKernel(y.F32, x.F32, g, includePad, c.Threads)
 	case tensor.Float64:
 		avgPoolKernel(y.F64, x.F64, g, includePad, c.Threads)
@@ -316,6 +330,44 @@ func avgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
 		return nil, unsupportedf(c.Node, "dtype %s", x.DType)
 	}
 	return []*tensor.Dense{y}, nil
+}
+
+// poolTaps is the float32 kernel of 1-D and 2-D max and average pools
+// (without MaxPool's indices): a tapPlan per goroutine runs each plane's
+// windows with vector instructions, over a copy padded with fill (−Inf
+// for max, 0 for the sums). tapSum's sums are then divided by each
+// window's count, as avgPoolKernel does: the same float32 additions in
+// the same order (a padding tap adds 0), so the averages are those of
+// avgPoolKernel.
+func poolTaps(kind tapKind, fill float32, y, x []float32, g *poolGeom, includePad bool, threads int) {
+	ay, ax := &g.ax[1], &g.ax[2]
+	nIn, nOut := g.inSize(), g.outSize()
+	per := max(1, nOut*g.taps)
+	parallelFor(threads, g.planes, max(1, (1<<16)/per), func(lo, hi int) {
+		t := newTapPlan(kind, fill, ay.in, ax.in, ay.out, ax.out, [2]int{ay.k, ax.k}, [2]int{ay.s, ax.s},
+			[2]int{ay.dil, ax.dil}, [2]int{ay.pad, ax.pad})
+		for p := lo; p < hi; p++ {
+			out := y[p*nOut : (p+1)*nOut]
+			t.run(out, x[p*nIn:(p+1)*nIn])
+			if kind != tapSum {
+				continue
+			}
+			for oy := range ay.out {
+				row := out[oy*ax.out : (oy+1)*ax.out]
+				for ox := range row {
+					cnt := (ay.hi[oy] - ay.lo[oy]) * (ax.hi[ox] - ax.lo[ox])
+					if includePad {
+						cnt = ay.padC[oy] * ax.padC[ox]
+					}
+					if cnt > 0 {
+						row[ox] /= float32(cnt)
+					} else {
+						row[ox] = 0
+					}
+				}
+			}
+		}
+	})
 }
 
 // avgPoolKernel averages each window over the taps inside the input, or,
@@ -419,7 +471,7 @@ func globalAvgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	if x.F32 != nil {
 		globalPoolRows(y.F32, x.F32, size, c.Threads, func(v []float32) float32 {
-			return float32(reduceSumOf(v) / float64(len(v)))
+			return float32(vec.Sum(v) / float64(len(v)))
 		})
 	} else {
 		globalPoolRows(y.F64, x.F64, size, c.Threads, func(v []float64) float64 {

@@ -119,6 +119,15 @@ func TestPoolAgainstReference(t *testing.T) {
 		{name: "same_lower", x: []int{1, 2, 7, 8}, kernel: []int{3, 3}, strides: []int{2, 3}, autoPad: "SAME_LOWER", padB: []int{1, 1}, padE: []int{1, 0}},
 		{name: "valid", x: []int{1, 2, 7, 8}, kernel: []int{3, 2}, strides: []int{2, 3}, autoPad: "VALID", padB: []int{0, 0}, padE: []int{0, 0}},
 		{name: "threads", x: []int{2, 64, 40, 40}, kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, threads: 3},
+		// Rows past the vector kernels' 8-, 32- and 64-output blocks, odd
+		// channel counts, every stride the tap plans distinguish.
+		{name: "wide_s2", x: []int{1, 3, 9, 151}, kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, threads: 2},
+		{name: "wide_s1", x: []int{2, 5, 6, 77}, kernel: []int{3, 3}, strides: []int{1, 1}, pads: []int{1, 1, 1, 1}},
+		{name: "wide_s1_noPad", x: []int{1, 3, 7, 130}, kernel: []int{2, 5}, strides: []int{1, 1}},
+		{name: "stride_2x1", x: []int{1, 3, 11, 40}, kernel: []int{3, 3}, strides: []int{2, 1}, pads: []int{1, 0, 1, 2}},
+		{name: "stride3_dil2_ceil", x: []int{1, 5, 17, 19}, kernel: []int{3, 3}, strides: []int{3, 3}, dils: []int{2, 2}, pads: []int{1, 2, 2, 1}, ceil: true, includePad: true},
+		{name: "5x5_s2_ceil", x: []int{2, 3, 14, 70}, kernel: []int{5, 5}, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}, ceil: true},
+		{name: "1d_wide", x: []int{1, 3, 200}, kernel: []int{3}, strides: []int{2}, pads: []int{1, 1}},
 	}
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, tc := range cases {
@@ -160,6 +169,13 @@ func TestPoolAgainstReference(t *testing.T) {
 					t.Fatalf("MaxPool index %d: got %d, want %d", i, out[1].I64[i], v)
 				}
 			}
+			// Without the indices, float32 pools of up to 2 spatial dims
+			// take the vector kernels (poolTaps).
+			out, err = convRunOp(12, threads, 1, "MaxPool", attrs, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			convCheck(t, out[0], shape, want)
 
 			avgAttrs := attrs
 			if tc.includePad {

@@ -1,0 +1,40 @@
+//go:build !purego
+
+package vec
+
+// maxTapsAVX2 computes the first n outputs of MaxTaps, n a positive
+// multiple of 8, with taps = len(off) > 0.
+//
+//go:noescape
+func maxTapsAVX2(dst, src *float32, n int, off *int, taps int)
+
+// maxTapsBlocks does MaxTaps with vector instructions where it can and
+// returns the length done, with an overlapping last block like
+// convTapsBlocks.
+func maxTapsBlocks(dst, src []float32, off []int) int {
+	n := len(dst) / 8 * 8
+	if !haveAVX2 || n == 0 || len(off) == 0 {
+		return 0
+	}
+	maxTapsAVX2(&dst[0], &src[0], n, &off[0], len(off))
+	if m := len(dst); n < m {
+		maxTapsAVX2(&dst[m-8], &src[m-8], 8, &off[0], len(off))
+	}
+	return len(dst)
+}
+
+// sumAVX2 returns the float64 sum of the first n elements of src, n a
+// positive multiple of 16.
+//
+//go:noescape
+func sumAVX2(src *float32, n int) float64
+
+// sumBlocks sums a prefix of src with vector instructions and returns the
+// sum and the prefix's length.
+func sumBlocks(src []float32) (float64, int) {
+	n := len(src) / 16 * 16
+	if !haveAVX2 || n == 0 {
+		return 0, 0
+	}
+	return sumAVX2(&src[0], n), n
+}
