@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/graft-ml/graft/exec"
-	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -18,9 +17,20 @@ type factors struct {
 	gemmX map[*gemmLayer][]float32 // n × in
 	gemmG map[*gemmLayer][]float32 // (len(outs)·n) × out
 	jac   map[string][]float32     // (len(outs)·n) × size
-	// unfolded holds conv layers' inputs as patch rows, once per chunk.
+	// unfolded holds conv layers' inputs as patch rows, once per chunk,
+	// and convG their output gradients, (n·len(outs)) × Cout·positions
+	// with row s·len(outs) + a (see convWeightJacobian).
 	unfolded map[*convLayer]*tensor.Dense
+	convG    map[*convLayer][]float32
 	bytes    int64
+}
+
+// release gives f's pooled buffers back to p's pool.
+func (p *plan) release(f *factors) {
+	for l, g := range f.convG {
+		p.pool.put(g)
+		delete(f.convG, l)
+	}
 }
 
 // outputs lists the outputs a whose gradients the mode needs.
@@ -43,15 +53,25 @@ func (p *plan) perSampleBytes(x *tensor.Dense) (base, perOutput int64) {
 		base += 4 * typeSize(l.node.Inputs[0].Type)
 		perOutput += 4 * typeSize(l.node.Outputs[0].Type)
 	}
+	var jac int64 // the largest conv weight's per-sample gradients, formed one layer at a time
 	for _, l := range p.convs {
 		base += 4 * typeSize(l.node.Inputs[0].Type)
-		if l.patches != nil {
-			base += 4 * typeSize(l.node.Inputs[0].Type) * int64(l.patches.K*l.patches.K) // unfolded input
-		}
 		perOutput += 4 * typeSize(l.node.Outputs[0].Type)
-		for _, name := range l.params {
-			perOutput += 4 * int64(p.sizes[name])
+		if l.patches == nil {
+			for _, name := range l.params {
+				perOutput += 4 * int64(p.sizes[name])
+			}
+			continue
 		}
+		base += 4 * typeSize(l.node.Inputs[0].Type) * int64(l.patches.K*l.patches.K) // unfolded input
+		if l.weight != "" {
+			jac = max(jac, 4*int64(p.sizes[l.weight]))
+		}
+	}
+	if p.opt.Mode.Kind == Full {
+		perOutput += jac // every output's, paired with every other's
+	} else {
+		base += jac // a block of outputs' (see convBlock)
 	}
 	for _, name := range p.generic {
 		perOutput += 4 * int64(p.sizes[name])
@@ -60,13 +80,14 @@ func (p *plan) perSampleBytes(x *tensor.Dense) (base, perOutput int64) {
 }
 
 // sizing chooses how many samples (chunk) and outputs (group) have their
-// gradients held at once, so that two chunks' factors (rows and columns)
-// stay within the budget: samples first, then fewer outputs at a time
+// gradients held at once, so that two chunks' factors (rows and columns),
+// or one where a symmetric block fits in one chunk, stay within the
+// budget: samples first, then fewer outputs at a time
 // where even one sample's gradients for every output do not fit (a
 // 1000-class model's conv layers, say). The full kernel pairs every
 // output with every other, so it takes all outputs at once or fails with
 // an error that says what would fit.
-func (p *plan) sizing(x *tensor.Dense, nr, nc int) (chunk, group int, err error) {
+func (p *plan) sizing(x *tensor.Dense, nr, nc int, symmetric bool) (chunk, group int, err error) {
 	budget := p.opt.MaxBytes
 	if budget <= 0 {
 		budget = 512 << 20
@@ -77,16 +98,23 @@ func (p *plan) sizing(x *tensor.Dense, nr, nc int) (chunk, group int, err error)
 	chunk = p.opt.Chunk
 	if chunk <= 0 {
 		chunk = int(max(1, budget/(2*(base+nk*perOut))))
+		if symmetric && chunk < nr && int64(nr)*(base+nk*perOut) <= budget {
+			chunk = nr // one chunk, whose factors are both rows and columns
+		}
 	}
 	chunk = min(chunk, max(nr, nc))
-	need := 2 * int64(chunk) * (base + nk*perOut)
+	held := int64(2) // chunks whose factors are held at once
+	if symmetric && chunk >= nr {
+		held = 1
+	}
+	need := held * int64(chunk) * (base + nk*perOut)
 	if need <= budget || nk == 1 {
 		return chunk, group, nil
 	}
 	if p.opt.Mode.Kind == Full {
 		return 0, 0, fmt.Errorf("ntk: the full kernel needs the gradients of all %d outputs at once, %d MB per sample, beyond the %d MB allowed: use the trace or one output, fewer parameters, or more memory", nk, (base+nk*perOut)>>20, budget>>20)
 	}
-	group = int(max(1, (budget/(2*int64(chunk))-base)/max(perOut, 1)))
+	group = int(max(1, (budget/(held*int64(chunk))-base)/max(perOut, 1)))
 	return chunk, min(group, int(nk)), nil
 }
 
@@ -147,14 +175,14 @@ func (p *plan) newSink(r0, c0, nr, nc int) sink {
 func (p *plan) compute(x *tensor.Dense, rows, cols Range) (*Result, error) {
 	nr, nc := rows.Hi-rows.Lo, cols.Hi-cols.Lo
 	res := &Result{Params: p.params, Paths: p.paths, Outputs: p.k, Samples: x.Shape[0]}
-	chunk, group, err := p.sizing(x, nr, nc)
+	symmetric := rows == cols
+	chunk, group, err := p.sizing(x, nr, nc, symmetric)
 	if err != nil {
 		return nil, err
 	}
 	res.Chunk, res.OutputGroup = chunk, group
 	out := p.newSink(rows.Lo, cols.Lo, nr, nc)
 	res.Kernel, res.Components = out.kernel, out.comps
-	symmetric := rows == cols
 	var spans []span
 	for r0 := rows.Lo; r0 < rows.Hi; r0 += chunk {
 		sp := span{Range{r0, min(r0+chunk, rows.Hi)}, cols}
@@ -252,16 +280,23 @@ func (p *plan) computeSpans(x *tensor.Dense, spans []span, sinks []sink, chunk, 
 					}
 					report(c1 - c0)
 				}
-				res.PeakBytes = max(res.PeakBytes, fr.bytes+fc.bytes)
 				s := sinks[i]
-				p.contract(s, fr, fc, r0-s.r0, c0-s.c0, gouts)
+				scratch := p.contract(s, fr, fc, r0-s.r0, c0-s.c0, gouts)
+				held := fr.bytes + scratch
+				if fc != fr {
+					held += fc.bytes
+					p.release(fc)
+				}
+				res.PeakBytes = max(res.PeakBytes, held)
 			}
+			p.release(fr)
 		}
 	}
 	return nil
 }
 
-// factors runs the backward passes for samples [lo, hi).
+// factors runs the backward passes for samples [lo, hi): the forward
+// pass once, then one backward pass per output from its saved values.
 func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error) {
 	n := hi - lo
 	f := &factors{n: n, gemmX: map[*gemmLayer][]float32{}, gemmG: map[*gemmLayer][]float32{}, jac: map[string][]float32{}}
@@ -274,12 +309,21 @@ func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error
 		for _, l := range p.convs {
 			want = append(want, p.gradOf[l.y], l.x)
 		}
+		in := p.feed(x, lo, hi)
+		if len(p.saved) > 0 && nk > 1 {
+			fwd, err := p.run(p.grad, in, p.saved)
+			if err != nil {
+				return nil, fmt.Errorf("ntk: forward pass: %w", err)
+			}
+			for name, d := range fwd {
+				in[name] = d
+			}
+		}
 		for ai, a := range outs {
 			seed := tensor.New(tensor.Float32, n, p.k)
 			for s := range n {
 				seed.F32[s*p.k+a] = 1
 			}
-			in := p.feed(x, lo, hi)
 			in[p.seed] = seed.Reshaped(seedShape(p, n))
 			res, err := p.run(p.grad, in, want)
 			if err != nil {
@@ -357,8 +401,9 @@ func (p *plan) convJacobian(f *factors, l *convLayer, xv, gy *tensor.Dense, ai, 
 }
 
 // contract adds Θ[fr samples, fc samples] into s at row offset r0 and
-// column offset c0.
-func (p *plan) contract(s sink, fr, fc *factors, r0, c0 int, outs []int) {
+// column offset c0, and returns the most bytes of per-sample gradients it
+// formed at once (conv weights', one layer at a time).
+func (p *plan) contract(s sink, fr, fc *factors, r0, c0 int, outs []int) (scratch int64) {
 	nc := s.nc
 	nr, ncn := fr.n, fc.n
 	nk := len(outs)
@@ -406,17 +451,25 @@ func (p *plan) contract(s sink, fr, fc *factors, r0, c0 int, outs []int) {
 		})
 	}
 	for _, name := range p.params { // in plan order: the sums' order is fixed
+		size := p.sizes[name]
+		if l := p.convWeight[name]; l != nil && fr.convG[l] != nil {
+			held := p.contractConv(name, l, fr, fc, nk, gram, func(name string, a, b int, vals []float32) {
+				add(name, 1, a, b, vals, nil)
+			})
+			scratch = max(scratch, held)
+			continue
+		}
 		jr, ok := fr.jac[name]
 		if !ok {
 			continue
 		}
-		size := p.sizes[name]
 		jc := fc.jac[name]
 		pairs(func(a, b int) {
 			exec.Gram(p.threads, nr, ncn, size, jr[a*nr*size:(a+1)*nr*size], jc[b*ncn*size:(b+1)*ncn*size], gram)
 			add(name, 1, a, b, gram, nil)
 		})
 	}
+	return scratch
 }
 
 // index is the position of Θ[r, c, a, b] in the kernel's storage.
@@ -438,56 +491,4 @@ func mapValues(m map[string]string, keys []string) []string {
 		out[i] = m[k]
 	}
 	return out
-}
-
-// convJacobianProduct computes each sample's conv weight gradient as
-// G·U: G (Cout × positions) the sample's output gradient and U
-// (positions × Cin·k·k) its unfolded input; the bias gradient is G's row
-// sums.
-func (p *plan) convJacobianProduct(f *factors, l *convLayer, xv, gy *tensor.Dense, ai, nk int) error {
-	n := f.n
-	if f.unfolded == nil {
-		f.unfolded = map[*convLayer]*tensor.Dense{}
-	}
-	u := f.unfolded[l]
-	if u == nil {
-		var err error
-		if u, err = fitting.Unfold(xv, *l.patches); err != nil {
-			return fmt.Errorf("ntk: conv %s: %w", l.node.Name, err)
-		}
-		f.unfolded[l] = u
-		f.bytes += int64(4 * len(u.F32))
-	}
-	cout := gy.Shape[1]
-	pos := gy.Len() / (n * cout)
-	cols := u.Shape[1]
-	if u.Shape[0] != n*pos {
-		return fmt.Errorf("ntk: conv %s: %d unfolded rows for %d samples of %d positions", l.node.Name, u.Shape[0], n, pos)
-	}
-	alloc := func(name string, size int) []float32 {
-		if f.jac[name] == nil {
-			f.jac[name] = make([]float32, nk*n*size)
-			f.bytes += int64(4 * nk * n * size)
-		}
-		return f.jac[name]
-	}
-	for s := range n {
-		g := gy.F32[s*cout*pos : (s+1)*cout*pos]
-		if l.weight != "" {
-			size := p.sizes[l.weight]
-			dst := alloc(l.weight, size)[(ai*n+s)*size : (ai*n+s+1)*size]
-			exec.MatMul(1, cout, cols, pos, g, u.F32[s*pos*cols:(s+1)*pos*cols], dst)
-		}
-		if l.bias != "" {
-			dst := alloc(l.bias, cout)[(ai*n+s)*cout : (ai*n+s+1)*cout]
-			for co := range cout {
-				var sum float32
-				for _, v := range g[co*pos : (co+1)*pos] {
-					sum += v
-				}
-				dst[co] = sum
-			}
-		}
-	}
-	return nil
 }

@@ -111,6 +111,49 @@ func TestAgainstFunctorch(t *testing.T) {
 	}
 }
 
+// TestVGGAgainstFunctorch compares the trace kernel of the VGG-style CNN
+// fixture (six 3×3 convs with ReLU and max pools, a Gemm, 298k
+// parameters, 32 samples) with functorch's, computed whole and, on 12 of
+// the samples, under a budget that forces chunks of 5 and output groups.
+func TestVGGAgainstFunctorch(t *testing.T) {
+	m, x, dir := loadNTKFixture(t, "vgg")
+	trace, err := tensor.LoadNPY(filepath.Join(dir, "trace.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := relErr(t, r.Kernel, trace)
+	if e > ntkTol {
+		t.Errorf("trace kernel: relative error %.2g", e)
+	}
+	t.Logf("trace kernel within %.2g of functorch; chunk %d, %.1f MB held", e, r.Chunk, float64(r.PeakBytes)/1e6)
+	for name, path := range r.Paths {
+		if path == "jacobian" {
+			t.Errorf("%s took the per-sample backward path", name)
+		}
+	}
+
+	const n = 12
+	part := sampleSlice(x, 0, n)
+	want := tensor.New(tensor.Float64, n, n)
+	for i := range n {
+		copy(want.F64[i*n:(i+1)*n], trace.F64[i*x.Shape[0]:i*x.Shape[0]+n])
+	}
+	r, err = Compute(m, part, Options{Mode: Mode{Kind: Trace}, Chunk: 5, MaxBytes: 40 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OutputGroup >= r.Outputs {
+		t.Errorf("budget did not force output groups: group %d of %d outputs", r.OutputGroup, r.Outputs)
+	}
+	if e := relErr(t, r.Kernel, want); e > ntkTol {
+		t.Errorf("trace kernel in chunks of 5, output groups of %d: relative error %.2g", r.OutputGroup, e)
+	}
+}
+
 // TestConvModelPath checks the one-conv gradient models, which serve
 // convolutions the product form cannot read (dilated, grouped, uneven
 // padding), against functorch by sending the CNN fixtures' convs through
@@ -356,4 +399,25 @@ func fixedBatchModel(t *testing.T, seed1, seed2 uint64) (*fixtures.Manifest, *on
 		x.F32[i] = float32(r.NormFloat64())
 	}
 	return fx, m, x
+}
+
+// BenchmarkNTKVGG times the trace kernel of the VGG-style CNN fixture
+// (fixtures/ntk/vgg: six convs and a Gemm, 298k parameters) for its 32
+// samples on two threads; `go run ./tools/ntkcmp -model vgg` times
+// functorch beside it.
+func BenchmarkNTKVGG(b *testing.B) {
+	dir := filepath.Join(fixtures.Dir(), "ntk", "vgg")
+	m, err := onnx.Load(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	x, err := tensor.LoadNPY(filepath.Join(dir, "x.npy"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}, Threads: 2}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

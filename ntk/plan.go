@@ -64,9 +64,15 @@ type plan struct {
 	grad     *exec.Program
 	seed     string
 	gradOf   map[string]string // wrt value → grad output name
-	fullGrad *exec.Program     // whole-model gradient for generic params (batch 1)
-	fullSeed string
-	fullOut  map[string]string
+	// saved are the forward values the backward passes read (see
+	// savedValues); convWeight maps a conv weight on the product path to
+	// its layer.
+	saved      []string
+	convWeight map[string]*convLayer
+	pool       pool
+	fullGrad   *exec.Program // whole-model gradient for generic params (batch 1)
+	fullSeed   string
+	fullOut    map[string]string
 }
 
 func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
@@ -157,11 +163,20 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 		for i, w := range gr.Wrt {
 			p.gradOf[w] = gr.Grads[i]
 		}
+		p.convWeight = map[string]*convLayer{}
 		for _, l := range p.convs {
 			if err := l.prepare(m); err != nil {
 				return nil, err
 			}
+			if l.patches != nil && l.weight != "" {
+				p.convWeight[l.weight] = l
+			}
 		}
+		perSample := []string{p.input}
+		for name := range p.extra {
+			perSample = append(perSample, name)
+		}
+		p.saved = savedValues(g, gr.Model.Graph, perSample)
 	}
 	if len(p.generic) > 0 {
 		gr, err := exec.Gradient(m, []string{p.output}, p.generic)

@@ -201,7 +201,7 @@ func shardSpans(n, chunk int, s Shard) []span {
 // computeShard computes shard sh's tiles of the whole kernel.
 func (p *plan) computeShard(x *tensor.Dense, sh Shard) (*Result, error) {
 	n := x.Shape[0]
-	chunk, group, err := p.sizing(x, n, n)
+	chunk, group, err := p.sizing(x, n, n, true)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +210,7 @@ func (p *plan) computeShard(x *tensor.Dense, sh Shard) (*Result, error) {
 			return nil, fmt.Errorf("ntk: %d shards: the %d samples make only %d sample pairs", sh.Count, n, n*(n+1)/2)
 		}
 		p.opt.Chunk = c
-		if chunk, group, err = p.sizing(x, n, n); err != nil {
+		if chunk, group, err = p.sizing(x, n, n, true); err != nil {
 			return nil, err
 		}
 	}

@@ -1,9 +1,12 @@
 // Command ntkcmp times graft's empirical NTK against functorch's
-// Jacobian-contraction NTK (vmap over jacrev, then einsum) on the residual
-// CNN fixture, same sample counts and thread count, in one run, and
-// prints the ratio (above 1: graft is faster).
+// Jacobian-contraction NTK (vmap over jacrev, then einsum) on one model,
+// same sample counts and thread count, in one run, and prints the ratio
+// (above 1: graft is faster). The models are the residual CNN fixture
+// (rescnn, 3×8×8 inputs, fixtures/gen_ntk.py) and the VGG-style
+// Fashion-MNIST CNN (vgg, 1×28×28 inputs, six convs and a Gemm, 298k
+// parameters, fixtures/gen_ntk_vgg.py).
 //
-//	go run ./tools/ntkcmp [-n 64,256] [-threads 2]
+//	go run ./tools/ntkcmp [-model rescnn|vgg] [-n 64,256] [-threads 2] [-reps 3]
 package main
 
 import (
@@ -15,8 +18,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/graft-ml/graft/fixtures"
@@ -25,61 +30,113 @@ import (
 	"github.com/graft-ml/graft/tensor"
 )
 
+// benchModel is a model ntkcmp can time: its fixture folder, one sample's
+// shape and the script that times functorch on it.
+type benchModel struct {
+	dir    string
+	sample []int
+	script string
+}
+
+var models = map[string]benchModel{
+	"rescnn": {"rescnn", []int{3, 8, 8}, "gen_ntk.py"},
+	"vgg":    {"vgg", []int{1, 28, 28}, "gen_ntk_vgg.py"},
+}
+
 func main() {
-	sizes := flag.String("n", "64,256", "sample counts")
+	model := flag.String("model", "rescnn", "model: rescnn or vgg")
+	sizes := flag.String("n", "", "sample counts (default 64,256 for rescnn, 32 for vgg)")
 	threads := flag.Int("threads", 2, "threads for both")
-	reps := flag.Int("reps", 3, "repetitions (the minimum is reported)")
+	reps := flag.Int("reps", 3, "repetitions (the minimum and median are reported)")
 	flag.Parse()
-	if err := run(*sizes, *threads, *reps); err != nil {
+	if err := run(*model, *sizes, *threads, *reps); err != nil {
 		fmt.Fprintln(os.Stderr, "ntkcmp:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sizes string, threads, reps int) error {
+func run(model, sizes string, threads, reps int) error {
+	bm, ok := models[model]
+	if !ok {
+		return fmt.Errorf("unknown model %q: want rescnn or vgg", model)
+	}
+	if sizes == "" {
+		sizes = map[string]string{"rescnn": "64,256", "vgg": "32"}[model]
+	}
 	runtime.GOMAXPROCS(threads)
-	m, err := onnx.Load(filepath.Join(fixtures.Dir(), "ntk", "rescnn", "model.onnx"))
+	m, err := onnx.Load(filepath.Join(fixtures.Dir(), "ntk", bm.dir, "model.onnx"))
 	if err != nil {
 		return err
 	}
-	fmt.Printf("machine: %s, %d threads, residual CNN fixture (%s), trace NTK, best of %d\n", cpuName(), threads, "fixtures/ntk/rescnn", reps)
-	fmt.Printf("%6s %12s %14s %12s\n", "N", "graft ms", "functorch ms", "ratio")
+	fmt.Printf("machine: %s, %d threads, %s (fixtures/ntk/%s), trace NTK, %d reps, load average %s\n",
+		cpuName(), threads, model, bm.dir, reps, loadAvg())
+	fmt.Printf("%6s %10s %10s %10s %14s %14s %8s %8s\n", "N", "graft min", "median", "sys s", "functorch min", "median", "min", "median")
 	for _, f := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
 			return err
 		}
-		x := tensor.New(tensor.Float32, n, 3, 8, 8)
+		x := tensor.New(tensor.Float32, append([]int{n}, bm.sample...)...)
 		r := rand.New(rand.NewPCG(1, 2))
 		for i := range x.F32 {
 			x.F32[i] = float32(r.NormFloat64())
 		}
-		best := time.Duration(1 << 62)
+		var times []float64
 		var peak int64
+		sys0 := sysTime()
 		for range reps {
 			start := time.Now()
 			res, err := ntk.Compute(m, x, ntk.Options{Mode: ntk.Mode{Kind: ntk.Trace}, Threads: threads})
 			if err != nil {
 				return err
 			}
-			best = min(best, time.Since(start))
+			times = append(times, float64(time.Since(start).Microseconds())/1e3)
 			peak = res.PeakBytes
 		}
-		out, err := exec.Command("/usr/bin/python3", filepath.Join(fixtures.Dir(), "gen_ntk.py"), "--bench", strconv.Itoa(n)).Output()
+		sys := (sysTime() - sys0).Seconds() / float64(reps)
+		out, err := exec.Command("/usr/bin/python3", filepath.Join(fixtures.Dir(), bm.script), "--bench", strconv.Itoa(n), strconv.Itoa(reps)).Output()
 		if err != nil {
 			return fmt.Errorf("functorch: %v", err)
 		}
 		var ref struct {
-			MS float64 `json:"functorch_ms"`
+			MS     float64 `json:"functorch_ms"`
+			Median float64 `json:"functorch_median_ms"`
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ref); err != nil {
 			return fmt.Errorf("functorch output %q: %v", out, err)
 		}
-		g := float64(best.Microseconds()) / 1e3
-		fmt.Printf("%6d %12.1f %14.1f %11.2fx   (graft held %.1f MB of gradients)\n", n, g, ref.MS, ref.MS/g, float64(peak)/1e6)
+		if ref.Median == 0 {
+			ref.Median = ref.MS
+		}
+		slices.Sort(times)
+		g, gm := times[0], times[len(times)/2]
+		fmt.Printf("%6d %10.1f %10.1f %10.2f %14.1f %14.1f %7.2fx %7.2fx   (ms; graft held %.1f MB of factors)\n",
+			n, g, gm, sys, ref.MS, ref.Median, ref.MS/g, ref.Median/gm, float64(peak)/1e6)
 	}
+	fmt.Printf("load average after: %s\n", loadAvg())
 	return nil
+}
+
+// sysTime is the system CPU time this process has used.
+func sysTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Stime.Nano())
+}
+
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func cpuName() string {
