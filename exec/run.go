@@ -234,6 +234,9 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 	}
 	g := p.graph
 	vals := p.newRunValues(len(inputs))
+	// The caller's tensors must never go back to the allocator, even when
+	// an Identity or Reshape hands their storage to a value that dies.
+	vals.pinned = map[unsafe.Pointer]bool{}
 	supplied := map[*onnx.Value]bool{}
 	for name, d := range inputs {
 		v, err := g.Resolve(name)
@@ -248,6 +251,9 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 			return nil, err
 		}
 		vals.set(v, dd)
+		if k := storageKey(dd); k != nil && k == storageKey(d) {
+			vals.pinned[k] = true
+		}
 		supplied[v] = true
 	}
 	want, err := p.requested(opts)
