@@ -15,30 +15,34 @@ const (
 // planes of one geometry, with vector kernels: depthwise convolution and
 // pooling. Each plane is copied into a buffer PH×PW just large enough for
 // every window, (Ho−1)·sh + (kh−1)·dh + 1 by (Wo−1)·sw + (kw−1)·dw + 1,
-// at the top-left padding's offset, the rest filled with the padding
-// value (0, or −Inf for max pooling), so that output (oy, ox) reads
-// padded[(oy·sh + ky·dh)·PW + ox·sw + kx·dw] for every tap without bounds
-// checks. Then:
-//   - at stride 1, the buffer is one long row: a single vec.ConvTaps (or
-//     vec.MaxTaps) over (Ho−1)·PW + Wo outputs, tap (ky, kx) at offset
-//     ky·dh·PW + kx·dw, computes every output and (kw−1)·dw dropped
-//     columns per row;
-//   - at column stride 1 and row stride sh, each output row is one call
-//     straight into the output;
-//   - at column stride sw > 1, each output row is computed at every
-//     column, (Wo−1)·sw + 1 of them, and every sw-th kept: for the small
-//     windows of depthwise layers and pools the extra work costs less
-//     than splitting the input into sw column phases would.
+// at the top-left padding's offset, the rest holding the padding value
+// (0, or −Inf for max pooling; written once, since every plane overwrites
+// the same interior). Output (oy, ox) then reads padded[oy·sh + ky·dh]
+// [ox·sw + kx·dw] for every tap without bounds checks.
+//
+// At strides 1 and 2 the buffer is stored as sh·sw phase planes: phase
+// (py, px) holds the padded rows ≡ py and columns ≡ px modulo the strides
+// (vec.Deinterleave2 splits the columns as each row is copied in), each
+// ⌈PH/sh⌉×⌈PW/sw⌉ =: Hp×Wp. Tap (ky, kx) of output (oy, ox) is then
+// element (oy + ⌊ky·dh/sh⌋, ox + ⌊kx·dw/sw⌋) of phase (ky·dh mod sh,
+// kx·dw mod sw), the same offset from oy·Wp + ox for every output, so
+// the whole plane is one vec.ConvTaps (or vec.MaxTaps) over
+// (Ho−1)·Wp + Wo outputs (mostly whole 64-output blocks of the vector
+// kernel), of which the Wp−Wo per row past the edge are dropped as the
+// rows are copied out. At larger strides each output row is computed at every
+// column, (Wo−1)·sw + 1 of them, and every sw-th kept.
 //
 // A tapPlan holds its buffers, so each goroutine needs its own.
 type tapPlan struct {
-	kind            tapKind
-	fill            float32
-	h, wd, ho, wo   int
-	s, pad          [2]int
-	ph, pw          int
-	off             []int // each tap's offset from its window's start
-	padded, scratch []float32
+	kind          tapKind
+	h, wd, ho, wo int
+	s, pad        [2]int
+	ph, cols      int   // the padded plane, PH×PW
+	rp, cp        int   // row and column phases: the strides, or 1 above 2
+	hp, wp        int   // each phase plane
+	off           []int // each tap's offset from its output's
+	padded        []float32
+	scratch       []float32
 	// w and bias are a tapConv's window (kh×kw, row-major) and bias,
 	// set before each run; tapSum's weights are ones.
 	w    []float32
@@ -48,20 +52,32 @@ type tapPlan struct {
 // newTapPlan plans windows k with strides s, dilations d and begin pads
 // pad (each as rows, columns) from H×W planes to Ho×Wo outputs.
 func newTapPlan(kind tapKind, fill float32, H, W, Ho, Wo int, k, s, d, pad [2]int) *tapPlan {
-	t := &tapPlan{kind: kind, fill: fill, h: H, wd: W, ho: Ho, wo: Wo, s: s, pad: pad,
-		ph: (Ho-1)*s[0] + (k[0]-1)*d[0] + 1,
-		pw: (Wo-1)*s[1] + (k[1]-1)*d[1] + 1}
-	t.padded = make([]float32, t.ph*t.pw)
+	t := &tapPlan{kind: kind, h: H, wd: W, ho: Ho, wo: Wo, s: s, pad: pad,
+		ph:   (Ho-1)*s[0] + (k[0]-1)*d[0] + 1,
+		cols: (Wo-1)*s[1] + (k[1]-1)*d[1] + 1,
+		rp:   1, cp: 1}
+	if s[0] <= 2 && s[1] <= 2 {
+		t.rp, t.cp = s[0], s[1]
+	}
+	t.hp, t.wp = (t.ph+t.rp-1)/t.rp, (t.cols+t.cp-1)/t.cp
+	t.padded = make([]float32, t.rp*t.cp*t.hp*t.wp)
+	if fill != 0 {
+		for i := range t.padded {
+			t.padded[i] = fill
+		}
+	}
 	for ky := range k[0] {
 		for kx := range k[1] {
-			t.off = append(t.off, ky*d[0]*t.pw+kx*d[1])
+			y, x := ky*d[0], kx*d[1]
+			phase := y%t.rp*t.cp + x%t.cp
+			t.off = append(t.off, phase*t.hp*t.wp+y/t.rp*t.wp+x/t.cp)
 		}
 	}
 	switch {
-	case s == [2]int{1, 1}:
-		t.scratch = make([]float32, (Ho-1)*t.pw+Wo)
-	case s[1] > 1:
+	case t.rp != s[0] || t.cp != s[1]:
 		t.scratch = make([]float32, (Wo-1)*s[1]+1)
+	default:
+		t.scratch = make([]float32, (Ho-1)*t.wp+Wo)
 	}
 	if kind == tapSum {
 		t.w = make([]float32, len(t.off))
@@ -75,44 +91,55 @@ func newTapPlan(kind tapKind, fill float32, H, W, Ho, Wo int, k, s, d, pad [2]in
 // run sets out (Ho×Wo) from in (H×W).
 func (t *tapPlan) run(out, in []float32) {
 	H, W, Ho, Wo := t.h, t.wd, t.ho, t.wo
-	sh, sw := t.s[0], t.s[1]
 	top, left := t.pad[0], t.pad[1]
-	pw := t.pw
-	if t.fill == 0 {
-		clear(t.padded)
-	} else {
-		for i := range t.padded {
-			t.padded[i] = t.fill
-		}
-	}
+	wp, plane := t.wp, t.hp*t.wp
 	// Input columns that land inside the buffer.
-	x0, x1 := max(0, -left), min(W, pw-left)
+	x0, x1 := max(0, -left), min(W, t.cols-left)
 	for y := range H {
 		py := y + top
 		if py < 0 || py >= t.ph || x0 >= x1 {
 			continue
 		}
-		copy(t.padded[py*pw+left+x0:py*pw+left+x1], in[y*W+x0:y*W+x1])
+		seg := in[y*W+x0 : y*W+x1]
+		// Row py is row py/rp of the phases py%rp·cp + (0 … cp−1).
+		base := py%t.rp*t.cp*plane + py/t.rp*wp
+		px := left + x0
+		if t.cp == 1 {
+			copy(t.padded[base+px:], seg)
+			continue
+		}
+		// Element j of seg is padded column px+j: phase (px+j)%2,
+		// column (px+j)/2.
+		row0 := t.padded[base : base+wp]
+		row1 := t.padded[base+plane : base+plane+wp]
+		ne, no := (len(seg)+1)/2, len(seg)/2
+		if px%2 == 0 {
+			vec.Deinterleave2(row0[px/2:px/2+ne], row1[px/2:px/2+no], seg)
+		} else {
+			vec.Deinterleave2(row1[px/2:px/2+ne], row0[px/2+1:px/2+1+no], seg)
+		}
 	}
 	switch {
-	case sh == 1 && sw == 1:
-		acc := t.scratch
-		t.taps(acc, t.padded)
-		for y := range Ho {
-			copy(out[y*Wo:(y+1)*Wo], acc[y*pw:y*pw+Wo])
-		}
-	case sw == 1:
-		for y := range Ho {
-			t.taps(out[y*Wo:(y+1)*Wo], t.padded[y*sh*pw:])
-		}
-	default:
+	case t.rp != t.s[0] || t.cp != t.s[1]:
+		// Strides above 2: the rows at every column, then every sw-th.
+		sh, sw := t.s[0], t.s[1]
 		full := t.scratch
 		for y := range Ho {
-			t.taps(full, t.padded[y*sh*pw:])
+			t.taps(full, t.padded[y*sh*wp:])
 			row := out[y*Wo : (y+1)*Wo]
 			for x := range row {
 				row[x] = full[x*sw]
 			}
+		}
+	default:
+		acc := t.scratch
+		t.taps(acc, t.padded)
+		if wp == Wo {
+			copy(out, acc)
+			break
+		}
+		for y := range Ho {
+			copy(out[y*Wo:(y+1)*Wo], acc[y*wp:y*wp+Wo])
 		}
 	}
 }

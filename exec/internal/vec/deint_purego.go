@@ -1,0 +1,5 @@
+//go:build purego || !amd64
+
+package vec
+
+func deinterleave2Blocks(even, odd, src []float32) int { return 0 }

@@ -1,0 +1,52 @@
+package ops
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/graft-ml/graft/onnx"
+)
+
+// BenchmarkDepthwise times depthwise Conv layers of MobileNetV2 and
+// EfficientNet-B0 at batch 1 on one thread (the GFLOP/s count 2 flops a
+// multiply-add, outputs × window).
+func BenchmarkDepthwise(b *testing.B) {
+	for _, c := range []struct{ ch, hw, k, s int }{
+		{144, 56, 3, 1}, {96, 112, 3, 2}, {144, 56, 5, 2}, {480, 14, 5, 1}, {672, 14, 5, 2},
+	} {
+		b.Run(fmt.Sprintf("%dx%d_s%d_%dch_%d", c.k, c.k, c.s, c.ch, c.hw), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			x := convRand(r, 1, c.ch, c.hw, c.hw)
+			w := convRand(r, c.ch, 1, c.k, c.k)
+			bias := convRand(r, c.ch)
+			p := c.k / 2
+			attrs := []*onnx.Attr{convAttrIs("strides", c.s, c.s), convAttrIs("pads", p, p, p, p), convAttrI("group", c.ch)}
+			out, err := convRunOp(13, 1, 1, "Conv", attrs, x, w, bias)
+			if err != nil {
+				b.Fatal(err)
+			}
+			flops := 2 * float64(out[0].Len()*c.k*c.k)
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := convRunOp(13, 1, 1, "Conv", attrs, x, w, bias); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkMaxPool times ResNet-18's stem MaxPool (3×3, stride 2, 64
+// channels, 112×112) at batch 1 on one thread.
+func BenchmarkMaxPool(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := convRand(r, 1, 64, 112, 112)
+	attrs := []*onnx.Attr{convAttrIs("kernel_shape", 3, 3), convAttrIs("strides", 2, 2), convAttrIs("pads", 1, 1, 1, 1)}
+	for b.Loop() {
+		if _, err := convRunOp(12, 1, 1, "MaxPool", attrs, x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
