@@ -560,7 +560,9 @@ func elemArith(c *RunCtx, op elemOp, out, a, b *tensor.Dense) error {
 	switch k, _ := shapeStore(out.DType); k {
 	case shapeF32:
 		elemBroadcast2(th, out.F32, out.Shape, a.F32, a.Shape, b.F32, b.Shape, func(o, x, y []float32, sx, sy int) {
-			elemArithRow(op, o, x, y, sx, sy)
+			if !elemMulRowF32(op, o, x, y, sx, sy) {
+				elemArithRow(op, o, x, y, sx, sy)
+			}
 			c.applyClamp(o)
 		})
 	case shapeF64:
@@ -585,6 +587,24 @@ func elemArith(c *RunCtx, op elemOp, out, a, b *tensor.Dense) error {
 		})
 	}
 	return nil
+}
+
+// elemMulRowF32 does a float32 Mul row with vector instructions
+// (vec.Mul, or vec.Scale where one side is broadcast, as in a
+// squeeze-excitation gate) and reports whether op was Mul.
+func elemMulRowF32(op elemOp, out, a, b []float32, sa, sb int) bool {
+	if op != elemMul {
+		return false
+	}
+	switch {
+	case sa == 1 && sb == 1:
+		vec.Mul(out, a, b)
+	case sb == 0:
+		vec.Scale(out, a, b[0])
+	default:
+		vec.Scale(out, b, a[0])
+	}
+	return true
 }
 
 // elemUint64Func is the unsigned form of the ops where uint64's sign bit
