@@ -2,6 +2,7 @@ package fitting
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/feed"
@@ -79,4 +80,84 @@ func LayerStats(m *onnx.Model, layers []*surgery.LinearLayer, src data.Source, o
 		return nil, err
 	}
 	return out, nil
+}
+
+// LayerStatsShard is LayerStats over shard sh of src, returned as a
+// statistics file (one entry per layer whose statistics are collected,
+// named by its node) for an array-job task to write; LayerStatsFromFile
+// reads the statistics of every shard merged back as LayerStats would
+// return them over all of src.
+func LayerStatsShard(m *onnx.Model, layers []*surgery.LinearLayer, src data.Source, sh Shard, o feed.Options) (*StatsFile, error) {
+	id, err := layerIdentity(m, layers)
+	if err != nil {
+		return nil, err
+	}
+	total := o.Samples(src)
+	part, po, err := shardSource(src, o, sh)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := LayerStats(m, layers, part, po)
+	if err != nil {
+		return nil, err
+	}
+	if sh.IsZero() {
+		sh = Shard{0, 1}
+	}
+	f := &StatsFile{Kind: "lowrank", Identity: id, Shard: sh, Shards: []int{sh.Index}, Samples: po.Samples(part), Total: total}
+	for i, st := range stats {
+		if st.Stats != nil {
+			f.Entries = append(f.Entries, StatsEntry{Name: layers[i].Node.Name, Stats: st.Stats})
+		}
+	}
+	return f, nil
+}
+
+// LayerStatsFromFile returns what LayerStats returns for layers, from the
+// statistics of LayerStatsShard merged over every shard (MergeStatsFiles).
+func LayerStatsFromFile(m *onnx.Model, layers []*surgery.LinearLayer, f *StatsFile) ([]LayerStat, error) {
+	id, err := layerIdentity(m, layers)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.complete("lowrank"); err != nil {
+		return nil, err
+	}
+	if err := f.checkIdentity(id); err != nil {
+		return nil, err
+	}
+	out := make([]LayerStat, len(layers))
+	for i, l := range layers {
+		if l.Conv {
+			pt, ok := ConvPatches(l.Node)
+			if !ok {
+				out[i].Skipped = "data fitting needs a square window with equal padding and strides and no dilation"
+				continue
+			}
+			out[i].Patches = pt
+		}
+		e := f.Entry(l.Node.Name)
+		if e == nil {
+			return nil, fmt.Errorf("fitting: the statistics have no entry for layer %s", l.Node.Name)
+		}
+		if e.Stats.p != l.In || e.Stats.q != l.Out {
+			return nil, fmt.Errorf("fitting: the statistics of %s are of %d → %d columns, the layer maps %d → %d", l.Node.Name, e.Stats.p, e.Stats.q, l.In, l.Out)
+		}
+		out[i].Stats = e.Stats
+	}
+	return out, nil
+}
+
+// layerIdentity names what layers' statistics are of: the model and the
+// layers' nodes.
+func layerIdentity(m *onnx.Model, layers []*surgery.LinearLayer) (map[string]string, error) {
+	h, err := modelHash(m)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(layers))
+	for i, l := range layers {
+		names[i] = l.Node.Name
+	}
+	return map[string]string{"model": h, "layers": strings.Join(names, ",")}, nil
 }

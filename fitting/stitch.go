@@ -1,7 +1,10 @@
 package fitting
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/exec"
@@ -71,21 +74,150 @@ func Stitch(a *onnx.Model, at string, b *onnx.Model, from string, src data.Sourc
 // height and width when they differ. a and b are not changed, apart from
 // the shapes exec.InferShapes fills in.
 func FitAdapter(a *onnx.Model, at string, b *onnx.Model, from string, src data.Source, o StitchOptions) (*StitchResult, error) {
-	if o.Kernel < 0 {
-		return nil, fmt.Errorf("fitting: kernel %d: want a positive odd size", o.Kernel)
+	af, err := adapterPass(a, at, b, from, src, o)
+	if err != nil {
+		return nil, err
 	}
+	return af.finish(o.Method, LinearOptions{NoBias: o.NoBias, Ridge: o.Ridge})
+}
+
+// AdapterStats is FitAdapter's pass alone, over shard sh of src: it
+// returns the statistics of the fit, for an array-job task to write
+// (WriteStatsFile). FitAdapterFromStats fits the adapter from the
+// statistics of every shard merged (MergeStatsFiles), as FitAdapter would
+// over all of src. The statistics do not depend on the method, ridge or
+// bias of the fit.
+func AdapterStats(a *onnx.Model, at string, b *onnx.Model, from string, src data.Source, sh Shard, o StitchOptions) (*StatsFile, error) {
+	id, err := adapterIdentity(a, at, b, from, o)
+	if err != nil {
+		return nil, err
+	}
+	total := o.Feed.Samples(src)
+	part, po, err := shardSource(src, o.Feed, sh)
+	if err != nil {
+		return nil, err
+	}
+	o.Feed = po
+	af, err := adapterPass(a, at, b, from, part, o)
+	if err != nil {
+		return nil, err
+	}
+	if sh.IsZero() {
+		sh = Shard{0, 1}
+	}
+	info := map[string]string{"a_shape": shapeString(af.aShape), "b_shape": shapeString(af.bShape)}
+	return &StatsFile{Kind: "stitch", Identity: id, Shard: sh, Shards: []int{sh.Index}, Samples: af.r.Samples, Total: total,
+		Entries: []StatsEntry{{Name: "adapter", Info: info, Stats: af.stats}}}, nil
+}
+
+// FitAdapterFromStats fits the adapter from the statistics of AdapterStats
+// merged over every shard, exactly as FitAdapter fits it in one run (up
+// to the rounding of the merge, about 1e-13 relative). The models and
+// layers must be those the statistics were collected for.
+func FitAdapterFromStats(a *onnx.Model, at string, b *onnx.Model, from string, f *StatsFile, o StitchOptions) (*StitchResult, error) {
+	id, err := adapterIdentity(a, at, b, from, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.complete("stitch"); err != nil {
+		return nil, err
+	}
+	if err := f.checkIdentity(id); err != nil {
+		return nil, err
+	}
+	e := f.Entry("adapter")
+	if e == nil {
+		return nil, errors.New("fitting: the statistics have no adapter entry")
+	}
+	av, bv, err := adapterValues(a, at, b, from)
+	if err != nil {
+		return nil, err
+	}
+	xa, err1 := parseShape(e.Info["a_shape"])
+	xb, err2 := parseShape(e.Info["b_shape"])
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("fitting: the adapter entry's info %v: %w", e.Info, err)
+	}
+	af, err := newAdapterFit(av, bv, xa, xb, o.Kernel, a.Opset(""))
+	if err != nil {
+		return nil, err
+	}
+	if af.stats.p != e.Stats.p || af.stats.q != e.Stats.q {
+		return nil, fmt.Errorf("fitting: the statistics are of %d → %d columns, the adapter needs %d → %d", e.Stats.p, e.Stats.q, af.stats.p, af.stats.q)
+	}
+	af.stats = e.Stats
+	af.r.Samples, af.r.Rows = f.Samples, e.Stats.N() // a row is a sample of the fit
+	return af.finish(o.Method, LinearOptions{NoBias: o.NoBias, Ridge: o.Ridge})
+}
+
+// StitchFromStats is Stitch with the adapter fitted from statistics
+// (FitAdapterFromStats).
+func StitchFromStats(a *onnx.Model, at string, b *onnx.Model, from string, f *StatsFile, o StitchOptions) (*StitchResult, error) {
+	r, err := FitAdapterFromStats(a, at, b, from, f, o)
+	if err != nil {
+		return nil, err
+	}
+	if r.Stitch, err = surgery.Stitch(a, at, b, from, r.Adapter); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// adapterIdentity names what an adapter's statistics are of: the models
+// (hashed before anything fills in their shapes), the layers and the
+// kernel.
+func adapterIdentity(a *onnx.Model, at string, b *onnx.Model, from string, o StitchOptions) (map[string]string, error) {
+	ha, err := modelHash(a)
+	if err != nil {
+		return nil, fmt.Errorf("model A: %w", err)
+	}
+	hb, err := modelHash(b)
+	if err != nil {
+		return nil, fmt.Errorf("model B: %w", err)
+	}
+	return map[string]string{"model_a": ha, "model_b": hb, "at": at, "from": from, "kernel": fmt.Sprint(max(o.Kernel, 1))}, nil
+}
+
+// adapterValues infers the models' shapes and resolves the layers.
+func adapterValues(a *onnx.Model, at string, b *onnx.Model, from string) (*onnx.Value, *onnx.Value, error) {
 	for _, m := range []*onnx.Model{a, b} {
 		if err := exec.InferShapes(m); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	av, err := a.Graph.Resolve(at)
 	if err != nil {
-		return nil, fmt.Errorf("model A: %w", err)
+		return nil, nil, fmt.Errorf("model A: %w", err)
 	}
 	bv, err := b.Graph.Resolve(from)
 	if err != nil {
-		return nil, fmt.Errorf("model B: %w", err)
+		return nil, nil, fmt.Errorf("model B: %w", err)
+	}
+	return av, bv, nil
+}
+
+// parseShape reads a shape written by shapeString.
+func parseShape(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, "x") {
+		d, err := strconv.Atoi(f)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("shape %q", s)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// adapterPass is FitAdapter's pass over the data: the adapter's form and
+// its statistics over src.
+func adapterPass(a *onnx.Model, at string, b *onnx.Model, from string, src data.Source, o StitchOptions) (*adapterFit, error) {
+	if o.Kernel < 0 {
+		return nil, fmt.Errorf("fitting: kernel %d: want a positive odd size", o.Kernel)
+	}
+	av, bv, err := adapterValues(a, at, b, from)
+	if err != nil {
+		return nil, err
 	}
 	ma, err := feed.Compile(a, o.Feed.Threads)
 	if err != nil {
@@ -130,7 +262,7 @@ func FitAdapter(a *onnx.Model, at string, b *onnx.Model, from string, src data.S
 	if err != nil {
 		return nil, err
 	}
-	return af.finish(o.Method, LinearOptions{NoBias: o.NoBias, Ridge: o.Ridge})
+	return af, nil
 }
 
 // adapterFit is the fit of one adapter from A's activation to B's: its

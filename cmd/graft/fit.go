@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/graft-ml/graft/data"
 	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/runlog"
@@ -20,21 +21,33 @@ func stitchFitted(c *cli.Context, a, b *onnx.Model, pathA, pathB string) (*runlo
 	if err != nil {
 		return nil, surgery.StitchReport{}, usagef("--fit: %v", err)
 	}
-	if c.String("data") == "" {
-		return nil, surgery.StitchReport{}, usagef("--fit needs --data, the samples to fit on")
+	fromStats := c.StringSlice("from-stats")
+	switch {
+	case len(fromStats) > 0 && c.String("data") != "":
+		return nil, surgery.StitchReport{}, usagef("--from-stats and --data both give the samples of the fit; choose one")
+	case len(fromStats) == 0 && c.String("data") == "":
+		return nil, surgery.StitchReport{}, usagef("--fit needs --data, the samples to fit on (or --from-stats)")
 	}
 	if k := c.Int("kernel"); k < 1 {
 		return nil, surgery.StitchReport{}, usagef("--kernel %d: want a positive odd size", k)
 	}
-	src, err := openData(c, "data")
-	if err != nil {
-		return nil, surgery.StitchReport{}, err
-	}
-	rec, rerr := startRecord(c, "stitch", []string{pathA, pathB, c.String("data"), c.String("labels"), c.String("test"), c.String("test-labels")}, 0)
-	warnRecord(c, rerr)
-	r, err := fitting.Stitch(a, c.String("at"), b, c.String("from"), src, fitting.StitchOptions{
+	o := fitting.StitchOptions{
 		Method: method, Kernel: c.Int("kernel"), Ridge: c.Float64("ridge"), NoBias: c.Bool("no-bias"), Feed: feedFlags(c, "fit"),
-	})
+	}
+	rec, rerr := startRecord(c, "stitch", append([]string{pathA, pathB, c.String("data"), c.String("labels"), c.String("test"), c.String("test-labels")}, fromStats...), 0)
+	warnRecord(c, rerr)
+	var r *fitting.StitchResult
+	if len(fromStats) > 0 {
+		var st *fitting.StatsFile
+		if st, err = readStats(fromStats); err == nil {
+			r, err = fitting.StitchFromStats(a, c.String("at"), b, c.String("from"), st, o)
+		}
+	} else {
+		var src data.Source
+		if src, err = openData(c, "data"); err == nil {
+			r, err = fitting.Stitch(a, c.String("at"), b, c.String("from"), src, o)
+		}
+	}
 	if err != nil {
 		return rec, surgery.StitchReport{}, err
 	}

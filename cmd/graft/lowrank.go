@@ -25,20 +25,26 @@ func newLowRankCmd() *cli.Command {
 			"--rank; --ratio instead factorises every Conv (group 1) and Gemm of the model to about\n" +
 			"that fraction of its parameters (rank ⌊ratio·in·out/(in+out)⌋), skipping the last\n" +
 			"layer unless --all-layers and any layer the rank would not shrink. Evaluate the\n" +
-			"result with `graft eval`.\n\n" +
+			"result with `graft eval`. Array jobs: with --data and --shard I/N (or --shards N and the\n" +
+			"index from $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX) the command reads part I of\n" +
+			"the data and writes the layers' statistics to -o (.npz) instead of a model; `graft fit\n" +
+			"merge` adds the shards' files, and --from-stats (the merged file, or all of them) in\n" +
+			"place of --data factorises as one run over the data would.\n\n" +
 			"Examples:\n" +
 			"  $ graft lowrank fixtures/fmnist/a.onnx --layer fc1 --rank 8 -o /tmp/a_r8.onnx\n" +
 			"  $ graft lowrank fixtures/fmnist/a.onnx --layer conv3 --rank 16 --data fixtures/fmnist/train-images-2k-idx3-ubyte.gz \\\n" +
 			"      --mean 0.2860 --std 0.3530 -o /tmp/a_conv3_r16.onnx\n" +
-			"  $ graft lowrank resnet18.onnx --ratio 0.5 -o resnet18_half.onnx",
+			"  $ graft lowrank resnet18.onnx --ratio 0.5 -o resnet18_half.onnx\n" +
+			"  $ graft lowrank resnet18.onnx --ratio 0.5 --data train/ --shards 8 -o stats/s-$SLURM_ARRAY_TASK_ID.npz\n" +
+			"  $ graft fit merge stats/ -o stats.npz && graft lowrank resnet18.onnx --ratio 0.5 --from-stats stats.npz -o resnet18_half.onnx",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "layer", Usage: "Conv or Gemm layer to factorise (repeatable)"},
 			&cli.IntFlag{Name: "rank", Usage: "rank R for --layer"},
 			&cli.Float64Flag{Name: "ratio", Usage: "whole model: keep about this fraction of each layer's parameters"},
 			&cli.BoolFlag{Name: "all-layers", Usage: "with --ratio, factorise the last layer too"},
 			threadsFlag(),
-			outputFlag,
-		}, append(dataFlagsFor(false), recordFlags()...)...),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model (with --shard: the statistics, .npz)", Required: true},
+		}, append(append(statsFlags(), dataFlagsFor(false)...), recordFlags()...)...),
 		Action: runLowRank,
 	}
 }
@@ -60,10 +66,13 @@ func runLowRank(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if c.IsSet("shard") || c.IsSet("shards") {
+		return lowRankShard(c, m, plans)
+	}
 	rec, rerr := startRecord(c, "lowrank", []string{path, c.String("data"), c.String("labels")}, 0)
 	warnRecord(c, rerr)
 	defer func() { finishRecord(c, rec, err) }()
-	if c.String("data") != "" {
+	if c.String("data") != "" || c.IsSet("from-stats") {
 		if err := collectLayerStats(c, m, plans); err != nil {
 			return err
 		}
@@ -169,17 +178,27 @@ func factorise(m *onnx.Model, p *lowRankPlan) (map[string]any, string, error) {
 // collectLayerStats runs m over --data once (fitting.LayerStats) and
 // gives each plan the statistics of its layer's inputs and outputs.
 func collectLayerStats(c *cli.Context, m *onnx.Model, plans []*lowRankPlan) error {
-	src, err := openData(c, "data")
-	if err != nil {
-		return err
-	}
-	layers := make([]*surgery.LinearLayer, len(plans))
-	for i, p := range plans {
-		layers[i] = p.layer
-	}
-	stats, err := fitting.LayerStats(m, layers, src, feedFlags(c, "lowrank"))
-	if err != nil {
-		return err
+	layers := planLayers(plans)
+	var stats []fitting.LayerStat
+	if c.IsSet("from-stats") {
+		if c.String("data") != "" {
+			return usagef("--from-stats and --data both give the samples of the fit; choose one")
+		}
+		f, err := readStats(c.StringSlice("from-stats"))
+		if err != nil {
+			return err
+		}
+		if stats, err = fitting.LayerStatsFromFile(m, layers, f); err != nil {
+			return err
+		}
+	} else {
+		src, err := openData(c, "data")
+		if err != nil {
+			return err
+		}
+		if stats, err = fitting.LayerStats(m, layers, src, feedFlags(c, "lowrank")); err != nil {
+			return err
+		}
 	}
 	for i, p := range plans {
 		if stats[i].Skipped != "" {
@@ -198,4 +217,33 @@ func relFrobenius(w, approx []float64) float64 {
 		den += w[i] * w[i]
 	}
 	return math.Sqrt(num / den)
+}
+
+func planLayers(plans []*lowRankPlan) []*surgery.LinearLayer {
+	layers := make([]*surgery.LinearLayer, len(plans))
+	for i, p := range plans {
+		layers[i] = p.layer
+	}
+	return layers
+}
+
+// lowRankShard is lowrank --data --shard: the planned layers' statistics
+// over one shard of the data, written to -o.
+func lowRankShard(c *cli.Context, m *onnx.Model, plans []*lowRankPlan) error {
+	sh, from, err := dataShard(c)
+	if err != nil {
+		return err
+	}
+	if c.String("data") == "" {
+		return usagef("--shard collects the layers' statistics over --data: give it")
+	}
+	src, err := openData(c, "data")
+	if err != nil {
+		return err
+	}
+	f, err := fitting.LayerStatsShard(m, planLayers(plans), src, sh, feedFlags(c, "stats"))
+	if err != nil {
+		return err
+	}
+	return writeShardStats(c, f, from)
 }

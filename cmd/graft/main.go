@@ -55,6 +55,7 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 			newSimilarityCmd(),
 			newTrackCmd(),
 			newLowRankCmd(),
+			newFitCmd(),
 			newNTKCmd(),
 			newFinetuneCmd(),
 			newNernCmd(),

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/graft-ml/graft/eval"
+	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/runlog"
 	"github.com/graft-ml/graft/surgery"
@@ -31,13 +32,20 @@ func newStitchCmd() *cli.Command {
 			"accuracy of A, B and the stitched model on that dataset (labels as for eval).\n" +
 			"B's nodes and values are renamed under B/ (its module paths become B.layer3...),\n" +
 			"weights identical to A's are shared, and older opsets are upgraded to the newer one.\n" +
-			"Shapes must agree at both joints; a mismatch says what differs.\n\n" +
+			"Shapes must agree at both joints; a mismatch says what differs.\n" +
+			"Array jobs: with --shard I/N (or --shards N and the index from $SLURM_ARRAY_TASK_ID\n" +
+			"or $JOB_COMPLETION_INDEX) the command reads part I of --data and writes the fit's\n" +
+			"statistics to -o (.npz) instead of a model; `graft fit merge` adds the shards' files,\n" +
+			"and --fit with --from-stats (the merged file, or all of them) fits and stitches as one\n" +
+			"run over --data would.\n\n" +
 			"Examples:\n" +
 			"  $ graft stitch fixtures/resnet_small/model.onnx --at layer1 fixtures/resnet_small/model.onnx --from layer1 -o /tmp/self.onnx\n" +
 			"  $ graft stitch fixtures/fmnist/a.onnx --at pool2 fixtures/fmnist/b.onnx --from pool2 --fit linear \\\n" +
 			"      --data fixtures/fmnist/train-images-2k-idx3-ubyte.gz --test fixtures/fmnist/t10k-images-1k-idx3-ubyte.gz \\\n" +
 			"      --mean 0.2860 --std 0.3530 -o /tmp/ab.onnx\n" +
-			"  $ graft stitch a.onnx --at layer2 b.onnx --from layer2 --adapter conv1x1.onnx -o ab.onnx",
+			"  $ graft stitch a.onnx --at layer2 b.onnx --from layer2 --adapter conv1x1.onnx -o ab.onnx\n" +
+			"  $ graft stitch a.onnx --at layer2 b.onnx --from layer2 --fit linear --data x.npy --shard 0/4 -o stats/s-0.npz\n" +
+			"  $ graft fit merge stats/ -o stats.npz && graft stitch a.onnx --at layer2 b.onnx --from layer2 --fit linear --from-stats stats.npz -o ab.onnx",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "at", Usage: "layer of A whose value leaves A", Required: true},
 			&cli.StringFlag{Name: "from", Usage: "layer of B whose value the adapter replaces", Required: true},
@@ -49,8 +57,8 @@ func newStitchCmd() *cli.Command {
 			&cli.StringFlag{Name: "test", Usage: "dataset to report A's, B's and the stitched model's accuracy on"},
 			&cli.StringFlag{Name: "test-labels", Usage: "labels for --test when it carries none"},
 			threadsFlag(),
-			outputFlag,
-		}, append(dataFlagsFor(false), recordFlags()...)...),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model (with --shard: the statistics, .npz)", Required: true},
+		}, append(append(statsFlags(), dataFlagsFor(false)...), recordFlags()...)...),
 		Action: runStitch,
 	}
 }
@@ -67,6 +75,9 @@ func runStitch(c *cli.Context) (err error) {
 	b, err := onnx.Load(pathB)
 	if err != nil {
 		return err
+	}
+	if c.IsSet("shard") || c.IsSet("shards") {
+		return stitchShard(c, a, b)
 	}
 	var rec *runlog.Run // only with --fit
 	defer func() { finishRecord(c, rec, err) }()
@@ -126,4 +137,31 @@ func testStitched(c *cli.Context, rec *runlog.Run, pathA, pathB string) error {
 		rec.Summary("test_top1_"+strings.ToLower(m.name), *res.Top1)
 	}
 	return nil
+}
+
+// stitchShard is stitch --fit --shard: the statistics of the fit over one
+// shard of --data, written to -o.
+func stitchShard(c *cli.Context, a, b *onnx.Model) error {
+	sh, from, err := dataShard(c)
+	if err != nil {
+		return err
+	}
+	if !c.IsSet("fit") || c.String("data") == "" {
+		return usagef("--shard collects the statistics of --fit over --data: give both")
+	}
+	if c.IsSet("test") {
+		return usagef("--shard writes statistics, not a model to --test: test after --from-stats")
+	}
+	if k := c.Int("kernel"); k < 1 {
+		return usagef("--kernel %d: want a positive odd size", k)
+	}
+	src, err := openData(c, "data")
+	if err != nil {
+		return err
+	}
+	f, err := fitting.AdapterStats(a, c.String("at"), b, c.String("from"), src, sh, fitting.StitchOptions{Kernel: c.Int("kernel"), Feed: feedFlags(c, "stats")})
+	if err != nil {
+		return err
+	}
+	return writeShardStats(c, f, from)
 }

@@ -52,7 +52,7 @@ func newSweepCmd() *cli.Command {
 			&cli.StringFlag{Name: "test-labels", Usage: "labels for --test when it carries none"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 			threadsFlag(),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "folder to write sweep.csv, sweep.json and heatmap.png to (required)", Required: true},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write sweep.csv, sweep.json and heatmap.png (a folder; required)", Required: true},
 		}, dataFlags()...),
 		Action: runSweep,
 	}
