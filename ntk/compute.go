@@ -316,7 +316,9 @@ func (p *plan) factors(x *tensor.Dense, lo, hi int, outs []int) (*factors, error
 				return nil, fmt.Errorf("ntk: forward pass: %w", err)
 			}
 			for name, d := range fwd {
-				in[name] = d
+				if d.Rank() > 0 && d.Shape[0] == n {
+					in[name] = d
+				}
 			}
 		}
 		for ai, a := range outs {

@@ -223,8 +223,20 @@ func (p *plan) convJacobianProduct(f *factors, l *convLayer, xv, gy *tensor.Dens
 // and the per-sample extra inputs): supplied to the backward passes,
 // they let the forward pass run once per chunk rather than once per
 // output. orig is the model gm was derived from; its nodes are the
-// forward ones.
-func savedValues(orig, gm *onnx.Graph, inputs []string) []string {
+// forward ones. The values named in also (the layers' inputs, which the
+// factors read) are saved too when they qualify. Only values declared with the input's symbolic batch dim
+// first are saved (a value whose rows are not the samples could not be
+// run in slices, and is recomputed instead); a model with a fixed batch
+// saves none.
+func savedValues(orig, gm *onnx.Graph, inputs, also []string) []string {
+	in := gm.Value(inputs[0])
+	if in == nil || !in.Type.HasShape || len(in.Type.Dims) == 0 || in.Type.Dims[0].Param == "" {
+		return nil
+	}
+	batch := in.Type.Dims[0].Param
+	batchFirst := func(v *onnx.Value) bool {
+		return v.Type.HasShape && len(v.Type.Dims) > 0 && v.Type.Dims[0].Param == batch
+	}
 	forward := map[string]bool{}
 	for _, n := range orig.Nodes {
 		for _, v := range n.Outputs {
@@ -259,10 +271,16 @@ func savedValues(orig, gm *onnx.Graph, inputs []string) []string {
 			continue
 		}
 		for _, v := range reads {
-			if v != nil && forward[v.Name] && perSample[v.Name] && !seen[v.Name] && v.Type.DType == tensor.Float32 {
+			if v != nil && forward[v.Name] && perSample[v.Name] && !seen[v.Name] && v.Type.DType == tensor.Float32 && batchFirst(v) {
 				seen[v.Name] = true
 				saved = append(saved, v.Name)
 			}
+		}
+	}
+	for _, name := range also {
+		if v := gm.Value(name); v != nil && forward[name] && perSample[name] && !seen[name] && v.Type.DType == tensor.Float32 && batchFirst(v) {
+			seen[name] = true
+			saved = append(saved, name)
 		}
 	}
 	return saved

@@ -176,7 +176,14 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 		for name := range p.extra {
 			perSample = append(perSample, name)
 		}
-		p.saved = savedValues(g, gr.Model.Graph, perSample)
+		var layerInputs []string
+		for _, l := range p.gemms {
+			layerInputs = append(layerInputs, l.x)
+		}
+		for _, l := range p.convs {
+			layerInputs = append(layerInputs, l.x)
+		}
+		p.saved = savedValues(g, gr.Model.Graph, perSample, layerInputs)
 	}
 	if len(p.generic) > 0 {
 		gr, err := exec.Gradient(m, []string{p.output}, p.generic)
