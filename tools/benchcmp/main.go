@@ -1,7 +1,14 @@
 // Command benchcmp times graft and ONNX Runtime on the same models, inputs
 // and thread count in one run, and prints each model's latency ratio.
 //
-//	go run ./tools/benchcmp [-threads 2] [-iters 20] [-models resnet18,mobilenet_v2,mlp_big] [-batches 1,8]
+//	go run ./tools/benchcmp [-threads 2] [-iters 20] [-rounds 1] [-models resnet18,mobilenet_v2,mlp_big|all] [-batches 1,8]
+//
+// With -rounds N each measurement alternates N times between graft and
+// ONNX Runtime (iters runs each), and the table gives the medians of the
+// rounds' medians and of their ratios, which a shared machine's changing
+// load skews less than one long run of each. The machine's load average
+// (/proc/loadavg) is printed before and after, and the geometric mean of
+// the ratios per batch size at the end.
 //
 // The models come from fixtures/gen_big.py (exported on first use); ONNX
 // Runtime runs through tools/ort/run.js (npm ci --ignore-scripts there).
@@ -38,19 +45,20 @@ import (
 func main() {
 	threads := flag.Int("threads", 2, "threads for both runtimes")
 	iters := flag.Int("iters", 20, "timed iterations per measurement")
+	rounds := flag.Int("rounds", 1, "alternations between graft and ONNX Runtime per measurement")
 	models := flag.String("models", "resnet18,mobilenet_v2,mlp_big", "gen_big.py model names, or all")
 	batches := flag.String("batches", "1,8", "batch sizes")
 	flag.Parse()
 	if *models == "all" {
 		*models = "resnet18,mobilenet_v2,efficientnet_b0,shufflenet_v2_x1_0,squeezenet1_1,mlp_big"
 	}
-	if err := compare(strings.Split(*models, ","), strings.Split(*batches, ","), *threads, *iters); err != nil {
+	if err := compare(strings.Split(*models, ","), strings.Split(*batches, ","), *threads, *iters, max(1, *rounds)); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcmp:", err)
 		os.Exit(1)
 	}
 }
 
-func compare(models, batches []string, threads, iters int) error {
+func compare(models, batches []string, threads, iters, rounds int) error {
 	runner, err := fixtures.ORTRunner()
 	if err != nil {
 		return err
@@ -60,8 +68,10 @@ func compare(models, batches []string, threads, iters int) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	fmt.Printf("machine: %s, GOMAXPROCS %d, threads %d, %d iterations (median ms)\n", cpuName(), runtime.GOMAXPROCS(0), threads, iters)
-	fmt.Printf("%-14s %5s %10s %10s %8s\n", "model", "batch", "graft ms", "ORT ms", "ORT/graft")
+	fmt.Printf("machine: %s, GOMAXPROCS %d, threads %d, %d iterations × %d rounds (median ms), load average %s\n",
+		cpuName(), runtime.GOMAXPROCS(0), threads, iters, rounds, loadAvg())
+	logRatios := map[int][]float64{}
+	fmt.Printf("%-18s %5s %10s %10s %8s\n", "model", "batch", "graft ms", "ORT ms", "ORT/graft")
 	for _, name := range models {
 		path, err := fixtures.Big(name)
 		if err != nil {
@@ -85,17 +95,39 @@ func compare(models, batches []string, threads, iters int) error {
 			if err := tensor.SaveNPY(xPath, x); err != nil {
 				return err
 			}
-			g, err := timeGraft(m, input.Name, x, threads, iters)
+			p, err := gexec.Compile(m)
 			if err != nil {
 				return fmt.Errorf("%s: graft: %w", name, err)
 			}
-			o, err := timeORT(runner, path, input.Name, xPath, threads, iters)
-			if err != nil {
-				return fmt.Errorf("%s: onnxruntime: %w", name, err)
+			p.Threads = threads
+			var gs, ots, rs []float64
+			for range rounds {
+				g, err := timeGraft(p, input.Name, x, iters)
+				if err != nil {
+					return fmt.Errorf("%s: graft: %w", name, err)
+				}
+				o, err := timeORT(runner, path, input.Name, xPath, threads, iters)
+				if err != nil {
+					return fmt.Errorf("%s: onnxruntime: %w", name, err)
+				}
+				gs, ots, rs = append(gs, g), append(ots, o), append(rs, o/g)
 			}
-			fmt.Printf("%-14s %5d %10.2f %10.2f %8.2fx\n", name, batch, g, o, o/g)
+			g, o, r := median(gs), median(ots), median(rs)
+			logRatios[batch] = append(logRatios[batch], math.Log(r))
+			fmt.Printf("%-18s %5d %10.2f %10.2f %8.2fx\n", name, batch, g, o, r)
 		}
 	}
+	for _, bs := range batches {
+		b, _ := strconv.Atoi(bs)
+		if l := logRatios[b]; len(l) > 0 {
+			sum := 0.0
+			for _, v := range l {
+				sum += v
+			}
+			fmt.Printf("geometric mean, batch %d: %.2fx\n", b, math.Exp(sum/float64(len(l))))
+		}
+	}
+	fmt.Printf("load average after: %s\n", loadAvg())
 	return nil
 }
 
@@ -155,12 +187,7 @@ func randomInput(v *onnx.Value, batch int) *tensor.Dense {
 	return x
 }
 
-func timeGraft(m *onnx.Model, input string, x *tensor.Dense, threads, iters int) (float64, error) {
-	p, err := gexec.Compile(m)
-	if err != nil {
-		return 0, err
-	}
-	p.Threads = threads
+func timeGraft(p *gexec.Program, input string, x *tensor.Dense, iters int) (float64, error) {
 	in := map[string]*tensor.Dense{input: x}
 	for i := 0; i < 3; i++ {
 		if _, err := p.Run(in, gexec.RunOptions{}); err != nil {
@@ -175,8 +202,27 @@ func timeGraft(m *onnx.Model, input string, x *tensor.Dense, threads, iters int)
 		}
 		times[i] = float64(time.Since(start).Nanoseconds()) / 1e6
 	}
-	sort.Float64s(times)
-	return times[len(times)/2], nil
+	return median(times), nil
+}
+
+// median returns the middle of v (the upper one of an even count).
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func timeORT(runner []string, model, input, xPath string, threads, iters int) (float64, error) {
