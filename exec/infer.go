@@ -86,6 +86,13 @@ func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 		if err != nil {
 			return fmt.Errorf("shape inference: %w", err)
 		}
+		// An output the op does not have would fail only at run time
+		// ("kernel produced no output"); say so now.
+		for i := len(types); i < len(n.Outputs); i++ {
+			if n.Outputs[i] != nil {
+				return fmt.Errorf("shape inference: %w", onnx.NodeErrorf(n, "declares %d outputs, but %s (opset %d) has %d", len(n.Outputs), n.OpType, opset, len(types)))
+			}
+		}
 		for i, v := range n.Outputs {
 			if v != nil && i < len(types) {
 				v.Type = mergeTypes(v.Type, types[i])

@@ -351,7 +351,10 @@ func (p *Program) run(vals *runValues, supplied map[*onnx.Value]bool, want []*on
 			if v == nil || supplied[v] {
 				continue
 			}
-			if i >= len(out) || out[i] == nil {
+			if i >= len(out) {
+				return nil, onnx.NodeErrorf(n, "declares %d outputs, but %s (opset %d) produced %d", len(outputs), n.OpType, p.opset, len(out))
+			}
+			if out[i] == nil {
 				return nil, onnx.NodeErrorf(n, "kernel produced no output %d", i)
 			}
 			vals.set(v, out[i])

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/onnx"
@@ -42,5 +43,31 @@ func TestRunKeepsCallerInputs(t *testing.T) {
 				t.Fatalf("run %d changed the caller's input: x[%d] = %v, was %v", run, i, v, in[i])
 			}
 		}
+	}
+}
+
+// TestInferRejectsExtraOutputs: a node declaring more outputs than its op
+// has is an error at shape inference (what check runs) naming the node,
+// and a run says the same.
+func TestInferRejectsExtraOutputs(t *testing.T) {
+	g := onnx.NewGraph("extra_output")
+	x, err := g.AddInput("x", onnx.ShapeOf(tensor.Float32, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := g.AddNode("Relu", "", "relu_two", []*onnx.Value{x}, []string{"y", "z"})
+	g.Outputs = []*onnx.Value{n.Outputs[0]}
+	m := onnx.NewModel(g, 13)
+	err = InferShapes(m)
+	if err == nil || !strings.Contains(err.Error(), `"relu_two"`) || !strings.Contains(err.Error(), "declares 2 outputs") {
+		t.Fatalf("InferShapes: %v; want an error naming relu_two and its 2 outputs", err)
+	}
+	p, err := Compile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Run(map[string]*tensor.Dense{"x": tensor.FromF32([]int{2}, []float32{1, -1})}, RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "declares 2 outputs") {
+		t.Errorf("Run: %v; want the declared output count named", err)
 	}
 }
