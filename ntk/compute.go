@@ -31,6 +31,10 @@ func (p *plan) release(f *factors) {
 		p.pool.put(g)
 		delete(f.convG, l)
 	}
+	for l, u := range f.unfolded {
+		p.pool.put(u.F32)
+		delete(f.unfolded, l)
+	}
 }
 
 // outputs lists the outputs a whose gradients the mode needs.

@@ -175,7 +175,7 @@ func (p *plan) convJacobianProduct(f *factors, l *convLayer, xv, gy *tensor.Dens
 	u := f.unfolded[l]
 	if u == nil {
 		var err error
-		if u, err = fitting.Unfold(xv, *l.patches); err != nil {
+		if u, err = p.unfold(xv, *l.patches); err != nil {
 			return fmt.Errorf("ntk: conv %s: %w", l.node.Name, err)
 		}
 		f.unfolded[l] = u
@@ -216,6 +216,56 @@ func (p *plan) convJacobianProduct(f *factors, l *convLayer, xv, gy *tensor.Dens
 		}
 	}
 	return nil
+}
+
+// unfold returns the NCHW activation x unfolded as fitting.Unfold does
+// it, (N·H'·W') × C·k·k, into a buffer of the pool, the samples in
+// parallel.
+func (p *plan) unfold(x *tensor.Dense, pt fitting.Patches) (*tensor.Dense, error) {
+	if x.Rank() != 4 || x.DType != tensor.Float32 {
+		return nil, fmt.Errorf("unfold: input is %s%v, want float32 NCHW", x.DType, x.Shape)
+	}
+	n, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	oh, ow, err := pt.OutSize(h, w)
+	if err != nil {
+		return nil, fmt.Errorf("unfold: %w", err)
+	}
+	k, stride := pt.K, max(pt.Stride, 1)
+	cols := c * k * k
+	rows := oh * ow
+	u := tensor.FromF32([]int{n * rows, cols}, p.pool.get(n*rows*cols))
+	p.perSample(n, func(s int, _ []float32) {
+		img := x.F32[s*c*h*w : (s+1)*c*h*w]
+		dst := u.F32[s*rows*cols : (s+1)*rows*cols]
+		for oy := range oh {
+			for ox := range ow {
+				row := dst[(oy*ow+ox)*cols : (oy*ow+ox+1)*cols]
+				y0, x0 := oy*stride-pt.Pad, ox*stride-pt.Pad
+				i := 0
+				for ch := range c {
+					plane := img[ch*h*w : (ch+1)*h*w]
+					for ky := range k {
+						iy := y0 + ky
+						if iy < 0 || iy >= h {
+							clear(row[i : i+k])
+							i += k
+							continue
+						}
+						line := plane[iy*w : (iy+1)*w]
+						for kx := range k {
+							if ix := x0 + kx; ix >= 0 && ix < w {
+								row[i] = line[ix]
+							} else {
+								row[i] = 0
+							}
+							i++
+						}
+					}
+				}
+			}
+		}
+	}, 0)
+	return u, nil
 }
 
 // savedValues returns the forward values of gradient model gm that its

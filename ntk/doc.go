@@ -18,6 +18,21 @@
 // so a kernel is the same to the bit whether computed whole or in shards
 // with the same chunk.
 //
+// # Convolutions
+//
+// A conv layer's per-sample weight gradient is G·U, G the sample's output
+// gradient (Cout × positions) and U its unfolded input (positions ×
+// Cin·k·k). A chunk keeps every conv layer's G and U, not the gradients,
+// which are formed when the layer's term is contracted: one layer, and
+// for the trace and one-output kernels one block of outputs (about 16 MB),
+// at a time, each sample's block in one product of its stacked output
+// gradients with U, the samples in parallel, into buffers reused from
+// layer to layer and chunk to chunk. The forward pass runs once per
+// chunk; each output's backward pass starts from its saved values. On the
+// VGG-style CNN fixture (six convs and a Gemm, 298k parameters) the trace
+// kernel of 32 samples holds 194 MB where the gradients alone would be
+// 381 MB.
+//
 // # Array jobs
 //
 // Options.Shard computes one part of the whole kernel (see Shard for the

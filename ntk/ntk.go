@@ -60,7 +60,8 @@ type Options struct {
 	// Chunk is how many samples' gradients are held at once (0: chosen
 	// from MaxBytes). Memory grows with Chunk, not with N.
 	Chunk int
-	// MaxBytes bounds the per-sample gradients held at once (0: 512 MiB).
+	// MaxBytes bounds the per-sample factors and gradients held at once
+	// (0: 512 MiB).
 	MaxBytes int64
 	// Threads for the executor and the contractions (0: all cores).
 	Threads int
@@ -80,7 +81,8 @@ type Result struct {
 	Params []string
 	// Paths says how each parameter's contribution was computed:
 	// "gemm" (per-sample outer-product factors, no Jacobian formed),
-	// "conv" (per-sample weight gradients of the layer alone) or
+	// "conv" (per-sample weight gradients of the layer alone: products of
+	// output gradients and unfolded inputs, formed a layer at a time) or
 	// "jacobian" (per-sample backward passes through the whole model).
 	Paths map[string]string
 	// Outputs is K, the number of model outputs per sample (1 with

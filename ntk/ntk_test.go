@@ -5,9 +5,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/fitting"
 	"github.com/graft-ml/graft/fixtures"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
@@ -418,6 +420,30 @@ func BenchmarkNTKVGG(b *testing.B) {
 	for b.Loop() {
 		if _, err := Compute(m, x, Options{Mode: Mode{Kind: Trace}, Threads: 2}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestUnfold holds the product path's unfolding to fitting.Unfold's on
+// odd shapes: kernels 1 to 3, padding, strides 1 and 2.
+func TestUnfold(t *testing.T) {
+	x := tensor.New(tensor.Float32, 3, 2, 5, 7)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range x.F32 {
+		x.F32[i] = float32(r.NormFloat64())
+	}
+	p := &plan{threads: 2}
+	for _, pt := range []fitting.Patches{{K: 1}, {K: 3, Pad: 1}, {K: 3, Pad: 1, Stride: 2}, {K: 2, Stride: 2}, {K: 3, Pad: 2, Stride: 3}} {
+		want, err := fitting.Unfold(x, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.unfold(x, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tensor.SameShape(got.Shape, want.Shape) || !slices.Equal(got.F32, want.F32) {
+			t.Errorf("%+v: unfolded %v differs from fitting.Unfold's %v", pt, got.Shape, want.Shape)
 		}
 	}
 }
