@@ -228,7 +228,7 @@ func ReadStatsFile(path string) (*StatsFile, error) {
 		return nil, fmt.Errorf("%s: header.json: shard %d/%d", path, h.Shard, h.Count)
 	}
 	for k, eh := range h.Entries {
-		s, err := NewStats(eh.P, eh.Q)
+		s, err := emptyStats(eh.P, eh.Q)
 		if err != nil {
 			return nil, fmt.Errorf("%s: entry %s: %w", path, eh.Name, err)
 		}
@@ -308,7 +308,7 @@ func MergeStatsFiles(files []*StatsFile, names []string) (*StatsFile, error) {
 	order := slices.Sorted(maps.Keys(owner))
 	out := &StatsFile{Kind: first.Kind, Identity: first.Identity, Shard: Shard{0, first.Shard.Count}, Total: first.Total}
 	for _, e := range first.Entries {
-		s, err := NewStats(e.Stats.p, e.Stats.q)
+		s, err := emptyStats(e.Stats.p, e.Stats.q)
 		if err != nil {
 			return nil, err
 		}
@@ -392,4 +392,13 @@ func modelHash(m *onnx.Model) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// emptyStats is NewStats, or for q = 0 a joint accumulator (newJoint) of
+// p columns, as Similarity and Sweep keep for CKA.
+func emptyStats(p, q int) (*Stats, error) {
+	if q == 0 {
+		return newJoint(p)
+	}
+	return NewStats(p, q)
 }

@@ -3,6 +3,7 @@ package fitting
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -45,6 +46,15 @@ type SweepOptions struct {
 	// Progress, when not nil, is called as each stage goes: "fit pass"
 	// and "test pass" in samples, "fits" in cells.
 	Progress func(stage string, done, total int)
+	// Shard, when not zero, makes Sweep an array-job task: it runs the
+	// pass over shard Shard of the fitting data and returns its statistics
+	// (SweepResult.Stats) for the cells still to compute, without fitting,
+	// testing or writing anything.
+	Shard Shard
+	// FromStats, when not nil, is the statistics of every shard merged
+	// (MergeStatsFiles): Sweep fits from them instead of passing over the
+	// fitting data, of which it reads one batch, for the shapes.
+	FromStats *StatsFile
 }
 
 // SweepCell is one pair of layers stitched with one method: A up to
@@ -104,6 +114,8 @@ type SweepResult struct {
 	Computed int `json:"computed"`
 	// Files are the files written to Dir.
 	Files []string `json:"files,omitempty"`
+	// Stats is a shard's statistics (SweepOptions.Shard); nil otherwise.
+	Stats *StatsFile `json:"-"`
 }
 
 // Cell returns the cell of layers a and b fitted by method, or nil.
@@ -144,6 +156,19 @@ func (r *SweepResult) Cell(a, b string, method Method) *SweepCell {
 func Sweep(a, b *onnx.Model, train data.Source, o SweepOptions) (*SweepResult, error) {
 	if o.Kernel < 0 {
 		return nil, fmt.Errorf("fitting: sweep: kernel %d: want a positive odd size", o.Kernel)
+	}
+	if !o.Shard.IsZero() && o.FromStats != nil {
+		return nil, errors.New("fitting: sweep: a shard collects statistics and FromStats fits from them; give one")
+	}
+	var hashes [2]string // the models', before anything fills in their shapes
+	if !o.Shard.IsZero() || o.FromStats != nil {
+		for i, m := range []*onnx.Model{a, b} {
+			h, err := modelHash(m)
+			if err != nil {
+				return nil, err
+			}
+			hashes[i] = h
+		}
 	}
 	methods := o.Methods
 	if len(methods) == 0 {
@@ -199,8 +224,20 @@ func Sweep(a, b *onnx.Model, train data.Source, o SweepOptions) (*SweepResult, e
 			s.pairs = append(s.pairs, p)
 		}
 	}
-	if err := s.fit(train, fitFeed); err != nil {
+	s.identity = map[string]string{"model_a": hashes[0], "model_b": hashes[1], "kernel": fmt.Sprint(max(o.Kernel, 1)), "pairs": s.pendingNames()}
+	pass, passFeed, err := shardSource(train, fitFeed, o.Shard)
+	if err != nil {
 		return nil, err
+	}
+	if err := s.fit(train, fitFeed, pass, passFeed); err != nil {
+		return nil, err
+	}
+	if !o.Shard.IsZero() {
+		if s.stats == nil {
+			return nil, fmt.Errorf("fitting: sweep: every cell is already in %s: no statistics to collect", filepath.Join(o.Dir, SweepCSV))
+		}
+		r.Stats = s.stats
+		return r, nil
 	}
 	if err := s.test(test, testFeed, r); err != nil {
 		return nil, err
@@ -241,6 +278,20 @@ type sweep struct {
 	pairs   []*sweepPair
 	sim     *simPass // the pending pairs' layers: la[idxA], lb[idxB]
 	fitted  []*sweepFit
+	// identity names the statistics of a sharded sweep; stats are a
+	// shard's (SweepOptions.Shard).
+	identity map[string]string
+	stats    *StatsFile
+}
+
+// pendingNames lists the pairs with cells to compute, for an identity.
+func (s *sweep) pendingNames() string {
+	var names []string
+	for _, p := range s.pending() {
+		x, y := p.layers()
+		names = append(names, x+">"+y)
+	}
+	return strings.Join(names, ",")
 }
 
 // sweepPair is one pair of layers with its cells, one per method.
@@ -272,8 +323,10 @@ func (s *sweep) pending() []*sweepPair {
 	return out
 }
 
-// fit runs the pass over the fitting data and fits every pending cell.
-func (s *sweep) fit(train data.Source, fo feed.Options) error {
+// fit runs the pass over the fitting data (pass, read with po: train or
+// a shard of it) and fits every pending cell, or, for a shard, keeps the
+// statistics in s.stats.
+func (s *sweep) fit(train data.Source, fo feed.Options, pass data.Source, po feed.Options) error {
 	pending := s.pending()
 	if len(pending) == 0 {
 		return nil
@@ -345,37 +398,16 @@ func (s *sweep) fit(train data.Source, fo feed.Options) error {
 	if err := sim.layout(acts, FeaturesAuto, skip); err != nil {
 		return err
 	}
-	resized := map[resizeKey]*tensor.Dense{}
-	err = feed.Each(train, fo, func(bt data.Batch) error {
-		acts, err := sim.run(bt.X)
-		if err != nil {
+	if s.o.FromStats != nil {
+		if err := s.load(pending, s.o.FromStats); err != nil {
 			return err
 		}
-		if err := sim.add(acts); err != nil {
-			return err
-		}
-		clear(resized)
-		for _, p := range pending {
-			if p.af == nil {
-				continue
-			}
-			key := resizeKey{p.ia, p.af.r.ResizedTo}
-			ya, ok := resized[key]
-			if !ok {
-				if ya, err = p.af.resize(acts[p.ia]); err != nil {
-					return fmt.Errorf("%s: %w", s.label(p), err)
-				}
-				resized[key] = ya
-			}
-			if err := p.af.add(ya, acts[p.ib]); err != nil {
-				p.note("fit failed: " + err.Error())
-				p.af = nil
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	} else if err := s.pass(pending, pass, po); err != nil {
 		return err
+	}
+	if !s.o.Shard.IsZero() {
+		s.stats = s.shardStats(pending, po.Samples(pass), fo.Samples(train))
+		return nil
 	}
 	simr, err := sim.result(la, lb, fo.Samples(train))
 	if err != nil {
@@ -414,6 +446,101 @@ func (s *sweep) fit(train data.Source, fo feed.Options) error {
 			}
 		}
 		p.af = nil // the statistics are no longer needed
+	}
+	return nil
+}
+
+// pass feeds every pending pair's statistics, and the joint ones of CKA,
+// from one pass over src.
+func (s *sweep) pass(pending []*sweepPair, src data.Source, o feed.Options) error {
+	sim := s.sim
+	resized := map[resizeKey]*tensor.Dense{}
+	return feed.Each(src, o, func(bt data.Batch) error {
+		acts, err := sim.run(bt.X)
+		if err != nil {
+			return err
+		}
+		if err := sim.add(acts); err != nil {
+			return err
+		}
+		clear(resized)
+		for _, p := range pending {
+			if p.af == nil {
+				continue
+			}
+			key := resizeKey{p.ia, p.af.r.ResizedTo}
+			ya, ok := resized[key]
+			if !ok {
+				if ya, err = p.af.resize(acts[p.ia]); err != nil {
+					return fmt.Errorf("%s: %w", s.label(p), err)
+				}
+				resized[key] = ya
+			}
+			if err := p.af.add(ya, acts[p.ib]); err != nil {
+				p.note("fit failed: " + err.Error())
+				p.af = nil
+			}
+		}
+		return nil
+	})
+}
+
+// pairEntry and groupEntry name a pair's and a CKA group's statistics
+// in a sharded sweep's file.
+func pairEntry(p *sweepPair) string {
+	x, y := p.layers()
+	return "pair:" + x + ">" + y
+}
+
+func groupEntry(k int) string { return fmt.Sprintf("cka:%d", k) }
+
+// shardStats returns the statistics a shard's pass collected.
+func (s *sweep) shardStats(pending []*sweepPair, samples, total int) *StatsFile {
+	f := &StatsFile{Kind: "sweep", Identity: s.identity, Shard: s.o.Shard, Shards: []int{s.o.Shard.Index}, Samples: samples, Total: total}
+	for _, p := range pending {
+		if p.af != nil {
+			f.Entries = append(f.Entries, StatsEntry{Name: pairEntry(p), Stats: p.af.stats})
+		}
+	}
+	for k, g := range s.sim.groups {
+		f.Entries = append(f.Entries, StatsEntry{Name: groupEntry(k), Stats: g.stats})
+	}
+	return f
+}
+
+// load takes the pairs' and the CKA groups' statistics from the merged
+// statistics of every shard, in place of a pass.
+func (s *sweep) load(pending []*sweepPair, f *StatsFile) error {
+	if err := f.complete("sweep"); err != nil {
+		return err
+	}
+	if err := f.checkIdentity(s.identity); err != nil {
+		return err
+	}
+	take := func(name string, dst **Stats) error {
+		e := f.Entry(name)
+		if e == nil {
+			return fmt.Errorf("fitting: sweep: the statistics have no entry %s", name)
+		}
+		if e.Stats.p != (*dst).p || e.Stats.q != (*dst).q {
+			return fmt.Errorf("fitting: sweep: the statistics' %s is of %d+%d columns, this sweep's %d+%d", name, e.Stats.p, e.Stats.q, (*dst).p, (*dst).q)
+		}
+		*dst = e.Stats
+		return nil
+	}
+	for _, p := range pending {
+		if p.af == nil {
+			continue
+		}
+		if err := take(pairEntry(p), &p.af.stats); err != nil {
+			return err
+		}
+		p.af.r.Samples, p.af.r.Rows = f.Samples, p.af.stats.N()
+	}
+	for k, g := range s.sim.groups {
+		if err := take(groupEntry(k), &g.stats); err != nil {
+			return err
+		}
 	}
 	return nil
 }

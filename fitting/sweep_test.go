@@ -2,6 +2,7 @@ package fitting_test
 
 import (
 	"encoding/csv"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -238,4 +239,69 @@ func BenchmarkSweep(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSweepShards runs a 2×3 sweep as 4 shards (statistics written to
+// files and read back, merged in another order) and finishes it from the
+// merged statistics: every cell must equal the one run's, top-1 exactly
+// and R² and CKA to 1e-10 (the sums differ only in the order of the
+// additions, about 1e-15 relative). A missing shard is an error naming
+// it, and so are statistics of other pairs.
+func TestSweepShards(t *testing.T) {
+	train, test := images(t, "train-images-2k-idx3-ubyte.gz"), images(t, "t10k-images-1k-idx3-ubyte.gz")
+	o := fitting.SweepOptions{LayersA: []string{"pool1", "relu3"}, LayersB: []string{"pool1", "pool2", "fc1"},
+		Feed: feed.Options{Limit: 400, Batch: 64}, Test: test, TestFeed: feed.Options{Limit: 200}}
+	one, err := fitting.Sweep(load(t, fmnist("a.onnx")), load(t, fmnist("b.onnx")), train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var files []*fitting.StatsFile
+	var names []string
+	for _, i := range []int{2, 0, 3, 1} {
+		so := o
+		so.Shard = fitting.Shard{Index: i, Count: 4}
+		r, err := fitting.Sweep(load(t, fmnist("a.onnx")), load(t, fmnist("b.onnx")), train, so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Stats == nil || r.Stats.Samples != 100 || r.Stats.Total != 400 {
+			t.Fatalf("shard %d: stats %+v, want 100 of 400 samples", i, r.Stats)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("s-%d.npz", i))
+		if err := fitting.WriteStatsFile(path, r.Stats); err != nil {
+			t.Fatal(err)
+		}
+		f, err := fitting.ReadStatsFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, names = append(files, f), append(names, path)
+	}
+	if _, err := fitting.MergeStatsFiles(files[:3], names[:3]); err == nil || !strings.Contains(err.Error(), "shard(s) 1 of 4 missing") {
+		t.Errorf("three shards: error %v, want one naming shard 1", err)
+	}
+	merged, err := fitting.MergeStatsFiles(files, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo := o
+	fo.FromStats = merged
+	r, err := fitting.Sweep(load(t, fmnist("a.onnx")), load(t, fmnist("b.onnx")), train, fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range r.Cells {
+		w := one.Cells[i]
+		close := func(a, b fitting.Score) bool {
+			return a.Defined() == b.Defined() && math.Abs(a.Value-b.Value) <= 1e-10*math.Abs(b.Value)
+		}
+		if c.Top1 != w.Top1 || !close(c.R2, w.R2) || !close(c.CKA, w.CKA) || c.Samples != w.Samples || c.Rows != w.Rows || c.Note != w.Note {
+			t.Errorf("A's %s → B's %s from shards: %+v\none run: %+v", c.A, c.B, c, w)
+		}
+	}
+	fo.LayersB = []string{"pool1"}
+	if _, err := fitting.Sweep(load(t, fmnist("a.onnx")), load(t, fmnist("b.onnx")), train, fo); err == nil || !strings.Contains(err.Error(), "not of this job") {
+		t.Errorf("other pairs: error %v, want one saying the statistics are not of this job", err)
+	}
 }

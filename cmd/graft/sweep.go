@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -34,12 +35,19 @@ func newSweepCmd() *cli.Command {
 			"Writes DIR/sweep.csv (a row per pair and method), DIR/sweep.json, DIR/heatmap.png\n" +
 			"(top-1 of the first method, rows A's layers, columns B's, the values in the cells and\n" +
 			"B's own accuracy in the title) and DIR/heatmap_METHOD.png for the others. Resumable:\n" +
-			"cells already in DIR/sweep.csv are kept and skipped.\n\n" +
+			"cells already in DIR/sweep.csv are kept and skipped.\n" +
+			"Array jobs: with --shard I/N (or --shards N and the index from $SLURM_ARRAY_TASK_ID or\n" +
+			"$JOB_COMPLETION_INDEX) the command passes over part I of --data only and writes the\n" +
+			"statistics of the cells still to compute to DIR/stats/shard-I-of-N.npz; the same\n" +
+			"command with --from-stats DIR/stats (or a file from `graft fit merge`) then fits and\n" +
+			"tests as one run would, reading one batch of --data for the shapes.\n\n" +
 			"Examples:\n" +
 			"  $ graft sweep fixtures/fmnist/a.onnx fixtures/fmnist/b.onnx --layers-a pool1,pool2,relu3 --layers-b pool1,pool2,relu3 \\\n" +
 			"      --data fixtures/fmnist/train-images-2k-idx3-ubyte.gz --test fixtures/fmnist/t10k-images-1k-idx3-ubyte.gz \\\n" +
 			"      --mean 0.2860 --std 0.3530 -o /tmp/sweep\n" +
-			"  $ graft sweep a.onnx b.onnx --data train.npz --test test.npz --fit procrustes,procrustes:unscaled --diagonal -o sweep/",
+			"  $ graft sweep a.onnx b.onnx --data train.npz --test test.npz --fit procrustes,procrustes:unscaled --diagonal -o sweep/\n" +
+			"  $ graft sweep a.onnx b.onnx --data train.npz --shards 8 -o sweep/   # in each task of an sbatch --array=0-7 script\n" +
+			"  $ graft sweep a.onnx b.onnx --data train.npz --test test.npz --from-stats sweep/stats -o sweep/",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "layers-a", Usage: "A's layers, the rows (comma-separated; default: top-level module boundaries)"},
 			&cli.StringSliceFlag{Name: "layers-b", Usage: "B's layers, the columns (default: top-level module boundaries)"},
@@ -53,7 +61,7 @@ func newSweepCmd() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 			threadsFlag(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write sweep.csv, sweep.json and heatmap.png (a folder; required)", Required: true},
-		}, dataFlags()...),
+		}, append(statsFlags(), dataFlags()...)...),
 		Action: runSweep,
 	}
 }
@@ -83,9 +91,28 @@ func runSweep(c *cli.Context) error {
 			return err
 		}
 	}
+	sh, shardFrom, err := dataShard(c)
+	if err != nil {
+		return err
+	}
+	o.Shard = sh
+	if c.IsSet("from-stats") {
+		if o.FromStats, err = readStats(c.StringSlice("from-stats")); err != nil {
+			return err
+		}
+	}
 	r, err := fitting.Sweep(a, b, train, o)
 	if err != nil {
 		return err
+	}
+	if r.Stats != nil {
+		path := filepath.Join(o.Dir, "stats", fmt.Sprintf("shard-%d-of-%d.npz", sh.Index, sh.Count))
+		if err := fitting.WriteStatsFile(path, r.Stats); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "wrote %s: statistics of shard %s (from %s), %d of %d samples, %d entries; finish with --from-stats %s\n",
+			path, sh, shardFrom, r.Stats.Samples, r.Stats.Total, len(r.Stats.Entries), filepath.Dir(path))
+		return nil
 	}
 	if c.Bool("json") {
 		return json.NewEncoder(c.App.Writer).Encode(r)
