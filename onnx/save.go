@@ -45,6 +45,10 @@ type SaveOptions struct {
 	// SparseMaxDensity is SparseFormat's bound on the fraction of nonzero
 	// elements; 0 means DefaultSparseMaxDensity.
 	SparseMaxDensity float64
+	// NoValidate writes a graph that fails Graph.Validate (an undefined
+	// input, a cycle, a duplicate name). By default Save refuses it, so
+	// that no tool writes a model that others cannot load.
+	NoValidate bool
 }
 
 // InitializerFormat says how Save stores initializers.
@@ -87,6 +91,11 @@ func (m *Model) Save(path string) error { return m.SaveWith(path, SaveOptions{})
 // file in the same folder, written atomically before the model and never
 // over another file's bytes (see SaveOptions.ExternalData).
 func (m *Model) SaveWith(path string, opts SaveOptions) error {
+	if !opts.NoValidate {
+		if err := m.Graph.Validate(); err != nil {
+			return fmt.Errorf("not writing %s: the graph is invalid: %w", path, err)
+		}
+	}
 	sv := saver{format: opts.Initializers, maxDensity: opts.SparseMaxDensity}
 	if sv.maxDensity == 0 {
 		sv.maxDensity = DefaultSparseMaxDensity

@@ -28,6 +28,9 @@ func newConvertCmd() *cli.Command {
 			"1.12) accepts such files, but not with full_check (strict shape inference): ONNX's\n" +
 			"shape inference types a sparse initializer as a sparse tensor, which ops such as Gemm\n" +
 			"and Conv do not take. Sparse initializers are always written inline.\n\n" +
+			"A graph that fails validation (an undefined input, a cycle, a duplicate name; graft\n" +
+			"check lists them) is not written unless --no-validate: no command of graft writes a\n" +
+			"model that others cannot load.\n\n" +
 			"Examples:\n" +
 			"  $ graft convert model.onnx copy.onnx\n" +
 			"  $ graft convert --external-data weights.bin model.onnx split.onnx\n" +
@@ -36,6 +39,7 @@ func newConvertCmd() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "external-data", Usage: "file name (beside OUT) for large tensors"},
 			&cli.IntFlag{Name: "threshold", Value: 1024, Usage: "smallest tensor, in bytes, moved to external data"},
+			&cli.BoolFlag{Name: "no-validate", Usage: "write the model even if its graph is invalid (graft check says why)"},
 		}, sparseSaveFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -47,6 +51,7 @@ func newConvertCmd() *cli.Command {
 				return err
 			}
 			opts.ExternalData, opts.ExternalThreshold = c.String("external-data"), c.Int("threshold")
+			opts.NoValidate = c.Bool("no-validate")
 			m, err := onnx.Load(in)
 			if err != nil {
 				return err

@@ -195,3 +195,39 @@ func TestConvertSparseUsage(t *testing.T) {
 		t.Error("a refused conversion wrote its output")
 	}
 }
+
+// TestConvertRefusesInvalidGraph: a model whose node reads a value that
+// nothing defines is not written unless --no-validate.
+func TestConvertRefusesInvalidGraph(t *testing.T) {
+	dir := t.TempDir()
+	g := onnx.NewGraph("invalid")
+	x, err := g.AddInput("x", onnx.ShapeOf(tensor.Float32, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := onnx.NewGraph("other")
+	ghost, err := other.AddInput("ghost", onnx.ShapeOf(tensor.Float32, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := g.AddNode("Add", "", "add", []*onnx.Value{x, ghost}, []string{"y"}).Outputs[0]
+	g.Outputs = []*onnx.Value{y}
+	in := filepath.Join(dir, "in.onnx")
+	if err := onnx.NewModel(g, 13).Save(in); err == nil {
+		t.Fatal("Save wrote a graph reading an undefined value")
+	}
+	if err := onnx.NewModel(g, 13).SaveWith(in, onnx.SaveOptions{NoValidate: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.onnx")
+	code, _, stderr := graft("convert", in, out)
+	if code != exitError || !strings.Contains(stderr, "ghost") {
+		t.Errorf("convert of an invalid graph: exit %d, stderr %q; want exit %d naming the undefined value", code, stderr, exitError)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("convert wrote the invalid graph")
+	}
+	if code, _, stderr := graft("convert", "--no-validate", in, out); code != 0 {
+		t.Errorf("convert --no-validate: exit %d: %s", code, stderr)
+	}
+}
