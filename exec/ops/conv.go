@@ -708,7 +708,7 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 // convFlatStore copies the valid columns of a flat tile (columns n0 to
 // n0+nt of group gi's mg output rows, see convGemmFlat) into the group's
 // output planes yg, a segment of an output row at a time, adding the bias
-// and applying the clamp [lo, hi].
+// and applying the fused activation (RunCtx.biasActivate).
 func convFlatStore(c *RunCtx, yg, tile, bias []float32, g *convShape, f *convFlat, gi, n0, nt int) {
 	mg := g.cout / g.group
 	Wo, n := g.out[2], g.outSize()

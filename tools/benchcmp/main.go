@@ -6,7 +6,8 @@
 // With -rounds N each measurement alternates N times between graft and
 // ONNX Runtime (iters runs each), and the table gives the medians of the
 // rounds' medians and of their ratios, which a shared machine's changing
-// load skews less than one long run of each. The machine's load average
+// load skews less than one long run of each, and then the fastest round
+// of each and their ratio (the closest to an idle machine). The machine's load average
 // (/proc/loadavg) is printed before and after, and the geometric mean of
 // the ratios per batch size at the end.
 //
@@ -30,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,7 +73,7 @@ func compare(models, batches []string, threads, iters, rounds int) error {
 	fmt.Printf("machine: %s, GOMAXPROCS %d, threads %d, %d iterations × %d rounds (median ms), load average %s\n",
 		cpuName(), runtime.GOMAXPROCS(0), threads, iters, rounds, loadAvg())
 	logRatios := map[int][]float64{}
-	fmt.Printf("%-18s %5s %10s %10s %8s\n", "model", "batch", "graft ms", "ORT ms", "ORT/graft")
+	fmt.Printf("%-18s %5s %10s %10s %8s %10s %10s %8s\n", "model", "batch", "graft ms", "ORT ms", "ORT/graft", "best graft", "best ORT", "ratio")
 	for _, name := range models {
 		path, err := fixtures.Big(name)
 		if err != nil {
@@ -113,8 +115,9 @@ func compare(models, batches []string, threads, iters, rounds int) error {
 				gs, ots, rs = append(gs, g), append(ots, o), append(rs, o/g)
 			}
 			g, o, r := median(gs), median(ots), median(rs)
+			gMin, oMin := slices.Min(gs), slices.Min(ots)
 			logRatios[batch] = append(logRatios[batch], math.Log(r))
-			fmt.Printf("%-18s %5d %10.2f %10.2f %8.2fx\n", name, batch, g, o, r)
+			fmt.Printf("%-18s %5d %10.2f %10.2f %8.2fx %10.2f %10.2f %8.2fx\n", name, batch, g, o, r, gMin, oMin, oMin/gMin)
 		}
 	}
 	for _, bs := range batches {
