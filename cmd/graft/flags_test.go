@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -131,5 +132,46 @@ func TestSimilarityJSONPositional(t *testing.T) {
 	code, _, stderr := graft("similarity", fmnist("a.onnx"), "--a", "fc1", "--data", fmnist("input8.npy"), "--json", "sim.json")
 	if code != exitUsage || !strings.Contains(stderr, "write the scores with -o sim.json") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestCountFlagsBelowMinimum gives every integer size or count flag of
+// every command a value below its minimum and expects a usage error
+// naming the flag, before the command reads any file.
+func TestCountFlagsBelowMinimum(t *testing.T) {
+	checked := 0
+	eachCommand(func(path string, cmd *cli.Command) {
+		if cmd.Action == nil {
+			return
+		}
+		// Fill the required flags so that the check is what fails.
+		var base []string
+		for _, f := range cmd.Flags {
+			if r, ok := f.(cli.RequiredFlag); ok && r.IsRequired() {
+				v := "x"
+				switch f.(type) {
+				case *cli.IntFlag, *cli.Float64Flag:
+					v = "1"
+				}
+				base = append(base, "--"+f.Names()[0], v)
+			}
+		}
+		for _, f := range cmd.Flags {
+			name := f.Names()[0]
+			least, ok := countMinimum[name]
+			if _, isInt := f.(*cli.IntFlag); !ok || !isInt {
+				continue
+			}
+			checked++
+			args := append(append(strings.Fields(path), "m.onnx"), base...)
+			args = append(args, fmt.Sprintf("--%s=%d", name, least-1))
+			code, _, stderr := graft(args...)
+			if code != exitUsage || !strings.Contains(stderr, "--"+name) {
+				t.Errorf("graft %s: exit %d, stderr %q; want a usage error naming --%s", strings.Join(args, " "), code, stderr, name)
+			}
+		}
+	})
+	if checked < 20 {
+		t.Errorf("checked %d flags; the walk is broken", checked)
 	}
 }

@@ -19,6 +19,14 @@ func setUsageErrors(cmds []*cli.Command, path string) {
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 			return flagUsageError(cmd, full, err)
 		}
+		if action := cmd.Action; action != nil {
+			cmd.Action = func(c *cli.Context) error {
+				if err := checkCounts(c, cmd.Flags); err != nil {
+					return err
+				}
+				return action(c)
+			}
+		}
 		setUsageErrors(cmd.Subcommands, full)
 	}
 }
@@ -30,6 +38,31 @@ var renamedFlags = map[string]string{
 	"run --out":        "the folder is now -o/--output; name values to write with --value",
 	"eval --output":    "the logits value is now --logits",
 	"similarity --csv": "write the table with -o FILE.csv",
+}
+
+// countMinimum is the least value each integer flag of a size, count or
+// period takes, wherever it appears; 0 where 0 means "the default" or
+// "none". A flag given below it is a usage error before anything runs.
+var countMinimum = map[string]int{
+	"batch": 1, "iters": 1, "epochs": 1, "steps": 1, "shards": 1, "kernel": 1, "top": 1,
+	"rank": 1, "max-memory": 1, "kernel-batch": 1, "hidden": 1, "stop-after": 1,
+	"limit": 0, "warmup": 0, "warmup-rec": 0, "threshold": 0, "threads": 0, "step-size": 0,
+	"patience": 0, "eval-every": 0, "chunk": 0, "checkpoint-every": 0,
+}
+
+// checkCounts reports the first integer flag set below its countMinimum.
+func checkCounts(c *cli.Context, flags []cli.Flag) error {
+	for _, f := range flags {
+		if _, ok := f.(*cli.IntFlag); !ok {
+			continue
+		}
+		name := f.Names()[0]
+		least, ok := countMinimum[name]
+		if ok && c.IsSet(name) && c.Int(name) < least {
+			return usagef("--%s %d: want at least %d", name, c.Int(name), least)
+		}
+	}
+	return nil
 }
 
 var undefinedFlag = regexp.MustCompile(`flag provided but not defined: -+(\S+)`)
