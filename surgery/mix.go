@@ -133,17 +133,7 @@ func weightedSum(ds []*tensor.Dense, w []float64) *tensor.Dense {
 			acc[j] += w[i] * x
 		}
 	}
-	out := tensor.New(ds[0].DType, ds[0].Shape...)
-	switch {
-	case out.F64 != nil:
-		copy(out.F64, acc)
-	default:
-		for j, x := range acc {
-			out.F32[j] = float32(x)
-		}
-		out.RoundToDType()
-	}
-	return out
+	return fromFloat64s(ds[0], acc)
 }
 
 // scoresOf returns every model's scores of the initializer name, or nil
@@ -196,17 +186,7 @@ func importanceSum(ds, ss []*tensor.Dense) *tensor.Dense {
 			acc[j] = float64(plain[j] * inv)
 		}
 	}
-	out := tensor.New(ds[0].DType, ds[0].Shape...)
-	switch {
-	case out.F64 != nil:
-		copy(out.F64, acc)
-	default:
-		for j, x := range acc {
-			out.F32[j] = float32(x)
-		}
-		out.RoundToDType()
-	}
-	return out
+	return fromFloat64s(ds[0], acc)
 }
 
 // initializerModule returns the module path of the first node that reads
@@ -284,4 +264,19 @@ func checkLayers(g *onnx.Graph, layers map[string]float64) error {
 		}
 	}
 	return nil
+}
+
+// fromFloat64s returns a tensor of like's dtype and shape holding acc,
+// rounded once to the dtype.
+func fromFloat64s(like *tensor.Dense, acc []float64) *tensor.Dense {
+	out := tensor.New(like.DType, like.Shape...)
+	if out.F64 != nil {
+		copy(out.F64, acc)
+		return out
+	}
+	for j, x := range acc {
+		out.F32[j] = float32(x)
+	}
+	out.RoundToDType()
+	return out
 }
