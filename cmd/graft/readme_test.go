@@ -21,7 +21,8 @@ type readmeBlock struct {
 }
 
 // runnableBlocks returns the indented code blocks that follow a
-// runnableMark line, with their four-space indent removed.
+// runnableMark line, with their four-space indent removed. A block ends
+// at its first blank line, so that printed output can follow it.
 func runnableBlocks(readme string) []readmeBlock {
 	var blocks []readmeBlock
 	lines := strings.Split(readme, "\n")
@@ -35,7 +36,7 @@ func runnableBlocks(readme string) []readmeBlock {
 		}
 		b := readmeBlock{line: j + 1}
 		var body []string
-		for ; j < len(lines) && (strings.HasPrefix(lines[j], "    ") || strings.TrimSpace(lines[j]) == ""); j++ {
+		for ; j < len(lines) && strings.HasPrefix(lines[j], "    ") && strings.TrimSpace(lines[j]) != ""; j++ {
 			body = append(body, strings.TrimPrefix(lines[j], "    "))
 		}
 		b.script = strings.TrimSpace(strings.Join(body, "\n"))
@@ -48,9 +49,9 @@ func runnableBlocks(readme string) []readmeBlock {
 }
 
 func TestRunnableBlocks(t *testing.T) {
-	readme := "text\n\n" + runnableMark + "\n    graft a \\\n        --b\n    graft c\n\nprose\n\n    not marked\n" + runnableMark + "\n\n    graft d\n"
+	readme := "text\n\n" + runnableMark + "\n    graft a \\\n        --b\n    graft c\n\n    printed output\n\nprose\n\n    not marked\n" + runnableMark + "\n\n    graft d\n"
 	got := runnableBlocks(readme)
-	want := []readmeBlock{{4, "graft a \\\n    --b\ngraft c"}, {13, "graft d"}}
+	want := []readmeBlock{{4, "graft a \\\n    --b\ngraft c"}, {15, "graft d"}}
 	if len(got) != len(want) {
 		t.Fatalf("got %d blocks %+v, want %d", len(got), got, len(want))
 	}
