@@ -15,9 +15,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/graft-ml/graft/data"
+	"github.com/graft-ml/graft/feed"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/runlog"
 	"github.com/graft-ml/graft/tensor"
+	"github.com/graft-ml/graft/track"
 	"github.com/graft-ml/graft/train"
 )
 
@@ -74,12 +76,17 @@ func newFinetuneCmd() *cli.Command {
 			"(--checkpoint, default OUT.ckpt.onnx, with its optimizer state and data position in\n" +
 			"OUT.ckpt.onnx.state); --resume continues one exactly. Ctrl-C writes a checkpoint and\n" +
 			"stops. The trained model is written to -o with the new weights in place.\n\n" +
+			"--track LAYERS (or all: every Conv, Gemm and MatMul) measures after every epoch the cosine\n" +
+			"distance between each layer's activations and those of the previous epoch and of the\n" +
+			"start, on the first --track-limit samples of --track-data (as graft track does), prints\n" +
+			"them and records them in the run record (track/LAYER/previous, track/LAYER/start).\n\n" +
 			"Examples:\n" +
 			"  $ graft stitch a.onnx --at pool1 b.onnx --from pool1 --fit linear --data train.gz -o ab.onnx\n" +
 			"  $ graft finetune ab.onnx --train adapter --data fixtures/fmnist/train-images-2k-idx3-ubyte.gz \\\n" +
 			"      --mean 0.2860 --std 0.3530 --epochs 5 --val-data fixtures/fmnist/t10k-images-1k-idx3-ubyte.gz -o ab_ft.onnx\n" +
 			"  $ graft finetune student.onnx --train '*' --loss kd --teacher teacher.onnx --data x.npy --schedule cosine --warmup 100 -o s.onnx\n" +
-			"  $ graft finetune ab.onnx --train adapter --data train.gz --epochs 5 --resume ab_ft.onnx.ckpt.onnx -o ab_ft.onnx",
+			"  $ graft finetune ab.onnx --train adapter --data train.gz --epochs 5 --resume ab_ft.onnx.ckpt.onnx -o ab_ft.onnx\n" +
+			"  $ graft finetune a.onnx --train 'fc*' --data train.gz --val-data test.gz --track conv1,fc1,fc2 -o a_ft.onnx",
 		Flags: append(append(trainFlags(),
 			&cli.IntFlag{Name: "epochs", Value: 5, Usage: "training epochs (in all, when resuming)"},
 			&cli.StringFlag{Name: "schedule", Value: "constant", Usage: "learning-rate schedule: constant, step, cosine or onecycle"},
@@ -94,6 +101,9 @@ func newFinetuneCmd() *cli.Command {
 			&cli.IntFlag{Name: "patience", Usage: "stop after this many epochs without a better validation top-1"},
 			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint path (default: OUT.ckpt.onnx; \"none\" for none)"},
 			&cli.StringFlag{Name: "resume", Usage: "checkpoint to continue from"},
+			&cli.StringFlag{Name: "track", Usage: "after every epoch, record how far these layers' activations moved from the previous epoch and from the start (cosine distance; comma-separated, or all)"},
+			&cli.StringFlag{Name: "track-data", Usage: "samples for --track", DefaultText: "--val-data, else --data"},
+			&cli.IntFlag{Name: "track-limit", Value: 256, Usage: "samples of --track-data used"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "where to write the trained model"},
 		), recordFlags()...),
 		Action: runFinetune,
@@ -336,6 +346,11 @@ func finetune(c *cli.Context, s *trainSetup, opts train.Options, rec *runlog.Run
 	fmt.Fprintf(w, "training %d tensors (%d parameters) of %s on %d samples: %s, lr %g, batch %d, %d epochs\n",
 		len(s.model.Params), n, s.path, s.src.Len(), c.String("optimizer"), c.Float64("lr"), s.batch, opts.Epochs)
 
+	follow, err := startTracking(c, s, opts.Val)
+	if err != nil {
+		return nil, err
+	}
+	var trackErr error
 	bar := newTrainProgress(ew)
 	opts.Progress = func(e train.Event) {
 		bar.event(e)
@@ -352,14 +367,24 @@ func finetune(c *cli.Context, s *trainSetup, opts train.Options, rec *runlog.Run
 				m["val_loss"], m["val_top1"] = e.Val.Loss, e.Val.Top1
 				line += fmt.Sprintf("  val loss %.4f  val top-1 %.2f %%", e.Val.Loss, 100*e.Val.Top1)
 			}
+			moved := ""
+			if follow != nil && trackErr == nil {
+				moved, trackErr = trackEpoch(follow, s.model, m)
+			}
 			rec.Log(m)
 			fmt.Fprintf(w, "%s  lr %.3g  %s\n", line, e.LR, e.Elapsed.Round(100*time.Millisecond))
+			if moved != "" {
+				fmt.Fprintf(w, "  moved %s\n", moved)
+			}
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := train.Fit(ctx, s.model, s.src, opts)
 	bar.clear()
+	if err == nil && trackErr != nil {
+		err = fmt.Errorf("--track: %w", trackErr)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -455,4 +480,57 @@ func (p *trainProgress) clear() {
 	if p.shown {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// startTracking sets up --track: a follower from the model before
+// training, on --track-data (else the validation data, else the training
+// data). nil when --track is not given.
+func startTracking(c *cli.Context, s *trainSetup, val data.Source) (*track.Follower, error) {
+	spec := c.String("track")
+	if spec == "" {
+		return nil, nil
+	}
+	var layers []string
+	if spec != "all" {
+		layers = splitList(spec)
+	}
+	src := val
+	if p := c.String("track-data"); p != "" {
+		var err error
+		if src, err = openDataPath(c, p, ""); err != nil {
+			return nil, err
+		}
+	} else if src == nil {
+		src = s.src
+	}
+	first, err := s.model.Export()
+	if err != nil {
+		return nil, err
+	}
+	return track.NewFollower(first, src, track.Options{Layers: layers,
+		Feed: feed.Options{Batch: 100, Limit: c.Int("track-limit"), Threads: c.Int("threads")}})
+}
+
+// trackEpoch measures the model after an epoch, adds the distances to
+// the epoch's record line m, and returns them for printing.
+func trackEpoch(f *track.Follower, tm *train.Model, m map[string]any) (string, error) {
+	now, err := tm.Export()
+	if err != nil {
+		return "", err
+	}
+	mv, err := f.Next(now)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for l, name := range mv.Layers {
+		prev, start := mv.FromPrevious[l], mv.FromFirst[l]
+		if prev.Undefined != "" || start.Undefined != "" {
+			parts = append(parts, name+" undefined")
+			continue
+		}
+		m["track/"+name+"/previous"], m["track/"+name+"/start"] = prev.Value, start.Value
+		parts = append(parts, fmt.Sprintf("%s %.4f (%.4f from start)", name, prev.Value, start.Value))
+	}
+	return strings.Join(parts, ", "), nil
 }

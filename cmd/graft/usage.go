@@ -45,7 +45,7 @@ var renamedFlags = map[string]string{
 // "none". A flag given below it is a usage error before anything runs.
 var countMinimum = map[string]int{
 	"batch": 1, "iters": 1, "epochs": 1, "steps": 1, "shards": 1, "kernel": 1, "top": 1,
-	"rank": 1, "max-memory": 1, "kernel-batch": 1, "hidden": 1, "stop-after": 1,
+	"rank": 1, "max-memory": 1, "kernel-batch": 1, "hidden": 1, "stop-after": 1, "track-limit": 1,
 	"limit": 0, "warmup": 0, "warmup-rec": 0, "threshold": 0, "threads": 0, "step-size": 0,
 	"patience": 0, "eval-every": 0, "chunk": 0, "checkpoint-every": 0,
 }
