@@ -101,3 +101,44 @@ func TestFusedSiLU(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedSigmoidTanh checks that a Sigmoid or Tanh that alone reads a
+// Conv's or Gemm's output runs inside it (the squeeze-excitation gate's
+// Sigmoid after its last 1×1 Conv; an MLP's Tanh after its Gemm), bit for
+// bit as the unfused node.
+func TestFusedSigmoidTanh(t *testing.T) {
+	for _, producer := range []string{"Conv", "Gemm"} {
+		for _, act := range []string{"Sigmoid", "Tanh"} {
+			t.Run(producer+"/"+act, func(t *testing.T) {
+				m, x := siluModel(t, producer, false)
+				g := m.Graph
+				// Rewire: the activation reads the producer's output alone.
+				y := g.Nodes[0].Outputs[0]
+				for _, n := range append([]*onnx.Node(nil), g.Nodes[1:]...) {
+					g.Remove(n)
+				}
+				z := g.AddNode(act, "", "act", []*onnx.Value{y}, []string{"a"}).Outputs[0]
+				g.Outputs = []*onnx.Value{z}
+				p, err := Compile(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s := p.steps[0]; s.fuse == nil || s.clamp == nil || s.clamp.Func == nil {
+					t.Fatalf("the %s after %s was not planned as fused", act, producer)
+				}
+				in := map[string]*tensor.Dense{"x": x}
+				fused, err := p.Run(in, RunOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				all, err := p.Run(in, RunOptions{All: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !tensor.Equal(fused["a"], all["a"]) {
+					t.Fatalf("fused %s differs from the unfused node (max %.3g)", act, maxAbsDiff(t, fused["a"], all["a"]))
+				}
+			})
+		}
+	}
+}

@@ -365,8 +365,8 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 		convDepthwise(y.F32, x.F32, w.F32, bias, &g, c.Clamp, c.Threads)
 	default:
 		if sw := c.sparseFor(w); sw != nil && sw.Shape.Groups == g.group {
-			if c.Clamp != nil && c.Clamp.SiLU {
-				// The sparse kernels' epilogue clamps only: SiLU goes after.
+			if c.Clamp != nil && c.Clamp.Func != nil {
+				// The sparse kernels' epilogue clamps only: Func goes after.
 				plain := *c
 				plain.Clamp = nil
 				convSparse(&plain, y.F32, x.F32, sw, bias, &g)

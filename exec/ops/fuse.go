@@ -14,17 +14,23 @@ import (
 // output while that part is still in cache, which saves the activation's
 // separate pass over memory and its output tensor.
 //
-// With SiLU set (and the bounds ±Inf) the activation is instead x·σ(x),
-// which PyTorch exports as a Sigmoid and a Mul reading the same value
-// (FusedSiLU); vec.SiLU computes it bit for bit as those two nodes would.
+// With Func set (and the bounds ±Inf) the activation is instead that
+// elementwise function, applied in place: vec.Sigmoid or vec.Tanh for a
+// Sigmoid or Tanh node, or vec.SiLU, x·σ(x), which PyTorch exports as a
+// Sigmoid and a Mul reading the same value (FusedSiLU; SiLU is then set
+// too). Each computes bit for bit what the unfused nodes' kernels do.
 type Clamp struct {
 	Lo, Hi float32
+	Func   func(dst, src []float32)
 	SiLU   bool
 }
 
 // SiLUClamp returns the fused activation x·σ(x).
-func SiLUClamp() *Clamp {
-	return &Clamp{Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1)), SiLU: true}
+func SiLUClamp() *Clamp { return funcClamp(vec.SiLU, true) }
+
+// funcClamp returns the fused activation f.
+func funcClamp(f func(dst, src []float32), silu bool) *Clamp {
+	return &Clamp{Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1)), Func: f, SiLU: silu}
 }
 
 // FusedSiLU reports whether value x is read by exactly two nodes, a
@@ -58,8 +64,8 @@ func FusedSiLU(x *onnx.Value) (sigmoid, mul *onnx.Node, ok bool) {
 	return nil, nil, false
 }
 
-// FusedClamp returns the Clamp that node n computes, if n is a Relu, or a
-// Clip whose bounds are absent, constant or Constant nodes' outputs
+// FusedClamp returns the Clamp that node n computes, if n is a Relu, a
+// Sigmoid or a Tanh, or a Clip whose bounds are absent, constant or Constant nodes' outputs
 // (constant reads an initializer's data, nil for other values). Other nodes, and Clips with bounds known
 // only at run time, do not fuse.
 func FusedClamp(n *onnx.Node, opset int, constant func(*onnx.Value) *tensor.Dense) (*Clamp, bool) {
@@ -69,6 +75,10 @@ func FusedClamp(n *onnx.Node, opset int, constant func(*onnx.Value) *tensor.Dens
 	switch n.OpType {
 	case "Relu":
 		return &Clamp{Lo: 0, Hi: float32(math.Inf(1))}, len(n.Inputs) == 1
+	case "Sigmoid":
+		return funcClamp(vec.Sigmoid, false), len(n.Inputs) == 1
+	case "Tanh":
+		return funcClamp(vec.Tanh, false), len(n.Inputs) == 1
 	case "Clip":
 		c := &Clamp{Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
 		if opset < 11 {
@@ -96,10 +106,10 @@ func FusedClamp(n *onnx.Node, opset int, constant func(*onnx.Value) *tensor.Dens
 }
 
 // Apply clamps every element of s, with vec.Clamp's rule (NaNs stay NaN),
-// as the unfused Relu and Clip kernels do, or applies SiLU.
+// as the unfused Relu and Clip kernels do, or applies Func.
 func (c *Clamp) Apply(s []float32) {
-	if c.SiLU {
-		vec.SiLU(s, s)
+	if c.Func != nil {
+		c.Func(s, s)
 		return
 	}
 	vec.Clamp(s, s, c.Lo, c.Hi)
@@ -110,8 +120,8 @@ func (c *Clamp) Apply(s []float32) {
 func (c *RunCtx) biasActivate(dst, src []float32, bias float32) {
 	lo, hi := c.clampBounds()
 	vec.BiasClamp(dst, src, bias, lo, hi)
-	if c.Clamp != nil && c.Clamp.SiLU {
-		vec.SiLU(dst, dst)
+	if c.Clamp != nil && c.Clamp.Func != nil {
+		c.Clamp.Func(dst, dst)
 	}
 }
 
