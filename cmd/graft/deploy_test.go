@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	osexec "os/exec"
@@ -19,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/graft-ml/graft/fixtures"
+	"github.com/graft-ml/graft/onnx"
 )
 
 // deployDir is the repository's deploy/ folder.
@@ -493,5 +495,122 @@ func TestDeployK8sManifests(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("kubeconform: %v\n%s", err, b)
+	}
+}
+
+// TestDeploySlurmFitScripts runs deploy/slurm's sharded fit the way Slurm
+// would, without Slurm: four array tasks of fit-shard.sbatch with the
+// variables Slurm sets, then fit-finish.sbatch; the stitched model must
+// equal one `graft stitch --fit` run over the same samples (the float64
+// sums differ only in the order of additions, so the float32 weights agree
+// to rounding). submit-fit.sh's two sbatch calls are checked through a
+// stand-in sbatch.
+func TestDeploySlurmFitScripts(t *testing.T) {
+	if _, err := osexec.LookPath("bash"); err != nil {
+		t.Skip("the scripts need bash")
+	}
+	slurm := filepath.Join(deployDir(), "slurm")
+	tmp := t.TempDir()
+	wrapper := graftWrapper(t, tmp)
+	fm := func(name string) string { return filepath.Join(fixtures.Dir(), "fmnist", name) }
+	fit := "stitch " + fm("a.onnx") + " --at pool2 " + fm("b.onnx") + " --from pool2 --fit linear"
+	dataArgs := "--data " + fm("train-images-2k-idx3-ubyte.gz") + " --mean 0.2860 --std 0.3530 --limit 300"
+	out := filepath.Join(tmp, "out")
+	env := []string{"OUT=" + out, "GRAFT=" + wrapper, "FIT_ARGS=" + fit, "DATA_ARGS=" + dataArgs}
+	var cmds []*osexec.Cmd
+	var logs []*bytes.Buffer
+	for i := 0; i < 4; i++ {
+		cmd := osexec.Command("bash", filepath.Join(slurm, "fit-shard.sbatch"))
+		cmd.Dir = tmp
+		cmd.Env = append(cleanShardEnv(), append(env, "SLURM_ARRAY_JOB_ID=78", "SLURM_ARRAY_TASK_ID="+strconv.Itoa(i),
+			"SLURM_ARRAY_TASK_MIN=0", "SLURM_ARRAY_TASK_MAX=3", "SLURM_ARRAY_TASK_STEP=1", "SLURM_ARRAY_TASK_COUNT=4", "SLURM_CPUS_PER_TASK=1")...)
+		var b bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &b, &b
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, logs = append(cmds, cmd), append(logs, &b)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("task %d: %v\n%s", i, err, logs[i])
+		}
+	}
+	finish := osexec.Command("bash", filepath.Join(slurm, "fit-finish.sbatch"))
+	finish.Dir = tmp
+	finish.Env = append(cleanShardEnv(), append(env, noRecordEnv+"=1")...)
+	if b, err := finish.CombinedOutput(); err != nil {
+		t.Fatalf("finish: %v\n%s", err, b)
+	}
+	one := filepath.Join(tmp, "one.onnx")
+	if code, _, stderr := graft(append(strings.Fields(fit+" "+dataArgs), "--no-record", "-o", one)...); code != 0 {
+		t.Fatalf("one run: exit %d: %s", code, stderr)
+	}
+	got, err := onnx.Load(filepath.Join(out, "result.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := onnx.Load(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for _, w := range want.Graph.Initializers {
+		g := got.Graph.Value(w.Name)
+		if g == nil || g.Const == nil {
+			t.Fatalf("the sharded result has no initializer %q", w.Name)
+		}
+		gd, err := g.Const.Dense()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wd, err := w.Const.Dense()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := gd.Float64s(), wd.Float64s()
+		scale := 0.0
+		for _, v := range b {
+			scale = max(scale, math.Abs(v))
+		}
+		for j := range a {
+			if math.Abs(a[j]-b[j]) > 1e-6*scale {
+				t.Fatalf("%s[%d]: %v from the shards, %v from one run", w.Name, j, a[j], b[j])
+			}
+		}
+		compared++
+	}
+	if compared == 0 {
+		t.Fatal("no initializers compared")
+	}
+
+	// submit-fit.sh: the array, then the finish after it.
+	bin := filepath.Join(tmp, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sbatchLog := filepath.Join(tmp, "sbatch.log")
+	fake := "#!/bin/bash\necho \"sbatch $* | OUT=$OUT FIT_ARGS=$FIT_ARGS DATA_ARGS=$DATA_ARGS\" >> \"" + sbatchLog + "\"\necho 5151\n"
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	submitArgs := append([]string{filepath.Join(slurm, "submit-fit.sh"), "8", filepath.Join(tmp, "job"), "--"}, strings.Fields(fit)...)
+	submit := osexec.Command("bash", append(append(submitArgs, "--"), strings.Fields(dataArgs)...)...)
+	submit.Env = append(cleanShardEnv(), "PATH="+bin+":"+os.Getenv("PATH"))
+	if b, err := submit.CombinedOutput(); err != nil {
+		t.Fatalf("submit-fit.sh: %v\n%s", err, b)
+	}
+	logged, err := os.ReadFile(sbatchLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(logged)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "--array=0-7") || !strings.Contains(lines[0], "fit-shard.sbatch") ||
+		!strings.Contains(lines[1], "--dependency=afterok:5151") || !strings.Contains(lines[1], "fit-finish.sbatch") || !strings.Contains(lines[1], "FIT_ARGS=stitch ") || !strings.Contains(lines[1], "DATA_ARGS=--data ") {
+		t.Errorf("submit-fit.sh's sbatch calls:\n%s", logged)
+	}
+	bad := osexec.Command("bash", filepath.Join(slurm, "submit-fit.sh"), "4", filepath.Join(tmp, "job2"), "--", "ntk", "m.onnx", "--", "--data", "x")
+	if b, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(b), "not 'ntk'") {
+		t.Errorf("submit-fit.sh of ntk: %v\n%s", err, b)
 	}
 }
