@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -21,10 +22,14 @@ func progressBar(w io.Writer, label string) func(done, total int) {
 	}
 }
 
-// progress draws "label  done/total (pct) elapsed" on one line, redrawn
-// at most five times a second, once a pass has run for half a second.
+// progress draws "label  done/total (pct) elapsed" on one line of a
+// terminal, redrawn at most five times a second once a pass has run for
+// half a second. Elsewhere (a log file, a pipe) it writes a line every ten
+// seconds and one at the end, so that logs of long jobs show progress
+// without a carriage return per update.
 type progress struct {
 	w            io.Writer
+	tty          bool
 	label        string
 	total        int
 	start, drawn time.Time
@@ -32,7 +37,17 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, label string, total int) *progress {
-	return &progress{w: w, label: label, total: total, start: time.Now()}
+	return &progress{w: w, tty: isTerminal(w), label: label, total: total, start: time.Now()}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func (p *progress) set(done int) {
@@ -40,15 +55,32 @@ func (p *progress) set(done int) {
 		return
 	}
 	now := time.Now()
-	if now.Sub(p.start) < 500*time.Millisecond || now.Sub(p.drawn) < 200*time.Millisecond {
+	every, first := 200*time.Millisecond, 500*time.Millisecond
+	if !p.tty {
+		every, first = 10*time.Second, 10*time.Second
+	}
+	if now.Sub(p.start) < first || now.Sub(p.drawn) < every {
 		return
 	}
 	p.drawn, p.shown = now, true
-	fmt.Fprintf(p.w, "\r%s  %d/%d (%.0f%%) %s ", p.label, done, p.total, 100*float64(done)/float64(p.total), now.Sub(p.start).Round(100*time.Millisecond))
+	line := fmt.Sprintf("%s  %d/%d (%.0f%%) %s", p.label, done, p.total, 100*float64(done)/float64(p.total), now.Sub(p.start).Round(100*time.Millisecond))
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%s ", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
 }
 
 func (p *progress) done() {
-	if p.w != nil && p.shown {
-		fmt.Fprintf(p.w, "\r%s  %d/%d (100%%) %s\n", p.label, p.total, p.total, time.Since(p.start).Round(100*time.Millisecond))
+	if p.w == nil || !p.shown && p.tty {
+		return
 	}
+	if !p.shown && time.Since(p.start) < time.Second {
+		return // a short pass in a log: nothing worth a line
+	}
+	cr := ""
+	if p.tty {
+		cr = "\r"
+	}
+	fmt.Fprintf(p.w, "%s%s  %d/%d (100%%) %s\n", cr, p.label, p.total, p.total, time.Since(p.start).Round(100*time.Millisecond))
 }

@@ -448,12 +448,7 @@ type trainProgress struct {
 }
 
 func newTrainProgress(w io.Writer) *trainProgress {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		st, err := f.Stat()
-		tty = err == nil && st.Mode()&os.ModeCharDevice != 0
-	}
-	return &trainProgress{w: w, tty: tty}
+	return &trainProgress{w: w, tty: isTerminal(w)}
 }
 
 func (p *trainProgress) event(e train.Event) {
