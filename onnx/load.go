@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,9 +22,14 @@ import (
 // tensor read from a graph's sparse_initializer list keeps its
 // SparseTensorProto in sparse (with any external data read inline) and
 // no p.
+//
+// Raw data read from a side file may be a slice of the file's mapping;
+// files keeps the mappings alive while the encoding is reachable. Such
+// bytes are only ever read: decoding copies them (decodeTensor).
 type rawTensor struct {
 	p      *pb.TensorProto
 	sparse *pb.SparseTensorProto
+	files  *extFiles
 }
 
 type rawAttr struct{ p *pb.AttributeProto }
@@ -108,7 +114,7 @@ func decode(data []byte, dir string) (*Model, error) {
 	for _, kv := range mp.MetadataProps {
 		m.Metadata = append(m.Metadata, KV{kv.GetKey(), kv.GetValue()})
 	}
-	ld := loader{dir: dir}
+	ld := loader{dir: dir, files: newExtFiles()}
 	g, err := ld.graph(mp.Graph)
 	if err != nil {
 		return nil, err
@@ -118,7 +124,8 @@ func decode(data []byte, dir string) (*Model, error) {
 }
 
 type loader struct {
-	dir string // model folder for external data; "" forbids it
+	dir   string    // model folder for external data; "" forbids it
+	files *extFiles // the side files read so far, mapped where possible
 }
 
 func (ld *loader) graph(gp *pb.GraphProto) (*Graph, error) {
@@ -433,7 +440,7 @@ func (ld *loader) tensor(tp *pb.TensorProto) (*Tensor, error) {
 		if err != nil {
 			return nil, &FormatError{Msg: fmt.Sprintf("tensor %q: external data", name), Err: err}
 		}
-		t.raw = &rawTensor{p: inline}
+		t.raw = &rawTensor{p: inline, files: ld.files}
 		return t, nil
 	}
 	if err := checkTensorSize(tp, dt, n); err != nil {
@@ -498,7 +505,7 @@ func (ld *loader) sparseTensor(sp *pb.SparseTensorProto) (*Tensor, error) {
 	} else if nnz > 0 {
 		return nil, fail("%d values without indices", nnz)
 	}
-	return &Tensor{Name: name, DType: values.DType, Shape: shape, raw: &rawTensor{sparse: out}}, nil
+	return &Tensor{Name: name, DType: values.DType, Shape: shape, raw: &rawTensor{sparse: out, files: ld.files}}, nil
 }
 
 // sparseDenseRaw returns the little-endian bytes of a sparse tensor's
@@ -597,9 +604,12 @@ func checkTensorSize(tp *pb.TensorProto, dt tensor.DType, n int) error {
 	return nil
 }
 
-// external reads a tensor's external data into an inline copy of tp. The
-// location must be a relative path inside the model's folder, and offset and
-// length must lie within the file.
+// external resolves a tensor's external data into an inline copy of tp
+// whose raw_data is the bytes in the side file: a slice of the file's
+// mapping where mmap is available (see "External data" in the package
+// doc), else a copy read into memory. The location must be a relative
+// path inside the model's folder, and offset and length must lie within
+// the file.
 func (ld *loader) external(tp *pb.TensorProto, n int) (*pb.TensorProto, error) {
 	if ld.dir == "" {
 		return nil, errors.New("model was not loaded from a file, so external data cannot be resolved")
@@ -632,20 +642,8 @@ func (ld *loader) external(tp *pb.TensorProto, n int) (*pb.TensorProto, error) {
 	if length >= 0 && length != want {
 		return nil, fmt.Errorf("length %d does not match dims (%d bytes)", length, want)
 	}
-	f, err := os.Open(path)
+	buf, err := ld.files.read(path, offset, want)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if offset < 0 || offset > st.Size() || want > st.Size()-offset {
-		return nil, fmt.Errorf("%s: bytes [%d, %d) lie outside the file (%d bytes)", location, offset, offset+want, st.Size())
-	}
-	buf := make([]byte, want)
-	if _, err := f.ReadAt(buf, offset); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("%s: %w", location, err)
 	}
 	inline := proto.Clone(tp).(*pb.TensorProto)
@@ -683,6 +681,7 @@ func confinedPath(dir, location string) (string, error) {
 // decodeTensor turns a TensorProto's data, or a SparseTensorProto's,
 // into numbers.
 func decodeTensor(r *rawTensor) (*tensor.Dense, error) {
+	defer runtime.KeepAlive(r) // its side files stay mapped while their bytes are read
 	if r.sparse != nil {
 		raw, err := sparseDenseRaw(r.sparse)
 		if err != nil {
@@ -752,7 +751,7 @@ func LoadTensor(path string) (*tensor.Dense, error) {
 	if err := proto.Unmarshal(data, &tp); err != nil {
 		return nil, &FormatError{Path: path, Msg: "cannot parse TensorProto", Err: err}
 	}
-	ld := loader{dir: filepath.Dir(path)}
+	ld := loader{dir: filepath.Dir(path), files: newExtFiles()}
 	t, err := ld.tensor(&tp)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,6 +131,9 @@ func (m *Model) SaveWith(path string, opts SaveOptions) error {
 	if len(data) > maxProtoSize {
 		return fmt.Errorf("model is %d bytes, over protobuf's 2 GiB limit: save with external data", len(data))
 	}
+	// The side file was written from m's tensors, some of them slices of
+	// mapped side files that m's loss would unmap.
+	runtime.KeepAlive(m)
 	return tensor.WriteFileAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
@@ -141,6 +146,7 @@ func (m *Model) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer runtime.KeepAlive(m) // mp may hold slices of m's mapped side files
 	return proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 }
 
@@ -151,13 +157,48 @@ type saver struct {
 	maxDensity float64
 }
 
+// externalWriter gathers the data bound for a side file without copying
+// it: each piece is the tensor's raw bytes (a slice of a loaded side
+// file's mapping, or an encoding made for a new tensor), written out at
+// its offset, zero-padded, when the file is written.
 type externalWriter struct {
 	name      string
 	threshold int
-	buf       []byte
+	pieces    []extPiece
+	size      int64 // bytes of the side file: the end of the last piece
 	// locations are the "location" entries of the tensors written, set
 	// once the side file's final name is known.
 	locations []*pb.StringStringEntryProto
+}
+
+type extPiece struct {
+	offset int64
+	data   []byte
+}
+
+// add places data at the next 64-byte boundary, which lets readers map
+// the file, and returns its offset.
+func (e *externalWriter) add(data []byte) int64 {
+	offset := (e.size + 63) / 64 * 64
+	e.pieces = append(e.pieces, extPiece{offset, data})
+	e.size = offset + int64(len(data))
+	return offset
+}
+
+// writeTo writes the side file's bytes to w.
+func (e *externalWriter) writeTo(w io.Writer) error {
+	var zeros [64]byte
+	at := int64(0)
+	for _, p := range e.pieces {
+		if _, err := w.Write(zeros[:p.offset-at]); err != nil {
+			return err
+		}
+		if _, err := w.Write(p.data); err != nil {
+			return err
+		}
+		at = p.offset + int64(len(p.data))
+	}
+	return nil
 }
 
 // write puts the side file in dir under the requested name, or under a
@@ -165,7 +206,7 @@ type externalWriter struct {
 // (SaveOptions.ExternalData), and returns the name used.
 func (e *externalWriter) write(dir string) (string, error) {
 	name := e.name
-	same, err := sameContent(filepath.Join(dir, name), e.buf)
+	same, err := e.sameContent(filepath.Join(dir, name))
 	if err != nil {
 		return "", err
 	}
@@ -173,23 +214,21 @@ func (e *externalWriter) write(dir string) (string, error) {
 		return name, nil
 	}
 	if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-		sum := sha256.Sum256(e.buf)
+		sum := sha256.New()
+		e.writeTo(sum)
 		ext := filepath.Ext(name)
-		name = strings.TrimSuffix(name, ext) + "-" + hex.EncodeToString(sum[:6]) + ext
-		if same, err = sameContent(filepath.Join(dir, name), e.buf); err != nil || same {
+		name = strings.TrimSuffix(name, ext) + "-" + hex.EncodeToString(sum.Sum(nil)[:6]) + ext
+		if same, err = e.sameContent(filepath.Join(dir, name)); err != nil || same {
 			return name, err
 		}
 	}
-	err = tensor.WriteFileAtomic(filepath.Join(dir, name), func(w io.Writer) error {
-		_, err := w.Write(e.buf)
-		return err
-	})
+	err = tensor.WriteFileAtomic(filepath.Join(dir, name), e.writeTo)
 	return name, err
 }
 
-// sameContent reports whether the file at path holds exactly b; a missing
-// file does not.
-func sameContent(path string, b []byte) (bool, error) {
+// sameContent reports whether the file at path holds exactly the side
+// file's bytes; a missing file does not.
+func (e *externalWriter) sameContent(path string) (bool, error) {
 	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -197,7 +236,7 @@ func sameContent(path string, b []byte) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if st.Size() != int64(len(b)) || !st.Mode().IsRegular() {
+	if st.Size() != e.size || !st.Mode().IsRegular() {
 		return false, nil
 	}
 	f, err := os.Open(path)
@@ -205,18 +244,41 @@ func sameContent(path string, b []byte) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for off := 0; off < len(b); {
-		n, err := io.ReadFull(f, buf[:min(len(buf), len(b)-off)])
-		if err != nil {
-			return false, err
-		}
-		if !bytes.Equal(buf[:n], b[off:off+n]) {
+	cmp := &compareWriter{r: bufio.NewReaderSize(f, 1<<20), buf: make([]byte, 1<<20)}
+	if err := e.writeTo(cmp); err != nil {
+		if errors.Is(err, errDiffers) {
 			return false, nil
 		}
-		off += n
+		return false, err
 	}
 	return true, nil
+}
+
+var errDiffers = errors.New("content differs")
+
+// compareWriter checks that what is written to it is what r holds,
+// failing with errDiffers at the first difference.
+type compareWriter struct {
+	r   io.Reader
+	buf []byte
+}
+
+func (c *compareWriter) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n := min(len(c.buf), len(p)-done)
+		if _, err := io.ReadFull(c.r, c.buf[:n]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return done, errDiffers
+			}
+			return done, err
+		}
+		if !bytes.Equal(c.buf[:n], p[done:done+n]) {
+			return done, errDiffers
+		}
+		done += n
+	}
+	return done, nil
 }
 
 func (sv *saver) model(m *Model) (*pb.ModelProto, error) {
@@ -569,7 +631,7 @@ func (sv *saver) tensor(t *Tensor, name string, mayExternalise bool) (*pb.Tensor
 	} else if t.raw != nil {
 		tp = t.raw.p
 		if tp.GetName() != name {
-			tp = proto.Clone(tp).(*pb.TensorProto)
+			tp = cloneTensorMeta(tp)
 			tp.Name = optString(name)
 		}
 	} else {
@@ -589,20 +651,15 @@ func (sv *saver) tensor(t *Tensor, name string, mayExternalise bool) (*pb.Tensor
 	if ext == nil || !mayExternalise || tp.RawData == nil || len(tp.RawData) < ext.threshold || len(tp.RawData) == 0 {
 		return tp, nil
 	}
-	// Align each tensor to 64 bytes, which lets readers map the file.
-	for len(ext.buf)%64 != 0 {
-		ext.buf = append(ext.buf, 0)
-	}
-	offset := len(ext.buf)
-	ext.buf = append(ext.buf, tp.RawData...)
-	out := proto.Clone(tp).(*pb.TensorProto)
+	offset := ext.add(tp.RawData)
+	out := cloneTensorMeta(tp)
 	out.RawData = nil
 	out.DataLocation = pb.TensorProto_EXTERNAL.Enum()
 	loc := &pb.StringStringEntryProto{Key: proto.String("location"), Value: proto.String(ext.name)}
 	ext.locations = append(ext.locations, loc)
 	out.ExternalData = []*pb.StringStringEntryProto{
 		loc,
-		{Key: proto.String("offset"), Value: proto.String(strconv.Itoa(offset))},
+		{Key: proto.String("offset"), Value: proto.String(strconv.FormatInt(offset, 10))},
 		{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(tp.RawData)))},
 	}
 	return out, nil
@@ -699,4 +756,18 @@ func encodeSparse(name string, dt tensor.DType, shape []int, raw []byte, maxDens
 		sp.Dims = append(sp.Dims, int64(d))
 	}
 	return sp
+}
+
+// cloneTensorMeta copies tp's fields, sharing its data slices rather than
+// copying them as proto.Clone would (gigabytes, for a big tensor): the
+// copy may be changed field by field, but not its data in place.
+func cloneTensorMeta(tp *pb.TensorProto) *pb.TensorProto {
+	out := &pb.TensorProto{
+		Dims: tp.Dims, DataType: tp.DataType, Name: tp.Name, DocString: tp.DocString,
+		FloatData: tp.FloatData, Int32Data: tp.Int32Data, StringData: tp.StringData,
+		Int64Data: tp.Int64Data, RawData: tp.RawData, ExternalData: tp.ExternalData,
+		DataLocation: tp.DataLocation, DoubleData: tp.DoubleData, Uint64Data: tp.Uint64Data,
+	}
+	out.ProtoReflect().SetUnknown(tp.ProtoReflect().GetUnknown())
+	return out
 }
