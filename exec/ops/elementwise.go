@@ -1270,9 +1270,7 @@ var elemUnaryOps = []elemUnary{
 		f32: func(dst, src []float32, _ *elemParams) { vec.Tanh(dst, src) }},
 	{name: "Erf", since: 9,
 		f64: func(x float64, _ *elemParams) float64 { return math.Erf(x) },
-		f32: func(dst, src []float32, _ *elemParams) {
-			elemVia64(dst, src, func(y, x []float64) { elemErfBlock(y, x, 1) })
-		}},
+		f32: func(dst, src []float32, _ *elemParams) { vec.Erf(dst, src) }},
 	{name: "Exp", since: 6,
 		f64: func(x float64, _ *elemParams) float64 { return math.Exp(x) },
 		f32: func(dst, src []float32, _ *elemParams) { vec.Exp(dst, src) }},

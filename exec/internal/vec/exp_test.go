@@ -141,3 +141,23 @@ func benchUnary(b *testing.B, f func(dst, src []float32)) {
 		f(dst, s)
 	}
 }
+
+// TestErf holds Erf to math.Erf within 1.5 ulps, and checks that −0
+// keeps its sign.
+func TestErf(t *testing.T) {
+	xs := append(mathInputs(6), 1, -1, 0.99999994, -0.99999994, 1.0000001, 3.9999998, 4, -4, 4.0000005, 2.5)
+	checkMath(t, "Erf", Erf, erfGo, math.Erf, xs, 1.5)
+	negZero := float32(math.Copysign(0, -1))
+	for _, n := range []int{1, 8} {
+		dst, src := make([]float32, n), make([]float32, n)
+		for i := range src {
+			src[i] = negZero
+		}
+		Erf(dst, src)
+		if math.Float32bits(dst[0]) != math.Float32bits(negZero) {
+			t.Fatalf("Erf(-0) = %v", dst[0])
+		}
+	}
+}
+
+func BenchmarkErf(b *testing.B) { benchUnary(b, Erf) }

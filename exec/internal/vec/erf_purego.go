@@ -1,0 +1,5 @@
+//go:build purego || !amd64
+
+package vec
+
+func erfBlocks(dst, src []float32) int { return 0 }
