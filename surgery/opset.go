@@ -12,8 +12,10 @@ import (
 // where Clip, Pad and Resize took their current form.
 const minUpgradable = 11
 
-// maxUpgradable is the newest opset Upgrade knows the changes up to.
-const maxUpgradable = 18
+// MaxKnownOpset is the newest default-domain opset whose operator changes
+// graft knows: Upgrade converts up to it, and `graft check` warns about a
+// model that imports a newer one, whose ops may have changed since.
+const MaxKnownOpset = 18
 
 // Upgrade rewrites m's default-domain nodes so that the model means the
 // same at opset target, then imports that opset. Only the changes that
@@ -33,8 +35,8 @@ func Upgrade(m *onnx.Model, target int64) error {
 	if from < minUpgradable {
 		return fmt.Errorf("opsets cannot be reconciled: the model imports opset %d, and graft upgrades from %d on; re-export it with opset_version >= %d", from, minUpgradable, minUpgradable)
 	}
-	if target > maxUpgradable {
-		return fmt.Errorf("opsets cannot be reconciled: graft knows the operator changes up to opset %d, not %d", maxUpgradable, target)
+	if target > MaxKnownOpset {
+		return fmt.Errorf("opsets cannot be reconciled: graft knows the operator changes up to opset %d, not %d", MaxKnownOpset, target)
 	}
 	g := m.Graph
 	for _, n := range append([]*onnx.Node{}, g.Nodes...) {

@@ -10,6 +10,7 @@ import (
 	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/exec/ops"
 	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/surgery"
 )
 
 func newCheckCmd() *cli.Command {
@@ -19,7 +20,8 @@ func newCheckCmd() *cli.Command {
 		ArgsUsage: "<model.onnx>",
 		Description: "Loads the model, checks the graph's consistency (every input defined, no cycle,\n" +
 			"unique names), runs shape inference, and lists ops graft does not implement.\n" +
-			"Exits 1 if the graph is invalid.\n\n" +
+			"Exits 1 if the graph is invalid. Warns (exit 0) when the model imports a default-domain\n" +
+			"opset newer than the newest whose operator changes graft knows.\n\n" +
 			"Example:\n" +
 			"  $ graft check fixtures/mlp/model.onnx",
 		Action: func(c *cli.Context) error {
@@ -41,6 +43,9 @@ func runCheck(w io.Writer, path string) error {
 		return fmt.Errorf("%s: invalid graph:\n%w", path, err)
 	}
 	fmt.Fprintf(w, "graph     ok: %d nodes, %d initializers\n", len(m.Graph.Nodes), len(m.Graph.Initializers))
+	if v := m.Opset(""); v > surgery.MaxKnownOpset {
+		fmt.Fprintf(w, "opset     warning: the model imports default-domain opset %d, newer than %d, the newest whose operator changes graft knows; ops changed since may run with their older meaning\n", v, surgery.MaxKnownOpset)
+	}
 	if err := exec.InferShapes(m); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/surgery"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// TestCheckNewerOpset: `graft check` warns, naming both opsets, about a
+// model importing a default-domain opset newer than surgery.MaxKnownOpset,
+// and still exits 0; at or below it there is no warning.
+func TestCheckNewerOpset(t *testing.T) {
+	for _, opset := range []int64{13, surgery.MaxKnownOpset, surgery.MaxKnownOpset + 1, 99} {
+		t.Run(fmt.Sprint("opset", opset), func(t *testing.T) {
+			g := onnx.NewGraph("g")
+			x, err := g.AddInput("x", onnx.ShapeOf(tensor.Float32, 2, 3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := g.AddNode("Relu", "", "relu", []*onnx.Value{x}, []string{"y"}).Outputs[0]
+			y.Type = x.Type
+			g.Outputs = []*onnx.Value{y}
+			path := filepath.Join(t.TempDir(), "m.onnx")
+			if err := onnx.NewModel(g, opset).Save(path); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := graft("check", path)
+			if code != 0 {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			warned := strings.Contains(stdout, "warning")
+			if want := opset > surgery.MaxKnownOpset; warned != want {
+				t.Fatalf("warning printed: %v, want %v; stdout %q", warned, want, stdout)
+			}
+			if warned && (!strings.Contains(stdout, fmt.Sprintf("opset %d", opset)) || !strings.Contains(stdout, fmt.Sprint(surgery.MaxKnownOpset))) {
+				t.Errorf("the warning does not name opsets %d and %d: %q", opset, surgery.MaxKnownOpset, stdout)
+			}
+		})
+	}
+}
