@@ -36,10 +36,16 @@
 // A mapping is released when no tensor of the load refers to it any more
 // (a runtime cleanup).
 //
+// Mapped pages need not stay resident: once Tensor.Dense has decoded a
+// tensor, and once Save has written its bytes, its whole pages are given
+// back to the kernel (madvise MADV_DONTNEED; being private and unwritten,
+// they are read from the file again if needed). So a model whose weights
+// are decoded to run costs about their size in memory, not twice it.
+//
 // Save writes a side file from the tensors' bytes as they are, without
 // gathering them into one buffer first, so loading, editing and saving a
-// model with external data needs little more memory than the weights
-// that are read. The side file is written to a temporary file and renamed
+// model with external data needs little memory beyond the tensors that
+// were decoded or created. The side file is written to a temporary file and renamed
 // (tensor.WriteFileAtomic), never over another file's bytes in place
 // (SaveOptions.ExternalData), so a model's mapped side file does not
 // change under it, even when the result is saved beside it. Another

@@ -36,22 +36,22 @@ func newExtFiles() *extFiles {
 // read returns the want bytes at offset in the file at path: a slice of
 // its mapping (capacity limited to the slice, so that no append can write
 // into the mapping), or, where mapping is not available or fails, a copy.
-// The bytes must lie within the file.
-func (e *extFiles) read(path string, offset, want int64) ([]byte, error) {
+// The bytes must lie within the file; mapped says which it returned.
+func (e *extFiles) read(path string, offset, want int64) (data []byte, mapped bool, err error) {
 	b, mapped := e.maps.byPath[path]
 	if !mapped || b == nil {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		defer f.Close()
 		st, err := f.Stat()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		size := st.Size()
 		if err := within(offset, want, size); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if !mapped && mmapSupported && st.Mode().IsRegular() && size > 0 && size == int64(int(size)) {
 			if b, err = mapFile(f, size); err != nil {
@@ -62,15 +62,15 @@ func (e *extFiles) read(path string, offset, want int64) ([]byte, error) {
 		if b == nil {
 			buf := make([]byte, want)
 			if _, err := f.ReadAt(buf, offset); err != nil && err != io.EOF {
-				return nil, err
+				return nil, false, err
 			}
-			return buf, nil
+			return buf, false, nil
 		}
 	}
 	if err := within(offset, want, int64(len(b))); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return b[offset : offset+want : offset+want], nil
+	return b[offset : offset+want : offset+want], true, nil
 }
 
 // within checks that [offset, offset+want) lies in a file of size bytes.

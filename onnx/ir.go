@@ -410,6 +410,12 @@ func (t *Tensor) Dense() (*tensor.Dense, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
+	if t.raw.mapped {
+		// The decoded copy is what is used from now on: let the
+		// mapped pages go until a save reads them again, so that
+		// the data is not resident twice.
+		dropPages(t.raw.p.RawData)
+	}
 	t.dense = d
 	return d, nil
 }

@@ -30,6 +30,7 @@ type rawTensor struct {
 	p      *pb.TensorProto
 	sparse *pb.SparseTensorProto
 	files  *extFiles
+	mapped bool // p.RawData is a slice of a mapping in files
 }
 
 type rawAttr struct{ p *pb.AttributeProto }
@@ -436,11 +437,11 @@ func (ld *loader) tensor(tp *pb.TensorProto) (*Tensor, error) {
 	}
 	t := &Tensor{Name: name, DType: dt, Shape: shape, raw: &rawTensor{p: tp}}
 	if tp.GetDataLocation() == pb.TensorProto_EXTERNAL {
-		inline, err := ld.external(tp, n)
+		inline, mapped, err := ld.external(tp, n)
 		if err != nil {
 			return nil, &FormatError{Msg: fmt.Sprintf("tensor %q: external data", name), Err: err}
 		}
-		t.raw = &rawTensor{p: inline, files: ld.files}
+		t.raw = &rawTensor{p: inline, files: ld.files, mapped: mapped}
 		return t, nil
 	}
 	if err := checkTensorSize(tp, dt, n); err != nil {
@@ -610,9 +611,9 @@ func checkTensorSize(tp *pb.TensorProto, dt tensor.DType, n int) error {
 // doc), else a copy read into memory. The location must be a relative
 // path inside the model's folder, and offset and length must lie within
 // the file.
-func (ld *loader) external(tp *pb.TensorProto, n int) (*pb.TensorProto, error) {
+func (ld *loader) external(tp *pb.TensorProto, n int) (*pb.TensorProto, bool, error) {
 	if ld.dir == "" {
-		return nil, errors.New("model was not loaded from a file, so external data cannot be resolved")
+		return nil, false, errors.New("model was not loaded from a file, so external data cannot be resolved")
 	}
 	var location string
 	offset, length := int64(0), int64(-1)
@@ -627,30 +628,30 @@ func (ld *loader) external(tp *pb.TensorProto, n int) (*pb.TensorProto, error) {
 			length, err = strconv.ParseInt(kv.GetValue(), 10, 64)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("bad %s %q", kv.GetKey(), kv.GetValue())
+			return nil, false, fmt.Errorf("bad %s %q", kv.GetKey(), kv.GetValue())
 		}
 	}
 	path, err := confinedPath(ld.dir, location)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	dt := tensor.DType(tp.GetDataType())
 	if dt.Size() == 0 {
-		return nil, fmt.Errorf("unsupported dtype %s", dt)
+		return nil, false, fmt.Errorf("unsupported dtype %s", dt)
 	}
 	want := int64(n) * int64(dt.Size())
 	if length >= 0 && length != want {
-		return nil, fmt.Errorf("length %d does not match dims (%d bytes)", length, want)
+		return nil, false, fmt.Errorf("length %d does not match dims (%d bytes)", length, want)
 	}
-	buf, err := ld.files.read(path, offset, want)
+	buf, mapped, err := ld.files.read(path, offset, want)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", location, err)
+		return nil, false, fmt.Errorf("%s: %w", location, err)
 	}
 	inline := proto.Clone(tp).(*pb.TensorProto)
 	inline.ExternalData = nil
 	inline.DataLocation = nil
 	inline.RawData = buf
-	return inline, nil
+	return inline, mapped, nil
 }
 
 // confinedPath joins a relative location to dir, refusing absolute paths,

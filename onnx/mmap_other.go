@@ -14,3 +14,5 @@ const mmapSupported = false
 func mapFile(*os.File, int64) ([]byte, error) { return nil, errors.New("mmap not supported") }
 
 func unmapFile([]byte) {}
+
+func dropPages([]byte) {}

@@ -174,18 +174,21 @@ type externalWriter struct {
 type extPiece struct {
 	offset int64
 	data   []byte
+	mapped bool // data is a slice of a loaded side file's mapping
 }
 
 // add places data at the next 64-byte boundary, which lets readers map
 // the file, and returns its offset.
-func (e *externalWriter) add(data []byte) int64 {
+func (e *externalWriter) add(data []byte, mapped bool) int64 {
 	offset := (e.size + 63) / 64 * 64
-	e.pieces = append(e.pieces, extPiece{offset, data})
+	e.pieces = append(e.pieces, extPiece{offset, data, mapped})
 	e.size = offset + int64(len(data))
 	return offset
 }
 
-// writeTo writes the side file's bytes to w.
+// writeTo writes the side file's bytes to w. The pages of a mapped
+// piece are let go once written (dropPages), so that a save reads
+// gigabytes of mapped weights without keeping them all resident.
 func (e *externalWriter) writeTo(w io.Writer) error {
 	var zeros [64]byte
 	at := int64(0)
@@ -195,6 +198,9 @@ func (e *externalWriter) writeTo(w io.Writer) error {
 		}
 		if _, err := w.Write(p.data); err != nil {
 			return err
+		}
+		if p.mapped {
+			dropPages(p.data)
 		}
 		at = p.offset + int64(len(p.data))
 	}
@@ -651,7 +657,7 @@ func (sv *saver) tensor(t *Tensor, name string, mayExternalise bool) (*pb.Tensor
 	if ext == nil || !mayExternalise || tp.RawData == nil || len(tp.RawData) < ext.threshold || len(tp.RawData) == 0 {
 		return tp, nil
 	}
-	offset := ext.add(tp.RawData)
+	offset := ext.add(tp.RawData, t.raw != nil && t.raw.sparse == nil && t.raw.mapped)
 	out := cloneTensorMeta(tp)
 	out.RawData = nil
 	out.DataLocation = pb.TensorProto_EXTERNAL.Enum()

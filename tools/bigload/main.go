@@ -7,14 +7,15 @@
 // layers whose float32 weights, dim×dim each, fill -gib GiB of one side
 // file (pseudo-random values). A child process (this program again) then
 // loads the model, truncates it at the last hidden layer (dropping the
-// final MatMul) with surgery.Truncate, and saves it with external data,
-// as `graft truncate` would with a side file; it reports its peak
+// final MatMul) with surgery.Truncate, and saves it with external data;
+// it reports its peak
 // resident memory (VmHWM from /proc/self/status, which counts mapped file
 // pages as well as the heap), and the parent reads the child's ru_maxrss
 // as a second opinion. The saved side file is checked against the SHA-256
-// of the kept weights, computed while they were generated. The goal for
-// graft is a peak at most 1.2× the weights' size. The folder is removed
-// unless -keep.
+// of the kept weights, computed while they were generated. A second
+// child does the same after decoding every initializer (Tensor.Dense), as
+// running the model would. The goal for graft is a peak at most 1.2× the
+// weights' size. The folder is removed unless -keep.
 package main
 
 import (
@@ -52,11 +53,15 @@ func main() {
 	dim := flag.Int("dim", 8192, "each weight is dim×dim float32")
 	dir := flag.String("dir", os.TempDir(), "folder for the temporary model")
 	keep := flag.Bool("keep", false, "keep the generated files")
-	child := flag.String("child", "", "internal: truncate MODEL AT OUT in this process and report its peak memory")
+	child := flag.String("child", "", "internal: `MODE` (truncate or decode) MODEL AT OUT in this process, reporting its peak memory")
 	flag.Parse()
 	var err error
 	if *child != "" {
-		err = runChild(*child, flag.Args())
+		if flag.NArg() < 1 {
+			err = errors.New("-child MODE MODEL AT OUT")
+		} else {
+			err = runChild(*child, flag.Arg(0), flag.Args()[1:])
+		}
 	} else {
 		err = run(*gib, *dim, *dir, *keep)
 	}
@@ -99,41 +104,47 @@ func run(gib float64, dim int, parent string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	out := filepath.Join(dir, "truncated.onnx")
 	at := fmt.Sprintf("relu%d", layers-2)
-	cmd := exec.Command(self, "-child", model, at, out)
-	cmd.Stderr = os.Stderr
-	report, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("child: %w", err)
+	for _, mode := range []string{"truncate", "decode"} {
+		out := filepath.Join(dir, mode+".onnx")
+		cmd := exec.Command(self, "-child", mode, model, at, out)
+		cmd.Stderr = os.Stderr
+		report, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("child: %w", err)
+		}
+		fmt.Print(string(report))
+		hwm, err := strconv.ParseInt(strings.Fields(lastLine(report))[1], 10, 64)
+		if err != nil {
+			return fmt.Errorf("child report %q: %w", report, err)
+		}
+		maxrss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024 // KiB on Linux
+		fmt.Printf("%s: peak RSS: VmHWM %s, ru_maxrss %s; weights %s loaded, %s kept and saved\n",
+			mode, gibs(hwm), gibs(maxrss), gibs(total), gibs(kept))
+		fmt.Printf("%s: ratio %.3f of the loaded weights, %.3f of the kept ones (goal <= 1.2)\n",
+			mode, float64(hwm)/float64(total), float64(hwm)/float64(kept))
+		got, err := fileSHA256(filepath.Join(dir, outSide))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, keptSum) {
+			return fmt.Errorf("%s: the saved side file's SHA-256 is %x, want %x (the kept weights)", mode, got, keptSum)
+		}
+		fmt.Printf("%s: saved side file holds exactly the kept weights (SHA-256 %s…)\n", mode, hex.EncodeToString(got[:8]))
+		if err := os.Remove(filepath.Join(dir, outSide)); err != nil {
+			return err
+		}
 	}
-	fmt.Print(string(report))
-	hwm, err := strconv.ParseInt(strings.Fields(lastLine(report))[1], 10, 64)
-	if err != nil {
-		return fmt.Errorf("child report %q: %w", report, err)
-	}
-	maxrss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024 // KiB on Linux
-	fmt.Printf("peak RSS: VmHWM %s, ru_maxrss %s\n", gibs(hwm), gibs(maxrss))
-	fmt.Printf("weights:  %s loaded, %s kept and saved\n", gibs(total), gibs(kept))
-	fmt.Printf("ratio:    %.3f of the loaded weights, %.3f of the kept ones (goal <= 1.2)\n",
-		float64(hwm)/float64(total), float64(hwm)/float64(kept))
-
-	got, err := fileSHA256(filepath.Join(dir, outSide))
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(got, keptSum) {
-		return fmt.Errorf("the saved side file's SHA-256 is %x, want %x (the kept weights)", got, keptSum)
-	}
-	fmt.Println("saved side file holds exactly the kept weights (SHA-256", hex.EncodeToString(got[:8])+"…)")
 	return nil
 }
 
-// runChild loads args[0], truncates it at args[1], saves it to args[2]
-// with external data, and prints timings and then "VmHWM <bytes>".
-func runChild(model string, args []string) error {
+// runChild loads model, truncates it at args[0], saves it to args[1]
+// with external data, and prints timings and then "VmHWM <bytes>". In
+// mode "decode" it first decodes every initializer (Tensor.Dense), as
+// running the model would.
+func runChild(mode, model string, args []string) error {
 	if len(args) != 2 {
-		return errors.New("-child MODEL AT OUT")
+		return errors.New("-child MODE MODEL AT OUT")
 	}
 	t0 := time.Now()
 	m, err := onnx.Load(model)
@@ -145,6 +156,13 @@ func runChild(model string, args []string) error {
 	if err != nil {
 		return err
 	}
+	if mode == "decode" {
+		for _, v := range m.Graph.Initializers {
+			if _, err := v.Const.Dense(); err != nil {
+				return err
+			}
+		}
+	}
 	if err := surgery.Truncate(m, args[0]); err != nil {
 		return err
 	}
@@ -153,8 +171,8 @@ func runChild(model string, args []string) error {
 		return err
 	}
 	t3 := time.Now()
-	fmt.Printf("child: load %.2fs, truncate %.2fs, save %.2fs; VmHWM after loading %s\n",
-		t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), t3.Sub(t2).Seconds(), gibs(loadHWM))
+	fmt.Printf("%s child: load %.2fs, truncate %.2fs, save %.2fs; VmHWM after loading %s\n",
+		mode, t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), t3.Sub(t2).Seconds(), gibs(loadHWM))
 	hwm, err := vmHWM()
 	if err != nil {
 		return err
