@@ -67,10 +67,12 @@ func (c *nodeCase) run() ([]*tensor.Dense, error) {
 	opset := int(c.model.Opset(""))
 	vals := map[*onnx.Value]*tensor.Dense{}
 	for i, v := range g.Inputs {
-		vals[v] = c.inputs[i]
+		if i < len(c.inputs) && c.inputs[i] != nil {
+			vals[v] = c.inputs[i]
+		}
 	}
 	for _, v := range g.Initializers {
-		if _, ok := vals[v]; !ok {
+		if vals[v] == nil {
 			d, err := v.Const.Dense()
 			if err != nil {
 				return nil, err
@@ -235,4 +237,168 @@ func TestNodeConformance(t *testing.T) {
 	}
 	sort.Strings(unsupported)
 	t.Logf("node conformance: %d/%d passed; %d skipped as the reference differs from PyTorch; %d unsupported: %s", pass, total, differs, len(unsupported), strings.Join(unsupported, " "))
+}
+
+// modelTestRoot holds libonnx-testdata's model-level suites beside the node
+// suite: whole exported models, each with one or more data sets.
+const modelTestRoot = "/usr/share/libonnx-testdata/data"
+
+// modelSuites are the model-level suites TestModelConformance runs.
+var modelSuites = []string{"pytorch-converted", "pytorch-operator", "simple"}
+
+// loadModelCases reads a model-level test: model.onnx and every
+// test_data_set_N, one case per data set sharing the model. input_K binds
+// to the K-th graph input that is not an initializer (ONNX's backend-test
+// convention for models that list their initializers as inputs).
+func loadModelCases(dir string) ([]*nodeCase, error) {
+	m, err := onnx.Load(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		return nil, err
+	}
+	var feedable []int // indices into m.Graph.Inputs
+	for i, v := range m.Graph.Inputs {
+		if v.Const == nil {
+			feedable = append(feedable, i)
+		}
+	}
+	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
+	if len(sets) == 0 {
+		return nil, fmt.Errorf("%s: no test_data_set_N", dir)
+	}
+	sort.Strings(sets)
+	var cases []*nodeCase
+	for _, set := range sets {
+		c := &nodeCase{dir: dir, model: m, inputs: make([]*tensor.Dense, len(m.Graph.Inputs))}
+		files, _ := filepath.Glob(filepath.Join(set, "input_*.pb"))
+		if len(files) > len(feedable) {
+			return nil, fmt.Errorf("%s: %d input files for %d graph inputs", set, len(files), len(feedable))
+		}
+		for k := range files {
+			t, err := onnx.LoadTensor(filepath.Join(set, fmt.Sprintf("input_%d.pb", k)))
+			if err != nil {
+				return nil, err
+			}
+			v := m.Graph.Inputs[feedable[k]]
+			c.inputs[feedable[k]] = fixtures.AsDeclared(t, v.Type.DType)
+		}
+		for i := range m.Graph.Outputs {
+			t, err := onnx.LoadTensor(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			if err != nil {
+				return nil, err
+			}
+			c.outputs = append(c.outputs, fixtures.AsDeclared(t, m.Graph.Outputs[i].Type.DType))
+		}
+		cases = append(cases, c)
+	}
+	return cases, nil
+}
+
+// missingOps names the ops of the case's graph that have no table entry.
+func (c *nodeCase) missingOps() []string {
+	seen := map[string]bool{}
+	var missing []string
+	for _, n := range c.model.Graph.Nodes {
+		if Lookup(n.OpType) == nil || (n.Domain != "" && n.Domain != "ai.onnx") {
+			name := n.OpType
+			if n.Domain != "" && n.Domain != "ai.onnx" {
+				name = n.Domain + "." + name
+			}
+			if !seen[name] {
+				seen[name] = true
+				missing = append(missing, name)
+			}
+		}
+	}
+	return missing
+}
+
+// check runs the case and compares every output; the error says why it
+// failed.
+func (c *nodeCase) check() error {
+	if missing := c.missingOps(); len(missing) > 0 {
+		return fmt.Errorf("no table entry for %s", strings.Join(missing, ", "))
+	}
+	got, err := c.run()
+	if err != nil {
+		return err
+	}
+	for i, want := range c.outputs {
+		if err := closeEnough(got[i], want); err != nil {
+			return fmt.Errorf("output %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// modelKnownFailures lists the model-level tests graft does not pass yet,
+// with the reason; every other test must pass. ONNX Runtime 1.30 passes
+// the sequence tests and the two nochangecase StringNormalizer tests
+// (tools/ort/conformance.js); it fails the Gradient tests and the other
+// StringNormalizer ones (no locale).
+var modelKnownFailures = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{"test_gradient_of_add", "test_gradient_of_add_and_mul"} {
+		m[name] = "ai.onnx.preview.training Gradient op"
+	}
+	for i := 1; i <= 8; i++ {
+		m[fmt.Sprintf("test_sequence_model%d", i)] = "Sequence ops: the executor has no sequence value kind"
+	}
+	for _, name := range []string{"casesensintive_lower", "casesensintive_nochangecase", "casesensintive_upper",
+		"empty_output", "insensintive_upper_twodim"} {
+		m["test_strnorm_model_monday_"+name] = "string tensors and StringNormalizer"
+	}
+	m["test_strnorm_model_nostopwords_nochangecase"] = "string tensors and StringNormalizer"
+	return m
+}()
+
+// TestModelConformance runs libonnx-testdata's model-level suites
+// (pytorch-converted, pytorch-operator, simple) through the table, every
+// data set of every test, with the node suite's tolerances, and logs each
+// suite's pass count and its failing tests with the reason. A failure not
+// in modelKnownFailures fails the test. ONNX Runtime's counts on the same
+// suites come from tools/ort/conformance.js.
+func TestModelConformance(t *testing.T) {
+	for _, suite := range modelSuites {
+		dirs, _ := filepath.Glob(filepath.Join(modelTestRoot, suite, "test_*"))
+		if len(dirs) == 0 {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("no tests under %s: install libonnx-testdata", filepath.Join(modelTestRoot, suite))
+			}
+			t.Skipf("no tests under %s", filepath.Join(modelTestRoot, suite))
+		}
+		pass := 0
+		var failed []string
+		t.Run(suite, func(t *testing.T) {
+			for _, dir := range dirs {
+				name := filepath.Base(dir)
+				cases, err := loadModelCases(dir)
+				if err != nil {
+					err = fmt.Errorf("load: %w", err)
+				}
+				for _, c := range cases {
+					if err == nil {
+						err = c.check()
+					}
+				}
+				if err == nil {
+					pass++
+				} else {
+					failed = append(failed, fmt.Sprintf("%s (%v)", name, err))
+				}
+				t.Run(name, func(t *testing.T) {
+					if err == nil {
+						return
+					}
+					if why, ok := modelKnownFailures[name]; ok {
+						t.Skipf("known failure (%s): %v", why, err)
+					}
+					t.Fatal(err)
+				})
+			}
+		})
+		t.Logf("%s: graft %d/%d passed", suite, pass, len(dirs))
+		for _, f := range failed {
+			t.Logf("%s: failed: %s", suite, f)
+		}
+	}
 }

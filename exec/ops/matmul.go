@@ -13,9 +13,10 @@ import (
 func init() {
 	register(
 		&Op{Name: "MatMul", Since: 1, Infer: matmulInfer, Run: matmulRun},
-		// Gemm before opset 7 had a broadcast attribute; 7 made C
-		// broadcast unidirectionally and 11 made it optional.
-		&Op{Name: "Gemm", Since: 7, Fuses: true, Infer: gemmInfer, Run: gemmRun},
+		// Gemm 6 broadcast C only with broadcast=1 (else C is M×N); 7
+		// made C broadcast unidirectionally, a superset, and 11 made it
+		// optional.
+		&Op{Name: "Gemm", Since: 6, Fuses: true, Infer: gemmInfer, Run: gemmRun},
 	)
 }
 

@@ -15,7 +15,7 @@ import (
 func init() {
 	register(
 		// Opset 7 dropped is_test; spatial (7, 8) is checked below.
-		&Op{Name: "BatchNormalization", Since: 7, Fuses: true, Infer: batchNormInfer, Run: batchNormRun},
+		&Op{Name: "BatchNormalization", Since: 6, Fuses: true, Infer: batchNormInfer, Run: batchNormRun},
 		// layerNormRef64 and layerNormGrad are in norm_grad.go.
 		&Op{Name: "LayerNormalization", Since: 17, Infer: layerNormInfer, Run: layerNormRun, Ref: layerNormRef64, Grad: layerNormGrad},
 		// Opset 6 dropped consumed_inputs.
@@ -72,10 +72,14 @@ func normPlanes(count, size, threads int, body func(p int)) {
 // BatchNormalization
 
 // batchNormTraining reports whether the node asks for training mode:
-// training_mode=1 from opset 14, extra outputs before it.
+// training_mode=1 from opset 14, extra outputs before it, and before
+// opset 7 also is_test=0 (its default).
 func batchNormTraining(n *onnx.Node, opset int) bool {
 	if opset >= 14 {
 		return attrInt(n, "training_mode", 0) != 0
+	}
+	if opset < 7 && attrInt(n, "is_test", 0) == 0 {
+		return true
 	}
 	for _, o := range n.Outputs[min(1, len(n.Outputs)):] {
 		if o != nil {

@@ -29,7 +29,7 @@ func init() {
 		&Op{Name: "Transpose", Since: 1, Infer: transposeInfer, Run: transposeRun},
 		&Op{Name: "Concat", Since: 4, Infer: concatInfer, Run: concatRun, Symbolic: concatSymbolic},
 		&Op{Name: "Split", Since: 2, Infer: splitInfer, Run: splitRun},
-		&Op{Name: "Slice", Since: 10, Infer: sliceInfer, Run: sliceRun, Symbolic: sliceSymbolic},
+		&Op{Name: "Slice", Since: 1, Infer: sliceInfer, Run: sliceRun, Symbolic: sliceSymbolic},
 		&Op{Name: "Gather", Since: 1, Infer: gatherInfer, Run: gatherRun, Symbolic: gatherSymbolic},
 		&Op{Name: "Unsqueeze", Since: 1, Infer: unsqueezeInfer, Run: unsqueezeRun, Symbolic: shapePassSymbolic},
 		&Op{Name: "Squeeze", Since: 1, Infer: squeezeInfer, Run: squeezeRun, Symbolic: shapePassSymbolic},
@@ -1185,7 +1185,29 @@ func sliceRanges(n *onnx.Node, dims []int, starts, ends, axes, steps []int64) ([
 }
 
 // sliceParams reads starts, ends, axes and steps at inference time.
+// sliceAttrs returns Slice-1's starts, ends and axes attributes (opsets
+// before 10 give them as attributes, not inputs, and have no steps).
+func sliceAttrs(n *onnx.Node, opset int) (starts, ends, axes []int64, legacy bool, err error) {
+	if opset >= 10 {
+		return nil, nil, nil, false, nil
+	}
+	starts, ends, axes = attrInts(n, "starts"), attrInts(n, "ends"), attrInts(n, "axes")
+	if len(starts) != len(ends) {
+		return nil, nil, nil, true, onnx.NodeErrorf(n, "Slice-1: %d starts but %d ends", len(starts), len(ends))
+	}
+	if axes != nil && len(axes) != len(starts) {
+		return nil, nil, nil, true, onnx.NodeErrorf(n, "Slice-1: %d axes for %d starts", len(axes), len(starts))
+	}
+	if starts == nil {
+		starts, ends = []int64{}, []int64{}
+	}
+	return starts, ends, axes, true, nil
+}
+
 func sliceParams(c *InferCtx) (starts, ends, axes, steps []int64, ok bool) {
+	if s, e, a, legacy, err := sliceAttrs(c.Node, c.Opset); legacy {
+		return s, e, a, nil, err == nil
+	}
 	if starts, ok = shapeInts(c, 1); !ok {
 		return
 	}
@@ -1207,6 +1229,9 @@ func sliceParams(c *InferCtx) (starts, ends, axes, steps []int64, ok bool) {
 
 func sliceInfer(c *InferCtx) ([]onnx.Type, error) {
 	n := c.Node
+	if _, _, _, _, err := sliceAttrs(n, c.Opset); err != nil {
+		return nil, err
+	}
 	x, _ := c.Input(0)
 	out := onnx.Type{DType: x.DType}
 	if !x.HasShape {
@@ -1284,7 +1309,14 @@ func sliceRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	var vals [5][]int64
 	names := [5]string{"", "starts", "ends", "axes", "steps"}
-	for i := 1; i < 5; i++ {
+	starts, ends, axes, legacy, err := sliceAttrs(n, c.Opset)
+	if err != nil {
+		return nil, err
+	}
+	if legacy {
+		vals[1], vals[2], vals[3] = starts, ends, axes
+	}
+	for i := 1; i < 5 && !legacy; i++ {
 		v, ok, err := shapeRunInts(c, i, names[i])
 		if err != nil {
 			return nil, err
