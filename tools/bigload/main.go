@@ -171,7 +171,7 @@ func runChild(mode, model string, args []string) error {
 		return err
 	}
 	t3 := time.Now()
-	fmt.Printf("%s child: load %.2fs, truncate %.2fs, save %.2fs; VmHWM after loading %s\n",
+	fmt.Printf("%s child: load %.2fs, (decode and) truncate %.2fs, save %.2fs; VmHWM after loading %s\n",
 		mode, t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), t3.Sub(t2).Seconds(), gibs(loadHWM))
 	hwm, err := vmHWM()
 	if err != nil {
