@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bigload measures the memory graft needs to load, truncate and
 // save a model with gigabytes of external weights.
 //
@@ -15,7 +17,8 @@
 // of the kept weights, computed while they were generated. A second
 // child does the same after decoding every initializer (Tensor.Dense), as
 // running the model would. The goal for graft is a peak at most 1.2× the
-// weights' size. The folder is removed unless -keep.
+// weights' size. The folder is removed unless -keep. Linux only (it reads
+// /proc/self/status).
 package main
 
 import (
