@@ -36,11 +36,9 @@ func newConvertCmd() *cli.Command {
 			"  $ graft convert --external-data weights.bin model.onnx split.onnx\n" +
 			"  $ graft convert --sparse-initializers pruned.onnx pruned-sparse.onnx\n" +
 			"  $ graft convert --dense pruned-sparse.onnx pruned-dense.onnx",
-		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "external-data", Usage: "file name (beside OUT) for large tensors"},
-			&cli.IntFlag{Name: "threshold", Value: 1024, Usage: "smallest tensor, in bytes, moved to external data"},
+		Flags: append(append(externalDataFlags(),
 			&cli.BoolFlag{Name: "no-validate", Usage: "write the model even if its graph is invalid (graft check says why)"},
-		}, sparseSaveFlags()...),
+		), sparseSaveFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usagef("convert takes <in.onnx> <out.onnx>, got %d arguments", c.NArg())
@@ -69,6 +67,16 @@ func newConvertCmd() *cli.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// externalDataFlags are the flags that move large initializers to a side
+// file beside the written model (onnx.SaveOptions.ExternalData), for any
+// command that writes one: a model over protobuf's 2 GiB must use them.
+func externalDataFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "external-data", Usage: "file name (beside the written model) for large tensors"},
+		&cli.IntFlag{Name: "threshold", Value: 1024, Usage: "smallest tensor, in bytes, moved to external data"},
 	}
 }
 

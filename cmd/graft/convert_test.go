@@ -231,3 +231,51 @@ func TestConvertRefusesInvalidGraph(t *testing.T) {
 		t.Errorf("convert --no-validate: exit %d: %s", code, stderr)
 	}
 }
+
+// TestTruncateExternalData: commands that write a model take
+// --external-data, so a cut of a model too big for one protobuf can be
+// saved; the result reads its weights from the side file and runs as the
+// inline cut does.
+func TestTruncateExternalData(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(fixtures.Dir(), "resnet_small", "model.onnx")
+	inline, split := filepath.Join(dir, "inline.onnx"), filepath.Join(dir, "split.onnx")
+	if code, _, stderr := graft("truncate", model, "--at", "layer2", "-o", inline); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := graft("truncate", model, "--at", "layer2", "--external-data", "w.bin", "--threshold", "256", "-o", split); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	side, err := os.Stat(filepath.Join(dir, "w.bin"))
+	if err != nil || side.Size() == 0 {
+		t.Fatalf("no side file: %v", err)
+	}
+	a, err := os.Stat(inline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Stat(split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Size() >= a.Size() {
+		t.Errorf("the split model (%d bytes) is not smaller than the inline one (%d)", b.Size(), a.Size())
+	}
+	x := filepath.Join(fixtures.Dir(), "resnet_small", "input.npy")
+	for _, f := range []string{inline, split} {
+		if code, _, stderr := graft("run", f, "--input", "input="+x, "-o", filepath.Join(dir, filepath.Base(f)+".out")); code != 0 {
+			t.Fatalf("run %s: exit %d: %s", f, code, stderr)
+		}
+	}
+	ra, err := os.ReadFile(filepath.Join(dir, "inline.onnx.out", "layer2.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := os.ReadFile(filepath.Join(dir, "split.onnx.out", "layer2.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ra, rb) {
+		t.Error("the split model's output differs from the inline one's")
+	}
+}

@@ -16,9 +16,9 @@ func newFoldCmd() *cli.Command {
 		Description: "Simplifies a model without changing its outputs (beyond float rounding).\n\n" +
 			"Example:\n" +
 			"  $ graft fold fixtures/cnn_bn/model.onnx -o /tmp/folded.onnx",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model", Required: true},
-		},
+		}, externalDataFlags()...),
 		Action: func(c *cli.Context) error {
 			_, m, err := loadModelArg(c)
 			if err != nil {

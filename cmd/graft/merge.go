@@ -29,12 +29,12 @@ func newMergeCmd() *cli.Command {
 			"  $ graft merge fixtures/fmnist/a.onnx fixtures/fmnist/b.onnx --shared-input --mean-output -o /tmp/ensemble.onnx\n" +
 			"  $ graft merge fixtures/resnet_small/model.onnx fixtures/cnn_bn/model.onnx --names res,bn -o /tmp/pair.onnx\n" +
 			"  $ graft merge s1.onnx s2.onnx s3.onnx --shared-input --mean-output -o soup_ensemble.onnx",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "names", Usage: "comma-separated name per model, its scope in the result (default a,b,c,...)"},
 			&cli.BoolFlag{Name: "shared-input", Usage: "feed every model from the same inputs"},
 			&cli.BoolFlag{Name: "mean-output", Usage: "add the mean of the models' outputs as the first output"},
 			outputFlag,
-		},
+		}, externalDataFlags()...),
 		Action: runMerge,
 	}
 }

@@ -18,11 +18,12 @@ func newTruncateCmd() *cli.Command {
 			"the outputs, in order, and everything they do not need is removed.\n\n" +
 			"Examples:\n" +
 			"  $ graft truncate fixtures/resnet_small/model.onnx --at layer1 -o /tmp/layer1.onnx\n" +
-			"  $ graft truncate resnet18.onnx --at layer3 --at layer4 -o features.onnx",
-		Flags: []cli.Flag{
+			"  $ graft truncate resnet18.onnx --at layer3 --at layer4 -o features.onnx\n" +
+			"  $ graft truncate big.onnx --at layer10 --external-data weights.bin -o cut.onnx   # over 2 GiB",
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "at", Usage: "layer to output (repeatable)", Required: true},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model", Required: true},
-		},
+		}, externalDataFlags()...),
 		Action: func(c *cli.Context) error {
 			_, m, err := loadModelArg(c)
 			if err != nil {
@@ -45,11 +46,11 @@ func newExtractCmd() *cli.Command {
 			"the outputs; everything outside is removed.\n\n" +
 			"Example:\n" +
 			"  $ graft extract fixtures/resnet_small/model.onnx --from layer1 --to layer2 -o /tmp/block.onnx",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "from", Usage: "layer that becomes an input (repeatable)", Required: true},
 			&cli.StringSliceFlag{Name: "to", Usage: "layer that becomes an output (repeatable)", Required: true},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the model", Required: true},
-		},
+		}, externalDataFlags()...),
 		Action: func(c *cli.Context) error {
 			_, m, err := loadModelArg(c)
 			if err != nil {
@@ -70,7 +71,9 @@ func newExtractCmd() *cli.Command {
 // saveReport writes the edited model to --output and summarises it.
 func saveReport(c *cli.Context, m *onnx.Model) error {
 	out := c.String("output")
-	if err := m.Save(out); err != nil {
+	// --external-data where the command has it (externalDataFlags).
+	opts := onnx.SaveOptions{ExternalData: c.String("external-data"), ExternalThreshold: c.Int("threshold")}
+	if err := m.SaveWith(out, opts); err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
 	w := c.App.Writer
