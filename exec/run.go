@@ -3,8 +3,11 @@ package exec
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -14,7 +17,10 @@ import (
 )
 
 // Program is a graph prepared for execution: nodes in order, each with its
-// op table entry. A Program may be Run many times, but not concurrently.
+// op table entry, and the values computed once at Compile (see fold.go).
+// A Program may be Run many times, but not concurrently. It holds its
+// constants as they were at Compile: changing an initializer afterwards
+// does not change the program.
 type Program struct {
 	model   *onnx.Model
 	graph   *onnx.Graph
@@ -23,17 +29,33 @@ type Program struct {
 	backend Backend
 	// Threads is how many goroutines kernels may use; Compile sets it to
 	// GOMAXPROCS.
-	Threads      int
+	Threads int
+	// consts holds the initializers and the outputs of folded steps;
+	// constv holds them by value number.
 	consts       map[*onnx.Value]*tensor.Dense
-	constStorage map[unsafe.Pointer]bool // the constants' storage (runValues.shared)
+	constStorage map[unsafe.Pointer]bool // the constants' storage (runState.shared)
+	constv       []*tensor.Dense
+	// ids numbers every value of the graph (and the outer values its
+	// subgraph reads); values lists them by number.
+	ids    map[*onnx.Value]int32
+	values []*onnx.Value
+	outIDs []int32 // the graph outputs
 	// subs holds a compiled program for each subgraph of the graph's
 	// If, Loop and Scan nodes (see RunGraph).
 	subs map[*onnx.Graph]*Program
+	// plan is the last run's plan, reused by the next run that supplies
+	// and requests the same values.
+	plan  atomic.Pointer[plan]
+	state sync.Pool // *runState
 }
 
 type step struct {
 	node *onnx.Node
 	op   *ops.Op
+	// in and out number the node's inputs and outputs (-1: absent);
+	// reads lists the values it reads, inputs then implicit inputs
+	// (imp), each as often as it is read.
+	in, out, reads, imp []int32
 	// fuse, when not nil, is the step of a Relu or Clip that reads only
 	// this node's output 0 and may run inside its kernel (see ops.Clamp).
 	fuse  *step
@@ -41,9 +63,17 @@ type step struct {
 	// also, when not nil, is a second step that runs inside this one: the
 	// Sigmoid of a SiLU, whose Mul is fuse (ops.FusedSiLU).
 	also *step
+	// index is the step's place in Program.steps.
+	index int
 	// sparse, when not nil, is the node's constant weight (input 1) in
 	// sparse form, which the kernel multiplies by instead (planSparse).
 	sparse *ops.SparseWeight
+	// folded: the outputs were computed at Compile and are constants.
+	folded bool
+	// memo, when not nil, holds the step's last outputs (fold.go);
+	// memoShape: they depend on input 0's shape alone (Shape, Size).
+	memo      *atomic.Pointer[memoEntry]
+	memoShape bool
 }
 
 // Options choose how CompileWith prepares a program.
@@ -56,6 +86,9 @@ type Options struct {
 	// SparseCrossoverConv (SparseAuto). Results
 	// agree with the dense products to float32 rounding (1e-5 relative).
 	Sparse SparseMode
+	// noFold turns off constant folding and shape memos (tests compare
+	// with it).
+	noFold bool
 }
 
 // Compile prepares m's graph for running on the CPU backend, with
@@ -85,7 +118,7 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 		return nil, err
 	}
 	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), consts: map[*onnx.Value]*tensor.Dense{}, constStorage: map[unsafe.Pointer]bool{}}
-	for _, n := range g.Nodes {
+	for i, n := range g.Nodes {
 		op, err := ops.Resolve(n, p.opset)
 		if err != nil {
 			return nil, err
@@ -100,7 +133,7 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 			}
 			p.subs[sg] = sp
 		}
-		p.steps = append(p.steps, step{node: n, op: op})
+		p.steps = append(p.steps, step{node: n, op: op, index: i})
 	}
 	if p.opset == 0 && len(g.Nodes) > 0 {
 		return nil, fmt.Errorf("model imports no default-domain opset")
@@ -110,6 +143,7 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 			return nil, fmt.Errorf("input %q is not a tensor (a sequence, map or optional?): %w", v.Name, ErrUnsupported)
 		}
 	}
+	isConst := map[*onnx.Value]bool{}
 	for _, v := range g.Initializers {
 		d, err := v.Const.Dense()
 		if err != nil {
@@ -123,20 +157,86 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 		if k := storageKey(d); k != nil {
 			p.constStorage[k] = true
 		}
+		isConst[v] = !isOverridable(g, v)
 	}
+	if !opts.noFold {
+		p.foldConstants(isConst)
+		p.planMemos(isConst)
+	}
+	p.number()
 	p.planFusion()
 	p.planSparse(opts.Sparse)
 	return p, nil
 }
 
+// number gives every value the program reads or writes a number, and
+// each step the numbers of its values.
+func (p *Program) number() {
+	g := p.graph
+	p.ids = map[*onnx.Value]int32{}
+	id := func(v *onnx.Value) int32 {
+		if v == nil {
+			return -1
+		}
+		if i, ok := p.ids[v]; ok {
+			return i
+		}
+		i := int32(len(p.values))
+		p.ids[v] = i
+		p.values = append(p.values, v)
+		return i
+	}
+	for _, v := range g.Inputs {
+		id(v)
+	}
+	for _, v := range g.Initializers {
+		id(v)
+	}
+	for _, v := range g.OuterValues() {
+		id(v)
+	}
+	for _, v := range g.Values() {
+		id(v)
+	}
+	for i := range p.steps {
+		s := &p.steps[i]
+		n := s.node
+		s.in = make([]int32, len(n.Inputs))
+		for j, v := range n.Inputs {
+			s.in[j] = id(v)
+			if v != nil {
+				s.reads = append(s.reads, s.in[j])
+			}
+		}
+		s.out = make([]int32, len(n.Outputs))
+		for j, v := range n.Outputs {
+			s.out[j] = id(v)
+		}
+		for _, v := range n.ImplicitInputs() {
+			s.imp = append(s.imp, id(v))
+			s.reads = append(s.reads, id(v))
+		}
+	}
+	p.outIDs = make([]int32, len(g.Outputs))
+	for i, v := range g.Outputs {
+		p.outIDs[i] = id(v)
+	}
+	p.constv = make([]*tensor.Dense, len(p.values))
+	for v, d := range p.consts {
+		p.constv[p.ids[v]] = d
+	}
+}
+
 // planFusion pairs each node whose kernel can apply a clamp (Op.Fuses)
 // with the Relu or Clip that is the only reader of its output, so that a
 // run can compute both in one pass. Whether a pair fuses is settled per
-// run (see fusable).
+// run (see fusable). Folded and memoized steps do not fuse.
 func (p *Program) planFusion() {
 	at := make(map[*onnx.Node]*step, len(p.steps))
 	for i := range p.steps {
-		at[p.steps[i].node] = &p.steps[i]
+		if s := &p.steps[i]; !s.folded && s.memo == nil {
+			at[s.node] = s
+		}
 	}
 	outputs := map[*onnx.Value]bool{}
 	for _, v := range p.graph.Outputs {
@@ -145,7 +245,7 @@ func (p *Program) planFusion() {
 	constant := func(v *onnx.Value) *tensor.Dense { return p.consts[v] }
 	for i := range p.steps {
 		s := &p.steps[i]
-		if !s.op.Fuses || len(s.node.Outputs) != 1 || s.node.Outputs[0] == nil {
+		if !s.op.Fuses || at[s.node] == nil || len(s.node.Outputs) != 1 || s.node.Outputs[0] == nil {
 			continue
 		}
 		out := s.node.Outputs[0]
@@ -169,21 +269,23 @@ func (p *Program) planFusion() {
 
 // fusable reports whether step s runs with its clamp fused in this run:
 // its output is wanted by nothing but the clamp, nobody supplied a value
-// the pair reads or writes, and the data is float32.
-func fusable(s *step, in []*tensor.Dense, needed map[*onnx.Node]bool, keep, supplied map[*onnx.Value]bool) bool {
-	if s.fuse == nil || !needed[s.fuse.node] || len(in) == 0 || in[0] == nil || in[0].DType != tensor.Float32 {
+// the pair reads or writes (nor one a folded value it reads depends on),
+// and the data is float32.
+func (st *runState) fusable(s *step, in []*tensor.Dense) bool {
+	pl := st.plan
+	if s.fuse == nil || !pl.needed[s.fuse.index] || len(in) == 0 || in[0] == nil || in[0].DType != tensor.Float32 {
 		return false
 	}
-	out := s.node.Outputs[0]
-	if keep[out] || supplied[out] || supplied[s.fuse.node.Outputs[0]] {
+	out := s.out[0]
+	if pl.keep[out] || pl.supplied[out] || pl.supplied[s.fuse.out[0]] {
 		return false
 	}
-	for _, v := range s.fuse.node.Inputs[1:] {
-		if v != nil && supplied[v] {
+	for _, id := range s.fuse.in[1:] {
+		if id >= 0 && (pl.supplied[id] || (st.p.constv[id] != nil && !pl.fresh[id])) {
 			return false
 		}
 	}
-	if a := s.also; a != nil && (!needed[a.node] || keep[a.node.Outputs[0]] || supplied[a.node.Outputs[0]]) {
+	if a := s.also; a != nil && (!pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]]) {
 		return false
 	}
 	return true
@@ -213,6 +315,9 @@ type RunStats struct {
 	PeakLiveBytes int64
 	// NodesRun counts the kernels executed.
 	NodesRun int
+	// Memoized counts the steps whose outputs came from their memo (a
+	// shape computation seen before, see fold.go) instead of a kernel.
+	Memoized int
 }
 
 // tensorBytes is the memory d's storage occupies.
@@ -223,7 +328,7 @@ func tensorBytes(d *tensor.Dense) int64 {
 // Run computes the requested values from inputs, keyed by value name (or
 // module path). Graph inputs must all be supplied unless unneeded; an input
 // may also name a hidden value, which then replaces what its producer would
-// have computed.
+// have computed (and what was folded from it at Compile).
 func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[string]*tensor.Dense, error) {
 	runStart := time.Now()
 	if opts.Profile != nil {
@@ -233,11 +338,8 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		}()
 	}
 	g := p.graph
-	vals := p.newRunValues(len(inputs))
-	// The caller's tensors must never go back to the allocator, even when
-	// an Identity or Reshape hands their storage to a value that dies.
-	vals.pinned = map[unsafe.Pointer]bool{}
-	supplied := map[*onnx.Value]bool{}
+	st := p.newRunState()
+	defer p.state.Put(st)
 	for name, d := range inputs {
 		v, err := g.Resolve(name)
 		if err != nil {
@@ -250,105 +352,302 @@ func (p *Program) Run(inputs map[string]*tensor.Dense, opts RunOptions) (map[str
 		if err != nil {
 			return nil, err
 		}
-		vals.set(v, dd)
-		if k := storageKey(dd); k != nil && k == storageKey(d) {
-			vals.pinned[k] = true
+		id, ok := p.ids[v]
+		if !ok {
+			continue // a value added to the graph after Compile: nothing reads it
 		}
-		supplied[v] = true
+		st.supply(id, dd)
+		// The caller's tensors must never go back to the allocator, even
+		// when an Identity or Reshape hands their storage to a value that
+		// dies.
+		if k := storageKey(dd); k != nil && k == storageKey(d) {
+			st.pinned[k] = true
+		}
 	}
 	want, err := p.requested(opts)
 	if err != nil {
 		return nil, err
 	}
-	return p.run(vals, supplied, want, opts, runStart)
+	return p.run(st, want, opts, runStart)
 }
 
-// run computes want from the values supplied in vals.
-func (p *Program) run(vals *runValues, supplied map[*onnx.Value]bool, want []*onnx.Value, opts RunOptions, runStart time.Time) (map[string]*tensor.Dense, error) {
-	needed := p.needed(want, supplied)
-	// Count the remaining reads of each value so that it can be released
-	// after its last consumer.
-	keep := map[*onnx.Value]bool{}
-	for _, v := range want {
-		keep[v] = true
+// plan is what a run computes for a set of supplied and requested values:
+// which steps run, how often each value is read, and which constants hold.
+type plan struct {
+	suppliedIDs, want []int32 // the key, sorted
+	needed            []bool  // by step
+	refs              []int32 // reads of each value by the needed steps
+	keep              []bool  // requested
+	supplied          []bool
+	// fresh marks the constants a run reads as they are: not supplied,
+	// and not folded from a supplied value (dirty).
+	fresh []bool
+}
+
+// planFor returns the plan for the run's supplied values and want,
+// reusing the last one when they are the same.
+func (p *Program) planFor(suppliedIDs, want []int32) *plan {
+	if pl := p.plan.Load(); pl != nil && slices.Equal(pl.suppliedIDs, suppliedIDs) && slices.Equal(pl.want, want) {
+		return pl
 	}
-	refs := map[*onnx.Value]int{}
-	for _, s := range p.steps {
-		if needed[s.node] {
-			for _, v := range s.node.Inputs {
-				if v != nil {
-					refs[v]++
-				}
+	nv := len(p.values)
+	pl := &plan{suppliedIDs: slices.Clone(suppliedIDs), want: slices.Clone(want),
+		needed: make([]bool, len(p.steps)), refs: make([]int32, nv),
+		keep: make([]bool, nv), supplied: make([]bool, nv), fresh: make([]bool, nv)}
+	for _, id := range suppliedIDs {
+		pl.supplied[id] = true
+	}
+	for _, id := range want {
+		pl.keep[id] = true
+	}
+	// A folded step whose inputs include a supplied value, or another
+	// such step's output, runs again; its outputs are not fresh.
+	dirty := make([]bool, nv)
+	rerun := make([]bool, len(p.steps))
+	for i := range p.steps {
+		s := &p.steps[i]
+		if !s.folded {
+			continue
+		}
+		for _, id := range s.in {
+			if id >= 0 && (pl.supplied[id] || dirty[id]) {
+				rerun[i] = true
 			}
-			for _, v := range s.node.ImplicitInputs() {
-				refs[v]++
+		}
+		if rerun[i] {
+			for _, id := range s.out {
+				if id >= 0 {
+					dirty[id] = true
+				}
 			}
 		}
 	}
-	var live, peak int64
-	for _, d := range vals.own {
-		live += tensorBytes(d)
+	for id, d := range p.constv {
+		pl.fresh[id] = d != nil && !pl.supplied[id] && !dirty[id]
 	}
-	nodesRun := 0
-	fused := map[*onnx.Node]bool{}
+	// Walk back from the requested values to the supplied ones and the
+	// constants.
+	stepOf := make(map[*onnx.Node]int, len(p.steps))
+	for i := range p.steps {
+		stepOf[p.steps[i].node] = i
+	}
+	stack := slices.Clone(want)
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if pl.supplied[id] || pl.fresh[id] {
+			continue
+		}
+		n := p.values[id].Producer()
+		if n == nil {
+			continue
+		}
+		i, ok := stepOf[n]
+		if !ok || pl.needed[i] {
+			continue
+		}
+		pl.needed[i] = true
+		stack = append(stack, p.steps[i].reads...)
+	}
+	for i := range p.steps {
+		if pl.needed[i] {
+			for _, id := range p.steps[i].reads {
+				pl.refs[id]++
+			}
+		}
+	}
+	p.plan.Store(pl)
+	return pl
+}
+
+// runState holds one run's values by number: the program's constants are
+// read through rather than copied. It counts the holders of each storage,
+// since Identity and Reshape may return their input's storage (a
+// constant's too), and freeing a value whose storage another holds must
+// release nothing. Runs reuse states through Program.state.
+type runState struct {
+	p           *Program
+	plan        *plan
+	own         []*tensor.Dense
+	refs        []int32
+	ver         []uint64 // memo version of a value taken from or stored in a memo; 0: none
+	skip        []bool   // steps fused into an earlier one
+	supplied    []bool
+	suppliedIDs []int32
+	in          []*tensor.Dense
+	ctx         ops.RunCtx
+	holders     map[unsafe.Pointer]int
+	// pinned is storage the run must never free: the caller's tensors,
+	// and in a subgraph's run those of the values bound from outside
+	// (RunGraph). memo is storage held by memo entries, never freed and
+	// copied before it is returned.
+	pinned map[unsafe.Pointer]bool
+	memo   map[unsafe.Pointer]bool
+}
+
+func (p *Program) newRunState() *runState {
+	if st, ok := p.state.Get().(*runState); ok {
+		clear(st.own)
+		clear(st.ver)
+		clear(st.skip)
+		clear(st.supplied)
+		st.suppliedIDs = st.suppliedIDs[:0]
+		clear(st.holders)
+		clear(st.pinned)
+		clear(st.memo)
+		st.plan = nil
+		return st
+	}
+	nv := len(p.values)
+	return &runState{p: p, own: make([]*tensor.Dense, nv), refs: make([]int32, nv), ver: make([]uint64, nv),
+		skip: make([]bool, len(p.steps)), supplied: make([]bool, nv),
+		holders: map[unsafe.Pointer]int{}, pinned: map[unsafe.Pointer]bool{}, memo: map[unsafe.Pointer]bool{}}
+}
+
+// supply sets a value the caller (or the enclosing graph) gives.
+func (st *runState) supply(id int32, d *tensor.Dense) {
+	st.set(id, d)
+	if !st.supplied[id] {
+		st.supplied[id] = true
+		st.suppliedIDs = append(st.suppliedIDs, id)
+	}
+}
+
+// get returns value id: the run's own, else the constant (if it holds).
+func (st *runState) get(id int32) *tensor.Dense {
+	if d := st.own[id]; d != nil {
+		return d
+	}
+	if st.plan.fresh[id] {
+		return st.p.constv[id]
+	}
+	return nil
+}
+
+func (st *runState) set(id int32, d *tensor.Dense) {
+	if old := st.own[id]; old != nil {
+		st.release(old)
+	}
+	st.own[id] = d
+	if k := storageKey(d); k != nil {
+		st.holders[k]++
+	}
+}
+
+func (st *runState) del(id int32) {
+	if d := st.own[id]; d != nil {
+		st.release(d)
+		st.own[id] = nil
+	}
+}
+
+func (st *runState) release(d *tensor.Dense) {
+	if k := storageKey(d); k != nil {
+		if st.holders[k]--; st.holders[k] <= 0 {
+			delete(st.holders, k)
+		}
+	}
+}
+
+// shared reports whether d's storage, held by one of the run's values, is
+// also held by a constant, a memo or another of them.
+func (st *runState) shared(d *tensor.Dense) bool {
+	k := storageKey(d)
+	return k != nil && (st.p.constStorage[k] || st.holders[k] > 1 || st.pinned[k] || st.memo[k])
+}
+
+// run computes want from the values supplied in st.
+func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time.Time) (map[string]*tensor.Dense, error) {
+	slices.Sort(st.suppliedIDs)
+	pl := p.planFor(st.suppliedIDs, want)
+	st.plan = pl
+	refs := st.refs
+	copy(refs, pl.refs)
+	var live, peak int64
+	for _, d := range st.own {
+		if d != nil {
+			live += tensorBytes(d)
+		}
+	}
+	nodesRun, memoized := 0, 0
 	for i := range p.steps {
 		s := &p.steps[i]
 		n := s.node
-		if !needed[n] || fused[n] {
+		if !pl.needed[i] || st.skip[i] {
 			continue
 		}
-		nodesRun++
-		in := make([]*tensor.Dense, len(n.Inputs))
-		for i, v := range n.Inputs {
-			if v == nil {
-				continue
-			}
-			d, ok := vals.get(v)
-			if !ok {
-				return nil, fmt.Errorf("%s: input %q has no value: supply graph input %q", n, v.Name, v.Name)
-			}
-			in[i] = d
-		}
-		ctx := &ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse}
-		if imp := n.ImplicitInputs(); len(imp) > 0 {
-			ctx.Outer = make(map[string]*tensor.Dense, len(imp))
-			for _, v := range imp {
-				d, ok := vals.get(v)
-				if !ok {
-					return nil, fmt.Errorf("%s: outer value %q read by a subgraph has no value", n, v.Name)
+		in := st.in[:0]
+		for _, id := range s.in {
+			var d *tensor.Dense
+			if id >= 0 {
+				if d = st.get(id); d == nil {
+					v := p.values[id]
+					return nil, fmt.Errorf("%s: input %q has no value: supply graph input %q", n, v.Name, v.Name)
 				}
-				ctx.Outer[v.Name] = d
 			}
+			in = append(in, d)
 		}
-		if p.subs != nil {
-			ctx.Graphs = p
+		st.in = in
+		var (
+			out      []*tensor.Dense
+			entry    *memoEntry
+			storable bool
+			inVer    []uint64
+			outputs  = s.out
+		)
+		if s.memo != nil {
+			entry, storable, inVer = st.memoLookup(s, in)
 		}
-		outputs := n.Outputs
-		if fusable(s, in, needed, keep, supplied) {
-			// The clamp's output takes the place of this node's, which
-			// is never stored.
-			ctx.Clamp = s.clamp
-			outputs = s.fuse.node.Outputs
-			fused[s.fuse.node] = true
+		if entry != nil {
+			out = entry.outs
+			memoized++
+		} else {
 			nodesRun++
-			if s.also != nil {
-				fused[s.also.node] = true
+			st.ctx = ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse}
+			ctx := &st.ctx
+			if len(s.imp) > 0 {
+				ctx.Outer = make(map[string]*tensor.Dense, len(s.imp))
+				for _, id := range s.imp {
+					d := st.get(id)
+					if d == nil {
+						return nil, fmt.Errorf("%s: outer value %q read by a subgraph has no value", n, p.values[id].Name)
+					}
+					ctx.Outer[p.values[id].Name] = d
+				}
+			}
+			if p.subs != nil {
+				ctx.Graphs = p
+			}
+			if st.fusable(s, in) {
+				// The clamp's output takes the place of this node's, which
+				// is never stored.
+				ctx.Clamp = s.clamp
+				outputs = s.fuse.out
+				st.skip[s.fuse.index] = true
 				nodesRun++
+				if s.also != nil {
+					st.skip[s.also.index] = true
+					nodesRun++
+				}
+			}
+			var kernelStart time.Time
+			if opts.Profile != nil {
+				kernelStart = time.Now()
+			}
+			var err error
+			out, err = p.runNode(ctx, s.op)
+			if err != nil {
+				return nil, err
+			}
+			if opts.Profile != nil {
+				opts.Profile.add(n, in, out, ctx, kernelStart, time.Since(kernelStart), runStart)
+			}
+			if storable && len(out) >= len(outputs) {
+				entry = memoStore(s, in, out, inVer)
 			}
 		}
-		var kernelStart time.Time
-		if opts.Profile != nil {
-			kernelStart = time.Now()
-		}
-		out, err := p.runNode(ctx, s.op)
-		if err != nil {
-			return nil, err
-		}
-		if opts.Profile != nil {
-			opts.Profile.add(n, in, out, ctx, kernelStart, time.Since(kernelStart), runStart)
-		}
-		for i, v := range outputs {
-			if v == nil || supplied[v] {
+		for i, id := range outputs {
+			if id < 0 || pl.supplied[id] {
 				continue
 			}
 			if i >= len(out) {
@@ -357,43 +656,55 @@ func (p *Program) run(vals *runValues, supplied map[*onnx.Value]bool, want []*on
 			if out[i] == nil {
 				return nil, onnx.NodeErrorf(n, "kernel produced no output %d", i)
 			}
-			vals.set(v, out[i])
-			if !vals.shared(out[i]) {
+			st.set(id, out[i])
+			if entry != nil {
+				st.ver[id] = entry.version
+				if k := storageKey(out[i]); k != nil {
+					st.memo[k] = true
+				}
+			}
+			if !st.shared(out[i]) {
 				live += tensorBytes(out[i])
 			}
 		}
 		peak = max(peak, live)
-		for _, v := range p.reads(n) {
-			if v == nil {
-				continue
-			}
-			refs[v]--
-			if refs[v] == 0 && !keep[v] && p.consts[v] == nil {
-				if d, ok := vals.own[v]; ok && !vals.shared(d) {
+		for _, id := range s.reads {
+			refs[id]--
+			if refs[id] == 0 && !pl.keep[id] {
+				if d := st.own[id]; d != nil && !st.shared(d) {
 					live -= tensorBytes(d)
-					if !supplied[v] {
+					if !pl.supplied[id] {
 						p.backend.Free(d)
 					}
 				}
-				vals.del(v)
+				st.del(id)
 			}
 		}
 	}
+	clear(st.in[:cap(st.in)])
+	st.ctx = ops.RunCtx{}
 	if opts.Stats != nil {
-		*opts.Stats = RunStats{PeakLiveBytes: peak, NodesRun: nodesRun}
+		*opts.Stats = RunStats{PeakLiveBytes: peak, NodesRun: nodesRun, Memoized: memoized}
 	}
 	res := make(map[string]*tensor.Dense, len(want))
-	for _, v := range want {
-		d, ok := vals.get(v)
-		if !ok {
+	for _, id := range want {
+		v := p.values[id]
+		d := st.get(id)
+		if d == nil {
 			return nil, fmt.Errorf("value %q was not computed", v.Name)
 		}
-		d, err := p.backend.Download(d)
+		dd, err := p.backend.Download(d)
 		if err != nil {
 			return nil, err
 		}
-		res[v.Name] = d
+		// A constant's or memo's storage is the program's: the caller
+		// gets a copy it may change or free.
+		if k := storageKey(dd); k != nil && k == storageKey(d) && (p.constStorage[k] || st.memo[k]) {
+			dd = dd.Clone()
+		}
+		res[v.Name] = dd
 	}
+	clear(st.own)
 	return res, nil
 }
 
@@ -425,67 +736,6 @@ func describeInputs(in []*tensor.Dense) string {
 	return strings.Join(parts, ", ")
 }
 
-// runValues holds one run's values: the program's constants, read
-// through rather than copied, and the values the run supplies and
-// computes. It counts the holders of each storage, since Identity and
-// Reshape may return their input's storage (a constant's too), and
-// freeing a value whose storage another holds must release nothing.
-type runValues struct {
-	consts       map[*onnx.Value]*tensor.Dense
-	constStorage map[unsafe.Pointer]bool
-	own          map[*onnx.Value]*tensor.Dense
-	holders      map[unsafe.Pointer]int
-	// pinned is storage the run must never free: in a subgraph's run,
-	// that of the values bound from outside (RunGraph); nil otherwise.
-	pinned map[unsafe.Pointer]bool
-}
-
-func (p *Program) newRunValues(n int) *runValues {
-	return &runValues{consts: p.consts, constStorage: p.constStorage,
-		own: make(map[*onnx.Value]*tensor.Dense, n), holders: make(map[unsafe.Pointer]int, n)}
-}
-
-// get returns v's value: the run's own, else the constant.
-func (r *runValues) get(v *onnx.Value) (*tensor.Dense, bool) {
-	if d, ok := r.own[v]; ok {
-		return d, true
-	}
-	d, ok := r.consts[v]
-	return d, ok
-}
-
-func (r *runValues) set(v *onnx.Value, d *tensor.Dense) {
-	if old, ok := r.own[v]; ok {
-		r.release(old)
-	}
-	r.own[v] = d
-	if k := storageKey(d); k != nil {
-		r.holders[k]++
-	}
-}
-
-func (r *runValues) del(v *onnx.Value) {
-	if d, ok := r.own[v]; ok {
-		r.release(d)
-		delete(r.own, v)
-	}
-}
-
-func (r *runValues) release(d *tensor.Dense) {
-	if k := storageKey(d); k != nil {
-		if r.holders[k]--; r.holders[k] <= 0 {
-			delete(r.holders, k)
-		}
-	}
-}
-
-// shared reports whether d's storage, held by one of the run's values, is
-// also held by a constant or another of them.
-func (r *runValues) shared(d *tensor.Dense) bool {
-	k := storageKey(d)
-	return k != nil && (r.constStorage[k] || r.holders[k] > 1 || r.pinned[k])
-}
-
 // storageKey identifies d's storage by its first element (nil when empty).
 func storageKey(d *tensor.Dense) unsafe.Pointer {
 	switch {
@@ -499,66 +749,39 @@ func storageKey(d *tensor.Dense) unsafe.Pointer {
 	return nil
 }
 
-// requested resolves the values a run must return.
-func (p *Program) requested(opts RunOptions) ([]*onnx.Value, error) {
+// requested resolves the values a run must return, by number.
+func (p *Program) requested(opts RunOptions) ([]int32, error) {
 	g := p.graph
 	if opts.All {
-		var all []*onnx.Value
-		all = append(all, g.Inputs...)
+		var all []int32
+		for _, v := range g.Inputs {
+			all = append(all, p.ids[v])
+		}
 		for _, s := range p.steps {
-			for _, v := range s.node.Outputs {
-				if v != nil {
-					all = append(all, v)
+			for _, id := range s.out {
+				if id >= 0 {
+					all = append(all, id)
 				}
 			}
 		}
 		return all, nil
 	}
 	if len(opts.Outputs) == 0 {
-		return g.Outputs, nil
+		return p.outIDs, nil
 	}
-	var want []*onnx.Value
+	want := make([]int32, 0, len(opts.Outputs))
 	for _, name := range opts.Outputs {
 		v, err := g.Resolve(name)
 		if err != nil {
 			return nil, fmt.Errorf("output: %w", err)
 		}
-		want = append(want, v)
+		id, ok := p.ids[v]
+		if !ok {
+			return nil, fmt.Errorf("value %q was not computed: it was added to the graph after Compile", v.Name)
+		}
+		want = append(want, id)
 	}
 	return want, nil
-}
-
-// needed marks the nodes that must run to compute want, stopping at
-// supplied values.
-func (p *Program) needed(want []*onnx.Value, supplied map[*onnx.Value]bool) map[*onnx.Node]bool {
-	needed := map[*onnx.Node]bool{}
-	stack := append([]*onnx.Value{}, want...)
-	for len(stack) > 0 {
-		v := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		n := v.Producer()
-		if n == nil || supplied[v] || needed[n] {
-			continue
-		}
-		needed[n] = true
-		for _, in := range n.Inputs {
-			if in != nil {
-				stack = append(stack, in)
-			}
-		}
-		stack = append(stack, n.ImplicitInputs()...)
-	}
-	return needed
-}
-
-// reads lists the values n reads: its inputs, then the outer values its
-// subgraphs read.
-func (p *Program) reads(n *onnx.Node) []*onnx.Value {
-	imp := n.ImplicitInputs()
-	if len(imp) == 0 {
-		return n.Inputs
-	}
-	return append(append([]*onnx.Value{}, n.Inputs...), imp...)
 }
 
 // RunGraph runs the compiled program of subgraph g of one of p's nodes,
@@ -574,37 +797,30 @@ func (p *Program) RunGraph(g *onnx.Graph, opset int, in []*tensor.Dense, outer m
 		return nil, fmt.Errorf("%d inputs for a graph of %d", len(in), len(g.Inputs))
 	}
 	sp.Threads = p.Threads
-	vals := sp.newRunValues(len(in) + len(outer))
-	vals.pinned = map[unsafe.Pointer]bool{}
-	supplied := map[*onnx.Value]bool{}
+	st := sp.newRunState()
+	defer sp.state.Put(st)
 	for _, v := range g.OuterValues() {
 		d, ok := outer[v.Name]
 		if !ok {
 			return nil, fmt.Errorf("outer value %q has no value", v.Name)
 		}
-		vals.set(v, d)
-		vals.pinned[storageKey(d)] = true
-		supplied[v] = true
+		st.supply(sp.ids[v], d)
+		st.pinned[storageKey(d)] = true
 	}
 	for i, v := range g.Inputs {
 		if in[i] == nil {
 			return nil, fmt.Errorf("input %q has no value", v.Name)
 		}
-		vals.set(v, in[i])
-		vals.pinned[storageKey(in[i])] = true
-		supplied[v] = true
+		st.supply(sp.ids[v], in[i])
+		st.pinned[storageKey(in[i])] = true
 	}
-	res, err := sp.run(vals, supplied, g.Outputs, RunOptions{}, time.Now())
+	res, err := sp.run(st, sp.outIDs, RunOptions{}, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*tensor.Dense, len(g.Outputs))
 	for i, v := range g.Outputs {
-		d := res[v.Name]
-		if k := storageKey(d); k != nil && sp.constStorage[k] {
-			d = d.Clone()
-		}
-		out[i] = d
+		out[i] = res[v.Name]
 	}
 	return out, nil
 }
