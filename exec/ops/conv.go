@@ -377,6 +377,10 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 			convSparse(c, y.F32, x.F32, sw, bias, &g)
 			break
 		}
+		if convWinogradOK(&g) {
+			convWinograd(c, y.F32, x.F32, w, bias, &g)
+			break
+		}
 		convGemm(c, y.F32, x.F32, w, bias, &g)
 	}
 	return []*tensor.Dense{y}, nil
@@ -450,6 +454,7 @@ const (
 	convPackConvTranspose
 	convPackMatMul
 	convPackGemm
+	convPackWinograd
 )
 
 // convPackCache holds weights packed for the GEMM, so that constant
