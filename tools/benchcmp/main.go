@@ -17,7 +17,12 @@
 // from gen_big.py and fails unless the output matches PyTorch's (within
 // 1e-3 of the output's largest magnitude), so that a faster kernel that
 // got something wrong cannot go unnoticed. -models all takes every model
-// gen_big.py knows.
+// gen_big.py knows. A name ending in .onnx is a model file, timed as it
+// is (its symbolic dims set to the batch, fixed ones kept) and checked
+// against PyTorch when input.npy and output.npy lie beside it (the
+// fixtures/ops and fixtures/quant layouts):
+//
+//	go run ./tools/benchcmp -models fixtures/ops/lstm/model.onnx,fixtures/quant/qop.onnx -batches 1
 package main
 
 import (
@@ -48,7 +53,7 @@ func main() {
 	threads := flag.Int("threads", 2, "threads for both runtimes")
 	iters := flag.Int("iters", 20, "timed iterations per measurement")
 	rounds := flag.Int("rounds", 1, "alternations between graft and ONNX Runtime per measurement")
-	models := flag.String("models", "resnet18,mobilenet_v2,mlp_big", "gen_big.py model names, or all")
+	models := flag.String("models", "resnet18,mobilenet_v2,mlp_big", "gen_big.py model names or .onnx files, or all")
 	batches := flag.String("batches", "1,8", "batch sizes")
 	flag.Parse()
 	if *models == "all" {
@@ -73,11 +78,14 @@ func compare(models, batches []string, threads, iters, rounds int) error {
 	fmt.Printf("machine: %s, GOMAXPROCS %d, threads %d, %d iterations × %d rounds (median ms), load average %s\n",
 		cpuName(), runtime.GOMAXPROCS(0), threads, iters, rounds, loadAvg())
 	logRatios := map[int][]float64{}
-	fmt.Printf("%-18s %5s %10s %10s %8s %10s %10s %8s\n", "model", "batch", "graft ms", "ORT ms", "ORT/graft", "best graft", "best ORT", "ratio")
+	fmt.Printf("%-28s %5s %10s %10s %8s %10s %10s %8s\n", "model", "batch", "graft ms", "ORT ms", "ORT/graft", "best graft", "best ORT", "ratio")
 	for _, name := range models {
-		path, err := fixtures.Big(name)
+		path, err := modelPath(name)
 		if err != nil {
 			return err
+		}
+		if strings.HasSuffix(name, ".onnx") {
+			name = filepath.Base(filepath.Dir(name)) + "/" + filepath.Base(name)
 		}
 		if err := checkOutput(path); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -117,7 +125,7 @@ func compare(models, batches []string, threads, iters, rounds int) error {
 			g, o, r := median(gs), median(ots), median(rs)
 			gMin, oMin := slices.Min(gs), slices.Min(ots)
 			logRatios[batch] = append(logRatios[batch], math.Log(r))
-			fmt.Printf("%-18s %5d %10.2f %10.2f %8.2fx %10.2f %10.2f %8.2fx\n", name, batch, g, o, r, gMin, oMin, oMin/gMin)
+			fmt.Printf("%-28s %5d %10.2f %10.2f %8.2fx %10.2f %10.2f %8.2fx\n", name, batch, g, o, r, gMin, oMin, oMin/gMin)
 		}
 	}
 	for _, bs := range batches {
@@ -134,15 +142,39 @@ func compare(models, batches []string, threads, iters, rounds int) error {
 	return nil
 }
 
+// modelPath is a model file's path: name itself when it is an .onnx file,
+// else gen_big.py's export of that name.
+func modelPath(name string) (string, error) {
+	if strings.HasSuffix(name, ".onnx") {
+		_, err := os.Stat(name)
+		return name, err
+	}
+	return fixtures.Big(name)
+}
+
 // checkOutput runs graft on the NAME.input.npy beside the model and
 // compares the result with PyTorch's NAME.output.npy.
 func checkOutput(path string) error {
 	base := strings.TrimSuffix(path, ".onnx")
-	x, err := tensor.LoadNPY(base + ".input.npy")
+	inPath, outPath := base+".input.npy", base+".output.npy"
+	if _, err := os.Stat(inPath); err != nil {
+		// A fixture folder: input.npy, and PyTorch's output as output.npy
+		// (fixtures/ops) or torch.npy (fixtures/quant).
+		dir := filepath.Dir(path)
+		inPath, outPath = filepath.Join(dir, "input.npy"), filepath.Join(dir, "output.npy")
+		if _, err := os.Stat(outPath); err != nil {
+			outPath = filepath.Join(dir, "torch.npy")
+		}
+		if _, err := os.Stat(outPath); err != nil {
+			fmt.Printf("%s: no PyTorch output beside it, not checked\n", path)
+			return nil
+		}
+	}
+	x, err := tensor.LoadNPY(inPath)
 	if err != nil {
 		return err
 	}
-	want, err := tensor.LoadNPY(base + ".output.npy")
+	want, err := tensor.LoadNPY(outPath)
 	if err != nil {
 		return err
 	}
