@@ -553,7 +553,7 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 		packs = pack()
 		convScratch.packs = packs
 	}
-	if f, ok := convFlatPlan(g); ok {
+	if f, ok := convFlatPlanStrided(g, true); ok {
 		convGemmFlat(c, y, x, packs, bias, g, &f)
 		return
 	}
@@ -617,44 +617,64 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 // fast or faster than through im2col, whose copying costs more there.
 func convFlatWide(wo, kw int) bool { return 3*(kw-1) <= wo-1 }
 
-// convFlat describes a stride-1 2-D convolution computed on zero-padded
-// input planes laid out flat (see convGemmFlat).
+// convFlat describes a 2-D convolution computed on zero-padded input
+// planes laid out flat (see convGemmFlat). With strides sh × sw each
+// padded plane is stored as its sh·sw stride phases (phase (py, px) holds
+// the padded rows py, py+sh, … and columns px, px+sw, …), which makes
+// every weight tap again one shifted run of one phase.
 type convFlat struct {
-	hp, wp    int   // padded plane: (Ho+kh-1) × (Wo+kw-1)
-	top, left int   // where the input starts inside it
+	hp, wp    int   // one phase of a padded plane: (Ho+(kh-1)/sh) × (Wo+(kw-1)/sw)
+	sh, sw    int   // strides: sh·sw phases per plane
+	top, left int   // where the input starts inside the padded plane
 	nFlat     int   // flat output columns: (Ho-1)·wp + Wo
 	rows      []int // per weight tap (channel, ky, kx): its offset in a group's padded planes
 }
 
+// plane is the size of one channel's padded plane, all phases.
+func (f *convFlat) plane() int { return f.sh * f.sw * f.hp * f.wp }
+
 // convFlatPlan returns the flat plan for g when it applies: 2-D, stride
 // and dilation 1, a window larger than 1×1, an output wide enough
 // (convFlatWide).
-func convFlatPlan(g *convShape) (convFlat, bool) {
+func convFlatPlan(g *convShape) (convFlat, bool) { return convFlatPlanStrided(g, false) }
+
+// convFlatPlanStrided is convFlatPlan, for any strides when strided is
+// set: stride-phase planes then replace im2col's strided gathers (the
+// ResNet stem, the stride-2 3×3 layers), with (kw-1)/sw discarded columns
+// per output row.
+func convFlatPlanStrided(g *convShape, strided bool) (convFlat, bool) {
 	var f convFlat
-	if g.k[0] != 1 || g.in[0] != 1 || g.s != [3]int{1, 1, 1} || g.d != [3]int{1, 1, 1} || g.kSize() == 1 || !convFlatWide(g.out[2], g.k[2]) {
+	sh, sw := g.s[1], g.s[2]
+	if !strided && (sh != 1 || sw != 1) {
+		return f, false
+	}
+	if g.k[0] != 1 || g.in[0] != 1 || g.s[0] != 1 || g.d != [3]int{1, 1, 1} || g.kSize() == 1 || !convFlatWide(g.out[2], 1+(g.k[2]-1)/sw) {
 		return f, false
 	}
 	kh, kw := g.k[1], g.k[2]
 	Ho, Wo := g.out[1], g.out[2]
-	f.hp, f.wp = Ho+kh-1, Wo+kw-1
+	f.sh, f.sw = sh, sw
+	f.hp, f.wp = Ho+(kh-1)/sh, Wo+(kw-1)/sw
 	f.top, f.left = g.p[1], g.p[2]
-	if f.top+g.in[1] > f.hp || f.left+g.in[2] > f.wp {
+	if sh == 1 && sw == 1 && (f.top+g.in[1] > f.hp || f.left+g.in[2] > f.wp) {
 		return f, false // padding at the end would be negative
 	}
 	f.nFlat = (Ho-1)*f.wp + Wo
 	cg := g.cin / g.group
+	ph := f.hp * f.wp
 	f.rows = make([]int, 0, cg*kh*kw)
 	for ch := range cg {
 		for ky := range kh {
 			for kx := range kw {
-				f.rows = append(f.rows, ch*f.hp*f.wp+ky*f.wp+kx)
+				f.rows = append(f.rows, ch*f.plane()+(ky%sh*sw+kx%sw)*ph+ky/sh*f.wp+kx/sw)
 			}
 		}
 	}
 	return f, true
 }
 
-// convGemmFlat computes a stride-1 convolution without an im2col matrix.
+// convGemmFlat computes a convolution without an im2col matrix (strided
+// ones over stride phases: see convFlat).
 // Each input plane is copied into the middle of a zero-bordered plane of
 // (Ho+kh-1) × (Wo+kw-1), stored flat; then output (oy, ox) sits at flat
 // column i = oy·wp + ox, and weight tap (ch, ky, kx) reads the flat planes
@@ -668,7 +688,7 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 	cg, mg := g.cin/g.group, g.cout/g.group
 	kg := len(f.rows)
 	n := g.outSize()
-	plane := f.hp * f.wp
+	plane := f.plane()
 	// The padded copy comes from, and goes back to, the storage pool that
 	// activations use, so that it is not memory held apart.
 	padT := tensor.NewUninit(tensor.Float32, g.batch*g.cin*plane)
@@ -737,17 +757,37 @@ func convFlatStore(c *RunCtx, yg, tile, bias []float32, g *convShape, f *convFla
 }
 
 // convPadPlanes copies the input planes of x into the middle of the
-// zero-bordered planes of f, all of them stored flat in padded.
+// zero-bordered planes of f, all of them stored flat in padded, split
+// into stride phases where f has strides. Input rows and columns that no
+// window reads (past the phases' extent) are left out.
 func convPadPlanes(padded, x []float32, g *convShape, f *convFlat, threads int) {
 	H, W := g.in[1], g.in[2]
-	plane := f.hp * f.wp
+	plane, ph := f.plane(), f.hp*f.wp
+	sh, sw := f.sh, f.sw
+	Hr, Wr := max(0, min(H, sh*f.hp-f.top)), max(0, min(W, sw*f.wp-f.left)) // rows and columns read
 	parallelFor(threads, g.batch*g.cin, 8, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			dst := padded[p*plane : (p+1)*plane]
 			clear(dst)
-			for iy := range H {
-				row := dst[(f.top+iy)*f.wp+f.left:]
-				copy(row[:W], x[p*H*W+iy*W:p*H*W+(iy+1)*W])
+			for iy := range Hr {
+				Y := f.top + iy
+				src := x[p*H*W+iy*W : p*H*W+iy*W+Wr]
+				phase := dst[Y%sh*sw*ph+Y/sh*f.wp:]
+				switch sw {
+				case 1:
+					copy(phase[f.left:f.left+Wr], src)
+				case 2:
+					// Even input columns land in phase left%2 at column
+					// left/2, odd ones in the other phase.
+					a := phase[f.left%2*ph+f.left/2:]
+					b := phase[(f.left+1)%2*ph+(f.left+1)/2:]
+					vec.Deinterleave2(a[:(Wr+1)/2], b[:Wr/2], src)
+				default:
+					for ix, v := range src {
+						X := f.left + ix
+						phase[X%sw*ph+X/sw] = v
+					}
+				}
 			}
 		}
 	})
