@@ -1,8 +1,10 @@
 package ops
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/graft-ml/graft/onnx"
@@ -65,6 +67,37 @@ func TestConvFlatStrided(t *testing.T) {
 					t.Errorf("error %.2g against the float64 reference", e)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkConvPointwise times MobileNetV2's 1×1 convolutions (with a
+// fused Relu) at batch 1, with every core; GFLOP/s counts 2 flops per
+// multiply-add.
+func BenchmarkConvPointwise(b *testing.B) {
+	shapes := []struct{ cin, cout, hw int }{
+		{16, 96, 112}, {96, 24, 56}, {24, 144, 56}, {144, 24, 56}, {32, 192, 28},
+		{192, 32, 28}, {64, 384, 14}, {384, 64, 14}, {160, 960, 7}, {960, 160, 7}, {320, 1280, 7},
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, sh := range shapes {
+		x := convRand(r, 1, sh.cin, sh.hw, sh.hw)
+		w := convRand(r, sh.cout, sh.cin, 1, 1)
+		bias := convRand(r, sh.cout)
+		in := []*tensor.Dense{x, w, bias}
+		n := convNode("Conv", in, 1, nil)
+		convMarkConst(n, in, 1, 2)
+		flops := 2 * float64(sh.cout*sh.hw*sh.hw*sh.cin)
+		b.Run(fmt.Sprintf("%dto%d_%d", sh.cin, sh.cout, sh.hw), func(b *testing.B) {
+			c := &RunCtx{Node: n, Opset: 17, In: in, Threads: runtime.GOMAXPROCS(0), Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}}
+			for b.Loop() {
+				out, err := convRun(c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tensor.Recycle(out[0])
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }
