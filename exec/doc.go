@@ -9,6 +9,14 @@
 // they needed, do not run. Each intermediate is released after its last
 // consumer unless it was requested.
 //
+// Compile folds constant subgraphs (nodes whose inputs are all constants
+// run once and become program constants), and runs reuse the outputs of
+// shape computations (Shape, Size and what is computed from them) while
+// the shapes stay the same (fold.go). Supplying a value that a folded or
+// reused one depends on recomputes it in that run. A Program holds its
+// constants as they were at Compile: changing an initializer afterwards
+// does not reach the values folded from it.
+//
 // # Sparse execution
 //
 // Gemm, MatMul and Conv nodes whose weight (input 1) is an initializer
