@@ -129,6 +129,9 @@ func newBenchCmd() *cli.Command {
 				path, c.Int("batch"), p.Threads, median, times[0], len(times))
 			printSparse(c.App.Writer, p, mode)
 			if c.Bool("profile") {
+				if folded, memo := p.FoldedNodes(); folded+memo > 0 {
+					fmt.Fprintf(c.App.Writer, "done once: %d constant nodes folded at compile, %d shape nodes reused while shapes stay the same\n", folded, memo)
+				}
 				printProfile(c.App.Writer, prof, c.Int("top"))
 			}
 			if t := c.String("trace"); t != "" {
