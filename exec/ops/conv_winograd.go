@@ -46,6 +46,13 @@ const convWinoMinCols = 128
 // faster (BenchmarkConvPaths, one thread). A variable for the tests.
 var convWinoMinTiles = 40
 
+// convWinoMaxWeights is the most weights (Cin·Cout) a layer may have
+// for Winograd: its transformed weights, kept packed for the model's
+// life, take 16/9 of the weights' memory. ResNet-18's 512-channel layers
+// (only at batch 8 and up: see convWinoMinTiles) gained 12 % for 16 MB
+// each over the direct path; the 256-channel ones take 4 MB.
+const convWinoMaxWeights = 1 << 17
+
 // convWinoMinChannels is the fewest input and output channels for which
 // Winograd pays: with fewer, the transforms dominate the smaller GEMMs.
 const convWinoMinChannels = 16
@@ -59,40 +66,45 @@ var convWinoEnabled = true
 func convWinogradOK(g *convShape) bool {
 	return convWinoEnabled && g.group == 1 && g.in[0] == 1 && g.k == [3]int{1, 3, 3} &&
 		g.s == [3]int{1, 1, 1} && g.d == [3]int{1, 1, 1} &&
-		g.cin >= convWinoMinChannels && g.cout >= convWinoMinChannels &&
+		g.cin >= convWinoMinChannels && g.cout >= convWinoMinChannels && g.cin*g.cout <= convWinoMaxWeights &&
 		g.batch*((g.out[1]+1)/2)*((g.out[2]+1)/2) >= convWinoMinTiles
 }
 
 // convWinoWeights returns the 16 transformed weight matrices U_ξ =
 // (G g Gᵀ)_ξ, Cout × Cin each, packed for the GEMM. The transform is
-// computed in float64 and rounded once.
+// computed in float64 and rounded once, one ξ at a time so that only one
+// unpacked matrix exists at once.
 func convWinoWeights(w []float32, cout, cin int) []*gemm.PackedA {
-	u := make([]float32, 16*cout*cin)
-	var gg [4][3]float64
-	for m := range cout {
-		for ci := range cin {
-			k := w[(m*cin+ci)*9 : (m*cin+ci)*9+9]
-			for j := range 3 {
-				g0, g1, g2 := float64(k[j]), float64(k[3+j]), float64(k[6+j])
-				gg[0][j] = g0
-				gg[1][j] = (g0 + g1 + g2) / 2
-				gg[2][j] = (g0 - g1 + g2) / 2
-				gg[3][j] = g2
-			}
-			for i := range 4 {
-				g0, g1, g2 := gg[i][0], gg[i][1], gg[i][2]
-				row := [4]float64{g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2}
-				for j, v := range row {
-					u[((i*4+j)*cout+m)*cin+ci] = float32(v)
-				}
-			}
-		}
-	}
+	u := make([]float32, cout*cin)
 	packs := make([]*gemm.PackedA, 16)
 	for xi := range packs {
-		packs[xi] = gemm.PackA(false, cout, cin, u[xi*cout*cin:(xi+1)*cout*cin], cin)
+		i, j := xi/4, xi%4
+		for mc := range cout * cin {
+			k := w[mc*9 : mc*9+9]
+			// Row i of G·g, then its product with column j of Gᵀ.
+			var r [3]float64
+			for c := range 3 {
+				r[c] = convWinoG(i, float64(k[c]), float64(k[3+c]), float64(k[6+c]))
+			}
+			u[mc] = float32(convWinoG(j, r[0], r[1], r[2]))
+		}
+		packs[xi] = gemm.PackA(false, cout, cin, u, cin)
 	}
 	return packs
+}
+
+// convWinoG returns row i of G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1] times
+// (g0, g1, g2).
+func convWinoG(i int, g0, g1, g2 float64) float64 {
+	switch i {
+	case 0:
+		return g0
+	case 1:
+		return (g0 + g1 + g2) / 2
+	case 2:
+		return (g0 - g1 + g2) / 2
+	}
+	return g2
 }
 
 // convWinograd computes the convolution g (convWinogradOK) into y.

@@ -130,7 +130,8 @@ func convRelErr(got []float32, want []float64) float64 {
 // BenchmarkConvPaths times the 3×3 stride-1 convolutions of ResNet-18
 // through the direct path (im2col or flat GEMM) and through Winograd, at
 // batch 1 and 8, with every core; GFLOP/s counts the direct convolution's
-// multiply-adds (2 flops each) whatever the path.
+// multiply-adds (2 flops each) whatever the path. The 512-channel layer
+// runs the direct path either way (convWinoMaxWeights).
 func BenchmarkConvPaths(b *testing.B) {
 	shapes := []struct {
 		name string
