@@ -80,24 +80,8 @@ func TestDeploySlurmScripts(t *testing.T) {
 	out := filepath.Join(tmp, "out")
 	env := []string{"MODEL=" + model, "DATA=" + x, "OUT=" + out, "GRAFT=" + wrapper, "NTK_ARGS=--mode full"}
 
-	var cmds []*osexec.Cmd
-	var logs []*bytes.Buffer
-	for i := 1; i <= 4; i++ {
-		cmd := osexec.Command("bash", filepath.Join(slurm, "ntk-shard.sbatch"))
-		cmd.Dir = tmp
-		cmd.Env = append(cleanShardEnv(), append(env, "SLURM_ARRAY_JOB_ID=77", "SLURM_ARRAY_TASK_ID="+strconv.Itoa(i),
-			"SLURM_ARRAY_TASK_MIN=1", "SLURM_ARRAY_TASK_MAX=4", "SLURM_ARRAY_TASK_STEP=1", "SLURM_ARRAY_TASK_COUNT=4", "SLURM_CPUS_PER_TASK=1")...)
-		var b bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &b, &b
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, logs = append(cmds, cmd), append(logs, &b)
-	}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("task %d: %v\n%s", i+1, err, logs[i])
-		}
+	logs := runArrayTasks(t, filepath.Join(slurm, "ntk-shard.sbatch"), tmp, env, 1, 4)
+	for i := range logs {
 		if want := fmt.Sprintf("shard %d/4 (from $SLURM_ARRAY_TASK_ID=%d)", i, i+1); !strings.Contains(logs[i].String(), want) {
 			t.Errorf("task %d did not say %q:\n%s", i+1, want, logs[i])
 		}
@@ -511,6 +495,34 @@ func checkK8sSchemas(t *testing.T, files ...string) {
 	}
 }
 
+// runArrayTasks runs script as the n tasks of a Slurm array numbered from
+// first, all at once in dir, each with env and the variables Slurm sets
+// for it, and returns their output; a task that fails fails t.
+func runArrayTasks(t *testing.T, script, dir string, env []string, first, n int) []*bytes.Buffer {
+	t.Helper()
+	var cmds []*osexec.Cmd
+	var logs []*bytes.Buffer
+	for i := first; i < first+n; i++ {
+		cmd := osexec.Command("bash", script)
+		cmd.Dir = dir
+		cmd.Env = append(cleanShardEnv(), append(env, "SLURM_ARRAY_JOB_ID=77", "SLURM_ARRAY_TASK_ID="+strconv.Itoa(i),
+			"SLURM_ARRAY_TASK_MIN="+strconv.Itoa(first), "SLURM_ARRAY_TASK_MAX="+strconv.Itoa(first+n-1), "SLURM_ARRAY_TASK_STEP=1",
+			"SLURM_ARRAY_TASK_COUNT="+strconv.Itoa(n), "SLURM_CPUS_PER_TASK=1")...)
+		var b bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &b, &b
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, logs = append(cmds, cmd), append(logs, &b)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%s, task %d: %v\n%s", filepath.Base(script), first+i, err, logs[i])
+		}
+	}
+	return logs
+}
+
 // TestDeploySlurmFitScripts runs deploy/slurm's sharded fit the way Slurm
 // would, without Slurm: four array tasks of fit-shard.sbatch with the
 // variables Slurm sets, then fit-finish.sbatch; the stitched model must
@@ -530,25 +542,7 @@ func TestDeploySlurmFitScripts(t *testing.T) {
 	dataArgs := "--data " + fm("train-images-2k-idx3-ubyte.gz") + " --mean 0.2860 --std 0.3530 --limit 300"
 	out := filepath.Join(tmp, "out")
 	env := []string{"OUT=" + out, "GRAFT=" + wrapper, "FIT_ARGS=" + fit, "DATA_ARGS=" + dataArgs}
-	var cmds []*osexec.Cmd
-	var logs []*bytes.Buffer
-	for i := 0; i < 4; i++ {
-		cmd := osexec.Command("bash", filepath.Join(slurm, "fit-shard.sbatch"))
-		cmd.Dir = tmp
-		cmd.Env = append(cleanShardEnv(), append(env, "SLURM_ARRAY_JOB_ID=78", "SLURM_ARRAY_TASK_ID="+strconv.Itoa(i),
-			"SLURM_ARRAY_TASK_MIN=0", "SLURM_ARRAY_TASK_MAX=3", "SLURM_ARRAY_TASK_STEP=1", "SLURM_ARRAY_TASK_COUNT=4", "SLURM_CPUS_PER_TASK=1")...)
-		var b bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &b, &b
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, logs = append(cmds, cmd), append(logs, &b)
-	}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("task %d: %v\n%s", i, err, logs[i])
-		}
-	}
+	runArrayTasks(t, filepath.Join(slurm, "fit-shard.sbatch"), tmp, env, 0, 4)
 	finish := osexec.Command("bash", filepath.Join(slurm, "fit-finish.sbatch"))
 	finish.Dir = tmp
 	finish.Env = append(cleanShardEnv(), append(env, noRecordEnv+"=1")...)
