@@ -156,6 +156,16 @@ func convWinograd(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g 
 	rowsPer := max(1, convWinoBudget/(16*(cin+cout)*gw), (convWinoMinCols+gw-1)/gw)
 	rowsPer = min(rowsPer, rows)
 	blocks := (rows + rowsPer - 1) / rowsPer
+	// A block per thread at a time where there are enough blocks to go
+	// round evenly (rounded up to a multiple of the threads); otherwise
+	// each block's stages are split among the threads.
+	perThread := c.Threads <= 1
+	if t := c.Threads; t > 1 && blocks >= t {
+		blocks = (blocks + t - 1) / t * t
+		rowsPer = (rows + blocks - 1) / blocks
+		blocks = (rows + rowsPer - 1) / rowsPer
+		perThread = blocks%t == 0 || blocks >= 3*t
+	}
 	T := rowsPer * gw
 	block := func(bi int, v, m []float32, threads int) {
 		r0, r1 := bi*rowsPer, min((bi+1)*rowsPer, rows)
@@ -180,7 +190,7 @@ func convWinograd(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g 
 			}
 		})
 	}
-	if c.Threads <= 1 || blocks >= 2*c.Threads {
+	if perThread {
 		parallelFor(c.Threads, blocks, 1, func(lo, hi int) {
 			v, m := convGetBuf(16*cin*T), convGetBuf(16*cout*T)
 			for bi := lo; bi < hi; bi++ {
