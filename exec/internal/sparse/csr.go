@@ -40,7 +40,17 @@ type CSR struct {
 	RowPtr     []int32
 	Col        []int32
 	Val        []float32
+
+	// col16 is Col as 16-bit indices when Cols ≤ 2¹⁶ (nil otherwise),
+	// with colSlack zeros past its length, for MulVec.
+	col16 []uint16
+	// split caches Split(parts) for the last parts MulVecParallel used.
+	split atomic.Pointer[[]int]
 }
+
+// colSlack is how many indices past a row's last the 16-bit kernel reads
+// (a block of eight widened at once).
+const colSlack = 8
 
 // Count returns the nonzeros of the rows×cols matrix stored in w (as for
 // FromDense): the entries that are not zero of either sign.
@@ -83,6 +93,12 @@ func FromDense(w []float32, rows, cols int, trans bool) *CSR {
 			}
 		}
 		a.RowPtr[r+1] = int32(len(a.Val))
+	}
+	if cols <= 1<<16 {
+		a.col16 = make([]uint16, nnz, nnz+colSlack)
+		for p, c := range a.Col {
+			a.col16[p] = uint16(c)
+		}
 	}
 	return a
 }
@@ -277,6 +293,61 @@ func (a *CSR) mul(r0, r1 int, y []float32, ldy int, x []float32, ldx int, col []
 	}
 }
 
+// MulVec is Mul for one column with an epilogue, the product of a fully
+// connected layer at batch 1: y[r] = min(max(s + y[r], lo), hi) for
+// rows r0 ≤ r < r1, with s = Σ_c A[r, c]·x[c], and without "+ y[r]"
+// (y's contents ignored) unless acc. Pass ±Inf for no clamp; a NaN sum
+// stays NaN. x must hold a.Cols elements and y r1.
+//
+// Each row is a dot product of its nonzeros with x gathered at their
+// columns (AVX2 gathers, eight at a time, with 16-bit column indices when
+// a.Cols ≤ 2¹⁶): at batch 1 nothing is reused across columns, and the
+// product streams the matrix once, 6 bytes per nonzero.
+func (a *CSR) MulVec(r0, r1 int, y, x []float32, acc bool, lo, hi float32) {
+	if r0 < 0 || r1 > a.Rows || r0 > r1 {
+		panic("sparse: bad row range")
+	}
+	if len(y) < r1 {
+		panic("sparse: y too short")
+	}
+	if len(x) < a.Cols {
+		panic("sparse: x too short")
+	}
+	if r0 == r1 {
+		return
+	}
+	if a.mulVec(r0, r1, y, x, acc, lo, hi) {
+		return
+	}
+	a.mulVecRows(r0, r1, y, x, acc, lo, hi)
+}
+
+// mulVecRows is MulVec a row at a time: dot16Go, one nonzero at a time,
+// with 16-bit indices (the pure-Go twin of the kernel); dot, with gathers
+// where there are, with 32-bit ones.
+func (a *CSR) mulVecRows(r0, r1 int, y, x []float32, acc bool, lo, hi float32) {
+	ep := rowEpilogue{0, lo, hi}
+	for r := r0; r < r1; r++ {
+		p0, p1 := a.RowPtr[r], a.RowPtr[r+1]
+		var s float32
+		if a.col16 != nil {
+			s = dot16Go(x, a.col16[p0:p1], a.Val[p0:p1])
+		} else {
+			s = dot(x, a.Col[p0:p1], a.Val[p0:p1])
+		}
+		if acc {
+			ep[0] = y[r]
+		}
+		y[r] = ep.apply(s)
+	}
+}
+
+// MulVecParallel is MulVec over all rows, on the caller and up to
+// threads-1 of the GEMM's workers (see parallel).
+func (a *CSR) MulVecParallel(threads int, y, x []float32, acc bool, lo, hi float32) {
+	a.parallel(threads, 1, func(r0, r1 int) { a.MulVec(r0, r1, y, x, acc, lo, hi) })
+}
+
 // mulTileFloats bounds the part of X one column tile of Mul reads:
 // 2¹⁶ floats, 256 KiB, a quarter of a Zen 4 core's L2 cache.
 const mulTileFloats = 1 << 16
@@ -306,7 +377,7 @@ func (a *CSR) parallel(threads, w int, rows func(r0, r1 int)) {
 		rows(0, a.Rows)
 		return
 	}
-	c := &mulChunks{bounds: a.Split(4 * threads)}
+	c := &mulChunks{bounds: a.splitCached(4 * threads)}
 	n := int32(len(c.bounds) - 1)
 	run := func() {
 		for {
@@ -327,6 +398,17 @@ func (a *CSR) parallel(threads, w int, rows func(r0, r1 int)) {
 	}
 }
 
+// splitCached returns Split(parts), computed once per parts in a row:
+// a program calls a layer's product with the same thread count each run.
+func (a *CSR) splitCached(parts int) []int {
+	if b := a.split.Load(); b != nil && len(*b) > 0 && (*b)[0] == parts {
+		return (*b)[1:]
+	}
+	b := append([]int{parts}, a.Split(parts)...)
+	a.split.Store(&b)
+	return b[1:]
+}
+
 // mulChunks is MulParallel's shared state: the chunks' row bounds, the
 // next chunk to take and the number finished.
 type mulChunks struct {
@@ -345,6 +427,23 @@ func dot(x []float32, col []int32, val []float32) float32 {
 
 // dotGo is dot one nonzero at a time, with four partial sums.
 func dotGo(x []float32, col []int32, val []float32) float32 {
+	var s0, s1, s2, s3 float32
+	p := 0
+	for ; p+4 <= len(col); p += 4 {
+		c, v := col[p:p+4:p+4], val[p:p+4:p+4]
+		s0 += v[0] * x[c[0]]
+		s1 += v[1] * x[c[1]]
+		s2 += v[2] * x[c[2]]
+		s3 += v[3] * x[c[3]]
+	}
+	for ; p < len(col); p++ {
+		s0 += val[p] * x[col[p]]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dot16Go is dotGo with 16-bit column indices.
+func dot16Go(x []float32, col []uint16, val []float32) float32 {
 	var s0, s1, s2, s3 float32
 	p := 0
 	for ; p+4 <= len(col); p += 4 {

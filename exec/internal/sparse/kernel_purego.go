@@ -19,3 +19,9 @@ func dotBlocks(x []float32, col []int32, val []float32) (float32, int) {
 func (a *CSR) spmv(r0, r1 int, y []float32, ldy int, x []float32, col []int32) bool {
 	return false
 }
+
+// mulVec would compute MulVec with vector gathers; the pure-Go build has
+// none, and MulVec takes mulVecGo.
+func (a *CSR) mulVec(r0, r1 int, y, x []float32, acc bool, lo, hi float32) bool {
+	return false
+}
