@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"math"
+
 	"github.com/graft-ml/graft/exec/internal/sparse"
 	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
@@ -129,6 +131,18 @@ func (c *RunCtx) sparseFor(w *tensor.Dense) *SparseWeight {
 // sparse weight W k×n. A is m×k row-major, or k×m when transA.
 func sparseRows(c *RunCtx, sw *SparseWeight, y, a []float32, transA bool, m, k, n int, alpha, beta float32) {
 	w := sw.groups[0]
+	if m == 1 && alpha == 1 && (beta == 0 || beta == 1) {
+		// A fully connected layer at batch 1: one dot product per
+		// output, C (already in y) and a bounded clamp added as each is
+		// stored. The caller's clamp pass then changes nothing.
+		lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+		if c.Clamp != nil && c.Clamp.Func == nil {
+			lo, hi = c.Clamp.Lo, c.Clamp.Hi
+		}
+		w.MulVecParallel(c.Threads, y, a, beta == 1, lo, hi)
+		c.RanSparse = true
+		return
+	}
 	// X = op(A)ᵀ, k×m: A itself when transA stores it so, or at batch 1.
 	x := a
 	if !transA && m > 1 {
