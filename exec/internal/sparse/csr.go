@@ -11,7 +11,11 @@
 //
 // Each row's nonzeros are read once per column block and multiplied into
 // register accumulators (AVX2 FMA, blocks of 32 and 8 columns); at w = 1
-// each row is a dot product with a gather of X. The pure-Go twins (build
+// each row is a dot product with a gather of X. MulVec, the product of a
+// fully connected layer at batch 1, is that dot product with 16-bit
+// column indices and X's elements loaded one by one (faster than AVX2
+// gathers on AMD Zen 4), with the bias and the activation's clamp added
+// as it stores. The pure-Go twins (build
 // tag purego, or another architecture) hold the same loops one element at
 // a time, and the tests hold the assembly to them.
 //
@@ -299,9 +303,9 @@ func (a *CSR) mul(r0, r1 int, y []float32, ldy int, x []float32, ldx int, col []
 // (y's contents ignored) unless acc. Pass ±Inf for no clamp; a NaN sum
 // stays NaN. x must hold a.Cols elements and y r1.
 //
-// Each row is a dot product of its nonzeros with x gathered at their
-// columns (AVX2 gathers, eight at a time, with 16-bit column indices when
-// a.Cols ≤ 2¹⁶): at batch 1 nothing is reused across columns, and the
+// Each row is a dot product of its nonzeros with x read at their columns,
+// eight at a time (with 16-bit column indices when a.Cols ≤ 2¹⁶, else
+// Mul's gathers): at batch 1 nothing is reused across columns, and the
 // product streams the matrix once, 6 bytes per nonzero.
 func (a *CSR) MulVec(r0, r1 int, y, x []float32, acc bool, lo, hi float32) {
 	if r0 < 0 || r1 > a.Rows || r0 > r1 {

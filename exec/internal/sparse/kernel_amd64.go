@@ -95,15 +95,15 @@ func (a *CSR) spmv(r0, r1 int, y []float32, ldy int, x []float32, col []int32) b
 	return true
 }
 
-// spmv16AVX2 sets y[r] = min(max(s + y[r], lo), hi) (no "+ y[r]" when acc
-// is 0), s = Σ_p val[p]·x[col[p]] over the nonzeros p of rows r < rows,
-// in [rowptr[r], rowptr[r+1]); col holds 16-bit indices, and colSlack
-// readable elements past the last nonzero's.
+// spmv16sAVX2 sets y[r] = min(max(s + y[r], lo), hi) (no "+ y[r]" when
+// acc is 0), s = Σ_p val[p]·x[col[p]] over the nonzeros p of rows
+// r < rows, in [rowptr[r], rowptr[r+1]); col holds 16-bit indices, and
+// colSlack readable elements past the last nonzero's.
 //
 //go:noescape
-func spmv16AVX2(y, x *float32, rowptr *int32, col *uint16, val *float32, rows, acc int, lo, hi float32)
+func spmv16sAVX2(y, x *float32, rowptr *int32, col *uint16, val *float32, rows, acc int, lo, hi float32)
 
-// mulVec computes MulVec with vector gathers and 16-bit indices, and
+// mulVec computes MulVec with 16-bit indices in assembly, and
 // reports whether it could.
 func (a *CSR) mulVec(r0, r1 int, y, x []float32, acc bool, lo, hi float32) bool {
 	if !haveAVX2 || a.col16 == nil || len(a.Val) == 0 || len(x) == 0 {
@@ -114,13 +114,6 @@ func (a *CSR) mulVec(r0, r1 int, y, x []float32, acc bool, lo, hi float32) bool 
 		ac = 1
 	}
 	col := a.col16[:cap(a.col16)]
-	spmvKernel(&y[r0], &x[0], &a.RowPtr[r0], &col[0], &a.Val[0], r1-r0, ac, lo, hi)
+	spmv16sAVX2(&y[r0], &x[0], &a.RowPtr[r0], &col[0], &a.Val[0], r1-r0, ac, lo, hi)
 	return true
 }
-
-// spmv16sAVX2 is spmv16AVX2 with scalar loads of x in place of gathers.
-//
-//go:noescape
-func spmv16sAVX2(y, x *float32, rowptr *int32, col *uint16, val *float32, rows, acc int, lo, hi float32)
-
-var spmvKernel = spmv16sAVX2

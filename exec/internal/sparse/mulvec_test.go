@@ -112,8 +112,9 @@ func TestMulVecParallel(t *testing.T) {
 }
 
 // BenchmarkMulVec times the batch-1 product of a 2048×2048 weight (the
-// MLP's middle layer) on one thread: MulVec (16-bit indices, fused
-// epilogue) against Mul with one column (32-bit indices).
+// MLP's middle layer) on one thread: MulVec (16-bit indices, scalar
+// loads, fused epilogue) against Mul with one column (32-bit indices,
+// gathers) and MulVec's pure-Go twin.
 func BenchmarkMulVec(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const k, n = 2048, 2048
