@@ -53,23 +53,27 @@ func ParseSparseMode(s string) (SparseMode, error) {
 // sparse, measured with BenchmarkSparseCrossover (2 threads, AMD EPYC
 // Zen 4 shared with other work, medians; dense/sparse time ratio):
 //
-//	layer                      batch   5 %   10 %   20 %   30 %   50 %
-//	Gemm 2048→2048                 1  2.97   2.53   1.15   0.60   0.34
-//	Gemm 2048→2048                32  4.08   3.32   1.91   1.28   0.68
-//	Gemm 784→2048                  1  2.01   1.19   0.73   0.56   0.21
-//	Conv 3×3 32→64, 14×14          1  2.94   2.18   1.69   1.18   0.79
-//	Conv 3×3 32→64, 14×14         32  3.58   2.88   2.01   1.72   1.09
-//	Conv 3×3 64→64, 56×56          1  4.51   2.68   1.64   1.08   0.72
-//	Conv 1×1 64→256, 56×56         1  1.70   1.81   1.48   1.27   0.95
+//	layer                      batch   5 %   10 %   20 %   25 %   30 %   50 %
+//	Gemm 2048→2048                 1  4.80   2.66   1.57   1.58   0.73   0.51
+//	Gemm 2048→2048                32  5.85   3.97   2.09   1.64   1.41   0.75
+//	Gemm 784→2048                  1  3.29   1.98   1.10   0.93   0.80   0.51
+//	Conv 3×3 32→64, 14×14          1  2.94   2.18   1.69      -   1.18   0.79
+//	Conv 3×3 32→64, 14×14         32  3.58   2.88   2.01      -   1.72   1.09
+//	Conv 3×3 64→64, 56×56          1  4.51   2.68   1.64      -   1.08   0.72
+//	Conv 1×1 64→256, 56×56         1  1.70   1.81   1.48      -   1.27   0.95
 //
-// A fully connected layer at batch 1 is a gather per nonzero against a
-// dense product bound by memory bandwidth, and pays only to about 20 %
-// (the batch is not known at Compile; larger batches pay to 40 %). A
-// convolution's dense GEMM reuses each weight across the output
+// A fully connected layer at batch 1 is a dot product per output of its
+// nonzeros with the input read at their columns (sparse.MulVec, 6 bytes
+// per nonzero) against a dense product bound by memory bandwidth, and
+// pays to about 25 % (the batch is not known at Compile; batch 32 pays to
+// 40 %). A convolution's dense GEMM reuses each weight across the output
 // positions while the sparse one reads the input planes at each tap's
-// offset, and pays to about 30-50 %.
+// offset, and pays to about 30-50 %. (The Gemm rows are of the batch-1
+// kernel with 16-bit indices and scalar loads; before it, with AVX2
+// gathers, batch 1 paid only to 20 %: 784→2048 gave 1.19 at 10 % and
+// 0.73 at 20 %.)
 const (
-	SparseCrossoverGemm = 0.2 // Gemm and MatMul
+	SparseCrossoverGemm = 0.25 // Gemm and MatMul
 	SparseCrossoverConv = 0.3
 )
 

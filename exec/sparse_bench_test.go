@@ -39,7 +39,7 @@ func BenchmarkSparseCrossover(b *testing.B) {
 		{"conv1x1_64x256_56x56/b1", []int{1, 64, 56, 56}, []int{256, 64, 1, 1}, "Conv", nil},
 	}
 	for _, l := range layers {
-		for _, d := range []float64{0.05, 0.1, 0.2, 0.3, 0.5} {
+		for _, d := range []float64{0.05, 0.1, 0.2, 0.25, 0.3, 0.5} {
 			b.Run(fmt.Sprintf("%s/d%g", l.name, d), func(b *testing.B) {
 				x := prunedTensor(r, 1, l.x...)
 				w := prunedTensor(r, d, l.w...)
