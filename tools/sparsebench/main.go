@@ -2,7 +2,7 @@
 // on and off, and in ONNX Runtime on the same (dense) file, side by side in
 // one run, and prints the latency ratios.
 //
-//	go run ./tools/sparsebench [-threads 2] [-iters 30] [-sparsities 0.5,0.7,0.8,0.9,0.95] [-batches 1,32] [-models mlp,cnn] [-keep DIR]
+//	go run ./tools/sparsebench [-threads 1,2] [-iters 30] [-sparsities 0.5,0.7,0.8,0.9,0.95] [-batches 1,32] [-models mlp,cnn] [-keep DIR]
 //
 // The models: "mlp", a 784-2048-2048-10 MLP (Gemm + Relu, random normal
 // weights with PyTorch's default Linear scale, fixed seed), and "cnn", the
@@ -19,7 +19,8 @@
 // Runtime runs in its own process (tools/ort, npm ci --ignore-scripts
 // there) right after. Each time is the median of its runs, and the
 // minimum is shown too: on a machine shared with other work the minimum
-// is the time when both threads got a core.
+// is the time when both threads got a core. The load average before and
+// after says how busy the machine was.
 package main
 
 import (
@@ -47,7 +48,7 @@ import (
 )
 
 func main() {
-	threads := flag.Int("threads", 2, "threads for both runtimes")
+	threads := flag.String("threads", "2", "threads for both runtimes (a list runs each)")
 	iters := flag.Int("iters", 30, "timed runs of each runtime per measurement")
 	sparsities := flag.String("sparsities", "0.5,0.7,0.8,0.9,0.95", "fractions of each weight pruned")
 	batches := flag.String("batches", "1,32", "batch sizes")
@@ -55,7 +56,7 @@ func main() {
 	noORT := flag.Bool("no-ort", false, "skip ONNX Runtime")
 	keep := flag.String("keep", "", "folder to keep the pruned models in (MODEL_SPARSITY.onnx)")
 	flag.Parse()
-	if err := bench(strings.Split(*models, ","), floats(*sparsities), ints(*batches), *threads, *iters, !*noORT, *keep); err != nil {
+	if err := bench(strings.Split(*models, ","), floats(*sparsities), ints(*batches), ints(*threads), *iters, !*noORT, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "sparsebench:", err)
 		os.Exit(1)
 	}
@@ -79,7 +80,7 @@ func ints(s string) []int {
 	for _, f := range strings.Split(s, ",") {
 		v, err := strconv.Atoi(f)
 		if err != nil || v < 1 {
-			fmt.Fprintf(os.Stderr, "sparsebench: batch %q: want a positive integer\n", f)
+			fmt.Fprintf(os.Stderr, "sparsebench: %q: want a positive integer\n", f)
 			os.Exit(2)
 		}
 		out = append(out, v)
@@ -87,7 +88,7 @@ func ints(s string) []int {
 	return out
 }
 
-func bench(models []string, sparsities []float64, batches []int, threads, iters int, withORT bool, keep string) error {
+func bench(models []string, sparsities []float64, batches, threadCounts []int, iters int, withORT bool, keep string) error {
 	var runner []string
 	if withORT {
 		var err error
@@ -106,8 +107,9 @@ func bench(models []string, sparsities []float64, batches []int, threads, iters 
 		}
 		tmp = keep
 	}
-	fmt.Printf("machine: %s, GOMAXPROCS %d, threads %d, median of %d runs (ms)\n", cpuName(), runtime.GOMAXPROCS(0), threads, iters)
-	fmt.Printf("%-5s %8s %5s %17s %17s %17s %11s %9s  %s\n", "model", "sparsity", "batch", "dense (min)", "sparse (min)", "ORT (min)", "dense/sprs", "ORT/sprs", "auto")
+	fmt.Printf("machine: %s, GOMAXPROCS %d, median of %d runs (ms), load average %s\n", cpuName(), runtime.GOMAXPROCS(0), iters, loadAvg())
+	defer func() { fmt.Printf("load average after: %s\n", loadAvg()) }()
+	fmt.Printf("%-5s %8s %5s %7s %17s %17s %17s %11s %9s  %s\n", "model", "sparsity", "batch", "threads", "dense (min)", "sparse (min)", "ORT (min)", "dense/sprs", "ORT/sprs", "auto")
 	for _, name := range models {
 		for _, s := range sparsities {
 			m, err := model(name)
@@ -125,24 +127,26 @@ func bench(models []string, sparsities []float64, batches []int, threads, iters 
 			}
 			autoNote := fmt.Sprintf("%d of %d layers sparse", len(auto.SparseLayers()), countLayers(m))
 			for _, batch := range batches {
-				x := randomInput(m.Graph.Inputs[0], batch)
-				xPath := filepath.Join(tmp, "x.npy")
-				if err := tensor.SaveNPY(xPath, x); err != nil {
-					return err
-				}
-				dense, sparse, err := timeGraft(m, x, threads, iters)
-				if err != nil {
-					return fmt.Errorf("%s: graft: %w", name, err)
-				}
-				ort := [2]float64{math.NaN(), math.NaN()}
-				if withORT {
-					if ort, err = timeORT(runner, path, m.Graph.Inputs[0].Name, xPath, threads, iters); err != nil {
-						return fmt.Errorf("%s: onnxruntime: %w", name, err)
+				for _, threads := range threadCounts {
+					x := randomInput(m.Graph.Inputs[0], batch)
+					xPath := filepath.Join(tmp, "x.npy")
+					if err := tensor.SaveNPY(xPath, x); err != nil {
+						return err
 					}
+					dense, sparse, err := timeGraft(m, x, threads, iters)
+					if err != nil {
+						return fmt.Errorf("%s: graft: %w", name, err)
+					}
+					ort := [2]float64{math.NaN(), math.NaN()}
+					if withORT {
+						if ort, err = timeORT(runner, path, m.Graph.Inputs[0].Name, xPath, threads, iters); err != nil {
+							return fmt.Errorf("%s: onnxruntime: %w", name, err)
+						}
+					}
+					cell := func(t [2]float64) string { return fmt.Sprintf("%.3f (%.3f)", t[0], t[1]) }
+					fmt.Printf("%-5s %7.0f%% %5d %7d %17s %17s %17s %10.2fx %8.2fx  %s\n", name, 100*s, batch, threads, cell(dense), cell(sparse), cell(ort),
+						dense[0]/sparse[0], ort[0]/sparse[0], autoNote)
 				}
-				cell := func(t [2]float64) string { return fmt.Sprintf("%.3f (%.3f)", t[0], t[1]) }
-				fmt.Printf("%-5s %7.0f%% %5d %17s %17s %17s %10.2fx %8.2fx  %s\n", name, 100*s, batch, cell(dense), cell(sparse), cell(ort),
-					dense[0]/sparse[0], ort[0]/sparse[0], autoNote)
 			}
 		}
 	}
@@ -307,6 +311,16 @@ func timeORT(runner []string, model, input, xPath string, threads, iters int) ([
 		return res, fmt.Errorf("parsing %q: %w", out, err)
 	}
 	return [2]float64{r.Median, r.Min}, nil
+}
+
+// loadAvg returns the 1-, 5- and 15-minute load averages, or "?" where
+// the system does not say.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func cpuName() string {
