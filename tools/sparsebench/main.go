@@ -34,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -54,9 +55,22 @@ func main() {
 	batches := flag.String("batches", "1,32", "batch sizes")
 	models := flag.String("models", "mlp,cnn", "models: mlp (784-2048-2048-10), cnn (fixtures/fmnist/a.onnx)")
 	noORT := flag.Bool("no-ort", false, "skip ONNX Runtime")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	keep := flag.String("keep", "", "folder to keep the pruned models in (MODEL_SPARSITY.onnx)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sparsebench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := bench(strings.Split(*models, ","), floats(*sparsities), ints(*batches), ints(*threads), *iters, !*noORT, *keep); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "sparsebench:", err)
 		os.Exit(1)
 	}
