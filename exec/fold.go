@@ -79,7 +79,7 @@ func (p *Program) foldConstants(isConst map[*onnx.Value]bool) {
 		if !all {
 			continue
 		}
-		out, err := p.runNode(&ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads}, s.op)
+		out, err := p.runNode(&ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Direct: p.direct}, s.op)
 		if err != nil || len(out) < len(n.Outputs) {
 			continue // the run reports the error, as without folding
 		}

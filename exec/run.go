@@ -27,6 +27,7 @@ type Program struct {
 	opset   int
 	steps   []step
 	backend Backend
+	direct  bool // Options.Direct
 	// Threads is how many goroutines kernels may use; Compile sets it to
 	// GOMAXPROCS.
 	Threads int
@@ -86,6 +87,11 @@ type Options struct {
 	// SparseCrossoverConv (SparseAuto). Results
 	// agree with the dense products to float32 rounding (1e-5 relative).
 	Sparse SparseMode
+	// Direct runs convolutions by their definition, never by Winograd
+	// (see ops.RunCtx.Direct): slower, but a ReLU or max pool never decides
+	// differently from the direct product because of a transform's
+	// rounding. ntk compiles with it.
+	Direct bool
 	// noFold turns off constant folding and shape memos (tests compare
 	// with it).
 	noFold bool
@@ -117,7 +123,7 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 	if err := g.Toposort(); err != nil {
 		return nil, err
 	}
-	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), consts: map[*onnx.Value]*tensor.Dense{}, constStorage: map[unsafe.Pointer]bool{}}
+	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), direct: opts.Direct, consts: map[*onnx.Value]*tensor.Dense{}, constStorage: map[unsafe.Pointer]bool{}}
 	for i, n := range g.Nodes {
 		op, err := ops.Resolve(n, p.opset)
 		if err != nil {
@@ -603,7 +609,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			memoized++
 		} else {
 			nodesRun++
-			st.ctx = ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse}
+			st.ctx = ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse, Direct: p.direct}
 			ctx := &st.ctx
 			if len(s.imp) > 0 {
 				ctx.Outer = make(map[string]*tensor.Dense, len(s.imp))

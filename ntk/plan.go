@@ -103,7 +103,7 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 		return nil, fmt.Errorf("ntk: %w", err)
 	}
 	// K from one forward pass.
-	fwd, err := exec.Compile(m)
+	fwd, err := exec.CompileWith(m, exec.Options{Direct: true})
 	if err != nil {
 		return nil, fmt.Errorf("ntk: %w", err)
 	}
@@ -155,7 +155,7 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ntk: %w", err)
 		}
-		if p.grad, err = exec.Compile(gr.Model); err != nil {
+		if p.grad, err = exec.CompileWith(gr.Model, exec.Options{Direct: true}); err != nil {
 			return nil, fmt.Errorf("ntk: %w", err)
 		}
 		p.grad.Threads = p.threads
@@ -190,7 +190,7 @@ func newPlan(m *onnx.Model, x *tensor.Dense, opt Options) (*plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ntk: %w", err)
 		}
-		if p.fullGrad, err = exec.Compile(gr.Model); err != nil {
+		if p.fullGrad, err = exec.CompileWith(gr.Model, exec.Options{Direct: true}); err != nil {
 			return nil, fmt.Errorf("ntk: %w", err)
 		}
 		p.fullGrad.Threads = p.threads
@@ -330,7 +330,7 @@ func (l *convLayer) prepare(m *onnx.Model) error {
 	if err != nil {
 		return fmt.Errorf("ntk: conv %s: %w", l.node.Name, err)
 	}
-	if l.grad, err = exec.Compile(gr.Model); err != nil {
+	if l.grad, err = exec.CompileWith(gr.Model, exec.Options{Direct: true}); err != nil {
 		return fmt.Errorf("ntk: conv %s: %w", l.node.Name, err)
 	}
 	l.grad.Threads = 1

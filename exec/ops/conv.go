@@ -377,7 +377,7 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 			convSparse(c, y.F32, x.F32, sw, bias, &g)
 			break
 		}
-		if convWinogradOK(&g) {
+		if !c.Direct && convWinogradOK(&g) {
 			convWinograd(c, y.F32, x.F32, w, bias, &g)
 			break
 		}

@@ -75,6 +75,11 @@ type RunCtx struct {
 	// by it (see sparse.go) and set RanSparse.
 	Sparse    *SparseWeight
 	RanSparse bool
+	// Direct asks for convolutions by their definition (im2col or flat
+	// GEMM), not Winograd, whose rounding (about 1e-6 of a layer's largest
+	// output) can move a value near a ReLU's or max pool's decision: for
+	// gradients and kernels compared with a reference (exec.Options.Direct).
+	Direct bool
 	// Outer holds the values of the node's implicit inputs by name (what
 	// its subgraphs read from enclosing graphs), and Graphs runs those
 	// subgraphs (nil: the reference interpreter); see controlflow.go.
