@@ -21,7 +21,8 @@ import (
 //   - Gemm and MatMul: yᵀ = Wᵀ·op(A)ᵀ, the batch rows of A transposed into
 //     columns (free at batch 1, and when Gemm's transA already stores
 //     A that way) and the result transposed back with alpha, beta·C and a
-//     fused clamp;
+//     fused clamp; at batch 1 (alpha 1, beta 0 or 1) a dot product per
+//     output (sparse.MulVec) adding C and a bounded clamp as it stores;
 //   - Conv: the GEMM form, W·cols, over the same column tiles as convGemm,
 //     with the input itself as cols for pointwise windows. Depthwise
 //     convolutions keep their direct kernel.
