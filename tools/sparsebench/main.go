@@ -20,7 +20,9 @@
 // there) right after. Each time is the median of its runs, and the
 // minimum is shown too: on a machine shared with other work the minimum
 // is the time when both threads got a core. The load average before and
-// after says how busy the machine was.
+// after says how busy the machine was, and rel.diff how far the sparse
+// output is from the dense one: max |sparse−dense| / (|dense| + mean
+// |dense|).
 package main
 
 import (
@@ -123,7 +125,7 @@ func bench(models []string, sparsities []float64, batches, threadCounts []int, i
 	}
 	fmt.Printf("machine: %s, GOMAXPROCS %d, median of %d runs (ms), load average %s\n", cpuName(), runtime.GOMAXPROCS(0), iters, loadAvg())
 	defer func() { fmt.Printf("load average after: %s\n", loadAvg()) }()
-	fmt.Printf("%-5s %8s %5s %7s %17s %17s %17s %11s %9s  %s\n", "model", "sparsity", "batch", "threads", "dense (min)", "sparse (min)", "ORT (min)", "dense/sprs", "ORT/sprs", "auto")
+	fmt.Printf("%-5s %8s %5s %7s %17s %17s %17s %11s %9s %8s  %s\n", "model", "sparsity", "batch", "threads", "dense (min)", "sparse (min)", "ORT (min)", "dense/sprs", "ORT/sprs", "rel.diff", "auto")
 	for _, name := range models {
 		for _, s := range sparsities {
 			m, err := model(name)
@@ -147,7 +149,7 @@ func bench(models []string, sparsities []float64, batches, threadCounts []int, i
 					if err := tensor.SaveNPY(xPath, x); err != nil {
 						return err
 					}
-					dense, sparse, err := timeGraft(m, x, threads, iters)
+					dense, sparse, diff, err := timeGraft(m, x, threads, iters)
 					if err != nil {
 						return fmt.Errorf("%s: graft: %w", name, err)
 					}
@@ -158,8 +160,8 @@ func bench(models []string, sparsities []float64, batches, threadCounts []int, i
 						}
 					}
 					cell := func(t [2]float64) string { return fmt.Sprintf("%.3f (%.3f)", t[0], t[1]) }
-					fmt.Printf("%-5s %7.0f%% %5d %7d %17s %17s %17s %10.2fx %8.2fx  %s\n", name, 100*s, batch, threads, cell(dense), cell(sparse), cell(ort),
-						dense[0]/sparse[0], ort[0]/sparse[0], autoNote)
+					fmt.Printf("%-5s %7.0f%% %5d %7d %17s %17s %17s %10.2fx %8.2fx %8.1e  %s\n", name, 100*s, batch, threads, cell(dense), cell(sparse), cell(ort),
+						dense[0]/sparse[0], ort[0]/sparse[0], diff, autoNote)
 				}
 			}
 		}
@@ -272,11 +274,11 @@ func randomInput(v *onnx.Value, batch int) *tensor.Dense {
 // runs, the first of each block untimed: back to back, as a model serves
 // requests, a program finds its weights in the caches where the other
 // one's runs would have evicted them (the dense MLP streams 23 MB).
-func timeGraft(m *onnx.Model, x *tensor.Dense, threads, iters int) (dense, sparse [2]float64, err error) {
+func timeGraft(m *onnx.Model, x *tensor.Dense, threads, iters int) (dense, sparse [2]float64, diff float64, err error) {
 	progs := make([]*gexec.Program, 2)
 	for i, mode := range []gexec.SparseMode{gexec.SparseOff, gexec.SparseOn} {
 		if progs[i], err = gexec.CompileWith(m, gexec.Options{Sparse: mode}); err != nil {
-			return dense, sparse, err
+			return dense, sparse, diff, err
 		}
 		progs[i].Threads = threads
 	}
@@ -288,7 +290,7 @@ func timeGraft(m *onnx.Model, x *tensor.Dense, threads, iters int) (dense, spars
 			for r := range block {
 				start := time.Now()
 				if _, err := p.Run(in, gexec.RunOptions{}); err != nil {
-					return dense, sparse, err
+					return dense, sparse, diff, err
 				}
 				if r > 0 {
 					times[i] = append(times[i], float64(time.Since(start).Nanoseconds())/1e6)
@@ -296,7 +298,32 @@ func timeGraft(m *onnx.Model, x *tensor.Dense, threads, iters int) (dense, spars
 			}
 		}
 	}
-	return stats(times[0]), stats(times[1]), nil
+	var outs [2]*tensor.Dense
+	for i, p := range progs {
+		res, err := p.Run(in, gexec.RunOptions{})
+		if err != nil {
+			return dense, sparse, diff, err
+		}
+		outs[i] = res[m.Graph.Outputs[0].Name]
+	}
+	return stats(times[0]), stats(times[1]), relDiff(outs[1].F32, outs[0].F32), nil
+}
+
+// relDiff returns the largest |got−want| / (|want| + mean |want|): the
+// sparse output's difference from the dense one, relative to each
+// element with the mean standing in for elements near zero (as exec's
+// tests measure it).
+func relDiff(got, want []float32) float64 {
+	var mean float64
+	for _, w := range want {
+		mean += math.Abs(float64(w))
+	}
+	mean /= float64(max(1, len(want)))
+	var d float64
+	for i, w := range want {
+		d = max(d, math.Abs(float64(got[i])-float64(w))/(math.Abs(float64(w))+mean))
+	}
+	return d
 }
 
 // stats returns the median and the minimum.
