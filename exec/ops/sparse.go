@@ -101,6 +101,9 @@ func NewSparseWeight(n *onnx.Node, w *tensor.Dense) *SparseWeight {
 			// rows when Gemm's transB stores it as N×K.
 			stored := n.OpType == "Gemm" && attrInt(n, "transB", 0) != 0
 			a = sparse.FromDense(w.F32, s.Rows, s.Cols, !stored)
+			if a != nil {
+				a.PrepareMulVec() // batch 1: sparseRows
+			}
 		default:
 			// Conv: W is (Cout, Cin/g, k...), so group gi's rows are
 			// contiguous, each in im2col's (channel, taps) order.

@@ -45,8 +45,8 @@ type CSR struct {
 	Col        []int32
 	Val        []float32
 
-	// col16 is Col as 16-bit indices when Cols ≤ 2¹⁶ (nil otherwise),
-	// with colSlack zeros past its length, for MulVec.
+	// col16 is Col as 16-bit indices, with colSlack zeros past its
+	// length, for MulVec (see PrepareMulVec), or nil.
 	col16 []uint16
 	// split caches Split(parts) for the last parts MulVecParallel used.
 	split atomic.Pointer[[]int]
@@ -98,13 +98,20 @@ func FromDense(w []float32, rows, cols int, trans bool) *CSR {
 		}
 		a.RowPtr[r+1] = int32(len(a.Val))
 	}
-	if cols <= 1<<16 {
-		a.col16 = make([]uint16, nnz, nnz+colSlack)
-		for p, c := range a.Col {
-			a.col16[p] = uint16(c)
-		}
-	}
 	return a
+}
+
+// PrepareMulVec adds the 16-bit copy of the column indices that MulVec's
+// kernel reads (2 bytes per nonzero), when a.Cols ≤ 2¹⁶; without it
+// MulVec multiplies as Mul does. Call it before a is shared.
+func (a *CSR) PrepareMulVec() {
+	if a.Cols > 1<<16 || a.col16 != nil {
+		return
+	}
+	a.col16 = make([]uint16, len(a.Col), len(a.Col)+colSlack)
+	for p, c := range a.Col {
+		a.col16[p] = uint16(c)
+	}
 }
 
 // NNZ returns the number of stored nonzeros.
@@ -304,7 +311,7 @@ func (a *CSR) mul(r0, r1 int, y []float32, ldy int, x []float32, ldx int, col []
 // stays NaN. x must hold a.Cols elements and y r1.
 //
 // Each row is a dot product of its nonzeros with x read at their columns,
-// eight at a time (with 16-bit column indices when a.Cols ≤ 2¹⁶, else
+// eight at a time (with 16-bit column indices after PrepareMulVec, else
 // Mul's gathers): at batch 1 nothing is reused across columns, and the
 // product streams the matrix once, 6 bytes per nonzero.
 func (a *CSR) MulVec(r0, r1 int, y, x []float32, acc bool, lo, hi float32) {

@@ -12,7 +12,8 @@ import (
 // without accumulating into y and clamping, on odd shapes: rows of 0 to
 // 70 nonzeros (around the blocks of 8 and 32), column counts that are not
 // multiples of 8, the largest 16-bit column (65535), more columns than 16
-// bits index (the 32-bit path), and a sub-range of rows. Tolerance: 1e-5
+// bits index (the 32-bit path, also taken without PrepareMulVec), and a
+// sub-range of rows. Tolerance: 1e-5
 // of the sum of the products' magnitudes (float32 sums of up to a few
 // hundred products round to about 1e-6 of it).
 func TestMulVec(t *testing.T) {
@@ -40,6 +41,7 @@ func TestMulVec(t *testing.T) {
 			w[tc.cols-1] = 2 // column 65535
 		}
 		a := FromDense(w, tc.rows, tc.cols, false)
+		a.PrepareMulVec()
 		x := make([]float32, tc.cols)
 		for i := range x {
 			x[i] = float32(r.NormFloat64())
@@ -90,6 +92,7 @@ func TestMulVecParallel(t *testing.T) {
 		w[i*cols+7] = 0
 	}
 	a := FromDense(w, rows, cols, false)
+	a.PrepareMulVec()
 	x := make([]float32, cols)
 	for i := range x {
 		x[i] = float32(r.NormFloat64())
@@ -126,6 +129,7 @@ func BenchmarkMulVec(b *testing.B) {
 	inf := float32(math.Inf(1))
 	for _, d := range []float64{0.05, 0.1, 0.2} {
 		a := FromDense(randomSparse(r, k, n, d), n, k, true)
+		a.PrepareMulVec()
 		b.Run(fmt.Sprintf("mul/d%g", d), func(b *testing.B) {
 			for b.Loop() {
 				a.Mul(0, n, y, 1, x, 1, 1)
