@@ -333,7 +333,7 @@ func (a *CSR) MulVec(r0, r1 int, y, x []float32, acc bool, lo, hi float32) {
 	a.mulVecRows(r0, r1, y, x, acc, lo, hi)
 }
 
-// mulVecRows is MulVec a row at a time: dot16Go, one nonzero at a time,
+// mulVecRows is MulVec a row at a time: dotGo, one nonzero at a time,
 // with 16-bit indices (the pure-Go twin of the kernel); dot, with gathers
 // where there are, with 32-bit ones.
 func (a *CSR) mulVecRows(r0, r1 int, y, x []float32, acc bool, lo, hi float32) {
@@ -342,7 +342,7 @@ func (a *CSR) mulVecRows(r0, r1 int, y, x []float32, acc bool, lo, hi float32) {
 		p0, p1 := a.RowPtr[r], a.RowPtr[r+1]
 		var s float32
 		if a.col16 != nil {
-			s = dot16Go(x, a.col16[p0:p1], a.Val[p0:p1])
+			s = dotGo(x, a.col16[p0:p1], a.Val[p0:p1])
 		} else {
 			s = dot(x, a.Col[p0:p1], a.Val[p0:p1])
 		}
@@ -436,25 +436,9 @@ func dot(x []float32, col []int32, val []float32) float32 {
 	return s
 }
 
-// dotGo is dot one nonzero at a time, with four partial sums.
-func dotGo(x []float32, col []int32, val []float32) float32 {
-	var s0, s1, s2, s3 float32
-	p := 0
-	for ; p+4 <= len(col); p += 4 {
-		c, v := col[p:p+4:p+4], val[p:p+4:p+4]
-		s0 += v[0] * x[c[0]]
-		s1 += v[1] * x[c[1]]
-		s2 += v[2] * x[c[2]]
-		s3 += v[3] * x[c[3]]
-	}
-	for ; p < len(col); p++ {
-		s0 += val[p] * x[col[p]]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// dot16Go is dotGo with 16-bit column indices.
-func dot16Go(x []float32, col []uint16, val []float32) float32 {
+// dotGo is dot one nonzero at a time, with four partial sums, for 32- or
+// 16-bit column indices.
+func dotGo[I int32 | uint16](x []float32, col []I, val []float32) float32 {
 	var s0, s1, s2, s3 float32
 	p := 0
 	for ; p+4 <= len(col); p += 4 {

@@ -37,6 +37,15 @@ func expGo(dst, src []float32) {
 
 // exp1 is e^t for t in [−104, 89] (see Exp).
 func exp1(t float32) float32 {
+	p, k := expReduced(t)
+	k1 := k >> 1
+	return p * pow2(k1) * pow2(k-k1)
+}
+
+// expReduced splits e^t into p·2^k with k the nearest integer to t/ln 2
+// and p the polynomial of the remainder, in the float32 steps of the
+// assembly kernels (Exp, Sigmoid, Tanh, SiLU).
+func expReduced(t float32) (p float32, k int32) {
 	// Adding and taking away 1.5·2^23 rounds to the nearest integer,
 	// ties to even, as VROUNDPS does.
 	const round = 0x1.8p23
@@ -44,16 +53,14 @@ func exp1(t float32) float32 {
 	n -= round
 	r := t - n*ln2Hi
 	r -= n * ln2Lo
-	p := float32(expP0)
+	p = float32(expP0)
 	p = p*r + expP1
 	p = p*r + expP2
 	p = p*r + expP3
 	p = p*r + expP4
 	p = p*r + expP5
 	p = p*r*r + r + 1
-	k := int32(n)
-	k1 := k >> 1
-	return p * pow2(k1) * pow2(k-k1)
+	return p, int32(n)
 }
 
 // pow2 is 2^k for −126 ≤ k ≤ 127.

@@ -1,7 +1,5 @@
 package vec
 
-import "math"
-
 // Sigmoid sets dst[i] = 1/(1+e^(−src[i])) for every i < len(dst); dst and
 // src may be the same slice. e^t is computed as 2^n·p(r), n = round(t·log₂e),
 // r = t − n·ln2 (|r| ≤ ln2/2, ln2 split in two parts so r is exact to
@@ -43,21 +41,7 @@ func sigmoid1(x float32) float32 {
 	if x != x {
 		return x
 	}
-	t := min(max(-x, -expClamp), expClamp)
-	// Adding and taking away 1.5·2^23 rounds to the nearest integer,
-	// ties to even, as VROUNDPS does.
-	const round = 0x1.8p23
-	n := t*log2e + round
-	n -= round
-	r := t - n*ln2Hi
-	r -= n * ln2Lo
-	p := float32(expP0)
-	p = p*r + expP1
-	p = p*r + expP2
-	p = p*r + expP3
-	p = p*r + expP4
-	p = p*r + expP5
-	p = p*r*r + r + 1
-	e := p * math.Float32frombits(uint32(int32(n)+127)<<23)
+	p, k := expReduced(min(max(-x, -expClamp), expClamp))
+	e := p * pow2(k)
 	return 1 / (1 + e)
 }
