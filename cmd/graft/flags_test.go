@@ -59,6 +59,13 @@ func TestFlagConvention(t *testing.T) {
 		}
 		for _, f := range cmd.Flags {
 			names := f.Names()
+			// The help line states a default once: a default written into
+			// the usage text needs DefaultText (or a real Value), or cli
+			// appends a second, wrong "(default: 0)".
+			line, usage := fmt.Sprint(f), usageOf(f)
+			if strings.Contains(usage, "(default") && strings.Count(line, "(default") > strings.Count(usage, "(default") {
+				t.Errorf("%s: help states two defaults: %s", path, line)
+			}
 			switch {
 			case names[0] == "output":
 				if !strings.HasPrefix(usageOf(f), "where to write") {
