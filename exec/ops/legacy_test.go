@@ -95,8 +95,26 @@ func TestLegacyOpsets(t *testing.T) {
 				}
 				return out
 			}},
+		// is_test=0 (the default before opset 7) normalises by the batch's
+		// own statistics: channel c of bnx [2, 3, 2] holds 4 values.
 		{name: "BatchNormalization-6 training", opset: 6, node: shapeTestNode("BatchNormalization", []string{"x", "s", "b", "m", "v"}, 1),
-			in: []*tensor.Dense{bnx, bnp, bnp, bnp, bnp}, unsupported: true},
+			in: []*tensor.Dense{bnx, bnp, bnp, bnp, bnp}, want: func() *tensor.Dense {
+				var mean, sq [3]float64
+				for i, v := range bnx.F32 {
+					mean[(i/2)%3] += float64(v) / 4
+				}
+				for i, v := range bnx.F32 {
+					d := float64(v) - mean[(i/2)%3]
+					sq[(i/2)%3] += d * d / 4
+				}
+				out := tensor.New(tensor.Float32, 2, 3, 2)
+				for i, v := range bnx.F32 {
+					c := (i / 2) % 3
+					p := float64(bnp.F32[c])
+					out.F32[i] = float32((float64(v)-mean[c])/math.Sqrt(sq[c]+1e-5)*p + p)
+				}
+				return out
+			}},
 		{name: "Gemm-6 broadcast C", opset: 6, node: shapeTestNode("Gemm", []string{"a", "b", "c"}, 1, onnx.IntAttr("broadcast", 1)),
 			in: []*tensor.Dense{gemmA, gemmB, gemmC}, want: func() *tensor.Dense {
 				out := tensor.New(tensor.Float32, 2, 4)

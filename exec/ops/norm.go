@@ -90,17 +90,24 @@ func batchNormTraining(n *onnx.Node, opset int) bool {
 }
 
 func batchNormInfer(c *InferCtx) ([]onnx.Type, error) {
-	if batchNormTraining(c.Node, c.Opset) {
-		return nil, unsupportedf(c.Node, "training mode")
+	types, err := normSameInfer(c)
+	if err != nil || !batchNormTraining(c.Node, c.Opset) {
+		return types, err
 	}
-	return normSameInfer(c)
+	// Training mode: per-channel statistics follow Y.
+	x := types[0]
+	stat := onnx.Type{DType: x.DType}
+	if x.HasShape && len(x.Dims) >= 2 {
+		stat.HasShape, stat.Dims = true, []onnx.Dim{x.Dims[1]}
+	}
+	for range c.Node.Outputs[1:] {
+		types = append(types, stat)
+	}
+	return types, nil
 }
 
 func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 	n := c.Node
-	if batchNormTraining(n, c.Opset) {
-		return nil, unsupportedf(n, "training mode")
-	}
 	if attrInt(n, "spatial", 1) == 0 {
 		return nil, unsupportedf(n, "spatial=0")
 	}
@@ -116,18 +123,24 @@ func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	eps := float64(attrFloat(n, "epsilon", 1e-5))
-	// y = x*mul + add per channel.
-	mul, add := make([]float64, ch), make([]float64, ch)
-	for i := range ch {
-		mul[i] = p[0][i] / math.Sqrt(p[3][i]+eps)
-		add[i] = p[1][i] - p[2][i]*mul[i]
-	}
-	y := tensor.NewUninit(x.DType, x.Shape...) // every plane is written
 	size := 1
 	for _, d := range x.Shape[2:] {
 		size *= d
 	}
+	mean, vr := p[2], p[3]
+	var extra []*tensor.Dense
+	if batchNormTraining(n, c.Opset) {
+		mean, vr = batchNormStats(x, ch, size)
+		extra = batchNormTrainingOutputs(n, c.Opset, x.DType, p[2], p[3], mean, vr)
+	}
+	eps := float64(attrFloat(n, "epsilon", 1e-5))
+	// y = x*mul + add per channel.
+	mul, add := make([]float64, ch), make([]float64, ch)
+	for i := range ch {
+		mul[i] = p[0][i] / math.Sqrt(vr[i]+eps)
+		add[i] = p[1][i] - mean[i]*mul[i]
+	}
+	y := tensor.NewUninit(x.DType, x.Shape...) // every plane is written
 	if x.DType == tensor.Float64 {
 		normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
 			m, a := mul[pl%ch], add[pl%ch]
@@ -136,7 +149,7 @@ func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 				dst[i] = v*m + a
 			}
 		})
-		return []*tensor.Dense{y}, nil
+		return append([]*tensor.Dense{y}, extra...), nil
 	}
 	normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
 		m, a := float32(mul[pl%ch]), float32(add[pl%ch])
@@ -146,7 +159,70 @@ func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 		}
 		c.applyClamp(dst)
 	})
-	return []*tensor.Dense{y}, nil
+	return append([]*tensor.Dense{y}, extra...), nil
+}
+
+// batchNormStats returns each channel's mean and biased variance over the
+// batch and spatial positions of x ([N, ch, size...]), in two passes.
+func batchNormStats(x *tensor.Dense, ch, size int) (mean, vr []float64) {
+	xs := x.Float64s()
+	batch := x.Shape[0]
+	count := float64(batch * size)
+	mean, vr = make([]float64, ch), make([]float64, ch)
+	for k := range ch {
+		var s float64
+		for b := range batch {
+			for _, v := range xs[(b*ch+k)*size : (b*ch+k+1)*size] {
+				s += v
+			}
+		}
+		mean[k] = s / count
+		var ss float64
+		for b := range batch {
+			for _, v := range xs[(b*ch+k)*size : (b*ch+k+1)*size] {
+				ss += (v - mean[k]) * (v - mean[k])
+			}
+		}
+		vr[k] = ss / count
+	}
+	return mean, vr
+}
+
+// batchNormTrainingOutputs returns training mode's outputs after Y: the
+// running statistics, input·momentum + batch·(1 − momentum) with the
+// biased batch variance (as ONNX's reference computes them; PyTorch's own
+// running_var uses the unbiased one), and before opset 14 also the batch
+// mean and variance themselves (saved_mean, saved_var).
+func batchNormTrainingOutputs(n *onnx.Node, opset int, dt tensor.DType, runMean, runVar, mean, vr []float64) []*tensor.Dense {
+	momentum := float64(attrFloat(n, "momentum", 0.9))
+	blend := func(run, batch []float64) []float64 {
+		out := make([]float64, len(run))
+		for i := range run {
+			out[i] = run[i]*momentum + batch[i]*(1-momentum)
+		}
+		return out
+	}
+	vals := [][]float64{blend(runMean, mean), blend(runVar, vr)}
+	if opset < 14 {
+		vals = append(vals, mean, vr)
+	}
+	out := make([]*tensor.Dense, 0, len(n.Outputs)-1)
+	for i := range n.Outputs[1:] {
+		if i >= len(vals) {
+			break
+		}
+		t := tensor.New(dt, len(vals[i]))
+		for j, v := range vals[i] {
+			if t.F64 != nil {
+				t.F64[j] = v
+			} else {
+				t.F32[j] = float32(v)
+			}
+		}
+		elemNarrow(t) // float16 and bfloat16 round
+		out = append(out, t)
+	}
+	return out
 }
 
 // ---------------------------------------------------------------------------

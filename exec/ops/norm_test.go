@@ -40,8 +40,6 @@ func TestBatchNormalization(t *testing.T) {
 		opset, nOut int
 		attrs       []*onnx.Attr
 	}{
-		{15, 3, []*onnx.Attr{convAttrI("training_mode", 1)}},
-		{9, 5, nil},
 		{7, 1, []*onnx.Attr{convAttrI("spatial", 0)}},
 	} {
 		_, err := convRunOp(tc.opset, 1, tc.nOut, "BatchNormalization", tc.attrs, x, p, p, p, p)
@@ -194,6 +192,57 @@ func TestNormInferUnknown(t *testing.T) {
 		got, err := Lookup(op).Infer(&InferCtx{Node: n, Opset: 17, In: []onnx.Type{{DType: tensor.Float16}}})
 		if err != nil || len(got) != 1 || got[0].DType != tensor.Float16 || got[0].HasShape {
 			t.Errorf("%s on an unknown shape: %v, %v", op, got, err)
+		}
+	}
+}
+
+// TestBatchNormalizationTraining checks training mode's extra outputs on
+// odd sizes: the running statistics blend the inputs with the batch's
+// mean and biased variance by momentum, and before opset 14 the batch
+// statistics themselves follow (saved_mean, saved_var). Y itself is
+// checked against ONNX's reference by the node conformance tests.
+func TestBatchNormalizationTraining(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	n, ch, size := 3, 5, 7
+	x := convRand(r, n, ch, size)
+	scale, bias, runMean, runVar := convRand(r, ch), convRand(r, ch), convRand(r, ch), convRand(r, ch)
+	for i := range runVar.F32 {
+		runVar.F32[i] += 1.5
+	}
+	const momentum = 0.8
+	mean, vr := make([]float64, ch), make([]float64, ch)
+	for i, v := range x.F32 {
+		mean[i/size%ch] += float64(v) / float64(n*size)
+	}
+	for i, v := range x.F32 {
+		d := float64(v) - mean[i/size%ch]
+		vr[i/size%ch] += d * d / float64(n*size)
+	}
+	for _, tc := range []struct {
+		opset, nOut int
+		attrs       []*onnx.Attr
+	}{
+		{15, 3, []*onnx.Attr{convAttrI("training_mode", 1), convAttrF("momentum", momentum)}},
+		{9, 5, []*onnx.Attr{convAttrF("momentum", momentum)}},
+	} {
+		out, err := convRunOp(tc.opset, 1, tc.nOut, "BatchNormalization", tc.attrs, x, scale, bias, runMean, runVar)
+		if err != nil {
+			t.Fatalf("opset %d: %v", tc.opset, err)
+		}
+		if len(out) != tc.nOut {
+			t.Fatalf("opset %d: %d outputs, want %d", tc.opset, len(out), tc.nOut)
+		}
+		want := [][]float64{make([]float64, ch), make([]float64, ch), mean, vr}
+		for c := range ch {
+			want[0][c] = float64(runMean.F32[c])*momentum + mean[c]*(1-momentum)
+			want[1][c] = float64(runVar.F32[c])*momentum + vr[c]*(1-momentum)
+		}
+		for k, o := range out[1:] {
+			for c := range ch {
+				if d := math.Abs(float64(o.F32[c]) - want[k][c]); d > 1e-6 {
+					t.Errorf("opset %d output %d channel %d: got %v, want %v", tc.opset, k+1, c, o.F32[c], want[k][c])
+				}
+			}
 		}
 	}
 }
