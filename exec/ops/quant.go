@@ -3,7 +3,7 @@ package ops
 import (
 	"math"
 
-	"github.com/graft-ml/graft/exec/internal/gemm"
+	"github.com/graft-ml/graft/exec/internal/qgemm"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -14,17 +14,14 @@ import (
 // every integer dtype, in Dense.I64).
 //
 // Integer accumulation is exact, as the spec requires: the products run
-// on the float32 SGEMM, in slices of at most quantKChunk terms along the
-// inner dim. Each operand, with its zero point subtracted, lies in
-// [-255, 255], so a product is at most 65025 in magnitude and a slice's
-// partial sums stay below 2^24, where float32 holds every integer; the
-// slices are then summed in int32. The result is the int32 accumulator the
-// spec defines, whatever order the SGEMM adds in.
+// on qgemm's int16 × int16 → int32 kernels (quant_gemm.go, quant_conv.go),
+// each operand less its zero point.
 //
 // Scales, quantization and requantization follow ONNX Runtime's float32
 // arithmetic (x/scale for QuantizeLinear; acc·(x_scale·w_scale/y_scale)
 // for QLinear*), each rounded half to even and saturated, so that results
-// equal ONNX Runtime's bit for bit.
+// equal ONNX Runtime's bit for bit. qgemm.Quantize and qgemm.Requantize
+// do this eight values at a time.
 
 func init() {
 	const why = "quantized integer ops are not differentiable"
@@ -38,10 +35,6 @@ func init() {
 		&Op{Name: "QLinearConv", Since: 10, Infer: qlinearConvInfer, Run: qlinearConvRun, NoGrad: why},
 	)
 }
-
-// quantKChunk is the longest run of products summed in float32 (see the
-// family comment): 256·255² < 2^24.
-const quantKChunk = 256
 
 // quantRange returns the saturation bounds of a quantized dtype.
 func quantRange(n *onnx.Node, dt tensor.DType) (lo, hi float32, err error) {
@@ -101,6 +94,19 @@ func quantFloats(c *RunCtx, i int, what string) ([]float32, error) {
 type quantAxis struct{ dim, inner int }
 
 func (a quantAxis) at(i int) int { return (i / a.inner) % a.dim }
+
+// blocks calls f for each run [lo, hi) of the n elements that share one
+// scale and zero point, entry j: the whole tensor for per-tensor
+// parameters, else runs of inner elements.
+func (a quantAxis) blocks(n int, f func(lo, hi, j int)) {
+	if a.dim == 1 {
+		f(0, n, 0)
+		return
+	}
+	for lo := 0; lo < n; lo += a.inner {
+		f(lo, min(lo+a.inner, n), a.at(lo))
+	}
+}
 
 // quantLayout checks scale (and zero point, when given) against x's shape:
 // one value for the tensor, or a 1-D tensor of x.shape[axis] values.
@@ -179,10 +185,9 @@ func quantizeRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	switch {
 	case x.F32 != nil:
-		for i, v := range x.F32 {
-			j := ax.at(i)
-			y.I64[i] = quantSaturate(v/scale[j], zero(j), lo, hi)
-		}
+		ax.blocks(len(x.F32), func(i0, i1, j int) {
+			qgemm.Quantize(y.I64[i0:i1], x.F32[i0:i1], scale[j], quantBounds(lo, hi, zero(j)))
+		})
 	case x.F64 != nil:
 		for i, v := range x.F64 {
 			j := ax.at(i)
@@ -238,19 +243,20 @@ func dequantizeRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if _, ok := shapeStore(dt); !ok || !dt.IsFloat() {
 		dt = tensor.Float32
 	}
-	y := tensor.New(dt, x.Shape...)
-	for i, v := range x.I64 {
-		j := ax.at(i)
-		if zp != nil {
-			v -= zp.I64[j]
-		}
-		f := float32(int32(v)) * scale[j]
+	y := tensor.NewUninit(dt, x.Shape...)
+	ax.blocks(len(x.I64), func(i0, i1, j int) {
+		s, z := scale[j], quantZP(zp, j)
 		if y.F64 != nil {
-			y.F64[i] = float64(f)
-		} else {
-			y.F32[i] = f
+			for i, v := range x.I64[i0:i1] {
+				y.F64[i0+i] = float64(float32(int32(v-z)) * s)
+			}
+			return
 		}
-	}
+		dst := y.F32[i0:i1]
+		for i, v := range x.I64[i0:i1] {
+			dst[i] = float32(int32(v-z)) * s
+		}
+	})
 	return []*tensor.Dense{y}, nil
 }
 
@@ -280,9 +286,7 @@ func dynQuantRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	zp := float32(math.RoundToEven(float64(min(max(0-lo/scale, 0), 255))))
 	y := tensor.New(tensor.Uint8, x.Shape...)
-	for i, v := range x.F32 {
-		y.I64[i] = quantSaturate(v/scale, zp, 0, 255)
-	}
+	qgemm.Quantize(y.I64, x.F32, scale, quantBounds(0, 255, zp))
 	s := tensor.New(tensor.Float32)
 	s.F32[0] = scale
 	z := tensor.New(tensor.Uint8)
@@ -291,36 +295,7 @@ func dynQuantRun(c *RunCtx) ([]*tensor.Dense, error) {
 }
 
 // ---------------------------------------------------------------------------
-// Exact integer products
-
-// quantShifted returns t's values minus their zero points as float32: zp
-// is nil (zero), one value, or one value per index (i/inner)%dim.
-func quantShifted(t *tensor.Dense, zp *tensor.Dense, ax quantAxis) []float32 {
-	out := make([]float32, t.Len())
-	for i, v := range t.I64 {
-		if zp != nil {
-			v -= zp.I64[ax.at(i)]
-		}
-		out[i] = float32(v)
-	}
-	return out
-}
-
-// quantGemm sets y (m×n, int32 values in int64) to a·b for a (m×k) and b
-// (k×n) holding integers in [-255, 255], exactly (see the family comment).
-// tmp has room for m·n float32s.
-func quantGemm(threads, m, n, k int, a []float32, lda int, b []float32, y []int64, tmp []float32) {
-	for i := range y[:m*n] {
-		y[i] = 0
-	}
-	for k0 := 0; k0 < k; k0 += quantKChunk {
-		kc := min(quantKChunk, k-k0)
-		gemm.SgemmParallel(threads, false, false, m, n, kc, 1, a[k0:], lda, b[k0*n:], n, 0, tmp, n)
-		for i, v := range tmp[:m*n] {
-			y[i] = int64(int32(y[i]) + int32(v))
-		}
-	}
-}
+// Integer matrix products
 
 // quantZeroPoint returns an optional zero-point input of rank 0 or 1,
 // checking that it has one value or, where per is positive, per values;
@@ -337,41 +312,6 @@ func quantZeroPoint(c *RunCtx, i int, what string, per int) (*tensor.Dense, erro
 		return nil, shapeError(c.Node, "%s of shape %v: want one value, or one per channel", what, zp.Shape)
 	}
 	return zp, nil
-}
-
-// quantMatMul computes the int32 product of A and B (batched as MatMul)
-// with a's zero point per row of A (or per tensor) and b's per column of B
-// (or per tensor).
-func quantMatMul(c *RunCtx, a, b, za, zb *tensor.Dense) (*tensor.Dense, *matmulShape, error) {
-	p, err := matmulPlan(c.Node, a.Shape, b.Shape)
-	if err != nil {
-		return nil, nil, err
-	}
-	if za != nil && za.Len() != 1 && (a.Rank() < 2 || za.Len() != p.m) {
-		return nil, nil, shapeError(c.Node, "A's zero point has %d values for %d rows", za.Len(), p.m)
-	}
-	if zb != nil && zb.Len() != 1 && zb.Len() != p.n {
-		return nil, nil, shapeError(c.Node, "B's zero point has %d values for %d columns", zb.Len(), p.n)
-	}
-	af := quantShifted(a, za, quantAxis{dim: max(1, zLen(za)), inner: p.k})
-	bf := quantShifted(b, zb, quantAxis{dim: max(1, zLen(zb)), inner: 1})
-	if err := tensor.CheckAlloc(tensor.Int32, p.out); err != nil {
-		return nil, nil, onnx.NodeErrorf(c.Node, "output: %w", err)
-	}
-	y := tensor.New(tensor.Int32, p.out...)
-	m, n, k := p.m, p.n, p.k
-	tmp := make([]float32, m*n)
-	for i := range p.aOff {
-		quantGemm(c.Threads, m, n, k, af[p.aOff[i]:], k, bf[p.bOff[i]:], y.I64[i*m*n:], tmp)
-	}
-	return y, p, nil
-}
-
-func zLen(t *tensor.Dense) int {
-	if t == nil {
-		return 1
-	}
-	return t.Len()
 }
 
 func matmulIntegerInfer(c *InferCtx) ([]onnx.Type, error) {
@@ -400,23 +340,16 @@ func matmulIntegerRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, _, err := quantMatMul(c, a, b, za, zb)
+	p, err := quantMatMulPlan(c, a, b, za, zb)
 	if err != nil {
 		return nil, err
 	}
+	y := tensor.New(tensor.Int32, p.out...)
+	mn := p.m * p.n
+	quantMatMul(c, p, a, b, za, zb, 1, 3, func(e int, acc []int32) {
+		quantStoreInt32(y.I64[e*mn:(e+1)*mn], acc)
+	})
 	return []*tensor.Dense{y}, nil
-}
-
-// quantRequant writes y = saturate(round(acc · scale[ch]) + zp) with ch
-// the channel of each element: (i/inner)%len(scale).
-func quantRequant(y, acc []int64, scale []float32, inner int, zp, lo, hi float32) {
-	for i, v := range acc {
-		s := scale[0]
-		if len(scale) > 1 {
-			s = scale[(i/inner)%len(scale)]
-		}
-		y[i] = quantSaturate(float32(int32(v))*s, zp, lo, hi)
-	}
 }
 
 // qlinearScales returns x_scale·w_scale[i]/y_scale for each i, in float32
@@ -501,21 +434,33 @@ func qlinearMatMulRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc, p, err := quantMatMul(c, a, b, za, zb)
+	p, err := quantMatMulPlan(c, a, b, za, zb)
 	if err != nil {
 		return nil, err
 	}
 	if len(bs) != 1 && len(bs) != p.n {
 		return nil, shapeError(c.Node, "b_scale has %d values for %d columns", len(bs), p.n)
 	}
-	y := tensor.New(dt, acc.Shape...)
-	quantRequant(y.I64, acc.I64, qlinearScales(as, bs, ys), 1, zp, lo, hi)
+	y := tensor.New(dt, p.out...)
+	scales, q := qlinearScales(as, bs, ys), quantBounds(lo, hi, zp)
+	mn := p.m * p.n
+	quantMatMul(c, p, a, b, za, zb, 3, 5, func(e int, acc []int32) {
+		out := y.I64[e*mn : (e+1)*mn]
+		if len(scales) == 1 {
+			qgemm.Requantize(out, acc, 0, scales[0], q)
+			return
+		}
+		for i := range out { // a scale per column of B
+			qgemm.Requantize(out[i:i+1], acc[i:i+1], 0, scales[i%p.n], q)
+		}
+	})
 	return []*tensor.Dense{y}, nil
 }
 
 // ---------------------------------------------------------------------------
 // ConvInteger and QLinearConv: im2col of x - x_zero_point (padding is the
-// zero point, so it contributes nothing) times w - w_zero_point per group.
+// zero point, so it contributes nothing) times w - w_zero_point per group
+// (quant_conv.go).
 
 // quantConvGeom is an integer convolution's geometry, with up to three
 // spatial dims in (D, H, W) order.
@@ -593,84 +538,6 @@ func (g *quantConvGeom) outShape() []int {
 	return s
 }
 
-// quantIm2col fills cols (cg·kSize rows × outSize columns) from one
-// group's planes xg (cg planes of inSize); outside the input it writes 0.
-func quantIm2col(cols, xg []float32, g *quantConvGeom, cg int) {
-	ks, os := g.kSize(), g.outSize()
-	for ci := range cg {
-		plane := xg[ci*g.inSize():]
-		for kd := range g.k[0] {
-			for kh := range g.k[1] {
-				for kw := range g.k[2] {
-					row := cols[((ci*ks)+(kd*g.k[1]+kh)*g.k[2]+kw)*os:]
-					o := 0
-					for od := range g.out[0] {
-						id := od*g.s[0] - g.p[0] + kd*g.d[0]
-						for oh := range g.out[1] {
-							ih := oh*g.s[1] - g.p[1] + kh*g.d[1]
-							inRow := id >= 0 && id < g.in[0] && ih >= 0 && ih < g.in[1]
-							base := (id*g.in[1] + ih) * g.in[2]
-							for ow := range g.out[2] {
-								iw := ow*g.s[2] - g.p[2] + kw*g.d[2]
-								if inRow && iw >= 0 && iw < g.in[2] {
-									row[o] = plane[base+iw]
-								} else {
-									row[o] = 0
-								}
-								o++
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-// quantConv computes the int32 convolution of x and w with zero points zx
-// (per tensor) and zw (per tensor or per output channel), plus bias.
-func quantConv(c *RunCtx, x, w, zx, zw, bias *tensor.Dense) (*tensor.Dense, *quantConvGeom, error) {
-	g, err := quantConvSetup(c, x, w)
-	if err != nil {
-		return nil, nil, err
-	}
-	if zw != nil && zw.Len() != 1 && zw.Len() != g.cout {
-		return nil, nil, shapeError(c.Node, "w's zero point has %d values for %d output channels", zw.Len(), g.cout)
-	}
-	if bias != nil && (bias.Rank() != 1 || bias.Len() != g.cout) {
-		return nil, nil, shapeError(c.Node, "bias shape %v, want [%d]", bias.Shape, g.cout)
-	}
-	shape := g.outShape()
-	if err := tensor.CheckAlloc(tensor.Int32, shape); err != nil {
-		return nil, nil, onnx.NodeErrorf(c.Node, "output: %w", err)
-	}
-	xf := quantShifted(x, zx, quantAxis{dim: 1, inner: 1})
-	ks := g.kSize()
-	wf := quantShifted(w, zw, quantAxis{dim: max(1, zLen(zw)), inner: w.Len() / g.cout})
-	y := tensor.New(tensor.Int32, shape...)
-	cg, mg := g.cin/g.group, g.cout/g.group
-	is, os := g.inSize(), g.outSize()
-	cols := make([]float32, cg*ks*os)
-	tmp := make([]float32, mg*os)
-	for b := range g.batch {
-		for gi := range g.group {
-			quantIm2col(cols, xf[(b*g.cin+gi*cg)*is:], g, cg)
-			yg := y.I64[(b*g.cout+gi*mg)*os:]
-			quantGemm(c.Threads, mg, os, cg*ks, wf[gi*mg*cg*ks:], cg*ks, cols, yg, tmp)
-			if bias != nil {
-				for m := range mg {
-					bv := int32(bias.I64[gi*mg+m])
-					row := yg[m*os : (m+1)*os]
-					for i, v := range row {
-						row[i] = int64(int32(v) + bv)
-					}
-				}
-			}
-		}
-	}
-	return y, g, nil
-}
-
 func convIntegerRun(c *RunCtx) ([]*tensor.Dense, error) {
 	x, err := quantInt(c, 0, "x")
 	if err != nil {
@@ -688,10 +555,18 @@ func convIntegerRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, _, err := quantConv(c, x, w, zx, zw, nil)
+	g, err := quantConvPlan(c, x, w, zx, zw)
 	if err != nil {
 		return nil, err
 	}
+	y := tensor.New(tensor.Int32, g.outShape()...)
+	mg, os := g.cout/g.group, g.outSize()
+	quantConv(c, g, x, w, zx, zw, 1, 3, func(b, gi, j0, cw int, acc []int32) {
+		for m := range mg {
+			at := (b*g.cout+gi*mg+m)*os + j0
+			quantStoreInt32(y.I64[at:at+cw], acc[m*cw:])
+		}
+	})
 	return []*tensor.Dense{y}, nil
 }
 
@@ -736,11 +611,26 @@ func qlinearConvRun(c *RunCtx) ([]*tensor.Dense, error) {
 			return nil, err
 		}
 	}
-	acc, g, err := quantConv(c, x, w, zx, zw, bias)
+	g, err := quantConvPlan(c, x, w, zx, zw)
 	if err != nil {
 		return nil, err
 	}
-	y := tensor.New(dt, acc.Shape...)
-	quantRequant(y.I64, acc.I64, qlinearScales(xs, ws, ys), g.outSize(), zp, lo, hi)
+	if bias != nil && (bias.Rank() != 1 || bias.Len() != g.cout) {
+		return nil, shapeError(c.Node, "bias shape %v, want [%d]", bias.Shape, g.cout)
+	}
+	y := tensor.New(dt, g.outShape()...)
+	scales, q := qlinearScales(xs, ws, ys), quantBounds(lo, hi, zp)
+	mg, os := g.cout/g.group, g.outSize()
+	quantConv(c, g, x, w, zx, zw, 3, 5, func(b, gi, j0, cw int, acc []int32) {
+		for m := range mg {
+			ch := gi*mg + m
+			var bv int32
+			if bias != nil {
+				bv = int32(bias.I64[ch])
+			}
+			at := (b*g.cout+ch)*os + j0
+			qgemm.Requantize(y.I64[at:at+cw], acc[m*cw:], bv, scales[ch%len(scales)], q)
+		}
+	})
 	return []*tensor.Dense{y}, nil
 }
