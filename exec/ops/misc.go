@@ -171,6 +171,9 @@ func castRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if !x.DType.Supported() {
 		return nil, unsupportedf(c.Node, "Cast from %s", x.DType)
 	}
+	if x.DType == dt {
+		return []*tensor.Dense{x}, nil // as Identity: x holds dt's values already
+	}
 	return []*tensor.Dense{castTo(x, dt)}, nil
 }
 
