@@ -252,10 +252,7 @@ func dequantizeRun(c *RunCtx) ([]*tensor.Dense, error) {
 			}
 			return
 		}
-		dst := y.F32[i0:i1]
-		for i, v := range x.I64[i0:i1] {
-			dst[i] = float32(int32(v-z)) * s
-		}
+		qgemm.Dequantize(y.F32[i0:i1], x.I64[i0:i1], z, s)
 	})
 	return []*tensor.Dense{y}, nil
 }

@@ -29,6 +29,21 @@ func requantAVX2(dst *int64, src *int32, n int, bias int32, scale, lo, hi float3
 //go:noescape
 func quantizeAVX2(dst *int64, src *float32, n int, scale, lo, hi float32, zp int32)
 
+// dequantizeAVX2 is dequantizeGo on the first n elements, n a positive
+// multiple of 8.
+//
+//go:noescape
+func dequantizeAVX2(dst *float32, src *int64, n int, zp int64, scale float32)
+
+func dequantizeBlocks(dst []float32, src []int64, zp int64, scale float32) int {
+	n := len(dst) / 8 * 8
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	dequantizeAVX2(&dst[0], &src[0], n, zp, scale)
+	return n
+}
+
 // requantBlocks and quantizeBlocks do a prefix of Requantize and Quantize
 // with vector instructions and return its length.
 func requantBlocks(dst []int64, src []int32, bias int32, scale, lo, hi float32, zp int32) int {

@@ -150,3 +150,35 @@ quantizeloop:
 	JNE     quantizeloop
 	VZEROUPPER
 	RET
+
+// func dequantizeAVX2(dst *float32, src *int64, n int, zp int64, scale float32)
+//
+// Eight int64s at a time: subtract the zero point (VPSUBQ), keep each
+// one's low 32 bits in order (VSHUFPS takes dwords 0 and 2 of each 128-bit
+// lane of both registers, VPERMQ puts the four pairs back in order),
+// convert to float32 and scale.
+TEXT ·dequantizeAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         zp+24(FP), AX
+	MOVQ         AX, X15
+	VPBROADCASTQ X15, Y15
+	VBROADCASTSS scale+32(FP), Y14
+
+dequantizeloop:
+	VMOVDQU   (SI), Y0
+	VMOVDQU   32(SI), Y1
+	VPSUBQ    Y15, Y0, Y0
+	VPSUBQ    Y15, Y1, Y1
+	VSHUFPS   $0x88, Y1, Y0, Y2
+	VPERMQ    $0xD8, Y2, Y2
+	VCVTDQ2PS Y2, Y2
+	VMULPS    Y14, Y2, Y2
+	VMOVUPS   Y2, (DI)
+	ADDQ      $64, SI
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JNE       dequantizeloop
+	VZEROUPPER
+	RET

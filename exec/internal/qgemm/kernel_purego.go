@@ -12,3 +12,5 @@ func requantBlocks(dst []int64, src []int32, bias int32, scale, lo, hi float32, 
 }
 
 func quantizeBlocks(dst []int64, src []float32, scale, lo, hi float32, zp int32) int { return 0 }
+
+func dequantizeBlocks(dst []float32, src []int64, zp int64, scale float32) int { return 0 }

@@ -242,6 +242,36 @@ func TestQuantize(t *testing.T) {
 	})
 }
 
+// TestDequantize holds Dequantize to float32(int32(x-zp))·scale bit for
+// bit, for uint8, int8 and 16-bit values and zero points, on lengths
+// around the 8-element block.
+func TestDequantize(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, n := range []int{0, 1, 7, 8, 9, 16, 33, 100} {
+			for _, rng := range [][2]int64{{0, 255}, {-128, 127}, {-32768, 32767}, {0, 65535}} {
+				src := make([]int64, n)
+				for i := range src {
+					src[i] = rng[0] + r.Int64N(rng[1]-rng[0]+1)
+				}
+				zp := rng[0] + r.Int64N(rng[1]-rng[0]+1)
+				scale := float32(r.Float64()*0.1 + 1e-3)
+				dst := make([]float32, n+1)
+				dst[n] = -99
+				Dequantize(dst[:n], src, zp, scale)
+				for i := range n {
+					if want := float32(int32(src[i]-zp)) * scale; dst[i] != want {
+						t.Fatalf("n=%d: (%d-%d)·%g = %g, want %g", n, src[i], zp, scale, dst[i], want)
+					}
+				}
+				if dst[n] != -99 {
+					t.Fatalf("n=%d: wrote past the end", n)
+				}
+			}
+		}
+	})
+}
+
 func BenchmarkGemm(b *testing.B) {
 	for _, c := range []struct{ m, n, k int }{{8, 256, 27}, {16, 64, 72}, {64, 784, 576}} {
 		b.Run(fmt.Sprintf("%dx%dx%d", c.m, c.n, c.k), func(b *testing.B) {

@@ -69,3 +69,20 @@ func roundClamp(v, lo, hi float32) int32 {
 	}
 	return int32(math.RoundToEven(float64(v)))
 }
+
+// Dequantize sets dst[i] = float32(int32(src[i]-zp)) · scale for
+// i < len(dst), as ONNX's DequantizeLinear (and ONNX Runtime) compute it
+// for 8- and 16-bit integers. src must be at least as long as dst.
+func Dequantize(dst []float32, src []int64, zp int64, scale float32) {
+	src = src[:len(dst)]
+	n := dequantizeBlocks(dst, src, zp, scale)
+	dequantizeGo(dst[n:], src[n:], zp, scale)
+}
+
+// dequantizeGo is Dequantize one element at a time.
+func dequantizeGo(dst []float32, src []int64, zp int64, scale float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = float32(int32(v-zp)) * scale
+	}
+}
