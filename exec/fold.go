@@ -79,7 +79,7 @@ func (p *Program) foldConstants(isConst map[*onnx.Value]bool) {
 		if !all {
 			continue
 		}
-		out, err := p.runNode(&ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Direct: p.direct}, s.op)
+		out, err := p.foldStep(s, in)
 		if err != nil || len(out) < len(n.Outputs) {
 			continue // the run reports the error, as without folding
 		}
@@ -104,6 +104,27 @@ func (p *Program) foldConstants(isConst map[*onnx.Value]bool) {
 			}
 		}
 	}
+}
+
+// foldStep computes a folded step's outputs. A Constant node with a
+// tensor attribute yields the attribute's own decoded tensor, as an
+// initializer does: its kernel's copy, kept for the program's life,
+// would hold the data twice (runs never write into constants, and Run
+// copies one before returning it).
+func (p *Program) foldStep(s *step, in []*tensor.Dense) ([]*tensor.Dense, error) {
+	n := s.node
+	if a := n.Attr("value"); s.op.Name == "Constant" && s.op.Domain == "" && len(n.Attrs) == 1 && a != nil && a.T != nil {
+		d, err := a.T.Dense()
+		if err != nil {
+			return nil, err
+		}
+		d, err = p.backend.Upload(d)
+		if err != nil {
+			return nil, err
+		}
+		return []*tensor.Dense{d}, nil
+	}
+	return p.runNode(&ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Direct: p.direct}, s.op)
 }
 
 // planMemos marks the steps whose outputs a run may take from a memo: Shape
