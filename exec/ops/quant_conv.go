@@ -85,7 +85,7 @@ func quantConv(c *RunCtx, g *quantConvGeom, x, w, zx, zw *tensor.Dense, wi, zi i
 	quantPadInput(xp, x, quantZP(zx, 0), g, pad)
 	cg, mg := g.cin/g.group, g.cout/g.group
 	k, os := cg*g.kSize(), g.outSize()
-	tap := pad.taps(g, cg)
+	tap := pad.taps(s, g, cg)
 
 	imgs := g.batch * g.group
 	cw := max(qgemm.NR, quantColBudget/max(k, 1)/qgemm.NR*qgemm.NR)
@@ -171,9 +171,10 @@ func quantPadInput(xp []int16, x *tensor.Dense, zx int64, g *quantConvGeom, pad 
 }
 
 // taps returns, for each row ci·kSize + (kd·kh_n + kh)·kw_n + kw of the
-// im2col matrix, the offset of that kernel tap in a group's padded planes.
-func (p quantPad) taps(g *quantConvGeom, cg int) []int {
-	tap := make([]int, 0, cg*g.kSize())
+// im2col matrix, the offset of that kernel tap in a group's padded planes,
+// in s's storage.
+func (p quantPad) taps(s *quantScratch, g *quantConvGeom, cg int) []int {
+	tap := s.taps[:0]
 	for ci := range cg {
 		for kd := range g.k[0] {
 			for kh := range g.k[1] {
@@ -183,6 +184,7 @@ func (p quantPad) taps(g *quantConvGeom, cg int) []int {
 			}
 		}
 	}
+	s.taps = tap
 	return tap
 }
 

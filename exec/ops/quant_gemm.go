@@ -97,12 +97,13 @@ func quantPacked[T any](c *RunCtx, wi, zi, kind, layout int, pack func() T) T {
 
 // quantScratch is one goroutine's working memory for an integer product:
 // the packed activation operand, the int32 sums, an unpacked int16 copy of
-// an operand and a convolution block's window offsets.
+// an operand and a convolution's tap and window offsets.
 type quantScratch struct {
-	pb  qgemm.PackedB
-	acc []int32
-	s16 []int16
-	pos []int
+	pb   qgemm.PackedB
+	acc  []int32
+	s16  []int16
+	pos  []int
+	taps []int
 }
 
 var quantScratchPool = sync.Pool{New: func() any { return new(quantScratch) }}

@@ -88,8 +88,12 @@ func TestConvIntegerAgainstNaive(t *testing.T) {
 		{name: "2d_group2_dilation2_perchannel", xt: tensor.Uint8, wt: tensor.Int8, x: []int{1, 4, 9, 8}, w: []int{6, 2, 3, 2}, strides: []int{1, 1}, pads: []int{2, 0, 1, 1}, dl: []int{2, 2}, group: 2, perChannel: true},
 		{name: "1d_int8", xt: tensor.Int8, wt: tensor.Int8, x: []int{2, 2, 11}, w: []int{3, 2, 4}, strides: []int{3}, pads: []int{2, 1}, dl: []int{1}, group: 1},
 		{name: "3d", xt: tensor.Uint8, wt: tensor.Uint8, x: []int{1, 2, 4, 5, 3}, w: []int{2, 2, 2, 3, 2}, strides: []int{1, 2, 1}, pads: []int{0, 1, 1, 1, 0, 0}, dl: []int{1, 1, 1}, group: 1},
-		// K = 40·3·3 = 360 > quantKChunk, every product -65025: sums far
-		// past 2^24, which float32 alone would round.
+		// K = 40·3·3 = 360, every product -65025: sums far past 2^24,
+		// exact in int32 where a float32 accumulation would round.
+		// 2·64·400·288 ≈ 15M multiply-adds, past quantParallelMACs, and
+		// K = 288 makes blocks of 112 of the 400 positions: the parallel
+		// path over blocks that split output rows.
+		{name: "parallel_blocks", xt: tensor.Uint8, wt: tensor.Int8, x: []int{2, 32, 20, 20}, w: []int{64, 32, 3, 3}, strides: []int{1, 1}, pads: []int{1, 1, 1, 1}, dl: []int{1, 1}, group: 1, perChannel: true},
 		{name: "long_k_extreme", xt: tensor.Uint8, wt: tensor.Uint8, x: []int{1, 40, 5, 5}, w: []int{3, 40, 3, 3}, strides: []int{1, 1}, pads: []int{0, 0, 0, 0}, dl: []int{1, 1}, group: 1, extreme: true},
 	}
 	for _, c := range cases {
@@ -148,7 +152,7 @@ func quantSame(t *testing.T, got, want *tensor.Dense) {
 }
 
 // TestMatMulIntegerAgainstNaive covers batch broadcasting, per-row and
-// per-column zero points and an inner dim past quantKChunk.
+// per-column zero points and a long inner dim.
 func TestMatMulIntegerAgainstNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	cases := []struct {
@@ -263,6 +267,64 @@ func TestQuantErrors(t *testing.T) {
 			if _, err := shapeRunOpErr(13, n, c.in...); err == nil {
 				t.Fatal("no error")
 			}
+		})
+	}
+}
+
+// TestQLinearConvAgainstNaive checks QLinearConv against ConvInteger's
+// naive definition followed by the bias and ONNX Runtime's float32
+// requantization (quantSaturate of acc·(x_scale·w_scale/y_scale)), which
+// must agree exactly: the sums are integers and the float32 steps are the
+// same operations in the same order.
+func TestQLinearConvAgainstNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := []struct {
+		name       string
+		yt         tensor.DType
+		x, w       []int
+		stride     int
+		pad, group int
+		perChannel bool
+	}{
+		{name: "uint8_stride1_pad1", yt: tensor.Uint8, x: []int{2, 3, 16, 16}, w: []int{8, 3, 3, 3}, stride: 1, pad: 1, group: 1},
+		{name: "int8_stride2_perchannel_group2", yt: tensor.Int8, x: []int{1, 8, 9, 7}, w: []int{6, 4, 3, 3}, stride: 2, pad: 1, group: 2, perChannel: true},
+		{name: "uint8_1x1_parallel", yt: tensor.Uint8, x: []int{4, 64, 20, 20}, w: []int{96, 64, 1, 1}, stride: 1, pad: 0, group: 1, perChannel: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x := quantRand(r, tensor.Uint8, 0, 255, c.x...)
+			w := quantRand(r, tensor.Int8, -128, 127, c.w...)
+			zx := &tensor.Dense{DType: tensor.Uint8, I64: []int64{r.Int64N(256)}}
+			nw := 1
+			if c.perChannel {
+				nw = c.w[0]
+			}
+			zw := quantRand(r, tensor.Int8, -3, 3, nw)
+			ws := tensor.New(tensor.Float32, nw)
+			for i := range ws.F32 {
+				ws.F32[i] = float32(r.Float64()*0.01 + 1e-3)
+			}
+			xs := tensor.FromF32(nil, []float32{0.02})
+			ys := tensor.FromF32(nil, []float32{float32(r.Float64()*0.5 + 0.05)})
+			zy := &tensor.Dense{DType: c.yt, I64: []int64{3}}
+			bias := quantRand(r, tensor.Int32, -5000, 5000, c.w[0])
+			sp := []int{c.stride, c.stride}
+			pads := []int{c.pad, c.pad, c.pad, c.pad}
+			attrs := []*onnx.Attr{shapeAttrIs("strides", quantI64s(sp)...), shapeAttrIs("pads", quantI64s(pads)...), shapeAttrI("group", int64(c.group))}
+			n := shapeTestNode("QLinearConv", []string{"x", "xs", "zx", "w", "ws", "zw", "ys", "zy", "B"}, 1, attrs...)
+			got := shapeRunOp(t, 10, n, x, xs, zx, w, ws, zw, ys, zy, bias)[0]
+
+			acc := quantConvNaive(x, w, zx.I64[0], zw.I64, sp, pads, []int{1, 1}, c.group)
+			lo, hi, _ := quantRange(nil, c.yt)
+			want := tensor.New(c.yt, acc.Shape...)
+			scales := qlinearScales(xs.F32, ws.F32, ys.F32[0])
+			plane := acc.Len() / (acc.Shape[0] * acc.Shape[1])
+			for i, v := range acc.I64 {
+				ch := i / plane % acc.Shape[1]
+				sum := int32(v) + int32(bias.I64[ch])
+				want.I64[i] = quantSaturate(float32(sum)*scales[ch%len(scales)], float32(zy.I64[0]), lo, hi)
+			}
+			quantSame(t, got, want)
 		})
 	}
 }
