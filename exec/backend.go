@@ -2,6 +2,7 @@ package exec
 
 import (
 	"github.com/graft-ml/graft/exec/ops"
+	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
 
@@ -40,12 +41,20 @@ func (CPU) Supports(op string, dt tensor.DType) bool { return ops.Lookup(op) != 
 // Run calls the op's CPU kernel, or its float64 reference (Op.Ref) when
 // an input is float64 and the op has one.
 func (CPU) Run(c *ops.RunCtx, op *ops.Op) ([]*tensor.Dense, error) {
-	if op.Ref != nil {
-		for _, t := range c.In {
-			if t != nil && t.DType == tensor.Float64 {
-				return op.Ref(c)
-			}
+	float64In := false
+	for i, t := range c.In {
+		if t == nil {
+			continue
 		}
+		// A sequence reaches an op of tensors only where shape inference
+		// could not see it coming (a graph too dynamic to type).
+		if t.Seq != nil && !op.Sequences {
+			return nil, onnx.NodeErrorf(c.Node, "input %d is a sequence; %s takes tensors", i, c.Node.OpType)
+		}
+		float64In = float64In || t.DType == tensor.Float64
+	}
+	if op.Ref != nil && float64In {
+		return op.Ref(c)
 	}
 	return op.Run(c)
 }

@@ -288,7 +288,7 @@ func runConformance(dir string) error {
 			if _, err := os.Stat(path); err != nil {
 				break // trailing inputs with initializer defaults
 			}
-			d, err := onnx.LoadTensor(path)
+			d, err := loadConformanceValue(path, v.Type)
 			if err != nil {
 				if strings.Contains(err.Error(), "unsupported dtype") {
 					return fmt.Errorf("%v: %w", err, ErrUnsupported)
@@ -303,11 +303,11 @@ func runConformance(dir string) error {
 			return err
 		}
 		for i, v := range m.Graph.Outputs {
-			want, err := onnx.LoadTensor(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			want, err := loadConformanceValue(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)), v.Type)
 			if err != nil {
 				return err
 			}
-			if err := compareConformance(res[v.Name], fixtures.AsDeclared(want, v.Type.DType)); err != nil {
+			if err := compareConformance(res[v.Name], want); err != nil {
 				return fmt.Errorf("%s output %q: %w", filepath.Base(set), v.Name, err)
 			}
 		}
@@ -315,9 +315,40 @@ func runConformance(dir string) error {
 	return nil
 }
 
+// loadConformanceValue reads a test data file as the value the model
+// declares: a SequenceProto for a sequence, a TensorProto otherwise.
+func loadConformanceValue(path string, declared onnx.Type) (*tensor.Dense, error) {
+	if declared.Seq {
+		s, err := onnx.LoadSequence(path)
+		if err == nil && s.DType == tensor.Undefined {
+			s.DType = declared.DType // an empty sequence names no dtype
+		}
+		return s, err
+	}
+	d, err := onnx.LoadTensor(path)
+	if err != nil {
+		return nil, err
+	}
+	return fixtures.AsDeclared(d, declared.DType), nil
+}
+
 func compareConformance(got, want *tensor.Dense) error {
 	if got == nil {
 		return errors.New("missing")
+	}
+	if (got.Seq != nil) != (want.Seq != nil) {
+		return fmt.Errorf("got %s, want %s", got, want)
+	}
+	if want.Seq != nil {
+		if len(got.Seq.Items) != len(want.Seq.Items) {
+			return fmt.Errorf("got %s, want %s", got, want)
+		}
+		for i := range want.Seq.Items {
+			if err := compareConformance(got.Seq.Items[i], want.Seq.Items[i]); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		return nil
 	}
 	if !tensor.SameShape(got.Shape, want.Shape) && got.Len() != want.Len() {
 		return fmt.Errorf("shape %v, want %v", got.Shape, want.Shape)

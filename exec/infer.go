@@ -72,6 +72,9 @@ func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 			if v == nil {
 				continue
 			}
+			if v.Type.Seq && !op.Sequences {
+				return fmt.Errorf("shape inference: %w", onnx.NodeErrorf(n, "input %d (%s) is a sequence; %s takes tensors", i, v.Name, n.OpType))
+			}
 			c.In[i] = v.Type
 			c.Const[i] = consts[v]
 			c.Sym[i] = syms[v]
@@ -98,7 +101,7 @@ func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 				v.Type = mergeTypes(v.Type, types[i])
 			}
 		}
-		if allConst && len(n.ImplicitInputs()) == 0 && fitsFold(types) {
+		if allConst && len(n.ImplicitInputs()) == 0 && !op.Sequences && fitsFold(types) {
 			if out, err := op.Run(&ops.RunCtx{Node: n, Opset: opset, In: c.Const, Threads: 1}); err == nil {
 				for i, v := range n.Outputs {
 					if v != nil && i < len(out) {

@@ -876,6 +876,19 @@ func checkInput(v *onnx.Value, d *tensor.Dense) error {
 	if t.DType != tensor.Undefined && t.DType != d.DType {
 		return fmt.Errorf("input %q: got %s, model expects %s", v.Name, d.DType, t.DType)
 	}
+	if t.Seq != (d.Seq != nil) {
+		return fmt.Errorf("input %q: got a %s, model expects %s", v.Name, d, t)
+	}
+	if d.Seq != nil {
+		elem := &onnx.Value{Name: v.Name, Type: t}
+		elem.Type.Seq = false
+		for i, item := range d.Seq.Items {
+			if err := checkInput(elem, item); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		return nil
+	}
 	if !t.HasShape {
 		return nil
 	}

@@ -82,6 +82,9 @@ type Type struct {
 	DType    tensor.DType
 	Dims     []Dim
 	HasShape bool
+	// Seq makes the type a sequence of tensors of DType, each of Dims
+	// where HasShape (ONNX's sequence_type).
+	Seq bool
 }
 
 // ShapeOf returns a fully known Type for dt and dims.
@@ -101,9 +104,10 @@ func (t Type) Rank() int {
 	return len(t.Dims)
 }
 
-// Static returns the shape as ints if every dim is known.
+// Static returns the shape as ints if every dim is known (never for a
+// sequence, which has no shape of its own).
 func (t Type) Static() ([]int, bool) {
-	if !t.HasShape {
+	if !t.HasShape || t.Seq {
 		return nil, false
 	}
 	s := make([]int, len(t.Dims))
@@ -133,6 +137,11 @@ func (t Type) ShapeString() string {
 
 // String renders dtype and shape, such as "float32[batch,10]".
 func (t Type) String() string {
+	if t.Seq {
+		e := t
+		e.Seq = false
+		return "seq(" + e.String() + ")"
+	}
 	if t.DType == tensor.Undefined && !t.HasShape {
 		return "?"
 	}
@@ -141,7 +150,7 @@ func (t Type) String() string {
 
 // Equal reports whether two types are identical.
 func (t Type) Equal(u Type) bool {
-	if t.DType != u.DType || t.HasShape != u.HasShape || len(t.Dims) != len(u.Dims) {
+	if t.DType != u.DType || t.HasShape != u.HasShape || t.Seq != u.Seq || len(t.Dims) != len(u.Dims) {
 		return false
 	}
 	for i := range t.Dims {

@@ -393,9 +393,14 @@ func intDims(shape []int) []Dim {
 }
 
 func decodeType(tp *pb.TypeProto) (Type, error) {
+	if st := tp.GetSequenceType(); st != nil && st.ElemType.GetTensorType() != nil {
+		t, err := decodeType(st.ElemType)
+		t.Seq = true
+		return t, err
+	}
 	tt := tp.GetTensorType()
 	if tt == nil {
-		return Type{}, nil // non-tensor or absent type: unknown to graft
+		return Type{}, nil // other or absent type: unknown to graft
 	}
 	t := Type{DType: tensor.DType(tt.GetElemType())}
 	if tt.Shape == nil {
@@ -744,18 +749,56 @@ func decodeTensor(r *rawTensor) (*tensor.Dense, error) {
 // LoadTensor reads a serialized TensorProto file, the format of the ONNX
 // conformance suite's input_*.pb and output_*.pb files.
 func LoadTensor(path string) (*tensor.Dense, error) {
+	return loadValue(path, false)
+}
+
+// LoadSequence reads a SequenceProto of tensors from path, as ONNX's test
+// data stores sequence inputs and outputs, and returns it as a sequence
+// value (tensor.Dense with Seq set). An empty sequence has dtype Undefined.
+func LoadSequence(path string) (*tensor.Dense, error) {
+	return loadValue(path, true)
+}
+
+func loadValue(path string, sequence bool) (*tensor.Dense, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var tp pb.TensorProto
-	if err := proto.Unmarshal(data, &tp); err != nil {
-		return nil, &FormatError{Path: path, Msg: "cannot parse TensorProto", Err: err}
-	}
 	ld := loader{dir: filepath.Dir(path), files: newExtFiles()}
-	t, err := ld.tensor(&tp)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	decode := func(tp *pb.TensorProto) (*tensor.Dense, error) {
+		t, err := ld.tensor(tp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return t.Dense()
 	}
-	return t.Dense()
+	if !sequence {
+		var tp pb.TensorProto
+		if err := proto.Unmarshal(data, &tp); err != nil {
+			return nil, &FormatError{Path: path, Msg: "cannot parse TensorProto", Err: err}
+		}
+		return decode(&tp)
+	}
+	var sp pb.SequenceProto
+	if err := proto.Unmarshal(data, &sp); err != nil {
+		return nil, &FormatError{Path: path, Msg: "cannot parse SequenceProto", Err: err}
+	}
+	// elem_type 1 is TENSOR; sparse tensors, maps and nested sequences
+	// are other kinds of value.
+	if et := sp.GetElemType(); et != 1 {
+		return nil, &FormatError{Path: path, Msg: fmt.Sprintf("a sequence of element kind %d; graft reads sequences of tensors", et)}
+	}
+	seq := tensor.NewSequence(tensor.Undefined)
+	for i, tp := range sp.TensorValues {
+		d, err := decode(tp)
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		if i > 0 && d.DType != seq.DType {
+			return nil, &FormatError{Path: path, Msg: fmt.Sprintf("item %d is %s, item 0 %s", i, d.DType, seq.DType)}
+		}
+		seq.DType = d.DType
+		seq.Seq.Items = append(seq.Seq.Items, d)
+	}
+	return seq, nil
 }

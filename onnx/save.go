@@ -441,6 +441,9 @@ func encodeInfo(v *Value) *pb.ValueInfoProto {
 			}
 		}
 		vi.Type = &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: tt}}
+		if v.Type.Seq {
+			vi.Type = &pb.TypeProto{Value: &pb.TypeProto_SequenceType{SequenceType: &pb.TypeProto_Sequence{ElemType: vi.Type}}}
+		}
 	}
 	return vi
 }

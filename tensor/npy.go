@@ -307,6 +307,9 @@ func ReadNPY(r io.Reader) (*Dense, error) {
 
 // WriteNPY encodes t as a version 1.0 .npy stream.
 func WriteNPY(w io.Writer, t *Dense) error {
+	if t.Seq != nil {
+		return fmt.Errorf("npy: cannot write a %s: .npy holds one array", t)
+	}
 	descr, ok := npyDescr[t.DType]
 	if !ok {
 		return fmt.Errorf("npy: cannot write dtype %s", t.DType)

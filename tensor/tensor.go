@@ -69,6 +69,22 @@ type Dense struct {
 	F32   []float32
 	F64   []float64
 	I64   []int64
+	// Seq, if not nil, makes this an ONNX sequence value instead of an
+	// array: an ordered list of tensors of DType. A sequence has no Shape
+	// and no elements of its own.
+	Seq *Sequence
+}
+
+// Sequence is the content of a sequence value. Its tensors are never
+// modified once in a sequence: the sequence ops copy what they insert and
+// what they hand out, so sequences may share them.
+type Sequence struct {
+	Items []*Dense
+}
+
+// NewSequence returns a sequence of tensors of dt holding items.
+func NewSequence(dt DType, items ...*Dense) *Dense {
+	return &Dense{DType: dt, Seq: &Sequence{Items: items}}
 }
 
 // ErrTooLarge reports a shape whose element count overflows or exceeds the
@@ -185,6 +201,13 @@ func (t *Dense) Rank() int { return len(t.Shape) }
 
 // Clone returns a deep copy.
 func (t *Dense) Clone() *Dense {
+	if t.Seq != nil {
+		items := make([]*Dense, len(t.Seq.Items))
+		for i, it := range t.Seq.Items {
+			items[i] = it.Clone()
+		}
+		return NewSequence(t.DType, items...)
+	}
 	c := &Dense{DType: t.DType, Shape: append([]int{}, t.Shape...)}
 	if t.F32 != nil {
 		c.F32 = append([]float32{}, t.F32...)
@@ -241,6 +264,9 @@ func (t *Dense) Int64s() []int64 {
 
 // String summarises the tensor for error messages and debugging.
 func (t *Dense) String() string {
+	if t.Seq != nil {
+		return fmt.Sprintf("sequence of %d %s tensors", len(t.Seq.Items), t.DType)
+	}
 	return fmt.Sprintf("%s%v", t.DType, t.Shape)
 }
 

@@ -88,6 +88,9 @@ func describe(v *onnx.Value) valueReport {
 	if v.Type.DType != tensor.Undefined {
 		dt = v.Type.DType.String()
 	}
+	if v.Type.Seq {
+		dt = "seq(" + dt + ")" // a sequence of tensors of that dtype and shape
+	}
 	return valueReport{Name: v.Name, DType: dt, Shape: v.Type.ShapeString()}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,6 +154,32 @@ func TestRunWritesHiddenValues(t *testing.T) {
 	}
 	if !tensor.SameShape(got.Shape, []int{2, 8, 8, 8}) {
 		t.Errorf("hidden value shape %v", got.Shape)
+	}
+}
+
+// TestRunWritesSequence asks for the hidden sequence of a scripted
+// torch.split: it is written as an .npz of the pieces.
+func TestRunWritesSequence(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(fixtures.Dir(), "control", "split_cat", "model.onnx")
+	x := filepath.Join(fixtures.Dir(), "control", "split_cat", "input_0.npy")
+	code, out, stderr := graft("run", model, "--input", "x="+x, "--value", "/SplitToSequence_output_0", "-o", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "seq(float32)×3") {
+		t.Errorf("listing does not show a sequence of 3 pieces:\n%s", out)
+	}
+	parts, err := tensor.LoadNPZ(filepath.Join(dir, "SplitToSequence_output_0.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Input 0 is 5×6, split in pieces of 2 rows: 2, 2 and 1.
+	for i, rows := range []int{2, 2, 1} {
+		p := parts[fmt.Sprintf("arr_%d", i)]
+		if p == nil || !tensor.SameShape(p.Shape, []int{rows, 6}) {
+			t.Errorf("arr_%d: %v, want [%d 6]", i, p, rows)
+		}
 	}
 }
 

@@ -22,7 +22,8 @@ func newRunCmd() *cli.Command {
 			"module path, whose computed value it then replaces), and writes each requested value\n" +
 			"(--value, repeatable; default: the graph outputs) into the folder -o as NAME.npy, NAME\n" +
 			"being what you asked for made file-safe (--value layer1 writes layer1.npy), and prints\n" +
-			"the name → file mapping with the ONNX value each name resolved to.\n\n" +
+			"the name → file mapping with the ONNX value each name resolved to. A sequence value\n" +
+			"(SplitToSequence, a scripted list) is written as NAME.npz holding arr_0, arr_1, ...\n\n" +
 			"--sparse auto (default) runs Gemm, MatMul and Conv layers whose constant weight is at\n" +
 			"most " + sparseCrossoverText + " nonzero as sparse products, on every\n" +
 			"such layer, off none; the results agree with dense execution to float32 rounding\n" +
@@ -81,18 +82,43 @@ func newRunCmd() *cli.Command {
 					file = fmt.Sprintf("%s_%d", base, i)
 				}
 				used[file] = true
-				out := filepath.Join(dir, file+".npy")
-				if err := tensor.SaveNPY(out, res[name]); err != nil {
+				out, err := saveValue(dir, file, res[name])
+				if err != nil {
 					return err
 				}
 				if shown != name {
 					shown += " (" + name + ")"
 				}
-				fmt.Fprintf(c.App.Writer, "%s\t%s%v\t%s\n", shown, res[name].DType, res[name].Shape, out)
+				fmt.Fprintf(c.App.Writer, "%s\t%s\t%s\n", shown, describeValue(res[name]), out)
 			}
 			return nil
 		},
 	}
+}
+
+// saveValue writes a tensor as DIR/FILE.npy, and a sequence as
+// DIR/FILE.npz holding its tensors as arr_0, arr_1, ... (numpy.savez's
+// names), returning the path.
+func saveValue(dir, file string, d *tensor.Dense) (string, error) {
+	if d.Seq == nil {
+		out := filepath.Join(dir, file+".npy")
+		return out, tensor.SaveNPY(out, d)
+	}
+	items := map[string]*tensor.Dense{}
+	for i, it := range d.Seq.Items {
+		items[fmt.Sprintf("arr_%d", i)] = it
+	}
+	out := filepath.Join(dir, file+".npz")
+	return out, tensor.SaveNPZ(out, items)
+}
+
+// describeValue renders a value's type for the listing: float32[2 3], or
+// seq(float32)×4 for a sequence of four tensors.
+func describeValue(d *tensor.Dense) string {
+	if d.Seq != nil {
+		return fmt.Sprintf("seq(%s)×%d", d.DType, len(d.Seq.Items))
+	}
+	return fmt.Sprintf("%s%v", d.DType, d.Shape)
 }
 
 // askedNames maps each value a --value resolved to onto the name the user

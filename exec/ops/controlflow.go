@@ -27,8 +27,8 @@ type GraphRunner interface {
 
 func init() {
 	register(
-		&Op{Name: "If", Since: 1, Infer: ifInfer, Run: ifRun, Ref: ifRun},
-		&Op{Name: "Loop", Since: 1, Infer: loopInfer, Run: loopRun, Ref: loopRun},
+		&Op{Name: "If", Since: 1, Sequences: true, Infer: ifInfer, Run: ifRun, Ref: ifRun},
+		&Op{Name: "Loop", Since: 1, Sequences: true, Infer: loopInfer, Run: loopRun, Ref: loopRun},
 		&Op{Name: "Scan", Since: 8, Infer: scanInfer, Run: scanRun, Ref: scanRun},
 	)
 }
@@ -121,7 +121,8 @@ func ifInfer(c *InferCtx) ([]onnx.Type, error) {
 
 // joinTypes is what is known of a value that has type a or type b.
 func joinTypes(a, b onnx.Type) onnx.Type {
-	var t onnx.Type
+	// A sequence on either side (the other unknown) makes a sequence.
+	t := onnx.Type{Seq: a.Seq || b.Seq}
 	if a.DType == b.DType {
 		t.DType = a.DType
 	} else if b.DType == tensor.Undefined {

@@ -45,6 +45,9 @@ type Op struct {
 	// rule yet.
 	Grad   func(c *GradCtx) ([]*onnx.Value, error)
 	NoGrad string
+	// Sequences says the op takes or makes sequence values (see
+	// sequence.go); shape inference refuses a sequence input to any other.
+	Sequences bool
 }
 
 // InferCtx is what shape inference knows about a node's inputs.

@@ -1103,6 +1103,7 @@ type TypeProto struct {
 	// Types that are valid to be assigned to Value:
 	//
 	//	*TypeProto_TensorType
+	//	*TypeProto_SequenceType
 	Value         isTypeProto_Value `protobuf_oneof:"value"`
 	Denotation    *string           `protobuf:"bytes,6,opt,name=denotation" json:"denotation,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1155,6 +1156,15 @@ func (x *TypeProto) GetTensorType() *TypeProto_Tensor {
 	return nil
 }
 
+func (x *TypeProto) GetSequenceType() *TypeProto_Sequence {
+	if x != nil {
+		if x, ok := x.Value.(*TypeProto_SequenceType); ok {
+			return x.SequenceType
+		}
+	}
+	return nil
+}
+
 func (x *TypeProto) GetDenotation() string {
 	if x != nil && x.Denotation != nil {
 		return *x.Denotation
@@ -1170,7 +1180,13 @@ type TypeProto_TensorType struct {
 	TensorType *TypeProto_Tensor `protobuf:"bytes,1,opt,name=tensor_type,json=tensorType,oneof"`
 }
 
+type TypeProto_SequenceType struct {
+	SequenceType *TypeProto_Sequence `protobuf:"bytes,4,opt,name=sequence_type,json=sequenceType,oneof"`
+}
+
 func (*TypeProto_TensorType) isTypeProto_Value() {}
+
+func (*TypeProto_SequenceType) isTypeProto_Value() {}
 
 type OperatorSetIdProto struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1224,6 +1240,68 @@ func (x *OperatorSetIdProto) GetVersion() int64 {
 	return 0
 }
 
+// SequenceProto is a sequence value in a test data file (onnx-ml.proto's
+// SequenceProto); graft reads sequences of tensors.
+type SequenceProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          *string                `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
+	ElemType      *int32                 `protobuf:"varint,2,opt,name=elem_type,json=elemType" json:"elem_type,omitempty"`
+	TensorValues  []*TensorProto         `protobuf:"bytes,3,rep,name=tensor_values,json=tensorValues" json:"tensor_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SequenceProto) Reset() {
+	*x = SequenceProto{}
+	mi := &file_graft_onnx_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequenceProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequenceProto) ProtoMessage() {}
+
+func (x *SequenceProto) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_onnx_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequenceProto.ProtoReflect.Descriptor instead.
+func (*SequenceProto) Descriptor() ([]byte, []int) {
+	return file_graft_onnx_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SequenceProto) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *SequenceProto) GetElemType() int32 {
+	if x != nil && x.ElemType != nil {
+		return *x.ElemType
+	}
+	return 0
+}
+
+func (x *SequenceProto) GetTensorValues() []*TensorProto {
+	if x != nil {
+		return x.TensorValues
+	}
+	return nil
+}
+
 type TensorShapeProto_Dimension struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Value:
@@ -1238,7 +1316,7 @@ type TensorShapeProto_Dimension struct {
 
 func (x *TensorShapeProto_Dimension) Reset() {
 	*x = TensorShapeProto_Dimension{}
-	mi := &file_graft_onnx_proto_msgTypes[11]
+	mi := &file_graft_onnx_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1328,7 @@ func (x *TensorShapeProto_Dimension) String() string {
 func (*TensorShapeProto_Dimension) ProtoMessage() {}
 
 func (x *TensorShapeProto_Dimension) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[11]
+	mi := &file_graft_onnx_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1402,7 @@ type TypeProto_Tensor struct {
 
 func (x *TypeProto_Tensor) Reset() {
 	*x = TypeProto_Tensor{}
-	mi := &file_graft_onnx_proto_msgTypes[12]
+	mi := &file_graft_onnx_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1414,7 @@ func (x *TypeProto_Tensor) String() string {
 func (*TypeProto_Tensor) ProtoMessage() {}
 
 func (x *TypeProto_Tensor) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[12]
+	mi := &file_graft_onnx_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,6 +1440,50 @@ func (x *TypeProto_Tensor) GetElemType() int32 {
 func (x *TypeProto_Tensor) GetShape() *TensorShapeProto {
 	if x != nil {
 		return x.Shape
+	}
+	return nil
+}
+
+type TypeProto_Sequence struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ElemType      *TypeProto             `protobuf:"bytes,1,opt,name=elem_type,json=elemType" json:"elem_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypeProto_Sequence) Reset() {
+	*x = TypeProto_Sequence{}
+	mi := &file_graft_onnx_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypeProto_Sequence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypeProto_Sequence) ProtoMessage() {}
+
+func (x *TypeProto_Sequence) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_onnx_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypeProto_Sequence.ProtoReflect.Descriptor instead.
+func (*TypeProto_Sequence) Descriptor() ([]byte, []int) {
+	return file_graft_onnx_proto_rawDescGZIP(), []int{9, 1}
+}
+
+func (x *TypeProto_Sequence) GetElemType() *TypeProto {
+	if x != nil {
+		return x.ElemType
 	}
 	return nil
 }
@@ -1516,20 +1638,27 @@ const file_graft_onnx_proto_rawDesc = "" +
 	"\n" +
 	"denotation\x18\x03 \x01(\tR\n" +
 	"denotationB\a\n" +
-	"\x05value\"\xce\x01\n" +
+	"\x05value\"\xd3\x02\n" +
 	"\tTypeProto\x12>\n" +
 	"\vtensor_type\x18\x01 \x01(\v2\x1b.graftonnx.TypeProto.TensorH\x00R\n" +
-	"tensorType\x12\x1e\n" +
+	"tensorType\x12D\n" +
+	"\rsequence_type\x18\x04 \x01(\v2\x1d.graftonnx.TypeProto.SequenceH\x00R\fsequenceType\x12\x1e\n" +
 	"\n" +
 	"denotation\x18\x06 \x01(\tR\n" +
 	"denotation\x1aX\n" +
 	"\x06Tensor\x12\x1b\n" +
 	"\telem_type\x18\x01 \x01(\x05R\belemType\x121\n" +
-	"\x05shape\x18\x02 \x01(\v2\x1b.graftonnx.TensorShapeProtoR\x05shapeB\a\n" +
+	"\x05shape\x18\x02 \x01(\v2\x1b.graftonnx.TensorShapeProtoR\x05shape\x1a=\n" +
+	"\bSequence\x121\n" +
+	"\telem_type\x18\x01 \x01(\v2\x14.graftonnx.TypeProtoR\belemTypeB\a\n" +
 	"\x05value\"F\n" +
 	"\x12OperatorSetIdProto\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x03R\aversionB,Z*github.com/graft-ml/graft/onnx/internal/pb"
+	"\aversion\x18\x02 \x01(\x03R\aversion\"}\n" +
+	"\rSequenceProto\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\telem_type\x18\x02 \x01(\x05R\belemType\x12;\n" +
+	"\rtensor_values\x18\x03 \x03(\v2\x16.graftonnx.TensorProtoR\ftensorValuesB,Z*github.com/graft-ml/graft/onnx/internal/pb"
 
 var (
 	file_graft_onnx_proto_rawDescOnce sync.Once
@@ -1544,7 +1673,7 @@ func file_graft_onnx_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_onnx_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_graft_onnx_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_graft_onnx_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_graft_onnx_proto_goTypes = []any{
 	(AttributeProto_AttributeType)(0),  // 0: graftonnx.AttributeProto.AttributeType
 	(TensorProto_DataType)(0),          // 1: graftonnx.TensorProto.DataType
@@ -1560,8 +1689,10 @@ var file_graft_onnx_proto_goTypes = []any{
 	(*TensorShapeProto)(nil),           // 11: graftonnx.TensorShapeProto
 	(*TypeProto)(nil),                  // 12: graftonnx.TypeProto
 	(*OperatorSetIdProto)(nil),         // 13: graftonnx.OperatorSetIdProto
-	(*TensorShapeProto_Dimension)(nil), // 14: graftonnx.TensorShapeProto.Dimension
-	(*TypeProto_Tensor)(nil),           // 15: graftonnx.TypeProto.Tensor
+	(*SequenceProto)(nil),              // 14: graftonnx.SequenceProto
+	(*TensorShapeProto_Dimension)(nil), // 15: graftonnx.TensorShapeProto.Dimension
+	(*TypeProto_Tensor)(nil),           // 16: graftonnx.TypeProto.Tensor
+	(*TypeProto_Sequence)(nil),         // 17: graftonnx.TypeProto.Sequence
 }
 var file_graft_onnx_proto_depIdxs = []int32{
 	0,  // 0: graftonnx.AttributeProto.type:type_name -> graftonnx.AttributeProto.AttributeType
@@ -1584,14 +1715,17 @@ var file_graft_onnx_proto_depIdxs = []int32{
 	2,  // 17: graftonnx.TensorProto.data_location:type_name -> graftonnx.TensorProto.DataLocation
 	9,  // 18: graftonnx.SparseTensorProto.values:type_name -> graftonnx.TensorProto
 	9,  // 19: graftonnx.SparseTensorProto.indices:type_name -> graftonnx.TensorProto
-	14, // 20: graftonnx.TensorShapeProto.dim:type_name -> graftonnx.TensorShapeProto.Dimension
-	15, // 21: graftonnx.TypeProto.tensor_type:type_name -> graftonnx.TypeProto.Tensor
-	11, // 22: graftonnx.TypeProto.Tensor.shape:type_name -> graftonnx.TensorShapeProto
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	15, // 20: graftonnx.TensorShapeProto.dim:type_name -> graftonnx.TensorShapeProto.Dimension
+	16, // 21: graftonnx.TypeProto.tensor_type:type_name -> graftonnx.TypeProto.Tensor
+	17, // 22: graftonnx.TypeProto.sequence_type:type_name -> graftonnx.TypeProto.Sequence
+	9,  // 23: graftonnx.SequenceProto.tensor_values:type_name -> graftonnx.TensorProto
+	11, // 24: graftonnx.TypeProto.Tensor.shape:type_name -> graftonnx.TensorShapeProto
+	12, // 25: graftonnx.TypeProto.Sequence.elem_type:type_name -> graftonnx.TypeProto
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_graft_onnx_proto_init() }
@@ -1601,8 +1735,9 @@ func file_graft_onnx_proto_init() {
 	}
 	file_graft_onnx_proto_msgTypes[9].OneofWrappers = []any{
 		(*TypeProto_TensorType)(nil),
+		(*TypeProto_SequenceType)(nil),
 	}
-	file_graft_onnx_proto_msgTypes[11].OneofWrappers = []any{
+	file_graft_onnx_proto_msgTypes[12].OneofWrappers = []any{
 		(*TensorShapeProto_Dimension_DimValue)(nil),
 		(*TensorShapeProto_Dimension_DimParam)(nil),
 	}
@@ -1612,7 +1747,7 @@ func file_graft_onnx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_onnx_proto_rawDesc), len(file_graft_onnx_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
