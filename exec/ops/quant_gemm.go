@@ -5,6 +5,7 @@ import (
 	"sync"
 	"weak"
 
+	"github.com/graft-ml/graft/exec/internal/gemm"
 	"github.com/graft-ml/graft/exec/internal/qgemm"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
@@ -205,9 +206,23 @@ func quantMatMul(c *RunCtx, p *matmulShape, a, b, za, zb *tensor.Dense, bi, zbi 
 			pb = &s.pb
 			packB(pb, s, p.bOff[e])
 		}
-		qgemm.Gemm(pa, pb, acc, n)
+		quantGemmParallel(c.Threads, pa, pb, acc, n)
 		emit(e, acc)
 	}
+}
+
+// quantGemmParallel is qgemm.Gemm split by column panels across up to
+// threads goroutines when the product is large enough to gain from it.
+func quantGemmParallel(threads int, pa *qgemm.PackedA, pb *qgemm.PackedB, c []int32, ldc int) {
+	panels := (pb.N + qgemm.NR - 1) / qgemm.NR
+	t := min(threads, panels)
+	if t <= 1 || pa.M*pb.N*pa.K < quantParallelMACs {
+		qgemm.Gemm(pa, pb, c, ldc)
+		return
+	}
+	gemm.Parallel(t, func(i int) {
+		qgemm.GemmPanels(pa, pb, i*panels/t, (i+1)*panels/t, c, ldc)
+	})
 }
 
 // quantStoreInt32 stores int32 sums in an Int32 tensor's int64 storage.

@@ -163,6 +163,9 @@ func TestMatMulIntegerAgainstNaive(t *testing.T) {
 		{a: []int{2, 1, 3, 300}, b: []int{3, 300, 7}, zaRow: true, zbCol: true},
 		{a: []int{7}, b: []int{2, 7, 3}},
 		{a: []int{4, 6}, b: []int{6}, zaRow: true},
+		// 40·300·100 = 1.2M multiply-adds: split by column panels across
+		// goroutines (quantParallelMACs).
+		{a: []int{40, 300}, b: []int{300, 100}, zbCol: true},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%v_%v", c.a, c.b), func(t *testing.T) {
