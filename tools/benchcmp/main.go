@@ -17,10 +17,14 @@
 // from gen_big.py and fails unless the output matches PyTorch's (within
 // 1e-3 of the output's largest magnitude), so that a faster kernel that
 // got something wrong cannot go unnoticed. -models all takes every model
-// gen_big.py knows. A name ending in .onnx is a model file, timed as it
-// is (its symbolic dims set to the batch, fixed ones kept) and checked
-// against PyTorch when input.npy and output.npy lie beside it (the
-// fixtures/ops and fixtures/quant layouts):
+// gen_big.py knows: the torchvision CNNs (resnet18, mobilenet_v2,
+// efficientnet_b0, shufflenet_v2_x1_0, squeezenet1_1, densenet121), the
+// CIFAR ResNet-20 (resnet20), a 2-layer nn.TransformerEncoder on a
+// 64-token sequence (transformer_encoder) and an MLP (mlp_big). A name
+// ending in .onnx is a model file, timed as it is (its symbolic dims set
+// to the batch, fixed ones kept) and checked against PyTorch when
+// input.npy and output.npy lie beside it (the fixtures/ops and
+// fixtures/quant layouts):
 //
 //	go run ./tools/benchcmp -models fixtures/ops/lstm/model.onnx,fixtures/quant/qop.onnx -batches 1
 package main
@@ -57,7 +61,7 @@ func main() {
 	batches := flag.String("batches", "1,8", "batch sizes")
 	flag.Parse()
 	if *models == "all" {
-		*models = "resnet18,mobilenet_v2,efficientnet_b0,shufflenet_v2_x1_0,squeezenet1_1,mlp_big"
+		*models = "resnet18,mobilenet_v2,efficientnet_b0,shufflenet_v2_x1_0,squeezenet1_1,densenet121,resnet20,transformer_encoder,mlp_big"
 	}
 	if err := compare(strings.Split(*models, ","), strings.Split(*batches, ","), *threads, *iters, max(1, *rounds)); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcmp:", err)
