@@ -62,6 +62,7 @@ func newApp(args []string, stdout, stderr io.Writer) *cli.App {
 			newLRFindCmd(),
 			newRunsCmd(),
 			newServeCmd(),
+			newOpsCmd(),
 			newVersionCmd(),
 		},
 		Action:         unknownCommand,

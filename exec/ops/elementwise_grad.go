@@ -86,6 +86,27 @@ func init() {
 			e := c.Op1("Exp", c.Op1("Neg", c.Op1("Mul", x, x)))
 			return c.Op1("Mul", dy, c.Op1("Mul", e, c.Scalar(2/math.Sqrt(math.Pi))))
 		},
+		// Gelu: Φ(x) + x·φ(x) for the exact form; for approximate="tanh",
+		// y = x(1+t)/2 with t = tanh(k(x + 0.044715x³)), k = √(2/π), so
+		// y' = (1+t)/2 + x(1−t²)·k(1 + 3·0.044715x²)/2.
+		"Gelu": func(c *GradCtx, x, y, dy *onnx.Value) *onnx.Value {
+			var d *onnx.Value
+			if attrString(c.Node, "approximate", "none") == "tanh" {
+				k := math.Sqrt(2 / math.Pi)
+				x2 := c.Op1("Mul", x, x)
+				u := c.Op1("Mul", c.Op1("Add", x, c.Op1("Mul", c.Op1("Mul", x2, x), c.Scalar(0.044715))), c.Scalar(k))
+				t := c.Op1("Tanh", u)
+				du := c.Op1("Mul", c.Op1("Add", c.Op1("Mul", x2, c.Scalar(3*0.044715)), c.Scalar(1)), c.Scalar(k))
+				left := c.Op1("Mul", c.Op1("Add", t, c.Scalar(1)), c.Scalar(0.5))
+				right := c.Op1("Mul", c.Op1("Mul", c.Op1("Mul", x, c.Op1("Sub", c.Scalar(1), c.Op1("Mul", t, t))), du), c.Scalar(0.5))
+				d = c.Op1("Add", left, right)
+			} else {
+				cdf := c.Op1("Mul", c.Op1("Add", c.Op1("Erf", c.Op1("Mul", x, c.Scalar(1/math.Sqrt2))), c.Scalar(1)), c.Scalar(0.5))
+				pdf := c.Op1("Mul", c.Op1("Exp", c.Op1("Mul", c.Op1("Mul", x, x), c.Scalar(-0.5))), c.Scalar(1/math.Sqrt(2*math.Pi)))
+				d = c.Op1("Add", cdf, c.Op1("Mul", x, pdf))
+			}
+			return c.Op1("Mul", dy, d)
+		},
 		// softplus'(x) = sigmoid(x).
 		"Softplus": func(c *GradCtx, x, y, dy *onnx.Value) *onnx.Value { return c.Op1("Mul", dy, c.Op1("Sigmoid", x)) },
 		// Elu: x > 0: 1; else y + alpha.

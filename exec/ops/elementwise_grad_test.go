@@ -43,6 +43,8 @@ func TestGradElementwise(t *testing.T) {
 		{name: "Tanh", op: "Tanh", in: []*tensor.Dense{a()}},
 		{name: "Erf", op: "Erf", in: []*tensor.Dense{a()}},
 		{name: "Softplus", op: "Softplus", in: []*tensor.Dense{a()}},
+		{name: "Gelu", op: "Gelu", opset: 20, in: []*tensor.Dense{scaled(a(), 2, 0)}},
+		{name: "Gelu_tanh", op: "Gelu", opset: 20, attrs: []*onnx.Attr{onnx.StringAttr("approximate", "tanh")}, in: []*tensor.Dense{scaled(a(), 2, 0)}},
 		{name: "Elu", op: "Elu", in: []*tensor.Dense{randn(9, []int{3, 7}, 0)}},
 		{name: "Sin", op: "Sin", in: []*tensor.Dense{a()}},
 		{name: "Cos", op: "Cos", in: []*tensor.Dense{a()}},

@@ -360,7 +360,7 @@ func layerNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 }
 
 // normStats returns the mean of v and 1/sqrt(variance + eps).
-func normStats(v []float32, eps float64) (mean, invStd float64) {
+func normStats[T float32 | float64](v []T, eps float64) (mean, invStd float64) {
 	if len(v) == 0 {
 		return 0, 1 / math.Sqrt(eps)
 	}
@@ -386,9 +386,6 @@ func instanceNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	if x.DType == tensor.Float64 {
-		return nil, unsupportedf(n, "dtype %s", x.DType)
-	}
 	if len(x.Shape) < 3 {
 		return nil, shapeError(n, "X %v: want rank of at least 3", x.Shape)
 	}
@@ -403,6 +400,18 @@ func instanceNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 		size *= d
 	}
 	y := tensor.New(x.DType, x.Shape...)
+	if x.DType == tensor.Float64 {
+		normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
+			src := x.F64[pl*size : (pl+1)*size]
+			dst := y.F64[pl*size : (pl+1)*size]
+			mu, inv := normStats(src, eps)
+			mul := p[0][pl%ch] * inv
+			for i, v := range src {
+				dst[i] = (v-mu)*mul + p[1][pl%ch]
+			}
+		})
+		return []*tensor.Dense{y}, nil
+	}
 	normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
 		src := x.F32[pl*size : (pl+1)*size]
 		dst := y.F32[pl*size : (pl+1)*size]

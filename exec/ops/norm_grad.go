@@ -17,6 +17,7 @@ import (
 
 func init() {
 	setGrad("BatchNormalization", batchNormGrad)
+	setGrad("InstanceNormalization", instanceNormGrad)
 	register(&Op{Name: "LayerNormGrad", Domain: GraftDomain, Since: 1, Infer: layerNormGradInfer, Run: layerNormGradRun})
 }
 
@@ -72,6 +73,47 @@ func batchNormGrad(c *GradCtx) ([]*onnx.Value, error) {
 	if c.Needs(4) {
 		// dvar = Σ dy·(x-μ) · scale · (-1/2)(var+eps)^(-3/2) = -dScale·scale·inv²/2.
 		res[4] = c.Op1("Mul", c.Op1("Mul", dScale, scale), c.Op1("Mul", c.Op1("Mul", inv, inv), c.Scalar(-0.5)))
+	}
+	return res, nil
+}
+
+// instanceNormGrad: y = γ·x̂ + β with x̂ = (x − μ)·inv normalised over the
+// spatial axes of each (sample, channel) plane, inv = 1/√(σ² + ε). With
+// g = dy·γ and mean_s the plane mean: dx = inv·(g − mean_s(g) −
+// x̂·mean_s(g·x̂)), dγ = Σ dy·x̂ and dβ = Σ dy over samples and positions.
+func instanceNormGrad(c *GradCtx) ([]*onnx.Value, error) {
+	x, scale, dy := c.In(0), c.In(1), c.DY[0]
+	r := x.Type.Rank()
+	if r < 3 {
+		return nil, c.Errorf("needs X of known rank 3 or more, got %s", x.Type)
+	}
+	spatial := make([]int64, 0, r-2)
+	for i := 2; i < r; i++ {
+		spatial = append(spatial, int64(i))
+	}
+	all := append([]int64{0}, spatial...)
+	// The plane size, as a tensor, so that symbolic spatial dims work.
+	count := c.ReduceSum(c.Op1("Add", c.Zeros(x), c.Scalar(1)), spatial, true)
+	mean := func(v *onnx.Value) *onnx.Value { return c.Op1("Div", c.ReduceSum(v, spatial, true), count) }
+	xc := c.Op1("Sub", x, mean(x))
+	eps := float64(attrFloat(c.Node, "epsilon", 1e-5))
+	inv := c.Op1("Reciprocal", c.Op1("Sqrt", c.Op1("Add", mean(c.Op1("Mul", xc, xc)), c.Scalar(eps))))
+	xhat := c.Op1("Mul", xc, inv)
+	res := make([]*onnx.Value, 3)
+	if c.Needs(0) {
+		chanAxes := make([]int64, r-2)
+		for i := range chanAxes {
+			chanAxes[i] = int64(1 + i)
+		}
+		g := c.Op1("Mul", dy, c.Unsqueeze(scale, chanAxes...))
+		inner := c.Op1("Sub", c.Op1("Sub", g, mean(g)), c.Op1("Mul", xhat, mean(c.Op1("Mul", g, xhat))))
+		res[0] = c.Op1("Mul", inv, inner)
+	}
+	if c.Needs(1) {
+		res[1] = c.ReduceSum(c.Op1("Mul", dy, xhat), all, false)
+	}
+	if c.Needs(2) {
+		res[2] = c.ReduceSum(dy, all, false)
 	}
 	return res, nil
 }

@@ -25,6 +25,9 @@ func TestGradNorm(t *testing.T) {
 		{name: "LayerNormalization/axis1_bcast_scale", op: "LayerNormalization", attrs: []*onnx.Attr{onnx.IntAttr("axis", 1), onnx.FloatAttr("epsilon", 1e-3)},
 			in: []*tensor.Dense{r(1, 2, 3, 4), r(2, 1, 4), r(3, 3, 1)}},
 		{name: "LayerNormalization/no_bias", op: "LayerNormalization", in: []*tensor.Dense{r(1, 3, 6), r(2, 6)}},
+		{name: "InstanceNormalization/4d", op: "InstanceNormalization", attrs: []*onnx.Attr{onnx.FloatAttr("epsilon", 1e-3)},
+			in: []*tensor.Dense{r(1, 2, 3, 4, 5), r(2, 3), r(3, 3)}},
+		{name: "InstanceNormalization/3d", op: "InstanceNormalization", in: []*tensor.Dense{r(1, 3, 2, 7), r(2, 2), r(3, 2)}},
 	}
 	runGradCases(t, cases)
 }
