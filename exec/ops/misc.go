@@ -120,8 +120,19 @@ func dropoutRun(c *RunCtx) ([]*tensor.Dense, error) {
 			if r := c.Input(1); r != nil && r.Len() > 0 {
 				ratio = r.Float64s()[0]
 			}
+			if !(ratio >= 0 && ratio < 1) {
+				return nil, onnx.NodeErrorf(n, "ratio %v: want 0 ≤ ratio < 1", ratio)
+			}
+			if !x.DType.IsFloat() {
+				return nil, unsupportedf(n, "training-mode Dropout of %s", x.DType)
+			}
 			if ratio != 0 {
-				return nil, unsupportedf(n, "Dropout in training mode (graft runs inference)")
+				seed := randomSeed()
+				if a := n.Attr("seed"); a != nil {
+					seed = uint32(a.I)
+				}
+				y, mask := dropoutTrain(x, ratio, seed)
+				return []*tensor.Dense{y, mask}[:max(1, min(2, len(n.Outputs)))], nil
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package ops
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/onnx"
@@ -99,9 +100,15 @@ func TestDropoutInference(t *testing.T) {
 	if out[0].F32[1] != 2 || out[1].DType != tensor.Bool || out[1].I64[0] != 1 {
 		t.Fatalf("inference dropout changed data or mask: %v %v", out[0].F32, out[1].I64)
 	}
-	_, err := shapeRunOpErr(13, n, x, nil, tensor.FromI64(nil, []int64{1}))
+	// Training mode on integers has no meaning; a ratio of 1 would divide
+	// by zero.
+	_, err := shapeRunOpErr(13, n, tensor.FromI64([]int{2}, []int64{1, 2}), nil, tensor.FromI64(nil, []int64{1}))
 	if !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("training mode: got %v, want ErrUnsupported", err)
+		t.Fatalf("training mode on int64: got %v, want ErrUnsupported", err)
+	}
+	_, err = shapeRunOpErr(13, shapeTestNode("Dropout", []string{"x", "r", "mode"}, 1), x, tensor.FromF32(nil, []float32{1}), tensor.FromI64(nil, []int64{1}))
+	if err == nil || !strings.Contains(err.Error(), "ratio") {
+		t.Fatalf("ratio 1: got %v, want an error naming the ratio", err)
 	}
 }
 
