@@ -14,8 +14,8 @@ import (
 // those in RunCtx.Outer and runs the subgraphs through RunCtx.Graphs, a
 // compiled program per subgraph; without one (InferShapes' folding, the
 // node conformance tests) refGraphs interprets them node by node with
-// the table's kernels. Tensor-typed values only: sequence- and
-// optional-typed loop state fails with ErrUnsupported.
+// the table's kernels. Sequence values (sequence.go) pass through like
+// tensors, as loop state too; optional-typed values are not supported.
 
 // GraphRunner runs a subgraph: in binds its graph inputs in order, outer
 // the values it reads from enclosing graphs (onnx.Graph.OuterValues) by

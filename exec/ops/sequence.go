@@ -470,3 +470,83 @@ func concatFromSeqRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	return []*tensor.Dense{out}, nil
 }
+
+// SequenceMap (opset 17) runs its body once per item of input 0: the
+// body's inputs are that item, and for each additional input either its
+// item of the same position (a sequence, which must be as long) or the
+// whole tensor. Output k collects the body's output k of every run into
+// a sequence.
+
+func init() {
+	register(&Op{Name: "SequenceMap", Since: 17, Sequences: true, Infer: seqMapInfer, Run: seqMapRun})
+}
+
+func seqMapInfer(c *InferCtx) ([]onnx.Type, error) {
+	n := c.Node
+	body, err := subgraph(n, "body")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := seqInferInput(c, 0); err != nil {
+		return nil, err
+	}
+	if len(body.Inputs) != len(n.Inputs) || len(body.Outputs) != len(n.Outputs) {
+		return nil, onnx.NodeErrorf(n, "body has %d inputs and %d outputs, the node %d and %d", len(body.Inputs), len(body.Outputs), len(n.Inputs), len(n.Outputs))
+	}
+	out := make([]onnx.Type, len(n.Outputs))
+	for i, v := range body.Outputs {
+		out[i] = seqType(v.Type)
+		out[i].HasShape, out[i].Dims = false, nil // items may differ in shape
+		if v.Type.HasShape && len(v.Type.Dims) > 0 {
+			out[i].HasShape, out[i].Dims = true, shapeUnknownDims(len(v.Type.Dims))
+		}
+	}
+	return out, nil
+}
+
+func seqMapRun(c *RunCtx) ([]*tensor.Dense, error) {
+	n := c.Node
+	body, err := subgraph(n, "body")
+	if err != nil {
+		return nil, err
+	}
+	first, err := seqInput(c, 0)
+	if err != nil {
+		return nil, err
+	}
+	count := len(first.Seq.Items)
+	for i := 1; i < len(c.In); i++ {
+		if s := c.Input(i); s != nil && s.Seq != nil && len(s.Seq.Items) != count {
+			return nil, shapeError(n, "input %d is a sequence of %d tensors, input 0 of %d", i, len(s.Seq.Items), count)
+		}
+	}
+	items := make([][]*tensor.Dense, len(n.Outputs))
+	in := make([]*tensor.Dense, len(c.In))
+	for k := range count {
+		for i, d := range c.In {
+			in[i] = d
+			if d != nil && d.Seq != nil {
+				in[i] = d.Seq.Items[k]
+			}
+		}
+		out, err := c.runSub(body, in, len(n.Outputs))
+		if err != nil {
+			return nil, err
+		}
+		for j, o := range out {
+			if o.Seq != nil {
+				return nil, onnx.NodeErrorf(n, "body output %d is a sequence; SequenceMap's body makes tensors", j)
+			}
+			items[j] = append(items[j], o.Clone())
+		}
+	}
+	res := make([]*tensor.Dense, len(n.Outputs))
+	for j := range res {
+		dt := body.Outputs[j].Type.DType
+		if len(items[j]) > 0 {
+			dt = items[j][0].DType
+		}
+		res[j] = tensor.NewSequence(dt, items[j]...)
+	}
+	return res, nil
+}
