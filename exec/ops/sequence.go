@@ -357,14 +357,7 @@ func splitToSeqRun(c *RunCtx) ([]*tensor.Dense, error) {
 		items[i] = tensor.New(x.DType, shape...)
 		blocks[i] = s * inner
 	}
-	switch k, _ := shapeStore(x.DType); k {
-	case shapeF32:
-		splitKernel(x.F32, shapeSlices(items, func(t *tensor.Dense) []float32 { return t.F32 }), blocks, outer)
-	case shapeF64:
-		splitKernel(x.F64, shapeSlices(items, func(t *tensor.Dense) []float64 { return t.F64 }), blocks, outer)
-	default:
-		splitKernel(x.I64, shapeSlices(items, func(t *tensor.Dense) []int64 { return t.I64 }), blocks, outer)
-	}
+	splitInto(items, x, blocks, outer)
 	if squeeze {
 		for i, t := range items {
 			items[i] = t.Reshaped(append(append([]int{}, x.Shape[:axis]...), x.Shape[axis+1:]...))
@@ -459,15 +452,7 @@ func concatFromSeqRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	outer := shapeProd(shape[:axis])
-	switch k, _ := shapeStore(out.DType); k {
-	case shapeF32:
-		concatKernel(out.F32, shapeSlices(ins, func(t *tensor.Dense) []float32 { return t.F32 }), blocks, outer, c.Threads)
-	case shapeF64:
-		concatKernel(out.F64, shapeSlices(ins, func(t *tensor.Dense) []float64 { return t.F64 }), blocks, outer, c.Threads)
-	default:
-		concatKernel(out.I64, shapeSlices(ins, func(t *tensor.Dense) []int64 { return t.I64 }), blocks, outer, c.Threads)
-	}
+	concatInto(out, ins, blocks, shapeProd(shape[:axis]), c.Threads)
 	return []*tensor.Dense{out}, nil
 }
 

@@ -905,16 +905,21 @@ func concatRun(c *RunCtx) ([]*tensor.Dense, error) {
 		blocks[i] = t.Shape[axis] * inner
 	}
 	out := tensor.New(first.DType, shape...)
-	outer := shapeProd(shape[:axis])
+	concatInto(out, ins, blocks, shapeProd(shape[:axis]), c.Threads)
+	return []*tensor.Dense{out}, nil
+}
+
+// concatInto writes ins into out along an axis: per outer index, blocks[i]
+// elements of each input in turn.
+func concatInto(out *tensor.Dense, ins []*tensor.Dense, blocks []int, outer, threads int) {
 	switch k, _ := shapeStore(out.DType); k {
 	case shapeF32:
-		concatKernel(out.F32, shapeSlices(ins, func(t *tensor.Dense) []float32 { return t.F32 }), blocks, outer, c.Threads)
+		concatKernel(out.F32, shapeSlices(ins, func(t *tensor.Dense) []float32 { return t.F32 }), blocks, outer, threads)
 	case shapeF64:
-		concatKernel(out.F64, shapeSlices(ins, func(t *tensor.Dense) []float64 { return t.F64 }), blocks, outer, c.Threads)
+		concatKernel(out.F64, shapeSlices(ins, func(t *tensor.Dense) []float64 { return t.F64 }), blocks, outer, threads)
 	default:
-		concatKernel(out.I64, shapeSlices(ins, func(t *tensor.Dense) []int64 { return t.I64 }), blocks, outer, c.Threads)
+		concatKernel(out.I64, shapeSlices(ins, func(t *tensor.Dense) []int64 { return t.I64 }), blocks, outer, threads)
 	}
-	return []*tensor.Dense{out}, nil
 }
 
 // shapeSlices collects one storage slice from each tensor.
@@ -1084,6 +1089,13 @@ func splitRun(c *RunCtx) ([]*tensor.Dense, error) {
 		outs[i] = tensor.New(x.DType, shape...)
 		blocks[i] = int(s) * inner
 	}
+	splitInto(outs, x, blocks, outer)
+	return outs, nil
+}
+
+// splitInto is concatInto in the other direction: x's elements dealt out
+// to outs, blocks[i] to output i per outer index.
+func splitInto(outs []*tensor.Dense, x *tensor.Dense, blocks []int, outer int) {
 	switch k, _ := shapeStore(x.DType); k {
 	case shapeF32:
 		splitKernel(x.F32, shapeSlices(outs, func(t *tensor.Dense) []float32 { return t.F32 }), blocks, outer)
@@ -1092,7 +1104,6 @@ func splitRun(c *RunCtx) ([]*tensor.Dense, error) {
 	default:
 		splitKernel(x.I64, shapeSlices(outs, func(t *tensor.Dense) []int64 { return t.I64 }), blocks, outer)
 	}
-	return outs, nil
 }
 
 func splitKernel[T any](src []T, dsts [][]T, blocks []int, outer int) {
