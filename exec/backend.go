@@ -48,8 +48,8 @@ func (CPU) Run(c *ops.RunCtx, op *ops.Op) ([]*tensor.Dense, error) {
 		}
 		// A sequence reaches an op of tensors only where shape inference
 		// could not see it coming (a graph too dynamic to type).
-		if t.Seq != nil && !op.Sequences {
-			return nil, onnx.NodeErrorf(c.Node, "input %d is a sequence; %s takes tensors", i, c.Node.OpType)
+		if (t.Seq != nil || t.None) && !op.Containers {
+			return nil, onnx.NodeErrorf(c.Node, "input %d is a %s; %s takes tensors", i, t, c.Node.OpType)
 		}
 		float64In = float64In || t.DType == tensor.Float64
 	}

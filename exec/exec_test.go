@@ -318,6 +318,9 @@ func runConformance(dir string) error {
 // loadConformanceValue reads a test data file as the value the model
 // declares: a SequenceProto for a sequence, a TensorProto otherwise.
 func loadConformanceValue(path string, declared onnx.Type) (*tensor.Dense, error) {
+	if declared.Optional {
+		return onnx.LoadOptional(path)
+	}
 	if declared.Seq {
 		s, err := onnx.LoadSequence(path)
 		if err == nil && s.DType == tensor.Undefined {
@@ -335,6 +338,12 @@ func loadConformanceValue(path string, declared onnx.Type) (*tensor.Dense, error
 func compareConformance(got, want *tensor.Dense) error {
 	if got == nil {
 		return errors.New("missing")
+	}
+	if got.None || want.None {
+		if got.None != want.None {
+			return fmt.Errorf("got %s, want %s", got, want)
+		}
+		return nil
 	}
 	if (got.Seq != nil) != (want.Seq != nil) {
 		return fmt.Errorf("got %s, want %s", got, want)

@@ -72,8 +72,8 @@ func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 			if v == nil {
 				continue
 			}
-			if v.Type.Seq && !op.Sequences {
-				return fmt.Errorf("shape inference: %w", onnx.NodeErrorf(n, "input %d (%s) is a sequence; %s takes tensors", i, v.Name, n.OpType))
+			if (v.Type.Seq || v.Type.Optional) && !op.Containers {
+				return fmt.Errorf("shape inference: %w", onnx.NodeErrorf(n, "input %d (%s) is a %s; %s takes tensors", i, v.Name, containerKind(v.Type), n.OpType))
 			}
 			c.In[i] = v.Type
 			c.Const[i] = consts[v]
@@ -101,7 +101,7 @@ func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 				v.Type = mergeTypes(v.Type, types[i])
 			}
 		}
-		if allConst && len(n.ImplicitInputs()) == 0 && !op.Sequences && fitsFold(types) {
+		if allConst && len(n.ImplicitInputs()) == 0 && !op.Containers && fitsFold(types) {
 			if out, err := op.Run(&ops.RunCtx{Node: n, Opset: opset, In: c.Const, Threads: 1}); err == nil {
 				for i, v := range n.Outputs {
 					if v != nil && i < len(out) {
@@ -119,6 +119,14 @@ func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 		}
 	}
 	return nil
+}
+
+// containerKind names what a non-tensor type is, for errors.
+func containerKind(t onnx.Type) string {
+	if t.Optional {
+		return "optional value"
+	}
+	return "sequence"
 }
 
 // isOverridable reports whether an initializer is also a graph input, whose

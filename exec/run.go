@@ -873,6 +873,12 @@ func (p *Program) RunGraph(g *onnx.Graph, opset int, in []*tensor.Dense, outer m
 // checkInput compares a supplied tensor with the value's declared type.
 func checkInput(v *onnx.Value, d *tensor.Dense) error {
 	t := v.Type
+	if d.None {
+		if !t.Optional {
+			return fmt.Errorf("input %q: got an empty optional, model expects %s", v.Name, t)
+		}
+		return nil
+	}
 	if t.DType != tensor.Undefined && t.DType != d.DType {
 		return fmt.Errorf("input %q: got %s, model expects %s", v.Name, d.DType, t.DType)
 	}
@@ -881,7 +887,7 @@ func checkInput(v *onnx.Value, d *tensor.Dense) error {
 	}
 	if d.Seq != nil {
 		elem := &onnx.Value{Name: v.Name, Type: t}
-		elem.Type.Seq = false
+		elem.Type.Seq, elem.Type.Optional = false, false
 		for i, item := range d.Seq.Items {
 			if err := checkInput(elem, item); err != nil {
 				return fmt.Errorf("item %d: %w", i, err)

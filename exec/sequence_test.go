@@ -32,7 +32,7 @@ func TestSequenceIntoTensorOp(t *testing.T) {
 		return
 	}
 	_, err = p.Run(map[string]*tensor.Dense{"x": tensor.New(tensor.Float32, 4, 3)}, RunOptions{})
-	if err == nil || !strings.Contains(err.Error(), "is a sequence; Relu takes tensors") {
+	if err == nil || !strings.Contains(err.Error(), "is a sequence of 4 float32 tensors; Relu takes tensors") {
 		t.Fatalf("run: got %v, want a sequence-input error", err)
 	}
 }

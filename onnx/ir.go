@@ -85,6 +85,9 @@ type Type struct {
 	// Seq makes the type a sequence of tensors of DType, each of Dims
 	// where HasShape (ONNX's sequence_type).
 	Seq bool
+	// Optional makes the type an optional value: the tensor or sequence
+	// the other fields describe, or nothing (ONNX's optional_type).
+	Optional bool
 }
 
 // ShapeOf returns a fully known Type for dt and dims.
@@ -105,9 +108,9 @@ func (t Type) Rank() int {
 }
 
 // Static returns the shape as ints if every dim is known (never for a
-// sequence, which has no shape of its own).
+// sequence or an optional value, which have no shape of their own).
 func (t Type) Static() ([]int, bool) {
-	if !t.HasShape || t.Seq {
+	if !t.HasShape || t.Seq || t.Optional {
 		return nil, false
 	}
 	s := make([]int, len(t.Dims))
@@ -137,6 +140,11 @@ func (t Type) ShapeString() string {
 
 // String renders dtype and shape, such as "float32[batch,10]".
 func (t Type) String() string {
+	if t.Optional {
+		e := t
+		e.Optional = false
+		return "optional(" + e.String() + ")"
+	}
 	if t.Seq {
 		e := t
 		e.Seq = false
@@ -150,7 +158,7 @@ func (t Type) String() string {
 
 // Equal reports whether two types are identical.
 func (t Type) Equal(u Type) bool {
-	if t.DType != u.DType || t.HasShape != u.HasShape || t.Seq != u.Seq || len(t.Dims) != len(u.Dims) {
+	if t.DType != u.DType || t.HasShape != u.HasShape || t.Seq != u.Seq || t.Optional != u.Optional || len(t.Dims) != len(u.Dims) {
 		return false
 	}
 	for i := range t.Dims {
@@ -366,6 +374,7 @@ const (
 	AttrStrings   AttrType = 8
 	AttrTensors   AttrType = 9
 	AttrGraphs    AttrType = 10
+	AttrTypeProto AttrType = 13
 )
 
 // Attr is a node attribute. Kinds graft does not model keep their
@@ -387,6 +396,7 @@ type Attr struct {
 	Tensors []*Tensor
 	G       *Graph   // AttrGraph
 	Graphs  []*Graph // AttrGraphs
+	TP      *Type    // AttrTypeProto (as far as Type can say it)
 	// RefAttrName is set inside function bodies; carried through.
 	RefAttrName string
 

@@ -353,6 +353,13 @@ func (ld *loader) attr(ap *pb.AttributeProto) (*Attr, error) {
 	for _, s := range ap.Strings {
 		a.Strings = append(a.Strings, string(s))
 	}
+	if ap.Tp != nil {
+		t, err := decodeType(ap.Tp)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: %w", a.Name, err)
+		}
+		a.TP = &t
+	}
 	if ap.T != nil {
 		t, err := ld.tensor(ap.T)
 		if err != nil {
@@ -393,6 +400,11 @@ func intDims(shape []int) []Dim {
 }
 
 func decodeType(tp *pb.TypeProto) (Type, error) {
+	if ot := tp.GetOptionalType(); ot != nil && ot.ElemType != nil && ot.ElemType.GetOptionalType() == nil {
+		t, err := decodeType(ot.ElemType)
+		t.Optional = true
+		return t, err
+	}
 	if st := tp.GetSequenceType(); st != nil && st.ElemType.GetTensorType() != nil {
 		t, err := decodeType(st.ElemType)
 		t.Seq = true
@@ -752,6 +764,34 @@ func LoadTensor(path string) (*tensor.Dense, error) {
 	return loadValue(path, false)
 }
 
+// LoadOptional reads an OptionalProto holding a tensor, a sequence of
+// tensors or nothing, as ONNX's test data stores optional values. An
+// empty one is a tensor.Dense with None set.
+func LoadOptional(path string) (*tensor.Dense, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var op pb.OptionalProto
+	if err := proto.Unmarshal(data, &op); err != nil {
+		return nil, &FormatError{Path: path, Msg: "cannot parse OptionalProto", Err: err}
+	}
+	ld := loader{dir: filepath.Dir(path), files: newExtFiles()}
+	switch {
+	case op.TensorValue != nil:
+		t, err := ld.tensor(op.TensorValue)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return t.Dense()
+	case op.SequenceValue != nil:
+		return ld.sequence(path, op.SequenceValue)
+	case op.GetElemType() == 0 || op.GetElemType() == 1 || op.GetElemType() == 3:
+		return &tensor.Dense{None: true}, nil
+	}
+	return nil, &FormatError{Path: path, Msg: fmt.Sprintf("an optional of element kind %d; graft reads optional tensors and sequences", op.GetElemType())}
+}
+
 // LoadSequence reads a SequenceProto of tensors from path, as ONNX's test
 // data stores sequence inputs and outputs, and returns it as a sequence
 // value (tensor.Dense with Seq set). An empty sequence has dtype Undefined.
@@ -765,24 +805,26 @@ func loadValue(path string, sequence bool) (*tensor.Dense, error) {
 		return nil, err
 	}
 	ld := loader{dir: filepath.Dir(path), files: newExtFiles()}
-	decode := func(tp *pb.TensorProto) (*tensor.Dense, error) {
-		t, err := ld.tensor(tp)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return t.Dense()
-	}
 	if !sequence {
 		var tp pb.TensorProto
 		if err := proto.Unmarshal(data, &tp); err != nil {
 			return nil, &FormatError{Path: path, Msg: "cannot parse TensorProto", Err: err}
 		}
-		return decode(&tp)
+		t, err := ld.tensor(&tp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return t.Dense()
 	}
 	var sp pb.SequenceProto
 	if err := proto.Unmarshal(data, &sp); err != nil {
 		return nil, &FormatError{Path: path, Msg: "cannot parse SequenceProto", Err: err}
 	}
+	return ld.sequence(path, &sp)
+}
+
+// sequence decodes a SequenceProto of tensors read from path.
+func (ld *loader) sequence(path string, sp *pb.SequenceProto) (*tensor.Dense, error) {
 	// elem_type 1 is TENSOR; sparse tensors, maps and nested sequences
 	// are other kinds of value.
 	if et := sp.GetElemType(); et != 1 {
@@ -790,9 +832,13 @@ func loadValue(path string, sequence bool) (*tensor.Dense, error) {
 	}
 	seq := tensor.NewSequence(tensor.Undefined)
 	for i, tp := range sp.TensorValues {
-		d, err := decode(tp)
+		t, err := ld.tensor(tp)
 		if err != nil {
-			return nil, fmt.Errorf("item %d: %w", i, err)
+			return nil, fmt.Errorf("%s: item %d: %w", path, i, err)
+		}
+		d, err := t.Dense()
+		if err != nil {
+			return nil, fmt.Errorf("%s: item %d: %w", path, i, err)
 		}
 		if i > 0 && d.DType != seq.DType {
 			return nil, &FormatError{Path: path, Msg: fmt.Sprintf("item %d is %s, item 0 %s", i, d.DType, seq.DType)}

@@ -444,6 +444,9 @@ func encodeInfo(v *Value) *pb.ValueInfoProto {
 		if v.Type.Seq {
 			vi.Type = &pb.TypeProto{Value: &pb.TypeProto_SequenceType{SequenceType: &pb.TypeProto_Sequence{ElemType: vi.Type}}}
 		}
+		if v.Type.Optional {
+			vi.Type = &pb.TypeProto{Value: &pb.TypeProto_OptionalType{OptionalType: &pb.TypeProto_Optional{ElemType: vi.Type}}}
+		}
 	}
 	return vi
 }

@@ -73,6 +73,9 @@ type Dense struct {
 	// array: an ordered list of tensors of DType. A sequence has no Shape
 	// and no elements of its own.
 	Seq *Sequence
+	// None marks an empty optional value: it holds no tensor or sequence.
+	// (An optional that holds one is that value itself.)
+	None bool
 }
 
 // Sequence is the content of a sequence value. Its tensors are never
@@ -201,6 +204,9 @@ func (t *Dense) Rank() int { return len(t.Shape) }
 
 // Clone returns a deep copy.
 func (t *Dense) Clone() *Dense {
+	if t.None {
+		return &Dense{DType: t.DType, None: true}
+	}
 	if t.Seq != nil {
 		items := make([]*Dense, len(t.Seq.Items))
 		for i, it := range t.Seq.Items {
@@ -264,6 +270,9 @@ func (t *Dense) Int64s() []int64 {
 
 // String summarises the tensor for error messages and debugging.
 func (t *Dense) String() string {
+	if t.None {
+		return "empty optional"
+	}
 	if t.Seq != nil {
 		return fmt.Sprintf("sequence of %d %s tensors", len(t.Seq.Items), t.DType)
 	}

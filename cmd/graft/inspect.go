@@ -91,6 +91,9 @@ func describe(v *onnx.Value) valueReport {
 	if v.Type.Seq {
 		dt = "seq(" + dt + ")" // a sequence of tensors of that dtype and shape
 	}
+	if v.Type.Optional {
+		dt = "optional(" + dt + ")"
+	}
 	return valueReport{Name: v.Name, DType: dt, Shape: v.Type.ShapeString()}
 }
 

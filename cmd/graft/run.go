@@ -98,8 +98,11 @@ func newRunCmd() *cli.Command {
 
 // saveValue writes a tensor as DIR/FILE.npy, and a sequence as
 // DIR/FILE.npz holding its tensors as arr_0, arr_1, ... (numpy.savez's
-// names), returning the path.
+// names), returning the path; an empty optional writes nothing.
 func saveValue(dir, file string, d *tensor.Dense) (string, error) {
+	if d.None {
+		return "(empty optional: no file)", nil
+	}
 	if d.Seq == nil {
 		out := filepath.Join(dir, file+".npy")
 		return out, tensor.SaveNPY(out, d)
@@ -115,6 +118,9 @@ func saveValue(dir, file string, d *tensor.Dense) (string, error) {
 // describeValue renders a value's type for the listing: float32[2 3], or
 // seq(float32)×4 for a sequence of four tensors.
 func describeValue(d *tensor.Dense) string {
+	if d.None {
+		return "optional(none)"
+	}
 	if d.Seq != nil {
 		return fmt.Sprintf("seq(%s)×%d", d.DType, len(d.Seq.Items))
 	}

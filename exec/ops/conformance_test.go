@@ -139,6 +139,9 @@ func (c *nodeCase) run() ([]*tensor.Dense, error) {
 // valueType returns the type of a computed value: a sequence's element
 // dims are those all its tensors share.
 func valueType(d *tensor.Dense) onnx.Type {
+	if d.None {
+		return onnx.Type{DType: d.DType, Optional: true}
+	}
 	if d.Seq == nil {
 		return onnx.ShapeOf(d.DType, d.Shape...)
 	}
@@ -157,6 +160,10 @@ func valueType(d *tensor.Dense) onnx.Type {
 // typeMatches reports whether an inferred type agrees with a computed
 // tensor; unknown dims and an unknown rank agree with anything.
 func typeMatches(t onnx.Type, d *tensor.Dense) bool {
+	if d.None {
+		return t.Optional
+	}
+	t.Optional = false // a present optional is its value
 	if t.DType != tensor.Undefined && t.DType != d.DType {
 		return false
 	}

@@ -14,8 +14,8 @@ import (
 // those in RunCtx.Outer and runs the subgraphs through RunCtx.Graphs, a
 // compiled program per subgraph; without one (InferShapes' folding, the
 // node conformance tests) refGraphs interprets them node by node with
-// the table's kernels. Sequence values (sequence.go) pass through like
-// tensors, as loop state too; optional-typed values are not supported.
+// the table's kernels. Sequence and optional values (sequence.go,
+// optional.go) pass through like tensors, as loop state too.
 
 // GraphRunner runs a subgraph: in binds its graph inputs in order, outer
 // the values it reads from enclosing graphs (onnx.Graph.OuterValues) by
@@ -27,8 +27,8 @@ type GraphRunner interface {
 
 func init() {
 	register(
-		&Op{Name: "If", Since: 1, Sequences: true, Infer: ifInfer, Run: ifRun, Ref: ifRun},
-		&Op{Name: "Loop", Since: 1, Sequences: true, Infer: loopInfer, Run: loopRun, Ref: loopRun},
+		&Op{Name: "If", Since: 1, Containers: true, Infer: ifInfer, Run: ifRun, Ref: ifRun},
+		&Op{Name: "Loop", Since: 1, Containers: true, Infer: loopInfer, Run: loopRun, Ref: loopRun},
 		&Op{Name: "Scan", Since: 8, Infer: scanInfer, Run: scanRun, Ref: scanRun},
 	)
 }
@@ -121,8 +121,8 @@ func ifInfer(c *InferCtx) ([]onnx.Type, error) {
 
 // joinTypes is what is known of a value that has type a or type b.
 func joinTypes(a, b onnx.Type) onnx.Type {
-	// A sequence on either side (the other unknown) makes a sequence.
-	t := onnx.Type{Seq: a.Seq || b.Seq}
+	// A sequence or optional on either side (the other unknown) makes one.
+	t := onnx.Type{Seq: a.Seq || b.Seq, Optional: a.Optional || b.Optional}
 	if a.DType == b.DType {
 		t.DType = a.DType
 	} else if b.DType == tensor.Undefined {

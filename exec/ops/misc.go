@@ -13,7 +13,7 @@ import (
 func init() {
 	register(
 		&Op{Name: "Constant", Since: 1, Infer: constantInfer, Run: constantRun},
-		&Op{Name: "Identity", Since: 1, Sequences: true, Infer: identityInfer, Run: identityRun, Symbolic: shapePassSymbolic},
+		&Op{Name: "Identity", Since: 1, Containers: true, Infer: identityInfer, Run: identityRun, Symbolic: shapePassSymbolic},
 		&Op{Name: "Dropout", Since: 7, Infer: dropoutInfer, Run: dropoutRun, Symbolic: shapePassSymbolic},
 		&Op{Name: "Cast", Since: 6, Infer: castInfer, Run: castRun, Symbolic: castSymbolic},
 		&Op{Name: "CastLike", Since: 15, Infer: castLikeInfer, Run: castLikeRun},

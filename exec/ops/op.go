@@ -45,9 +45,10 @@ type Op struct {
 	// rule yet.
 	Grad   func(c *GradCtx) ([]*onnx.Value, error)
 	NoGrad string
-	// Sequences says the op takes or makes sequence values (see
-	// sequence.go); shape inference refuses a sequence input to any other.
-	Sequences bool
+	// Containers says the op takes or makes sequence or optional values
+	// (sequence.go, optional.go); shape inference and the backend refuse
+	// them as inputs to any other op.
+	Containers bool
 }
 
 // InferCtx is what shape inference knows about a node's inputs.

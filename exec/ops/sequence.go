@@ -21,14 +21,14 @@ import (
 
 func init() {
 	register(
-		&Op{Name: "SequenceEmpty", Since: 11, Sequences: true, Infer: seqEmptyInfer, Run: seqEmptyRun},
-		&Op{Name: "SequenceConstruct", Since: 11, Sequences: true, Infer: seqConstructInfer, Run: seqConstructRun},
-		&Op{Name: "SequenceInsert", Since: 11, Sequences: true, Infer: seqInsertInfer, Run: seqInsertRun},
-		&Op{Name: "SequenceAt", Since: 11, Sequences: true, Infer: seqAtInfer, Run: seqAtRun},
-		&Op{Name: "SequenceErase", Since: 11, Sequences: true, Infer: seqEraseInfer, Run: seqEraseRun},
-		&Op{Name: "SequenceLength", Since: 11, Sequences: true, Infer: seqLengthInfer, Run: seqLengthRun},
-		&Op{Name: "SplitToSequence", Since: 11, Sequences: true, Infer: splitToSeqInfer, Run: splitToSeqRun},
-		&Op{Name: "ConcatFromSequence", Since: 11, Sequences: true, Infer: concatFromSeqInfer, Run: concatFromSeqRun},
+		&Op{Name: "SequenceEmpty", Since: 11, Containers: true, Infer: seqEmptyInfer, Run: seqEmptyRun},
+		&Op{Name: "SequenceConstruct", Since: 11, Containers: true, Infer: seqConstructInfer, Run: seqConstructRun},
+		&Op{Name: "SequenceInsert", Since: 11, Containers: true, Infer: seqInsertInfer, Run: seqInsertRun},
+		&Op{Name: "SequenceAt", Since: 11, Containers: true, Infer: seqAtInfer, Run: seqAtRun},
+		&Op{Name: "SequenceErase", Since: 11, Containers: true, Infer: seqEraseInfer, Run: seqEraseRun},
+		&Op{Name: "SequenceLength", Since: 11, Containers: true, Infer: seqLengthInfer, Run: seqLengthRun},
+		&Op{Name: "SplitToSequence", Since: 11, Containers: true, Infer: splitToSeqInfer, Run: splitToSeqRun},
+		&Op{Name: "ConcatFromSequence", Since: 11, Containers: true, Infer: concatFromSeqInfer, Run: concatFromSeqRun},
 	)
 }
 
@@ -463,7 +463,7 @@ func concatFromSeqRun(c *RunCtx) ([]*tensor.Dense, error) {
 // a sequence.
 
 func init() {
-	register(&Op{Name: "SequenceMap", Since: 17, Sequences: true, Infer: seqMapInfer, Run: seqMapRun})
+	register(&Op{Name: "SequenceMap", Since: 17, Containers: true, Infer: seqMapInfer, Run: seqMapRun})
 }
 
 func seqMapInfer(c *InferCtx) ([]onnx.Type, error) {

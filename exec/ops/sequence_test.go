@@ -8,15 +8,15 @@ import (
 	"github.com/graft-ml/graft/tensor"
 )
 
-// seqRun infers and runs one sequence op on in, checking that the output
+// seqRun infers and runs one sequence or optional op (at opset 18) on in, checking that the output
 // types agree with what the kernel produced.
 func seqRun(t *testing.T, n *onnx.Node, in ...*tensor.Dense) ([]*tensor.Dense, error) {
 	t.Helper()
-	op, err := Resolve(n, 13)
+	op, err := Resolve(n, 18)
 	if err != nil {
 		return nil, err
 	}
-	ic := &InferCtx{Node: n, Opset: 13, In: make([]onnx.Type, len(in)), Const: make([]*tensor.Dense, len(in))}
+	ic := &InferCtx{Node: n, Opset: 18, In: make([]onnx.Type, len(in)), Const: make([]*tensor.Dense, len(in))}
 	for i, x := range in {
 		if x != nil {
 			ic.In[i] = valueType(x)
@@ -26,7 +26,7 @@ func seqRun(t *testing.T, n *onnx.Node, in ...*tensor.Dense) ([]*tensor.Dense, e
 	if err != nil {
 		return nil, err
 	}
-	out, err := op.Run(&RunCtx{Node: n, Opset: 13, In: in, Threads: 1})
+	out, err := op.Run(&RunCtx{Node: n, Opset: 18, In: in, Threads: 1})
 	if err != nil {
 		return nil, err
 	}

@@ -298,6 +298,7 @@ type AttributeProto struct {
 	Strings       [][]byte                      `protobuf:"bytes,9,rep,name=strings" json:"strings,omitempty"`
 	Tensors       []*TensorProto                `protobuf:"bytes,10,rep,name=tensors" json:"tensors,omitempty"`
 	Graphs        []*GraphProto                 `protobuf:"bytes,11,rep,name=graphs" json:"graphs,omitempty"`
+	Tp            *TypeProto                    `protobuf:"bytes,14,opt,name=tp" json:"tp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +427,13 @@ func (x *AttributeProto) GetTensors() []*TensorProto {
 func (x *AttributeProto) GetGraphs() []*GraphProto {
 	if x != nil {
 		return x.Graphs
+	}
+	return nil
+}
+
+func (x *AttributeProto) GetTp() *TypeProto {
+	if x != nil {
+		return x.Tp
 	}
 	return nil
 }
@@ -1104,6 +1112,7 @@ type TypeProto struct {
 	//
 	//	*TypeProto_TensorType
 	//	*TypeProto_SequenceType
+	//	*TypeProto_OptionalType
 	Value         isTypeProto_Value `protobuf_oneof:"value"`
 	Denotation    *string           `protobuf:"bytes,6,opt,name=denotation" json:"denotation,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1165,6 +1174,15 @@ func (x *TypeProto) GetSequenceType() *TypeProto_Sequence {
 	return nil
 }
 
+func (x *TypeProto) GetOptionalType() *TypeProto_Optional {
+	if x != nil {
+		if x, ok := x.Value.(*TypeProto_OptionalType); ok {
+			return x.OptionalType
+		}
+	}
+	return nil
+}
+
 func (x *TypeProto) GetDenotation() string {
 	if x != nil && x.Denotation != nil {
 		return *x.Denotation
@@ -1184,9 +1202,15 @@ type TypeProto_SequenceType struct {
 	SequenceType *TypeProto_Sequence `protobuf:"bytes,4,opt,name=sequence_type,json=sequenceType,oneof"`
 }
 
+type TypeProto_OptionalType struct {
+	OptionalType *TypeProto_Optional `protobuf:"bytes,9,opt,name=optional_type,json=optionalType,oneof"`
+}
+
 func (*TypeProto_TensorType) isTypeProto_Value() {}
 
 func (*TypeProto_SequenceType) isTypeProto_Value() {}
+
+func (*TypeProto_OptionalType) isTypeProto_Value() {}
 
 type OperatorSetIdProto struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1302,6 +1326,76 @@ func (x *SequenceProto) GetTensorValues() []*TensorProto {
 	return nil
 }
 
+// OptionalProto is an optional value in a test data file (onnx-ml.proto's
+// OptionalProto); graft reads optional tensors and sequences of tensors.
+type OptionalProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          *string                `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
+	ElemType      *int32                 `protobuf:"varint,2,opt,name=elem_type,json=elemType" json:"elem_type,omitempty"`
+	TensorValue   *TensorProto           `protobuf:"bytes,3,opt,name=tensor_value,json=tensorValue" json:"tensor_value,omitempty"`
+	SequenceValue *SequenceProto         `protobuf:"bytes,5,opt,name=sequence_value,json=sequenceValue" json:"sequence_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OptionalProto) Reset() {
+	*x = OptionalProto{}
+	mi := &file_graft_onnx_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OptionalProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OptionalProto) ProtoMessage() {}
+
+func (x *OptionalProto) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_onnx_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OptionalProto.ProtoReflect.Descriptor instead.
+func (*OptionalProto) Descriptor() ([]byte, []int) {
+	return file_graft_onnx_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *OptionalProto) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *OptionalProto) GetElemType() int32 {
+	if x != nil && x.ElemType != nil {
+		return *x.ElemType
+	}
+	return 0
+}
+
+func (x *OptionalProto) GetTensorValue() *TensorProto {
+	if x != nil {
+		return x.TensorValue
+	}
+	return nil
+}
+
+func (x *OptionalProto) GetSequenceValue() *SequenceProto {
+	if x != nil {
+		return x.SequenceValue
+	}
+	return nil
+}
+
 type TensorShapeProto_Dimension struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Value:
@@ -1316,7 +1410,7 @@ type TensorShapeProto_Dimension struct {
 
 func (x *TensorShapeProto_Dimension) Reset() {
 	*x = TensorShapeProto_Dimension{}
-	mi := &file_graft_onnx_proto_msgTypes[12]
+	mi := &file_graft_onnx_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1422,7 @@ func (x *TensorShapeProto_Dimension) String() string {
 func (*TensorShapeProto_Dimension) ProtoMessage() {}
 
 func (x *TensorShapeProto_Dimension) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[12]
+	mi := &file_graft_onnx_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1496,7 @@ type TypeProto_Tensor struct {
 
 func (x *TypeProto_Tensor) Reset() {
 	*x = TypeProto_Tensor{}
-	mi := &file_graft_onnx_proto_msgTypes[13]
+	mi := &file_graft_onnx_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1508,7 @@ func (x *TypeProto_Tensor) String() string {
 func (*TypeProto_Tensor) ProtoMessage() {}
 
 func (x *TypeProto_Tensor) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[13]
+	mi := &file_graft_onnx_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1547,7 @@ type TypeProto_Sequence struct {
 
 func (x *TypeProto_Sequence) Reset() {
 	*x = TypeProto_Sequence{}
-	mi := &file_graft_onnx_proto_msgTypes[14]
+	mi := &file_graft_onnx_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1559,7 @@ func (x *TypeProto_Sequence) String() string {
 func (*TypeProto_Sequence) ProtoMessage() {}
 
 func (x *TypeProto_Sequence) ProtoReflect() protoreflect.Message {
-	mi := &file_graft_onnx_proto_msgTypes[14]
+	mi := &file_graft_onnx_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,11 +1582,55 @@ func (x *TypeProto_Sequence) GetElemType() *TypeProto {
 	return nil
 }
 
+type TypeProto_Optional struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ElemType      *TypeProto             `protobuf:"bytes,1,opt,name=elem_type,json=elemType" json:"elem_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypeProto_Optional) Reset() {
+	*x = TypeProto_Optional{}
+	mi := &file_graft_onnx_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypeProto_Optional) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypeProto_Optional) ProtoMessage() {}
+
+func (x *TypeProto_Optional) ProtoReflect() protoreflect.Message {
+	mi := &file_graft_onnx_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypeProto_Optional.ProtoReflect.Descriptor instead.
+func (*TypeProto_Optional) Descriptor() ([]byte, []int) {
+	return file_graft_onnx_proto_rawDescGZIP(), []int{9, 2}
+}
+
+func (x *TypeProto_Optional) GetElemType() *TypeProto {
+	if x != nil {
+		return x.ElemType
+	}
+	return nil
+}
+
 var File_graft_onnx_proto protoreflect.FileDescriptor
 
 const file_graft_onnx_proto_rawDesc = "" +
 	"\n" +
-	"\x10graft_onnx.proto\x12\tgraftonnx\"\x9c\x05\n" +
+	"\x10graft_onnx.proto\x12\tgraftonnx\"\xc2\x05\n" +
 	"\x0eAttributeProto\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
 	"\rref_attr_name\x18\x15 \x01(\tR\vrefAttrName\x12\x1d\n" +
@@ -1509,7 +1647,8 @@ const file_graft_onnx_proto_rawDesc = "" +
 	"\astrings\x18\t \x03(\fR\astrings\x120\n" +
 	"\atensors\x18\n" +
 	" \x03(\v2\x16.graftonnx.TensorProtoR\atensors\x12-\n" +
-	"\x06graphs\x18\v \x03(\v2\x15.graftonnx.GraphProtoR\x06graphs\"\xd9\x01\n" +
+	"\x06graphs\x18\v \x03(\v2\x15.graftonnx.GraphProtoR\x06graphs\x12$\n" +
+	"\x02tp\x18\x0e \x01(\v2\x14.graftonnx.TypeProtoR\x02tp\"\xd9\x01\n" +
 	"\rAttributeType\x12\r\n" +
 	"\tUNDEFINED\x10\x00\x12\t\n" +
 	"\x05FLOAT\x10\x01\x12\a\n" +
@@ -1638,11 +1777,12 @@ const file_graft_onnx_proto_rawDesc = "" +
 	"\n" +
 	"denotation\x18\x03 \x01(\tR\n" +
 	"denotationB\a\n" +
-	"\x05value\"\xd3\x02\n" +
+	"\x05value\"\xd8\x03\n" +
 	"\tTypeProto\x12>\n" +
 	"\vtensor_type\x18\x01 \x01(\v2\x1b.graftonnx.TypeProto.TensorH\x00R\n" +
 	"tensorType\x12D\n" +
-	"\rsequence_type\x18\x04 \x01(\v2\x1d.graftonnx.TypeProto.SequenceH\x00R\fsequenceType\x12\x1e\n" +
+	"\rsequence_type\x18\x04 \x01(\v2\x1d.graftonnx.TypeProto.SequenceH\x00R\fsequenceType\x12D\n" +
+	"\roptional_type\x18\t \x01(\v2\x1d.graftonnx.TypeProto.OptionalH\x00R\foptionalType\x12\x1e\n" +
 	"\n" +
 	"denotation\x18\x06 \x01(\tR\n" +
 	"denotation\x1aX\n" +
@@ -1650,6 +1790,8 @@ const file_graft_onnx_proto_rawDesc = "" +
 	"\telem_type\x18\x01 \x01(\x05R\belemType\x121\n" +
 	"\x05shape\x18\x02 \x01(\v2\x1b.graftonnx.TensorShapeProtoR\x05shape\x1a=\n" +
 	"\bSequence\x121\n" +
+	"\telem_type\x18\x01 \x01(\v2\x14.graftonnx.TypeProtoR\belemType\x1a=\n" +
+	"\bOptional\x121\n" +
 	"\telem_type\x18\x01 \x01(\v2\x14.graftonnx.TypeProtoR\belemTypeB\a\n" +
 	"\x05value\"F\n" +
 	"\x12OperatorSetIdProto\x12\x16\n" +
@@ -1658,7 +1800,12 @@ const file_graft_onnx_proto_rawDesc = "" +
 	"\rSequenceProto\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\telem_type\x18\x02 \x01(\x05R\belemType\x12;\n" +
-	"\rtensor_values\x18\x03 \x03(\v2\x16.graftonnx.TensorProtoR\ftensorValuesB,Z*github.com/graft-ml/graft/onnx/internal/pb"
+	"\rtensor_values\x18\x03 \x03(\v2\x16.graftonnx.TensorProtoR\ftensorValues\"\xbc\x01\n" +
+	"\rOptionalProto\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\telem_type\x18\x02 \x01(\x05R\belemType\x129\n" +
+	"\ftensor_value\x18\x03 \x01(\v2\x16.graftonnx.TensorProtoR\vtensorValue\x12?\n" +
+	"\x0esequence_value\x18\x05 \x01(\v2\x18.graftonnx.SequenceProtoR\rsequenceValueB,Z*github.com/graft-ml/graft/onnx/internal/pb"
 
 var (
 	file_graft_onnx_proto_rawDescOnce sync.Once
@@ -1673,7 +1820,7 @@ func file_graft_onnx_proto_rawDescGZIP() []byte {
 }
 
 var file_graft_onnx_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_graft_onnx_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_graft_onnx_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_graft_onnx_proto_goTypes = []any{
 	(AttributeProto_AttributeType)(0),  // 0: graftonnx.AttributeProto.AttributeType
 	(TensorProto_DataType)(0),          // 1: graftonnx.TensorProto.DataType
@@ -1690,9 +1837,11 @@ var file_graft_onnx_proto_goTypes = []any{
 	(*TypeProto)(nil),                  // 12: graftonnx.TypeProto
 	(*OperatorSetIdProto)(nil),         // 13: graftonnx.OperatorSetIdProto
 	(*SequenceProto)(nil),              // 14: graftonnx.SequenceProto
-	(*TensorShapeProto_Dimension)(nil), // 15: graftonnx.TensorShapeProto.Dimension
-	(*TypeProto_Tensor)(nil),           // 16: graftonnx.TypeProto.Tensor
-	(*TypeProto_Sequence)(nil),         // 17: graftonnx.TypeProto.Sequence
+	(*OptionalProto)(nil),              // 15: graftonnx.OptionalProto
+	(*TensorShapeProto_Dimension)(nil), // 16: graftonnx.TensorShapeProto.Dimension
+	(*TypeProto_Tensor)(nil),           // 17: graftonnx.TypeProto.Tensor
+	(*TypeProto_Sequence)(nil),         // 18: graftonnx.TypeProto.Sequence
+	(*TypeProto_Optional)(nil),         // 19: graftonnx.TypeProto.Optional
 }
 var file_graft_onnx_proto_depIdxs = []int32{
 	0,  // 0: graftonnx.AttributeProto.type:type_name -> graftonnx.AttributeProto.AttributeType
@@ -1700,32 +1849,37 @@ var file_graft_onnx_proto_depIdxs = []int32{
 	8,  // 2: graftonnx.AttributeProto.g:type_name -> graftonnx.GraphProto
 	9,  // 3: graftonnx.AttributeProto.tensors:type_name -> graftonnx.TensorProto
 	8,  // 4: graftonnx.AttributeProto.graphs:type_name -> graftonnx.GraphProto
-	12, // 5: graftonnx.ValueInfoProto.type:type_name -> graftonnx.TypeProto
-	3,  // 6: graftonnx.NodeProto.attribute:type_name -> graftonnx.AttributeProto
-	13, // 7: graftonnx.ModelProto.opset_import:type_name -> graftonnx.OperatorSetIdProto
-	8,  // 8: graftonnx.ModelProto.graph:type_name -> graftonnx.GraphProto
-	7,  // 9: graftonnx.ModelProto.metadata_props:type_name -> graftonnx.StringStringEntryProto
-	5,  // 10: graftonnx.GraphProto.node:type_name -> graftonnx.NodeProto
-	9,  // 11: graftonnx.GraphProto.initializer:type_name -> graftonnx.TensorProto
-	10, // 12: graftonnx.GraphProto.sparse_initializer:type_name -> graftonnx.SparseTensorProto
-	4,  // 13: graftonnx.GraphProto.input:type_name -> graftonnx.ValueInfoProto
-	4,  // 14: graftonnx.GraphProto.output:type_name -> graftonnx.ValueInfoProto
-	4,  // 15: graftonnx.GraphProto.value_info:type_name -> graftonnx.ValueInfoProto
-	7,  // 16: graftonnx.TensorProto.external_data:type_name -> graftonnx.StringStringEntryProto
-	2,  // 17: graftonnx.TensorProto.data_location:type_name -> graftonnx.TensorProto.DataLocation
-	9,  // 18: graftonnx.SparseTensorProto.values:type_name -> graftonnx.TensorProto
-	9,  // 19: graftonnx.SparseTensorProto.indices:type_name -> graftonnx.TensorProto
-	15, // 20: graftonnx.TensorShapeProto.dim:type_name -> graftonnx.TensorShapeProto.Dimension
-	16, // 21: graftonnx.TypeProto.tensor_type:type_name -> graftonnx.TypeProto.Tensor
-	17, // 22: graftonnx.TypeProto.sequence_type:type_name -> graftonnx.TypeProto.Sequence
-	9,  // 23: graftonnx.SequenceProto.tensor_values:type_name -> graftonnx.TensorProto
-	11, // 24: graftonnx.TypeProto.Tensor.shape:type_name -> graftonnx.TensorShapeProto
-	12, // 25: graftonnx.TypeProto.Sequence.elem_type:type_name -> graftonnx.TypeProto
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	12, // 5: graftonnx.AttributeProto.tp:type_name -> graftonnx.TypeProto
+	12, // 6: graftonnx.ValueInfoProto.type:type_name -> graftonnx.TypeProto
+	3,  // 7: graftonnx.NodeProto.attribute:type_name -> graftonnx.AttributeProto
+	13, // 8: graftonnx.ModelProto.opset_import:type_name -> graftonnx.OperatorSetIdProto
+	8,  // 9: graftonnx.ModelProto.graph:type_name -> graftonnx.GraphProto
+	7,  // 10: graftonnx.ModelProto.metadata_props:type_name -> graftonnx.StringStringEntryProto
+	5,  // 11: graftonnx.GraphProto.node:type_name -> graftonnx.NodeProto
+	9,  // 12: graftonnx.GraphProto.initializer:type_name -> graftonnx.TensorProto
+	10, // 13: graftonnx.GraphProto.sparse_initializer:type_name -> graftonnx.SparseTensorProto
+	4,  // 14: graftonnx.GraphProto.input:type_name -> graftonnx.ValueInfoProto
+	4,  // 15: graftonnx.GraphProto.output:type_name -> graftonnx.ValueInfoProto
+	4,  // 16: graftonnx.GraphProto.value_info:type_name -> graftonnx.ValueInfoProto
+	7,  // 17: graftonnx.TensorProto.external_data:type_name -> graftonnx.StringStringEntryProto
+	2,  // 18: graftonnx.TensorProto.data_location:type_name -> graftonnx.TensorProto.DataLocation
+	9,  // 19: graftonnx.SparseTensorProto.values:type_name -> graftonnx.TensorProto
+	9,  // 20: graftonnx.SparseTensorProto.indices:type_name -> graftonnx.TensorProto
+	16, // 21: graftonnx.TensorShapeProto.dim:type_name -> graftonnx.TensorShapeProto.Dimension
+	17, // 22: graftonnx.TypeProto.tensor_type:type_name -> graftonnx.TypeProto.Tensor
+	18, // 23: graftonnx.TypeProto.sequence_type:type_name -> graftonnx.TypeProto.Sequence
+	19, // 24: graftonnx.TypeProto.optional_type:type_name -> graftonnx.TypeProto.Optional
+	9,  // 25: graftonnx.SequenceProto.tensor_values:type_name -> graftonnx.TensorProto
+	9,  // 26: graftonnx.OptionalProto.tensor_value:type_name -> graftonnx.TensorProto
+	14, // 27: graftonnx.OptionalProto.sequence_value:type_name -> graftonnx.SequenceProto
+	11, // 28: graftonnx.TypeProto.Tensor.shape:type_name -> graftonnx.TensorShapeProto
+	12, // 29: graftonnx.TypeProto.Sequence.elem_type:type_name -> graftonnx.TypeProto
+	12, // 30: graftonnx.TypeProto.Optional.elem_type:type_name -> graftonnx.TypeProto
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_graft_onnx_proto_init() }
@@ -1736,8 +1890,9 @@ func file_graft_onnx_proto_init() {
 	file_graft_onnx_proto_msgTypes[9].OneofWrappers = []any{
 		(*TypeProto_TensorType)(nil),
 		(*TypeProto_SequenceType)(nil),
+		(*TypeProto_OptionalType)(nil),
 	}
-	file_graft_onnx_proto_msgTypes[12].OneofWrappers = []any{
+	file_graft_onnx_proto_msgTypes[13].OneofWrappers = []any{
 		(*TensorShapeProto_Dimension_DimValue)(nil),
 		(*TensorShapeProto_Dimension_DimParam)(nil),
 	}
@@ -1747,7 +1902,7 @@ func file_graft_onnx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graft_onnx_proto_rawDesc), len(file_graft_onnx_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
