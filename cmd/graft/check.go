@@ -46,18 +46,23 @@ func runCheck(w io.Writer, path string) error {
 	if v := m.Opset(""); v > surgery.MaxKnownOpset {
 		fmt.Fprintf(w, "opset     warning: the model imports default-domain opset %d, newer than %d, the newest whose operator changes graft knows; ops changed since may run with their older meaning\n", v, surgery.MaxKnownOpset)
 	}
-	if err := exec.InferShapes(m); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	// A variant graft does not run (an attribute value, a dtype) stops
+	// inference at its node: it counts as unrunnable, not as a bad graph.
+	inferErr := exec.InferShapes(m)
+	if inferErr != nil && !errors.Is(inferErr, ops.ErrUnsupported) {
+		return fmt.Errorf("%s: %w", path, inferErr)
 	}
-	untyped := 0
-	for _, n := range m.Graph.Nodes {
-		for _, v := range n.Outputs {
-			if v != nil && !v.Type.HasShape {
-				untyped++
+	if inferErr == nil {
+		untyped := 0
+		for _, n := range m.Graph.Nodes {
+			for _, v := range n.Outputs {
+				if v != nil && !v.Type.HasShape {
+					untyped++
+				}
 			}
 		}
+		fmt.Fprintf(w, "shapes    ok: %d node outputs without an inferred shape\n", untyped)
 	}
-	fmt.Fprintf(w, "shapes    ok: %d node outputs without an inferred shape\n", untyped)
 	opset := int(m.Opset(""))
 	type miss struct {
 		first *onnx.Node
@@ -79,6 +84,10 @@ func runCheck(w io.Writer, path string) error {
 	for _, key := range order {
 		ms := missing[key]
 		fmt.Fprintf(w, "runnable  no: %d node(s) of op %q (opset %d), first %q: %s\n", ms.count, ms.first.OpType, opset, ms.first.Name, escapeControls(ms.err.Error()))
+	}
+	if inferErr != nil && len(missing) == 0 {
+		fmt.Fprintf(w, "runnable  no: %s\n", escapeControls(inferErr.Error()))
+		return fmt.Errorf("%s: a node graft cannot run: %w", path, errUnsupportedOps)
 	}
 	if len(missing) == 0 {
 		fmt.Fprintln(w, "runnable  ok: every op is implemented")
