@@ -49,6 +49,10 @@ type Program struct {
 	// spare is the last run's state, emptied, for the next run to take
 	// (see putRunState).
 	spare atomic.Pointer[runState]
+	// qdq lists the QDQ chains runs may compute as integer ops, whose
+	// nodes and constants qdqGraph holds (qdq_fuse.go).
+	qdq      []*qdqChain
+	qdqGraph *onnx.Graph
 }
 
 type step struct {
@@ -93,6 +97,14 @@ type Options struct {
 	// differently from the direct product because of a transform's
 	// rounding. ntk compiles with it.
 	Direct bool
+	// UnfusedQDQ runs a QDQ-form quantized model as written: each
+	// DequantizeLinear → Conv, Gemm or MatMul → [Relu →] QuantizeLinear
+	// chain in float, instead of as the one integer op (QLinearConv,
+	// QLinearMatMul) that ONNX Runtime computes in its place and whose
+	// result graft then equals bit for bit (see qdq_fuse.go). The two
+	// differ by at most one quantization step, where a float sum lies
+	// near a rounding boundary.
+	UnfusedQDQ bool
 	// noFold turns off constant folding and shape memos (tests compare
 	// with it).
 	noFold bool
@@ -172,6 +184,9 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 	}
 	p.number()
 	p.planFusion()
+	if !opts.UnfusedQDQ {
+		p.planQDQ()
+	}
 	p.planSparse(opts.Sparse)
 	return p, nil
 }
@@ -389,6 +404,9 @@ type plan struct {
 	// fresh marks the constants a run reads as they are: not supplied,
 	// and not folded from a supplied value (dirty).
 	fresh []bool
+	// qdq holds, by step, the QDQ chains the run computes as integer ops
+	// (nil: none; see planQDQRun).
+	qdq []*qdqFused
 }
 
 // planFor returns the plan for the run's supplied values and want,
@@ -456,9 +474,10 @@ func (p *Program) planFor(suppliedIDs, want []int32) *plan {
 		pl.needed[i] = true
 		stack = append(stack, p.steps[i].reads...)
 	}
+	pl.qdq = p.planQDQRun(pl)
 	for i := range p.steps {
 		if pl.needed[i] {
-			for _, id := range p.steps[i].reads {
+			for _, id := range pl.reads(&p.steps[i]) {
 				pl.refs[id]++
 			}
 		}
@@ -623,8 +642,18 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 		if !pl.needed[i] || st.skip[i] {
 			continue
 		}
+		// A fused QDQ chain runs its integer op in the product's place,
+		// reading the quantized activation and writing the
+		// QuantizeLinear's output.
+		op, ins, outputs, reads := s.op, s.in, s.out, s.reads
+		var qf *qdqFused
+		if pl.qdq != nil && pl.qdq[i] != nil {
+			qf = pl.qdq[i]
+			n, op, ins, outputs, reads = qf.node, qf.op, qf.xq, qf.q.out, qf.xq
+			nodesRun += qf.absorbed
+		}
 		in := st.in[:0]
-		for _, id := range s.in {
+		for _, id := range ins {
 			var d *tensor.Dense
 			if id >= 0 {
 				if d = st.get(id); d == nil {
@@ -634,13 +663,15 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			}
 			in = append(in, d)
 		}
+		if qf != nil {
+			in = append(in, qf.args...)
+		}
 		st.in = in
 		var (
 			out      []*tensor.Dense
 			entry    *memoEntry
 			storable bool
 			inVer    []uint64
-			outputs  = s.out
 		)
 		if s.memo != nil {
 			entry, storable, inVer = st.memoLookup(s, in)
@@ -651,6 +682,9 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 		} else {
 			nodesRun++
 			st.ctx = ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse, Direct: p.direct}
+			if qf != nil {
+				st.ctx.Sparse = nil
+			}
 			ctx := &st.ctx
 			if len(s.imp) > 0 {
 				ctx.Outer = make(map[string]*tensor.Dense, len(s.imp))
@@ -665,7 +699,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			if p.subs != nil {
 				ctx.Graphs = p
 			}
-			if st.fusable(s, in) {
+			if qf == nil && st.fusable(s, in) {
 				// The clamp's output takes the place of this node's, which
 				// is never stored.
 				ctx.Clamp = s.clamp
@@ -682,7 +716,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 				kernelStart = time.Now()
 			}
 			var err error
-			out, err = p.runNode(ctx, s.op)
+			out, err = p.runNode(ctx, op)
 			if err != nil {
 				return nil, err
 			}
@@ -715,7 +749,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			}
 		}
 		peak = max(peak, live)
-		for _, id := range s.reads {
+		for _, id := range reads {
 			refs[id]--
 			if refs[id] == 0 && !pl.keep[id] {
 				live -= st.drop(id)
