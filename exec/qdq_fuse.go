@@ -190,17 +190,6 @@ func (q *qparams) perTensor() bool {
 	return q.scale.Len() == 1 && q.scale.Rank() <= 1 && (q.zp == nil || (q.zp.Len() == 1 && q.zp.Rank() <= 1))
 }
 
-// zero returns the zero point's entry i (0 when absent).
-func (q *qparams) zero(i int) int64 {
-	switch {
-	case q.zp == nil:
-		return 0
-	case q.zp.Len() == 1:
-		return q.zp.I64[0]
-	}
-	return q.zp.I64[i]
-}
-
 // constant returns v's value if it is a program constant.
 func (m *qdqMatcher) constant(v *onnx.Value) *tensor.Dense {
 	if v == nil {
