@@ -1,9 +1,11 @@
 package exec
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -325,6 +327,54 @@ func TestQDQFuseFixture(t *testing.T) {
 	}
 	if !tensor.Equal(got["output"], live) {
 		t.Errorf("output differs from ONNX Runtime's (max %.3g)", maxAbsDiff(t, got["output"], live))
+	}
+}
+
+// TestQDQFuseLeavesModel checks that compiling and running a QDQ model
+// with its chains fused leaves the model as it was: the same nodes, and
+// Save writes the same bytes as for a model fresh from the file.
+func TestQDQFuseLeavesModel(t *testing.T) {
+	path := filepath.Join(fixtures.Dir(), "quant", "qdq.onnx")
+	m, err := onnx.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := onnx.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := tensor.LoadNPY(filepath.Join(fixtures.Dir(), "quant", "input.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := qdqFusedOps(t, p, map[string]*tensor.Dense{"input": x}, RunOptions{}); n != 3 {
+		t.Fatalf("%d chains ran fused, want 3", n)
+	}
+	if p.Graph() != m.Graph || len(m.Graph.Nodes) != len(fresh.Graph.Nodes) {
+		t.Fatalf("the program's graph is not the model's, or its nodes changed")
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx")
+	if err := m.Save(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Save(b); err != nil {
+		t.Fatal(err)
+	}
+	da, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(da, db) {
+		t.Errorf("Save after a fused run wrote %d bytes, a fresh model %d, not the same", len(da), len(db))
 	}
 }
 
