@@ -70,6 +70,9 @@ import (
 //     a one-dimensional QLinearConv of A's transpose (batch 1, K
 //     channels, M positions) with B as N filters, so that the bias adds
 //     into the int32 sums before requantization as in QGemm.
+
+// qdqChain is one DequantizeLinear → product [→ Relu] → QuantizeLinear
+// chain found at Compile.
 type qdqChain struct {
 	// step is the Conv, Gemm or MatMul; dq the activation's
 	// DequantizeLinear; relu (or nil) and q the nodes after it.
@@ -90,10 +93,10 @@ type qdqChain struct {
 	// that requests one of inner, or supplies one of either, runs the
 	// chain unfused.
 	fresh, inner, taken []int32
-	// feeds are the DequantizeLinear steps that feed only this chain's
-	// product in the unfused graph's place, with every step reading
-	// their outputs (readers): a fused run skips one whose output no other
-	// needed step reads.
+	// feeds are the DequantizeLinear steps whose outputs the product
+	// reads (the activation's, and the weight's or bias's where not
+	// folded), readers the steps reading each one's output: a fused run
+	// skips a feed whose output no other needed step reads.
 	feeds   []*step
 	readers [][]int
 }
