@@ -16,7 +16,7 @@ import (
 // outputs recorded beside them.
 var quantModels = []struct{ model, ort string }{
 	{"qop.onnx", "ort_qop.npy"}, // QLinearConv, MatMulInteger: all-integer products
-	{"qdq.onnx", "ort_qdq.npy"}, // QuantizeLinear/DequantizeLinear around float Conv and Gemm
+	{"qdq.onnx", "ort_qdq.npy"}, // QuantizeLinear/DequantizeLinear around Conv and Gemm, fused at Compile
 }
 
 func quantFixture(t testing.TB, file string) (*onnx.Model, *tensor.Dense) {
@@ -38,10 +38,9 @@ func quantFixture(t testing.TB, file string) (*onnx.Model, *tensor.Dense) {
 // equality means every integer in the last layer matched. The operator
 // form's products are integer and its requantization follows ONNX
 // Runtime's float32 arithmetic, so any difference is a bug. The QDQ form
-// runs float convolutions whose sums graft and ONNX Runtime order
-// differently, so a value within an ulp of a rounding boundary could in
-// principle quantize one step apart; on this fixture it does not, and the
-// test holds it to equality too. The recorded output is checked, and,
+// runs, as ONNX Runtime does, each DequantizeLinear → Conv/Gemm →
+// QuantizeLinear chain as one integer op (exec's qdq_fuse.go), so it too
+// must match exactly. The recorded output is checked, and,
 // where onnxruntime-node is installed, a fresh run of ONNX Runtime.
 func TestQuantizedCNN(t *testing.T) {
 	for _, c := range quantModels {
