@@ -51,6 +51,9 @@ func (CPU) Run(c *ops.RunCtx, op *ops.Op) ([]*tensor.Dense, error) {
 		if (t.Seq != nil || t.None) && !op.Containers {
 			return nil, onnx.NodeErrorf(c.Node, "input %d is a %s; %s takes tensors", i, t, c.Node.OpType)
 		}
+		if t.DType == tensor.String && !op.Strings {
+			return nil, onnx.NodeErrorf(c.Node, "input %d is a string tensor; %s takes numbers: %w", i, c.Node.OpType, ErrUnsupported)
+		}
 		float64In = float64In || t.DType == tensor.Float64
 	}
 	if op.Ref != nil && float64In {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -361,6 +362,12 @@ func compareConformance(got, want *tensor.Dense) error {
 	}
 	if !tensor.SameShape(got.Shape, want.Shape) && got.Len() != want.Len() {
 		return fmt.Errorf("shape %v, want %v", got.Shape, want.Shape)
+	}
+	if got.DType == tensor.String || want.DType == tensor.String {
+		if !slices.Equal(got.Str, want.Str) {
+			return fmt.Errorf("strings %q, want %q", got.Str, want.Str)
+		}
+		return nil
 	}
 	g, w := got.Float64s(), want.Float64s()
 	for i := range w {

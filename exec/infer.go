@@ -72,6 +72,9 @@ func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 			if v == nil {
 				continue
 			}
+			if v.Type.DType == tensor.String && !op.Strings {
+				return fmt.Errorf("shape inference: %w", onnx.NodeErrorf(n, "input %d (%s) is a string tensor; %s takes numbers: %w", i, v.Name, n.OpType, ops.ErrUnsupported))
+			}
 			if (v.Type.Seq || v.Type.Optional) && !op.Containers {
 				return fmt.Errorf("shape inference: %w", onnx.NodeErrorf(n, "input %d (%s) is a %s; %s takes tensors", i, v.Name, containerKind(v.Type), n.OpType))
 			}

@@ -713,12 +713,26 @@ func decodeTensor(r *rawTensor) (*tensor.Dense, error) {
 	}
 	tp := r.p
 	dt := tensor.DType(tp.GetDataType())
-	if !dt.Supported() {
-		return nil, fmt.Errorf("unsupported dtype %s", dt)
-	}
 	shape := make([]int, len(tp.Dims))
 	for i, d := range tp.Dims {
 		shape[i] = int(d)
+	}
+	if dt == tensor.String {
+		n, err := tensor.NumElems(shape)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkTensorSize(tp, dt, n); err != nil {
+			return nil, err
+		}
+		d := &tensor.Dense{DType: dt, Shape: shape, Str: make([]string, n)}
+		for i, b := range tp.StringData {
+			d.Str[i] = string(b)
+		}
+		return d, nil
+	}
+	if !dt.Supported() {
+		return nil, fmt.Errorf("unsupported dtype %s", dt)
 	}
 	if tp.RawData != nil {
 		return tensor.FromRaw(dt, shape, tp.RawData)

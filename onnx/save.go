@@ -648,12 +648,20 @@ func (sv *saver) tensor(t *Tensor, name string, mayExternalise bool) (*pb.Tensor
 		}
 	} else {
 		d := t.dense
-		if !d.DType.Supported() {
+		switch {
+		case d.DType == tensor.String:
+			// Strings have no raw form: string_data, one entry each.
+			tp = &pb.TensorProto{Name: optString(name), DataType: proto.Int32(int32(d.DType))}
+			for _, v := range d.Str {
+				tp.StringData = append(tp.StringData, []byte(v))
+			}
+		case !d.DType.Supported():
 			return nil, fmt.Errorf("tensor %q: cannot encode dtype %s", name, d.DType)
-		}
-		tp = &pb.TensorProto{Name: optString(name), DataType: proto.Int32(int32(d.DType)), RawData: d.Raw()}
-		if tp.RawData == nil {
-			tp.RawData = []byte{}
+		default:
+			tp = &pb.TensorProto{Name: optString(name), DataType: proto.Int32(int32(d.DType)), RawData: d.Raw()}
+			if tp.RawData == nil {
+				tp.RawData = []byte{}
+			}
 		}
 		for _, s := range d.Shape {
 			tp.Dims = append(tp.Dims, int64(s))

@@ -58,7 +58,9 @@ func (d DType) IsFloat() bool {
 	return d == Float32 || d == Float64 || d == Float16 || d == BFloat16
 }
 
-// Supported reports whether a Dense can hold elements of type d.
+// Supported reports whether a Dense can hold elements of type d as
+// numbers. Strings (Dense.Str) are held too, but only the few ops that
+// take text read them.
 func (d DType) Supported() bool { return d.Size() > 0 }
 
 // Dense is an n-dimensional array in row-major order. Exactly one of F32,
@@ -69,6 +71,8 @@ type Dense struct {
 	F32   []float32
 	F64   []float64
 	I64   []int64
+	// Str holds a String tensor's elements (UTF-8).
+	Str []string
 	// Seq, if not nil, makes this an ONNX sequence value instead of an
 	// array: an ordered list of tensors of DType. A sequence has no Shape
 	// and no elements of its own.
@@ -141,6 +145,8 @@ func newDense(dt DType, shape []int, zero bool) *Dense {
 		t.F64 = make([]float64, n)
 	case storeI64:
 		t.I64 = make([]int64, n)
+	case storeStr:
+		t.Str = make([]string, n)
 	default:
 		panic("tensor: unsupported dtype")
 	}
@@ -172,6 +178,7 @@ const (
 	storeF32
 	storeF64
 	storeI64
+	storeStr
 )
 
 func storageOf(dt DType) storage {
@@ -182,6 +189,8 @@ func storageOf(dt DType) storage {
 		return storeF64
 	case Uint8, Int8, Uint16, Int16, Int32, Int64, Bool, Uint32, Uint64:
 		return storeI64
+	case String:
+		return storeStr
 	}
 	return storeNone
 }
@@ -195,6 +204,8 @@ func (t *Dense) Len() int {
 		return len(t.F64)
 	case storeI64:
 		return len(t.I64)
+	case storeStr:
+		return len(t.Str)
 	}
 	return 0
 }
@@ -223,6 +234,9 @@ func (t *Dense) Clone() *Dense {
 	}
 	if t.I64 != nil {
 		c.I64 = append([]int64{}, t.I64...)
+	}
+	if t.Str != nil {
+		c.Str = append([]string{}, t.Str...)
 	}
 	return c
 }

@@ -84,7 +84,7 @@ func newRunCmd() *cli.Command {
 				used[file] = true
 				out, err := saveValue(dir, file, res[name])
 				if err != nil {
-					return err
+					return fmt.Errorf("value %s: %w", name, err)
 				}
 				if shown != name {
 					shown += " (" + name + ")"

@@ -13,10 +13,10 @@ import (
 func init() {
 	register(
 		&Op{Name: "Constant", Since: 1, Infer: constantInfer, Run: constantRun},
-		&Op{Name: "Identity", Since: 1, Containers: true, Infer: identityInfer, Run: identityRun, Symbolic: shapePassSymbolic},
+		&Op{Name: "Identity", Since: 1, Containers: true, Strings: true, Infer: identityInfer, Run: identityRun, Symbolic: shapePassSymbolic},
 		&Op{Name: "Dropout", Since: 7, Infer: dropoutInfer, Run: dropoutRun, Symbolic: shapePassSymbolic},
-		&Op{Name: "Cast", Since: 6, Infer: castInfer, Run: castRun, Symbolic: castSymbolic},
-		&Op{Name: "CastLike", Since: 15, Infer: castLikeInfer, Run: castLikeRun},
+		&Op{Name: "Cast", Since: 6, Strings: true, Infer: castInfer, Run: castRun, Symbolic: castSymbolic},
+		&Op{Name: "CastLike", Since: 15, Strings: true, Infer: castLikeInfer, Run: castLikeRun},
 		&Op{Name: "ConstantOfShape", Since: 9, Infer: constantOfShapeInfer, Run: constantOfShapeRun},
 		&Op{Name: "Range", Since: 11, Infer: rangeInfer, Run: rangeRun},
 		&Op{Name: "Size", Since: 1, Infer: sizeInfer, Run: sizeRun},
@@ -154,7 +154,7 @@ func castTarget(n *onnx.Node) (tensor.DType, error) {
 		return 0, onnx.NodeErrorf(n, "missing attribute \"to\"")
 	}
 	dt := tensor.DType(a.I)
-	if !dt.Supported() {
+	if !dt.Supported() && dt != tensor.String {
 		return 0, unsupportedf(n, "Cast to %s", dt)
 	}
 	return dt, nil
@@ -179,11 +179,15 @@ func castRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if x == nil {
 		return nil, shapeError(c.Node, "missing input")
 	}
-	if !x.DType.Supported() {
+	if !x.DType.Supported() && x.DType != tensor.String {
 		return nil, unsupportedf(c.Node, "Cast from %s", x.DType)
 	}
 	if x.DType == dt {
 		return []*tensor.Dense{x}, nil // as Identity: x holds dt's values already
+	}
+	if x.DType == tensor.String || dt == tensor.String {
+		y, err := castText(c.Node, x, dt)
+		return []*tensor.Dense{y}, err
 	}
 	return []*tensor.Dense{castTo(x, dt)}, nil
 }
@@ -215,6 +219,10 @@ func castLikeRun(c *RunCtx) ([]*tensor.Dense, error) {
 	x, like := c.Input(0), c.Input(1)
 	if x == nil || like == nil {
 		return nil, shapeError(c.Node, "CastLike needs two inputs")
+	}
+	if x.DType == tensor.String || like.DType == tensor.String {
+		y, err := castText(c.Node, x, like.DType)
+		return []*tensor.Dense{y}, err
 	}
 	return []*tensor.Dense{castTo(x, like.DType)}, nil
 }

@@ -49,6 +49,9 @@ type Op struct {
 	// (sequence.go, optional.go); shape inference and the backend refuse
 	// them as inputs to any other op.
 	Containers bool
+	// Strings says the op takes string tensors (text.go); shape inference
+	// and the backend refuse them as inputs to any other op.
+	Strings bool
 }
 
 // InferCtx is what shape inference knows about a node's inputs.
