@@ -31,28 +31,42 @@ func (c *GradCtx) ConstInts(i int) ([]int64, bool) {
 	if v == nil {
 		return nil, false
 	}
+	if p := v.Producer(); p != nil && p.OpType == "Constant" {
+		if a := p.Attr("value_ints"); a != nil {
+			return a.Ints, true
+		} else if a := p.Attr("value_int"); a != nil {
+			return []int64{a.I}, true
+		}
+	}
+	d := c.ConstInput(i)
+	if d == nil || d.I64 == nil {
+		return nil, false
+	}
+	return d.I64, true
+}
+
+// ConstInput returns input i's data if it is constant (as for ConstInts,
+// the value attribute of a Constant node), or nil.
+func (c *GradCtx) ConstInput(i int) *tensor.Dense {
+	v := c.In(i)
+	if v == nil {
+		return nil
+	}
 	var d *tensor.Dense
 	switch {
 	case v.Const != nil:
 		for _, in := range c.Graph.Inputs {
 			if in == v {
-				return nil, false
+				return nil
 			}
 		}
 		d, _ = v.Const.Dense()
 	case v.Producer() != nil && v.Producer().OpType == "Constant":
 		if a := v.Producer().Attr("value"); a != nil && a.T != nil {
 			d, _ = a.T.Dense()
-		} else if a := v.Producer().Attr("value_ints"); a != nil {
-			return a.Ints, true
-		} else if a := v.Producer().Attr("value_int"); a != nil {
-			return []int64{a.I}, true
 		}
 	}
-	if d == nil || d.I64 == nil {
-		return nil, false
-	}
-	return d.I64, true
+	return d
 }
 
 func reduceGrad(kind reduceKind, axesInput int) GradRule {
