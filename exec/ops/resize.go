@@ -268,9 +268,15 @@ func resizeRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	// roi lists starts then ends for the listed axes; other axes take the
-	// whole range.
-	r0, r1 := make([]float64, x.Rank()), make([]float64, x.Rank())
+	r0, r1 := resizeROI(ax, roi, x.Rank())
+	return resizeApply(n, a, x, sc, shape, r0, r1, c.Threads)
+}
+
+// resizeROI returns each axis's region of interest: roi lists starts then
+// ends for the axes in ax; other axes (and all, without roi) take the
+// whole range [0, 1].
+func resizeROI(ax []int, roi []float64, rank int) (r0, r1 []float64) {
+	r0, r1 = make([]float64, rank), make([]float64, rank)
 	for i := range r1 {
 		r1[i] = 1
 	}
@@ -279,7 +285,7 @@ func resizeRun(c *RunCtx) ([]*tensor.Dense, error) {
 			r0[axis], r1[axis] = roi[i], roi[i+len(ax)]
 		}
 	}
-	return resizeApply(n, a, x, sc, shape, r0, r1, c.Threads)
+	return r0, r1
 }
 
 // resizeApply builds the tap tables and runs the kernels.

@@ -13,7 +13,8 @@ import (
 // Upsample) use GradCtx.IndexGrad: the op itself, applied to x's flat
 // indices, says where each output element came from, and the private
 // ScatterAddFlat sums dy into those places, so steps, negative indices,
-// reflect padding and repeated indices need no rule of their own.
+// reflect padding and repeated indices need no rule of their own. Linear
+// and cubic Resize mix elements and emit ResizeGrad (resize_grad.go).
 
 func init() {
 	reshape := func(c *GradCtx) ([]*onnx.Value, error) {
@@ -152,8 +153,19 @@ func padGrad(c *GradCtx) ([]*onnx.Value, error) {
 }
 
 func resizeGrad(c *GradCtx) ([]*onnx.Value, error) {
-	if m := attrString(c.Node, "mode", "nearest"); m != "nearest" {
-		return nil, c.Unsupportedf("mode %q (only nearest moves elements without mixing them)", m)
+	m := attrString(c.Node, "mode", "nearest")
+	if m == "nearest" {
+		return indexGrad(c)
 	}
-	return indexGrad(c)
+	if c.Node.OpType != "Resize" {
+		return nil, c.Unsupportedf("Upsample mode %q", m)
+	}
+	// Linear and cubic mix elements: resize_grad.go's ResizeGrad applies
+	// the transpose of the interpolation.
+	res := make([]*onnx.Value, len(c.Node.Inputs))
+	if c.Needs(0) {
+		in := []*onnx.Value{c.DY[0], c.In(1), c.In(2), c.In(3), c.Shape(c.In(0))}
+		res[0] = c.Private("ResizeGrad", in, c.Node.Attrs...)
+	}
+	return res, nil
 }

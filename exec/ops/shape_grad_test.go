@@ -37,6 +37,24 @@ func TestGradShape(t *testing.T) {
 			in: []*tensor.Dense{img(), nil, tensor.FromF64([]int{4}, []float64{1, 1, 2, 2})}, consts: []int{2}},
 		{name: "Resize_nearest_half_pixel_sizes", op: "Resize", opset: 13, attrs: []*onnx.Attr{onnx.StringAttr("mode", "nearest")},
 			in: []*tensor.Dense{img(), nil, nil, i64s(1, 2, 5, 3)}},
+		// Linear and cubic mix elements: ResizeGrad, the interpolation's
+		// transpose, against finite differences of the forward op.
+		{name: "Resize_linear_x2_pytorch_half_pixel", op: "Resize", opset: 13, attrs: []*onnx.Attr{onnx.StringAttr("mode", "linear"), onnx.StringAttr("coordinate_transformation_mode", "pytorch_half_pixel")},
+			in: []*tensor.Dense{img(), nil, scales(1, 1, 2, 2)}, consts: []int{2}},
+		{name: "Resize_linear_align_corners_sizes", op: "Resize", opset: 13, attrs: []*onnx.Attr{onnx.StringAttr("mode", "linear"), onnx.StringAttr("coordinate_transformation_mode", "align_corners")},
+			in: []*tensor.Dense{img(), nil, nil, i64s(1, 2, 7, 5)}},
+		{name: "Resize_linear_down", op: "Resize", opset: 13, attrs: []*onnx.Attr{onnx.StringAttr("mode", "linear")},
+			in: []*tensor.Dense{randn(68, []int{1, 2, 5, 7}), nil, nil, i64s(1, 2, 3, 2)}},
+		{name: "Resize_linear_axes_opset18", op: "Resize", opset: 18, attrs: []*onnx.Attr{onnx.StringAttr("mode", "linear"), onnx.IntsAttr("axes", 3, 1)},
+			in: []*tensor.Dense{img(), nil, scales(1.5, 2)}, consts: []int{2}},
+		{name: "Resize_cubic_x2", op: "Resize", opset: 13, attrs: []*onnx.Attr{onnx.StringAttr("mode", "cubic")},
+			in: []*tensor.Dense{img(), nil, scales(1, 1, 2, 2)}, consts: []int{2}},
+		{name: "Resize_cubic_exclude_outside_asymmetric", op: "Resize", opset: 13, attrs: []*onnx.Attr{onnx.StringAttr("mode", "cubic"), onnx.IntAttr("exclude_outside", 1), onnx.FloatAttr("cubic_coeff_a", -0.5), onnx.StringAttr("coordinate_transformation_mode", "asymmetric")},
+			in: []*tensor.Dense{img(), nil, nil, i64s(1, 2, 4, 6)}},
+		{name: "Resize_linear_tf_crop_and_resize", op: "Resize", opset: 13, attrs: []*onnx.Attr{onnx.StringAttr("mode", "linear"), onnx.StringAttr("coordinate_transformation_mode", "tf_crop_and_resize"), onnx.FloatAttr("extrapolation_value", 0.5)},
+			in: []*tensor.Dense{img(), tensor.FromF64([]int{8}, []float64{0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3}), nil, i64s(1, 2, 4, 5)}, consts: []int{1}},
 	}
 	runGradCases(t, cases)
 }
+
+func scales(v ...float64) *tensor.Dense { return tensor.FromF64([]int{len(v)}, v) }
