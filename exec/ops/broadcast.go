@@ -32,7 +32,10 @@ func broadcastShapes(shapes ...[]int) ([]int, error) {
 }
 
 // broadcastTypes is broadcastShapes over static types, keeping symbolic
-// dims where they decide the result.
+// dims where they decide the result. Two different dims that are not
+// numbers ("batch" and "m", or "batch" and an unknown one) give an
+// unknown dim: either may be 1 at run time, and the result is then the
+// other.
 func broadcastTypes(ts ...onnx.Type) (onnx.Type, error) {
 	rank := 0
 	for _, t := range ts {
@@ -58,8 +61,8 @@ func broadcastTypes(ts ...onnx.Type) (onnx.Type, error) {
 				return onnx.Type{}, fmt.Errorf("shapes %s cannot be broadcast together", typesString(ts))
 			case d.Known():
 				out[off+i] = d // a symbolic dim must equal the concrete one
-			case !o.Known() && o.Param == "":
-				out[off+i] = d
+			case !o.Known():
+				out[off+i] = onnx.UnknownDim
 			}
 		}
 	}

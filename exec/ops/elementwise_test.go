@@ -735,6 +735,12 @@ func TestElemInfer(t *testing.T) {
 		{"IsNaN", []onnx.Type{typ(tensor.Float32, batch)}, "bool[batch]"},
 		{"Clip", []onnx.Type{typ(tensor.Float32, batch, d(2)), typ(tensor.Float32)}, "float32[batch,2]"},
 		{"PRelu", []onnx.Type{typ(tensor.Float32, batch, d(3), d(5)), typ(tensor.Float32, d(3), d(1))}, "float32[batch,3,5]"},
+		// Different non-numeric dims: either may be 1 at run time.
+		{"Add", []onnx.Type{typ(tensor.Float32, onnx.UnknownDim, d(3)), typ(tensor.Float32, batch, d(3))}, "float32[?,3]"},
+		{"Add", []onnx.Type{typ(tensor.Float32, batch, d(3)), typ(tensor.Float32, onnx.UnknownDim, d(3))}, "float32[?,3]"},
+		{"Mul", []onnx.Type{typ(tensor.Float32, batch), typ(tensor.Float32, onnx.Dim{Param: "m"})}, "float32[?]"},
+		{"Sub", []onnx.Type{typ(tensor.Float32, batch, d(1)), typ(tensor.Float32, batch, onnx.UnknownDim)}, "float32[batch,?]"},
+		{"Div", []onnx.Type{typ(tensor.Float32, onnx.UnknownDim), typ(tensor.Float32, d(5))}, "float32[5]"},
 	}
 	for _, c := range cases {
 		n := shapeTestNode(c.op, make([]string, len(c.in)), 1)
