@@ -188,8 +188,10 @@ func (c *GradCtx) Where(cond, a, b *onnx.Value) *onnx.Value { return c.Op1("Wher
 
 // Unbroadcast sums dx, the gradient of a broadcast result of type out,
 // down to x's shape: over the leading axes x lacks and the axes where x
-// has size 1 and out does not. It needs x's rank and, on the axes where x
-// broadcasts, sizes it can compare.
+// has size 1 and out does not. It needs x's rank. Where the types leave
+// open whether x broadcasts on an axis (x's size unknown, as in Swin's
+// [batch·windows, 49, C] after a Reshape), it decides at run time from
+// opset 13 on (unbroadcastDynamic); before, it fails.
 func (c *GradCtx) Unbroadcast(dx *onnx.Value, out onnx.Type, x *onnx.Value) (*onnx.Value, error) {
 	if dx == nil {
 		return nil, nil
@@ -218,8 +220,12 @@ func (c *GradCtx) Unbroadcast(dx *onnx.Value, out onnx.Type, x *onnx.Value) (*on
 		case xd.Known() && od.Known() && xd.Value == od.Value:
 		case xd.Known() && !od.Known():
 			// x's size is fixed and not 1: out's matches it.
+		case od.Known() && od.Value == 1:
+			// x's size is 1 too: nothing to sum.
+		case c.Opset >= 13:
+			return c.unbroadcastDynamic(dx, x, r, rx), nil
 		default:
-			return nil, c.Errorf("cannot un-broadcast %s to %q %s: dim %d unknown", out.ShapeString(), x.Name, xt.ShapeString(), i)
+			return nil, c.Errorf("cannot un-broadcast %s to %q %s: dim %d unknown (before opset 13)", out.ShapeString(), x.Name, xt.ShapeString(), i)
 		}
 	}
 	if len(axes) == 0 {
@@ -234,6 +240,26 @@ func (c *GradCtx) Unbroadcast(dx *onnx.Value, out onnx.Type, x *onnx.Value) (*on
 		s = c.Squeeze(s, lead...)
 	}
 	return s, nil
+}
+
+// unbroadcastDynamic is Unbroadcast with the axes chosen at run time: it
+// sums dx (rank r) over the r-rx leading axes x lacks and over every axis
+// where x has size 1 in this run (summing where dx's size is 1 as well
+// changes nothing), keeping the axes, then reshapes to x's shape.
+func (c *GradCtx) unbroadcastDynamic(dx, x *onnx.Value, r, rx int) *onnx.Value {
+	shape := c.Shape(x)
+	axes := c.Op1("NonZero", c.Op1("Equal", shape, c.Int64s(1)))
+	axes = c.Op1("Reshape", axes, c.Int64s(-1))
+	if r > rx {
+		lead := make([]int64, r-rx)
+		for i := range lead {
+			lead[i] = int64(i)
+		}
+		axes = c.Op1("Add", axes, c.Int64s(int64(r-rx)))
+		axes = c.Emit("Concat", []*onnx.Value{c.Int64s(lead...), axes}, onnx.IntAttr("axis", 0))
+	}
+	s := c.Emit("ReduceSum", []*onnx.Value{dx, axes}, onnx.IntAttr("keepdims", 1), onnx.IntAttr("noop_with_empty_axes", 1))
+	return c.Op1("Reshape", s, shape)
 }
 
 // IndexGrad is the gradient of an op that only moves or repeats x's
