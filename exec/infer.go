@@ -118,6 +118,9 @@ func inferGraph(g *onnx.Graph, opset int, outer map[string]onnx.Type) error {
 		if op.Symbolic != nil && len(n.Outputs) > 0 && n.Outputs[0] != nil {
 			if s := op.Symbolic(c); s != nil {
 				syms[n.Outputs[0]] = s
+				if d := knownDims(n.Outputs[0].Type, s); d != nil {
+					consts[n.Outputs[0]] = d
+				}
 			}
 		}
 	}
@@ -166,6 +169,30 @@ func dimsOf(d *tensor.Dense) []onnx.Dim {
 		out[i] = onnx.Dim{Value: v}
 	}
 	return out
+}
+
+// knownDims returns the symbolic contents s of an int64 value of type t as
+// a constant when every entry is a number: Gather(Shape(x), 2) of an x
+// whose dim 2 is static, say. Inference then folds the arithmetic that
+// follows (Swin's padding, (7 - H % 7) % 7, goes through Mod, which has no
+// symbolic rule), so the shapes it decides stay known. Only inference
+// uses the constant; the program computes the value at run time as before.
+func knownDims(t onnx.Type, s []onnx.Dim) *tensor.Dense {
+	shape, ok := t.Static()
+	if !ok || t.DType != tensor.Int64 || len(shape) > 1 {
+		return nil
+	}
+	if n, _ := tensor.NumElems(shape); n != len(s) {
+		return nil
+	}
+	v := make([]int64, len(s))
+	for i, d := range s {
+		if !d.Known() {
+			return nil
+		}
+		v[i] = d.Value
+	}
+	return tensor.FromI64(shape, v)
 }
 
 // mergeTypes combines a declared type with an inferred one, preferring
