@@ -92,3 +92,37 @@ func TestGradUnbroadcastUnknownDim(t *testing.T) {
 		}
 	}
 }
+
+// TestGradGlobalAveragePoolDynamicSize: with H and W symbolic the count
+// is read at run time, so one gradient graph serves every image size.
+func TestGradGlobalAveragePoolDynamicSize(t *testing.T) {
+	g := onnx.NewGraph("gap")
+	x, err := g.AddInput("x", onnx.Type{DType: tensor.Float32, HasShape: true, Dims: []onnx.Dim{{Param: "n"}, {Value: 2}, {Param: "h"}, {Param: "w"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := g.AddNode("GlobalAveragePool", "", "gap", []*onnx.Value{x}, []string{"y"}).Outputs[0]
+	g.Outputs = []*onnx.Value{y}
+	gr, err := Gradient(onnx.NewModel(g, 13), nil, []string{"x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(gr.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hw := range [][2]int{{3, 5}, {4, 4}} {
+		dy := tensor.FromF32([]int{1, 2, 1, 1}, []float32{3, -6})
+		out, err := p.Run(map[string]*tensor.Dense{"x": tensor.New(tensor.Float32, 1, 2, hw[0], hw[1]), gr.Seeds[0]: dy}, RunOptions{Outputs: gr.Grads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := out[gr.Grads[0]]
+		n := hw[0] * hw[1]
+		for i, v := range d.F32 {
+			if want := dy.F32[i/n] / float32(n); math.Abs(float64(v-want)) > 1e-7 {
+				t.Fatalf("%dx%d: dx[%d] = %v, want %v", hw[0], hw[1], i, v, want)
+			}
+		}
+	}
+}

@@ -45,14 +45,20 @@ func globalAvgPoolGrad(c *GradCtx) ([]*onnx.Value, error) {
 	if !t.HasShape || len(t.Dims) < 2 {
 		return nil, c.Errorf("needs the shape of X, got %s", t)
 	}
+	e := c.Op1("Expand", dy, c.Shape(x))
 	size := 1
 	for _, d := range t.Dims[2:] {
 		if !d.Known() {
-			return nil, c.Errorf("needs static spatial sizes, X is %s", t.ShapeString())
+			// Spatial sizes known only at run time (a fully convolutional
+			// net exported with dynamic H and W): the count is
+			// Size(y)/Size(x), as for ReduceMean.
+			cast := func(v *onnx.Value) *onnx.Value {
+				return c.Emit("Cast", []*onnx.Value{c.Op1("Size", v)}, onnx.IntAttr("to", int64(c.DType())))
+			}
+			return []*onnx.Value{c.Op1("Mul", e, c.Op1("Div", cast(c.Out(0)), cast(x)))}, nil
 		}
 		size *= int(d.Value)
 	}
-	e := c.Op1("Expand", dy, c.Shape(x))
 	if size == 1 {
 		return []*onnx.Value{e}, nil
 	}
