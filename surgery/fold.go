@@ -187,10 +187,8 @@ func removePassthrough(g *onnx.Graph, n *onnx.Node) bool {
 		if len(n.Outputs) > 1 && n.Outputs[1] != nil && len(n.Outputs[1].Uses()) > 0 {
 			return false // the mask is used
 		}
-		if len(n.Inputs) > 2 && n.Inputs[2] != nil {
-			if d := constBool(g, n.Inputs[2]); d == nil || *d {
-				return false // training mode, or unknown
-			}
+		if len(n.Inputs) > 2 && n.Inputs[2] != nil && !dropoutPasses(g, n) {
+			return false // training mode, or unknown
 		}
 	}
 	x, y := n.Inputs[0], n.Outputs[0]
@@ -205,16 +203,36 @@ func removePassthrough(g *onnx.Graph, n *onnx.Node) bool {
 	return true
 }
 
-func constBool(g *onnx.Graph, v *onnx.Value) *bool {
-	if v.Const == nil || isInput(g, v) {
+// dropoutPasses reports whether a Dropout with a training_mode input passes
+// its input through: training_mode a constant false, or ratio a constant 0
+// (torchvision's Swin exports attention dropout as ratio 0 with
+// training_mode true, both from Constant nodes).
+func dropoutPasses(g *onnx.Graph, n *onnx.Node) bool {
+	if d := constScalar(g, n.Inputs[2]); d != nil && d.I64 != nil && d.I64[0] == 0 {
+		return true
+	}
+	if len(n.Inputs) < 2 || n.Inputs[1] == nil {
+		return false // the default ratio, 0.5
+	}
+	d := constScalar(g, n.Inputs[1])
+	return d != nil && d.DType.IsFloat() && d.Float64s()[0] == 0
+}
+
+// constScalar returns v's one element if v is an initializer no caller can
+// override or the output of a Constant node, or nil.
+func constScalar(g *onnx.Graph, v *onnx.Value) *tensor.Dense {
+	var d *tensor.Dense
+	var err error
+	switch p := v.Producer(); {
+	case v.Const != nil && !isInput(g, v):
+		d, err = v.Const.Dense()
+	case p != nil && p.OpType == "Constant" && p.Attr("value") != nil && p.Attr("value").T != nil:
+		d, err = p.Attr("value").T.Dense()
+	}
+	if err != nil || d == nil || d.Len() != 1 {
 		return nil
 	}
-	d, err := v.Const.Dense()
-	if err != nil || d.Len() != 1 || d.I64 == nil {
-		return nil
-	}
-	b := d.I64[0] != 0
-	return &b
+	return d
 }
 
 // foldConstants replaces each node whose inputs are all constant by
