@@ -1755,6 +1755,11 @@ func elemSymbolicOp(op elemOp, x, y onnx.Dim) onnx.Dim {
 		if same {
 			return onnx.Dim{Value: 1}
 		}
+		// A named symbol is a tensor's size, never negative: torch's
+		// expand(n, -1, -1) compares [batch, -1, -1] with -1.
+		if xk && x.Value < 0 && y.Param != shapeUnknown || yk && y.Value < 0 && x.Param != shapeUnknown {
+			return onnx.Dim{Value: 0}
+		}
 	}
 	return onnx.Dim{Param: shapeUnknown}
 }

@@ -823,7 +823,10 @@ func TestElemSymbolic(t *testing.T) {
 		{"Add", []onnx.Type{vec(2), vec(2)}, [][]onnx.Dim{{d(0), d(5)}, {s, d(-1)}}, []onnx.Dim{s, d(4)}},
 		{"Sub", []onnx.Type{vec(2), vec(2)}, [][]onnx.Dim{{b, s}, {b, d(0)}}, []onnx.Dim{d(0), s}},
 		{"Div", []onnx.Type{vec(3), vec(3)}, [][]onnx.Dim{{b, d(-7), d(8)}, {d(1), d(2), d(0)}}, []onnx.Dim{b, d(-3), u}},
-		{"Equal", []onnx.Type{vec(3), vec(1)}, [][]onnx.Dim{{b, d(-1), d(4)}, {d(-1)}}, []onnx.Dim{u, d(1), d(0)}},
+		// A named symbol is a size: never equal to a negative number
+		// (torch's expand(n, -1, -1)), maybe equal to any other.
+		{"Equal", []onnx.Type{vec(3), vec(1)}, [][]onnx.Dim{{b, d(-1), d(4)}, {d(-1)}}, []onnx.Dim{d(0), d(1), d(0)}},
+		{"Equal", []onnx.Type{vec(3), vec(3)}, [][]onnx.Dim{{d(-1), u, b}, {s, d(-1), d(3)}}, []onnx.Dim{d(0), u, u}},
 		{"Equal", []onnx.Type{vec(2), vec(2)}, [][]onnx.Dim{{b, s}, {b, b}}, []onnx.Dim{d(1), u}},
 		{"Where", []onnx.Type{vec(3), vec(1), vec(3)}, [][]onnx.Dim{{d(0), d(1), d(0)}, {d(1)}, {b, d(-1), s}}, []onnx.Dim{b, d(1), s}},
 		{"Where", []onnx.Type{vec(2), vec(2), vec(2)}, [][]onnx.Dim{{u, d(1)}, {d(1), d(1)}, {b, s}}, nil},
