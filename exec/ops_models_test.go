@@ -13,7 +13,9 @@ import (
 // TestOpFixtures runs the PyTorch exports of fixtures/gen_ops.py, one per
 // construct that needs a newer op (nn.LSTM, nn.GRU, nn.RNN, a torch.triu
 // causal mask, torch.einsum, torch.topk with torch.gather, torch.cumsum,
-// nn.PixelShuffle, Swin's shifted-window mask), and compares with
+// nn.PixelShuffle, Swin's shifted-window mask, bilinear and bicubic
+// F.interpolate, and with a dynamic batch Swin's padded window attention
+// and ViT's expanded class token), and compares with
 // PyTorch's output at the tolerance: |got - want| <= 1e-4 +
 // 1e-3·|want|. It then differentiates
 // the model with Gradient and compares the input's gradient of
