@@ -74,6 +74,9 @@ func convGrad(c *GradCtx) ([]*onnx.Value, error) {
 	n := c.Node
 	in, kernel, err := convStatic(c)
 	if err != nil {
+		if g, ok := convGradDynamic(c); ok {
+			return g, nil
+		}
 		return nil, err
 	}
 	nd := len(in)
@@ -115,6 +118,75 @@ func convGrad(c *GradCtx) ([]*onnx.Value, error) {
 		res[2] = c.ReduceSum(dy, convBiasAxes(nd), false)
 	}
 	return res, nil
+}
+
+// convGradDynamic is convGrad for an X whose spatial sizes are known only
+// at run time (a fully convolutional net exported with dynamic H and W),
+// with a static kernel and explicit pads or auto_pad VALID. The filter
+// and bias gradients need no sizes. For dx, ConvTranspose with the begin
+// pads only gives every position from the first input row to the end of
+// the last window: a Slice to Shape(X) drops what lay in the end padding,
+// and a Pad at the end adds the rows no window reached as zeros (both
+// sized at run time).
+func convGradDynamic(c *GradCtx) ([]*onnx.Value, bool) {
+	n := c.Node
+	x, w, dy := c.In(0), c.In(1), c.DY[0]
+	xt, wt := x.Type, w.Type
+	if c.Opset < 11 || !xt.HasShape || !wt.HasShape || len(xt.Dims) != len(wt.Dims) || len(xt.Dims) < 3 {
+		return nil, false
+	}
+	nd := len(xt.Dims) - 2
+	kernel := make([]int, nd)
+	for i := range nd {
+		if !wt.Dims[2+i].Known() {
+			return nil, false
+		}
+		kernel[i] = int(wt.Dims[2+i].Value)
+	}
+	win, err := convReadWindow(n, nd, kernel)
+	if err != nil || (win.autoPad != "NOTSET" && win.autoPad != "VALID") {
+		return nil, false
+	}
+	g := convGradGeom{nd: nd}
+	strided := false
+	for i := range nd {
+		pb, pe := 0, 0
+		if win.autoPad == "NOTSET" {
+			pb, pe = win.pads[i], win.pads[nd+i]
+		}
+		g.k, g.s, g.d = append(g.k, kernel[i]), append(g.s, win.strides[i]), append(g.d, win.dils[i])
+		g.pb, g.pe = append(g.pb, pb), append(g.pe, pe)
+		strided = strided || win.strides[i] > 1
+	}
+	group := attrInt(n, "group", 1)
+	res := make([]*onnx.Value, len(n.Inputs))
+	if c.Needs(0) {
+		open := g
+		open.pe = make([]int, nd)
+		dx := c.Emit("ConvTranspose", []*onnx.Value{dy, w}, open.attrs(group)...)
+		r := int64(nd + 2)
+		spatial := make([]int64, nd)
+		for i := range spatial {
+			spatial[i] = int64(2 + i)
+		}
+		tail := func(v *onnx.Value) *onnx.Value {
+			return c.Op1("Slice", c.Shape(v), c.Int64s(2), c.Int64s(r))
+		}
+		dx = c.Op1("Slice", dx, c.Int64s(make([]int64, nd)...), tail(x), c.Int64s(spatial...))
+		if strided {
+			short := c.Op1("Sub", tail(x), tail(dx))
+			pads := c.Emit("Concat", []*onnx.Value{c.Int64s(make([]int64, nd+4)...), short}, onnx.IntAttr("axis", 0))
+			dx = c.Op1("Pad", dx, pads)
+		}
+		res[0] = dx
+	}
+	if c.Needs(1) {
+		res[1] = c.Private("ConvFilterGrad", []*onnx.Value{x, dy}, g.attrs(group)...)
+	}
+	if c.Needs(2) {
+		res[2] = c.ReduceSum(dy, convBiasAxes(nd), false)
+	}
+	return res, true
 }
 
 func convBiasAxes(nd int) []int64 {
