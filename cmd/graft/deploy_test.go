@@ -495,6 +495,154 @@ func checkK8sSchemas(t *testing.T, files ...string) {
 	}
 }
 
+// sameInitializers fails t unless every initializer of the model at want
+// is in the one at got with the same values to 1e-6 of its largest: a
+// sharded fit's float64 sums differ from one run's only in the order of
+// additions, so its float32 weights agree to rounding.
+func sameInitializers(t *testing.T, got, want string) {
+	t.Helper()
+	gm, err := onnx.Load(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, err := onnx.Load(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for _, w := range wm.Graph.Initializers {
+		g := gm.Graph.Value(w.Name)
+		if g == nil || g.Const == nil {
+			t.Fatalf("the sharded result has no initializer %q", w.Name)
+		}
+		gd, err := g.Const.Dense()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wd, err := w.Const.Dense()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := gd.Float64s(), wd.Float64s()
+		scale := 0.0
+		for _, v := range b {
+			scale = max(scale, math.Abs(v))
+		}
+		for j := range a {
+			if math.Abs(a[j]-b[j]) > 1e-6*scale {
+				t.Fatalf("%s[%d]: %v from the shards, %v from one run", w.Name, j, a[j], b[j])
+			}
+		}
+		compared++
+	}
+	if compared == 0 {
+		t.Fatal("no initializers compared")
+	}
+}
+
+// TestDeployK8sFitManifests runs deploy/k8s's sharded fit the way the
+// Job controller and kubelet would: each pod of fit-job.yaml with its
+// $JOB_COMPLETION_INDEX, /work a temporary folder holding the inputs,
+// then fit-finish-job.yaml's init container and container in turn. The
+// stitched model must equal one `graft stitch --fit` run's, and the
+// manifests must pass the Kubernetes API's schemas.
+func TestDeployK8sFitManifests(t *testing.T) {
+	dir := filepath.Join(deployDir(), "k8s")
+	type container struct{ Args []string }
+	type manifest struct {
+		Kind string
+		Spec struct {
+			CompletionMode string `yaml:"completionMode"`
+			Completions    int
+			Template       struct {
+				Spec struct {
+					InitContainers []container `yaml:"initContainers"`
+					Containers     []container
+				}
+			}
+		}
+	}
+	read := func(name string) manifest {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m manifest
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return m
+	}
+	job, finish := read("fit-job.yaml"), read("fit-finish-job.yaml")
+	if job.Kind != "Job" || job.Spec.CompletionMode != "Indexed" || len(job.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("fit-job.yaml: want an Indexed Job of one container")
+	}
+	if len(finish.Spec.Template.Spec.InitContainers) != 1 || len(finish.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("fit-finish-job.yaml: want one init container (merge) and one container (fit)")
+	}
+	work := t.TempDir()
+	fm := func(name string) string { return filepath.Join(fixtures.Dir(), "fmnist", name) }
+	for src, dst := range map[string]string{fm("a.onnx"): "a.onnx", fm("b.onnx"): "b.onnx", fm("train-images-2k-idx3-ubyte.gz"): "train-images-idx3-ubyte.gz"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(work, "input"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, "input", dst), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := func(args []string, index string) []string {
+		out := make([]string, len(args))
+		for i, a := range args {
+			out[i] = strings.ReplaceAll(strings.ReplaceAll(a, "$(JOB_COMPLETION_INDEX)", index), "/work", work)
+		}
+		return out
+	}
+	shardArgs := job.Spec.Template.Spec.Containers[0].Args
+	var procs []*osexec.Cmd
+	var logs []*bytes.Buffer
+	for i := range job.Spec.Completions {
+		index := strconv.Itoa(i)
+		cmd := graftCommand([]string{"JOB_COMPLETION_INDEX=" + index}, pod(shardArgs, index)...)
+		var b bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &b, &b
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs, logs = append(procs, cmd), append(logs, &b)
+	}
+	for i, p := range procs {
+		if err := p.Wait(); err != nil {
+			t.Fatalf("shard pod %d: %v\n%s", i, err, logs[i])
+		}
+	}
+	for _, c := range []container{finish.Spec.Template.Spec.InitContainers[0], finish.Spec.Template.Spec.Containers[0]} {
+		if b, err := graftCommand(nil, pod(c.Args, "")...).CombinedOutput(); err != nil {
+			t.Fatalf("finish %v: %v\n%s", c.Args[:2], err, b)
+		}
+	}
+	// One run over all the data: the shards' command without --shards N
+	// and with its own output.
+	var one []string
+	for i := 0; i < len(shardArgs); i++ {
+		switch shardArgs[i] {
+		case "--shards", "-o":
+			i++
+			continue
+		}
+		one = append(one, shardArgs[i])
+	}
+	oneOut := filepath.Join(t.TempDir(), "one.onnx")
+	if code, _, stderr := graft(append(pod(one, ""), "-o", oneOut)...); code != 0 {
+		t.Fatalf("one run: exit %d: %s", code, stderr)
+	}
+	sameInitializers(t, filepath.Join(work, "fit", "result.onnx"), oneOut)
+	checkK8sSchemas(t, filepath.Join(dir, "ntk-pvc.yaml"), filepath.Join(dir, "fit-job.yaml"), filepath.Join(dir, "fit-finish-job.yaml"))
+}
+
 // runArrayTasks runs script as the n tasks of a Slurm array numbered from
 // first, all at once in dir, each with env and the variables Slurm sets
 // for it, and returns their output; a task that fails fails t.
@@ -553,43 +701,7 @@ func TestDeploySlurmFitScripts(t *testing.T) {
 	if code, _, stderr := graft(append(strings.Fields(fit+" "+dataArgs), "--no-record", "-o", one)...); code != 0 {
 		t.Fatalf("one run: exit %d: %s", code, stderr)
 	}
-	got, err := onnx.Load(filepath.Join(out, "result.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := onnx.Load(one)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compared := 0
-	for _, w := range want.Graph.Initializers {
-		g := got.Graph.Value(w.Name)
-		if g == nil || g.Const == nil {
-			t.Fatalf("the sharded result has no initializer %q", w.Name)
-		}
-		gd, err := g.Const.Dense()
-		if err != nil {
-			t.Fatal(err)
-		}
-		wd, err := w.Const.Dense()
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, b := gd.Float64s(), wd.Float64s()
-		scale := 0.0
-		for _, v := range b {
-			scale = max(scale, math.Abs(v))
-		}
-		for j := range a {
-			if math.Abs(a[j]-b[j]) > 1e-6*scale {
-				t.Fatalf("%s[%d]: %v from the shards, %v from one run", w.Name, j, a[j], b[j])
-			}
-		}
-		compared++
-	}
-	if compared == 0 {
-		t.Fatal("no initializers compared")
-	}
+	sameInitializers(t, filepath.Join(out, "result.onnx"), one)
 
 	// submit-fit.sh: the array, then the finish after it.
 	bin := filepath.Join(tmp, "bin")
