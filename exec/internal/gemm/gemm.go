@@ -56,26 +56,43 @@ func SgemmPackedA(threads int, transB bool, n int, alpha float32, pa *PackedA, b
 // zero-padded input read at one shifted offset per weight tap, an im2col
 // matrix that is never written out.
 func SgemmPackedAIndirect(threads, n int, alpha float32, pa *PackedA, b []float32, rows []int, beta float32, c []float32, ldc int) {
+	SgemmPackedASegments(threads, n, alpha, pa, b, rows, 0, max(n, 1), 0, beta, c, ldc)
+}
+
+// SgemmPackedASegments is SgemmPackedAIndirect for a B whose rows are
+// made of segments: element (p, j) of B is b[rows[p] + (i/seg)·stride +
+// i%seg] with i = col0 + j. A convolution's B read from zero-padded
+// input planes stride wide has one segment per output row, seg output
+// columns long, so that B's columns, and C's, are exactly the output
+// positions (from col0 on). Segments are packed fastest when seg is a
+// multiple of 8.
+func SgemmPackedASegments(threads, n int, alpha float32, pa *PackedA, b []float32, rows []int, col0, seg, stride int, beta float32, c []float32, ldc int) {
 	if pa == nil {
 		panic("gemm: nil PackedA")
 	}
-	if n < 0 {
+	if n < 0 || col0 < 0 {
 		panic("gemm: negative dimension")
+	}
+	if seg < 1 || (col0+n > seg && stride < seg) {
+		panic("gemm: segments shorter than 1 or overlapping")
 	}
 	m, k := pa.m, pa.k
 	if len(rows) != k {
 		panic("gemm: B needs one row offset per depth step")
 	}
 	if n > 0 {
+		// The last column lies furthest into b.
+		last := col0 + n - 1
+		end := last/seg*stride + last%seg + 1
 		for _, o := range rows {
-			if o < 0 || o+n > len(b) {
+			if o < 0 || o+end > len(b) {
 				panic("gemm: B row out of range")
 			}
 		}
 	}
 	checkC(m, n, c, ldc)
 	as := aSrc{pk: pa}
-	bs := bSrc{b: b, rows: rows}
+	bs := bSrc{b: b, rows: rows, seg: seg, segStride: stride, col0: col0}
 	sgemm(threads, pa.kern, m, n, k, alpha, as, bs, beta, c, ldc)
 }
 
@@ -164,15 +181,17 @@ func (s *aSrc) panels(ws *workspace, kn *kernel, ic, mb, pc, kb int) []float32 {
 }
 
 // bSrc is the right operand: raw (trans, b, ldb), rows of b at offsets
-// (rows), or packed (pk). col0 is the first column of op(B) used, a
-// multiple of nr when pk != nil.
+// (rows) made of segments (seg, segStride: see SgemmPackedASegments), or
+// packed (pk). col0 is the first column of op(B) used, a multiple of nr
+// when pk != nil.
 type bSrc struct {
-	trans bool
-	b     []float32
-	ldb   int
-	rows  []int
-	pk    *PackedB
-	col0  int
+	trans          bool
+	b              []float32
+	ldb            int
+	rows           []int
+	seg, segStride int
+	pk             *PackedB
+	col0           int
 }
 
 // panels returns columns jc..jc+nb (relative to col0) of op(B) over depths
@@ -185,7 +204,7 @@ func (s *bSrc) panels(ws *workspace, kn *kernel, jc, nb, pc, kb int) []float32 {
 	}
 	buf := ws.bufB(n)
 	if s.rows != nil {
-		packBRows(buf, s.b, s.rows[pc:pc+kb], s.col0+jc, nb, kn.nr)
+		packBRows(buf, s.b, s.rows[pc:pc+kb], s.col0+jc, nb, kn.nr, s.seg, s.segStride)
 		return buf
 	}
 	packB(buf, s.trans, s.b, s.ldb, s.col0+jc, nb, pc, kb, kn.nr)
@@ -227,7 +246,7 @@ func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc
 			b := batches.Get().(*batch)
 			b.call = gemmCall{kn: kn, m: m, n: n, k: k, alpha: alpha, beta: beta,
 				as: as, bs: bs, c: c, ldc: ldc, splitN: splitN, units: units, step: step, t: t}
-			runBatch(b)
+			runBatch(b, t, t-1)
 			return
 		}
 	}

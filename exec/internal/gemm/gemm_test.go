@@ -560,3 +560,61 @@ func TestPackedBRowVector(t *testing.T) {
 		}
 	})
 }
+
+// TestPackedASegments checks SgemmPackedASegments against refGemm on the
+// B its row offsets and segments describe, written out: segments of 8
+// (the fast copies), of other lengths, longer than a panel, and a single
+// one (SgemmPackedAIndirect), over widths that are not whole panels,
+// several depth blocks and thread counts.
+func TestPackedASegments(t *testing.T) {
+	old := parallelMinWork
+	parallelMinWork = 0
+	defer func() { parallelMinWork = old }()
+	withKernels(t, func(t *testing.T, kn *kernel) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, s := range [][6]int{
+			{kn.mr, 64, 9, 0, 8, 10}, // an 8×8 image, 3×3 window
+			{2*kn.mr + 1, 3*kn.nr + 5, kn.kc + 3, 0, 16, 18},
+			{5, 2*kn.nr + 3, 20, 3, 7, 9},           // segments not a multiple of 8
+			{9, kn.nr + 8, 2*kn.kc + 1, 24, 40, 41}, // across panels, from mid-segment
+			{3, 50, 7, 0, 50, 0},                    // one segment
+		} {
+			m, n, k, col0, seg, stride := s[0], s[1], s[2], s[3], s[4], s[5]
+			last := col0 + n - 1
+			end := last/seg*stride + last%seg + 1
+			for _, threads := range []int{1, 2, 3} {
+				src := make([]float32, end+2*k+30)
+				for i := range src {
+					src[i] = float32(r.NormFloat64())
+				}
+				rows := make([]int, k)
+				for p := range rows {
+					rows[p] = r.IntN(len(src) - end + 1)
+				}
+				b := make([]float32, k*n)
+				for p, o := range rows {
+					for j := range n {
+						i := col0 + j
+						b[p*n+j] = src[o+i/seg*stride+i%seg]
+					}
+				}
+				a := make([]float32, m*k)
+				for i := range a {
+					a[i] = float32(r.NormFloat64())
+				}
+				c := make([]float32, m*n)
+				for i := range c {
+					c[i] = float32(r.NormFloat64())
+				}
+				want, tol := refGemm(false, false, m, n, k, 1.5, a, k, b, n, 0.5, c, n)
+				pa := PackA(false, m, k, a, k)
+				SgemmPackedASegments(threads, n, 1.5, pa, src, rows, col0, seg, stride, 0.5, c, n)
+				for i := range want {
+					if d := math.Abs(float64(c[i]) - want[i]); d > tol[i] {
+						t.Fatalf("m,n,k=%d,%d,%d col0 %d seg %d/%d threads %d: C[%d] = %g, want %g (tol %g)", m, n, k, col0, seg, stride, threads, i, c[i], want[i], tol[i])
+					}
+				}
+			}
+		}
+	})
+}

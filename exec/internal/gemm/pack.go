@@ -186,20 +186,25 @@ func packB(dst []float32, trans bool, b []float32, ldb, j0, nb, p0, kb, nr int) 
 }
 
 // packBRows packs columns j0..j0+nb of the B whose row p is at
-// b[rows[p]:] (see SgemmPackedAIndirect), over the depth block whose row
-// offsets are rows, into dst as ⌈nb/nr⌉ panels.
-func packBRows(dst, b []float32, rows []int, j0, nb, nr int) {
+// b[rows[p]:] in segments of seg columns, stride apart (see
+// SgemmPackedASegments), over the depth block whose row offsets are
+// rows, into dst as ⌈nb/nr⌉ panels: each run of a panel's columns that
+// lies in one segment is one copyRowsAt.
+func packBRows(dst, b []float32, rows []int, j0, nb, nr, seg, stride int) {
 	kb := len(rows)
-	full := nb / nr
-	for q := range full {
-		copyRowsAt(dst[q*nr*kb:], nr, b, j0+q*nr, rows, nr)
-	}
-	if rem := nb - full*nr; rem > 0 {
-		d := dst[full*nr*kb : (full+1)*nr*kb]
-		for p, o := range rows {
-			dd := d[p*nr : p*nr+nr]
-			copy(dd, b[o+j0+full*nr:o+j0+full*nr+rem])
-			clear(dd[rem:])
+	for q := 0; q*nr < nb; q++ {
+		d := dst[q*nr*kb : (q+1)*nr*kb]
+		w := min(nr, nb-q*nr)
+		for jj := 0; jj < w; {
+			col := j0 + q*nr + jj
+			run := min(w-jj, seg-col%seg)
+			copyRowsAt(d[jj:], nr, b, col/seg*stride+col%seg, rows, run)
+			jj += run
+		}
+		if w < nr {
+			for p := range kb {
+				clear(d[p*nr+w : (p+1)*nr])
+			}
 		}
 	}
 }
