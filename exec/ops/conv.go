@@ -21,12 +21,18 @@ import (
 //     the GEMM's right operand, W[Cout/g × Cin/g] · X[Cin/g × H·W];
 //   - depthwise 2-D (one input channel per group): a direct kernel, since a
 //     GEMM with depth kh·kw is all packing and no arithmetic;
+//   - 2-D windows wide enough (convFlatWide): the GEMM packs the im2col
+//     matrix straight from zero-padded input rows (convGemmFlat), and
+//     3×3 stride-1 layers of 128 channels and more go through Winograd
+//     (conv_winograd.go);
 //   - everything else: im2col + GEMM per group,
 //     W[Cout/g × Cin/g·kd·kh·kw] · cols[Cin/g·kd·kh·kw × Dout·Hout·Wout].
 //
 // The GEMM paths cut the output positions into column tiles so that the
 // im2col tile stays in cache while the GEMM packs it, and so that batch ×
-// groups × tiles gives every thread work even at batch 1.
+// groups × tiles gives every thread work even at batch 1: a few tiles
+// per thread, handed out from a counter on the GEMM's persistent
+// workers (gemm.ParallelFor).
 
 func init() {
 	register(
@@ -405,6 +411,13 @@ func convAddBias(y, bias []float32, batch, m, n int) {
 // packed copy of it, it stays inside a core's L2 cache.
 const convColBudget = 1 << 17
 
+// convFlatBudget is convColBudget for convGemmFlat, which has no im2col
+// tile: only the GEMM's packed copy and a band of padded input need to
+// stay in L2. Wider tiles there mean fewer passes over the weights and
+// less padding repeated at the bands' edges: ResNet-18's 256-channel
+// layer (14×14) ran 12 % slower with tiles of convColBudget.
+const convFlatBudget = 1 << 18
+
 // convTileAlign is the column tile granularity, a multiple of the GEMM
 // micro-kernel widths (32 with AVX-512, 16 with AVX2).
 const convTileAlign = 32
@@ -429,6 +442,12 @@ func convGetBuf(n int) *[]float32 {
 // more than 12.5/convPackReuse ≈ 5 % of the GEMM (one copy per weight
 // against two flops per weight and column at ~25 flops per copied float).
 const convPackReuse = 256
+
+// convPackSmall is the most weights (floats) whose packing is cached
+// whatever the number of columns: a second copy of them costs little
+// memory (ResNet-20's largest layer has 36864), and packing them again
+// took 3 µs of a 40 µs layer.
+const convPackSmall = 1 << 16
 
 // convScratch holds the packed weights of the last call that packed on
 // the fly, for the next such call to pack into: one buffer, as large as
@@ -490,28 +509,82 @@ func convPacked[T any](c *RunCtx, i, kind, layout int, pack func() T) (T, bool) 
 	return p.(T), true
 }
 
-// convTiles chooses the column tile width for imgs (images × groups)
-// GEMMs of depth kg over n output positions, and reports whether the
-// resulting units are numerous and even enough to run one per thread with
-// serial GEMMs; otherwise the caller takes whole images one after another
-// with a parallel GEMM.
-func convTiles(kg, n, imgs, threads int) (tw int, perThread bool) {
-	tw = max(convColBudget/kg/convTileAlign*convTileAlign, convTileAlign)
+// convSplit cuts n output columns into tiles of whole micro-kernel
+// widths (convTileAlign; the last tile may be narrower), as even as that
+// allows.
+type convSplit struct {
+	n, tiles int
+	mcols    int // micro-kernel widths: ceil(n / convTileAlign)
+}
+
+// span returns the first column and the width of tile t.
+func (s *convSplit) span(t int) (n0, nt int) {
+	n0 = min(s.n, convTileAlign*(s.mcols*t/s.tiles))
+	n1 := min(s.n, convTileAlign*(s.mcols*(t+1)/s.tiles))
+	return n0, n1 - n0
+}
+
+// width is the widest tile's width.
+func (s *convSplit) width() int {
+	return min(s.n, convTileAlign*((s.mcols+s.tiles-1)/s.tiles))
+}
+
+// convSplitCols chooses the column tiles for imgs (images × groups) GEMMs
+// of depth kg over n output positions, and reports whether there are
+// enough units (tiles over all images) to run one at a time per thread
+// with serial GEMMs; otherwise there is one tile, and the caller takes
+// whole images one after another with a parallel GEMM. A tile's im2col
+// matrix fits convColBudget. Where the images alone would leave threads
+// idle the columns are cut into at least convUnitsPerThread units per
+// thread: units go to threads from a counter (gemm.ParallelFor), so
+// several per thread absorb a thread that starts late, and each costs
+// only about a microsecond of calls. budget bounds kg × tile width.
+func convSplitCols(kg, n, imgs, threads, budget int) (s convSplit, perThread bool) {
+	s = convSplit{n: n, mcols: (n + convTileAlign - 1) / convTileAlign}
+	budget = max(budget/kg/convTileAlign*convTileAlign, convTileAlign)
+	s.tiles = (n + budget - 1) / budget
 	if threads > 1 {
-		// Split further when there are too few tiles to go round.
-		if need := (threads + imgs - 1) / imgs; (n+tw-1)/tw < need {
-			tw = max((n+need-1)/need+convTileAlign-1, convTileAlign) / convTileAlign * convTileAlign
-		}
+		s.tiles = max(s.tiles, (convUnitsPerThread*threads+imgs-1)/imgs)
 	}
-	tw = min(tw, n)
-	units := imgs * ((n + tw - 1) / tw)
-	if threads <= 1 {
-		return tw, true
+	s.tiles = max(1, min(s.tiles, s.mcols))
+	if threads <= 1 || imgs*s.tiles >= threads {
+		return s, true
 	}
-	if units >= threads && (units%threads == 0 || units >= 3*threads) {
-		return tw, true
+	s.tiles = 1
+	return s, false
+}
+
+// convTiles is convSplitCols for callers that cut columns into tiles of
+// one width tw (the last one narrower).
+func convTiles(kg, n, imgs, threads int) (tw int, perThread bool) {
+	s, perThread := convSplitCols(kg, n, imgs, threads, convColBudget)
+	return s.width(), perThread
+}
+
+// convUnitsPerThread is how many units (image column tiles) per thread
+// convTiles aims for where the images alone are too few.
+const convUnitsPerThread = 2
+
+// convUnitScratch is one goroutine's scratch for one unit of work: an
+// im2col tile or a GEMM output tile, and padded input rows.
+type convUnitScratch struct {
+	f, pad []float32
+}
+
+// convUnitBufs recycles convUnitScratch across units, nodes and runs.
+var convUnitBufs = sync.Pool{New: func() any { return new(convUnitScratch) }}
+
+// convGetScratch returns pooled scratch of nf and np floats.
+func convGetScratch(nf, np int) *convUnitScratch {
+	s := convUnitBufs.Get().(*convUnitScratch)
+	if cap(s.f) < nf {
+		s.f = make([]float32, nf)
 	}
-	return n, false
+	if cap(s.pad) < np {
+		s.pad = make([]float32, np)
+	}
+	s.f, s.pad = s.f[:nf], s.pad[:np]
+	return s
 }
 
 // convGemm computes the convolution as per-group GEMMs with packed weights
@@ -543,7 +616,7 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 		return p
 	}
 	ok := false
-	if g.batch*n < convPackReuse {
+	if g.batch*n < convPackReuse || len(w.F32) <= convPackSmall {
 		packs, ok = convPacked(c, 1, convPackConv, g.group, pack)
 	}
 	if !ok {
@@ -553,17 +626,16 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 		packs = pack()
 		convScratch.packs = packs
 	}
-	if f, ok := convFlatPlanStrided(g, true); ok {
+	if f, ok := convFlatGeom(g, true); ok && convFlatEnabled {
 		convGemmFlat(c, y, x, packs, bias, g, &f)
 		return
 	}
 	imgs := g.batch * g.group
-	tw, perThread := convTiles(kg, n, imgs, threads)
-	tiles := (n + tw - 1) / tw
+	split, perThread := convSplitCols(kg, n, imgs, threads, convColBudget)
+	tiles := split.tiles
 	unit := func(u int, cols []float32, threads int) {
 		t, gi, b := u%tiles, u/tiles%g.group, u/tiles/g.group
-		n0 := t * tw
-		nt := min(tw, n-n0)
+		n0, nt := split.span(t)
 		xg := x[(b*g.cin+gi*cg)*nIn : (b*g.cin+(gi+1)*cg)*nIn]
 		rhs, ldb := xg[n0:], n
 		if !pointwise {
@@ -591,23 +663,21 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 	}
 	bufLen := 0
 	if !pointwise {
-		bufLen = kg * tw
+		bufLen = kg * split.width()
 	}
 	if perThread {
-		parallelFor(threads, imgs*tiles, 1, func(lo, hi int) {
-			buf := convGetBuf(bufLen)
-			for u := lo; u < hi; u++ {
-				unit(u, *buf, 1)
-			}
-			convBufs.Put(buf)
+		gemm.ParallelFor(threads, imgs*tiles, func(u int) {
+			s := convGetScratch(bufLen, 0)
+			unit(u, s.f, 1)
+			convUnitBufs.Put(s)
 		})
 		return
 	}
-	buf := convGetBuf(bufLen)
+	s := convGetScratch(bufLen, 0)
 	for u := range imgs * tiles {
-		unit(u, *buf, threads)
+		unit(u, s.f, threads)
 	}
-	convBufs.Put(buf)
+	convUnitBufs.Put(s)
 }
 
 // convFlatWide reports whether an output wo wide is wide enough for
@@ -643,6 +713,15 @@ func convFlatPlan(g *convShape) (convFlat, bool) { return convFlatPlanStrided(g,
 // ResNet stem, the stride-2 3×3 layers), with (kw-1)/sw discarded columns
 // per output row.
 func convFlatPlanStrided(g *convShape, strided bool) (convFlat, bool) {
+	f, ok := convFlatGeom(g, strided)
+	if ok {
+		f.rows = f.appendRows(make([]int, 0, g.cin/g.group*g.k[1]*g.k[2]), g)
+	}
+	return f, ok
+}
+
+// convFlatGeom is convFlatPlanStrided without the rows.
+func convFlatGeom(g *convShape, strided bool) (convFlat, bool) {
 	var f convFlat
 	sh, sw := g.s[1], g.s[2]
 	if !strided && (sh != 1 || sw != 1) {
@@ -660,74 +739,150 @@ func convFlatPlanStrided(g *convShape, strided bool) (convFlat, bool) {
 		return f, false // padding at the end would be negative
 	}
 	f.nFlat = (Ho-1)*f.wp + Wo
-	cg := g.cin / g.group
-	ph := f.hp * f.wp
-	f.rows = make([]int, 0, cg*kh*kw)
-	for ch := range cg {
-		for ky := range kh {
-			for kx := range kw {
-				f.rows = append(f.rows, ch*f.plane()+(ky%sh*sw+kx%sw)*ph+ky/sh*f.wp+kx/sw)
-			}
+	return f, true
+}
+
+// appendRows appends to rows the offset of every weight tap (channel,
+// ky, kx) of one group of g in f's padded planes.
+func (f *convFlat) appendRows(rows []int, g *convShape) []int {
+	sh, sw := f.sh, f.sw
+	ph, plane := f.hp*f.wp, f.plane()
+	kh, kw := g.k[1], g.k[2]
+	n := len(rows)
+	// One channel's taps, then the same shifted by a plane per channel.
+	for ky := range kh {
+		for kx := range kw {
+			rows = append(rows, (ky%sh*sw+kx%sw)*ph+ky/sh*f.wp+kx/sw)
 		}
 	}
-	return f, true
+	for ch := 1; ch < g.cin/g.group; ch++ {
+		for _, o := range rows[n : n+kh*kw] {
+			rows = append(rows, o+ch*plane)
+		}
+	}
+	return rows
+}
+
+// convBandShape returns the geometry of output rows oy0..oy1 of g (a
+// flat-path convolution): the convolution of the input rows they read,
+// from row iy0 on, with the padding above them (the begin padding where
+// the band starts at the top, none elsewhere).
+func convBandShape(g *convShape, oy0, oy1 int) (band convShape, iy0 int) {
+	band = *g
+	sh, kh, top := g.s[1], g.k[1], g.p[1]
+	y0, y1 := oy0*sh, (oy1-1)*sh+kh // padded rows read: [y0, y1)
+	band.out[1] = oy1 - oy0
+	iy0, iy1 := max(0, y0-top), min(g.in[1], y1-top)
+	if iy1 <= iy0 {
+		// All padding (oversized end padding).
+		band.in[1], band.p[1] = 0, 0
+		return band, 0
+	}
+	band.in[1] = iy1 - iy0
+	band.p[1] = iy0 + top - y0
+	return band, iy0
 }
 
 // convGemmFlat computes a convolution without an im2col matrix (strided
 // ones over stride phases: see convFlat).
-// Each input plane is copied into the middle of a zero-bordered plane of
+// Input planes are copied into the middle of zero-bordered planes of
 // (Ho+kh-1) × (Wo+kw-1), stored flat; then output (oy, ox) sits at flat
-// column i = oy·wp + ox, and weight tap (ch, ky, kx) reads the flat planes
-// at offset ch·hp·wp + ky·wp + kx + i. So row r of the im2col matrix is one
-// contiguous run of the padded input, which the GEMM packs directly
-// (gemm.SgemmPackedAIndirect). The kw-1 columns per output row that
-// straddle two rows of the plane are computed and dropped when the tile
-// is copied into y with the bias and any fused clamp.
+// position oy·wp + ox, and weight tap (ch, ky, kx) reads the flat planes
+// at offset ch·hp·wp + ky·wp + kx from it. So row r of the im2col matrix
+// is made of runs of the padded input, one per output row, which the
+// GEMM packs directly (gemm.SgemmPackedASegments).
+//
+// Where Wo is a multiple of 8 (the packing's fast copies) the GEMM's
+// columns are the output positions, and it writes y directly. Elsewhere
+// they are the flat positions, so that each row of B is one run: the
+// kw-1 columns per output row that straddle two rows of the plane are
+// computed and dropped when the tile is copied into y (convFlatStore).
+//
+// The columns are cut into tiles (convSplitCols), and each tile pads
+// only the input rows its output rows read (convBandShape), into its
+// goroutine's own scratch: on two cores, one padded copy shared by all
+// tiles cost more to write than the GEMM that read it (its cache lines,
+// last read by the other core, had to be taken back from it line by
+// line), and a band stays in cache between the padding and the GEMM.
+// Each tile re-pads the (kh-1)/sh rows it shares with the next.
 func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float32, g *convShape, f *convFlat) {
 	threads := c.Threads
 	cg, mg := g.cin/g.group, g.cout/g.group
-	kg := len(f.rows)
-	n := g.outSize()
-	plane := f.plane()
-	// The padded copy comes from, and goes back to, the storage pool that
-	// activations use, so that it is not memory held apart.
-	padT := tensor.NewUninit(tensor.Float32, g.batch*g.cin*plane)
-	defer tensor.Recycle(padT)
-	padded := padT.F32
-	convPadPlanes(padded, x, g, f, threads)
+	kg := cg * g.k[1] * g.k[2]
+	Wo := g.out[2]
+	n, nIn := g.outSize(), g.inSize()
 	imgs := g.batch * g.group
-	tw, perThread := convTiles(kg, f.nFlat, imgs, threads)
-	tiles := (f.nFlat + tw - 1) / tw
-	unit := func(u int, scratch []float32, rows []int, threads int) {
+	// cw is the GEMM's columns per output row, nc their number.
+	dense := Wo%8 == 0
+	cw, nc := f.wp, f.nFlat
+	if dense {
+		cw, nc = Wo, n
+	}
+	split, perThread := convSplitCols(kg, nc, imgs, threads, convFlatBudget)
+	tiles := split.tiles
+	// The tallest band: a tile spans at most this many output rows (one
+	// more where it ends in flat columns past a row), and reads
+	// (kh-1)/sh more per phase. Every band's padded planes are this tall,
+	// so that the taps' offsets (rows) are the same for all.
+	bandRows := min(g.out[1], (split.width()+cw-2)/cw+2)
+	bf := *f
+	bf.hp = bandRows + (g.k[1]-1)/f.sh
+	rows := bf.appendRows(make([]int, 0, kg), g)
+	padLen := cg * bf.plane()
+	unit := func(u int, s *convUnitScratch, threads int) {
 		t, gi, b := u%tiles, u/tiles%g.group, u/tiles/g.group
-		n0 := t * tw
-		nt := min(tw, f.nFlat-n0)
-		for r, o := range f.rows {
-			rows[r] = o + n0
+		n0, nt := split.span(t)
+		oy0, oy1 := n0/cw, (n0+nt-1)/cw+1
+		if (n0+nt-1)%cw >= Wo {
+			// Flat columns past the end of an output row read the next
+			// row's input: computed and dropped, they keep the tile a
+			// whole number of micro-kernel widths.
+			oy1++
 		}
-		src := padded[(b*g.cin+gi*cg)*plane : (b*g.cin+(gi+1)*cg)*plane]
-		tile := scratch[:mg*nt]
-		gemm.SgemmPackedAIndirect(threads, nt, 1, packs[gi], src, rows, 0, tile, nt)
+		band, iy0 := convBandShape(g, oy0, oy1)
+		bf := bf
+		bf.top = band.p[1]
+		padded := s.pad[:padLen]
+		xg := x[(b*g.cin+gi*cg)*nIn+iy0*g.in[2]:]
+		convPadPlanesAt(padded, xg, nIn, cg, &band, &bf, 1)
 		yg := y[(b*g.cout+gi*mg)*n : (b*g.cout+(gi+1)*mg)*n]
-		convFlatStore(c, yg, tile, bias, g, f, gi, n0, nt)
+		// Column n0 is at output row oy0, which is row 0 of the band.
+		n0b := n0 - oy0*cw
+		if !dense {
+			tile := s.f[:mg*nt]
+			gemm.SgemmPackedAIndirect(threads, nt, 1, packs[gi], padded[n0b:], rows, 0, tile, nt)
+			convFlatStore(c, yg, tile, bias, g, f, gi, n0, nt)
+			return
+		}
+		gemm.SgemmPackedASegments(threads, nt, 1, packs[gi], padded, rows, n0b, Wo, bf.wp, 0, yg[n0:], n)
+		if bias != nil || c.Clamp != nil {
+			for m := range mg {
+				row := yg[m*n+n0 : m*n+n0+nt]
+				var bv float32
+				if bias != nil {
+					bv = bias[gi*mg+m]
+				}
+				c.biasActivate(row, row, bv)
+			}
+		}
+	}
+	tileLen := 0
+	if !dense {
+		tileLen = mg * split.width()
 	}
 	if perThread {
-		parallelFor(threads, imgs*tiles, 1, func(lo, hi int) {
-			buf := convGetBuf(mg * tw)
-			rows := make([]int, kg)
-			for u := lo; u < hi; u++ {
-				unit(u, *buf, rows, 1)
-			}
-			convBufs.Put(buf)
+		gemm.ParallelFor(threads, imgs*tiles, func(u int) {
+			s := convGetScratch(tileLen, padLen)
+			unit(u, s, 1)
+			convUnitBufs.Put(s)
 		})
 		return
 	}
-	buf := convGetBuf(mg * tw)
-	rows := make([]int, kg)
+	s := convGetScratch(tileLen, padLen)
 	for u := range imgs * tiles {
-		unit(u, *buf, rows, threads)
+		unit(u, s, threads)
 	}
-	convBufs.Put(buf)
+	convUnitBufs.Put(s)
 }
 
 // convFlatStore copies the valid columns of a flat tile (columns n0 to
@@ -761,17 +916,30 @@ func convFlatStore(c *RunCtx, yg, tile, bias []float32, g *convShape, f *convFla
 // into stride phases where f has strides. Input rows and columns that no
 // window reads (past the phases' extent) are left out.
 func convPadPlanes(padded, x []float32, g *convShape, f *convFlat, threads int) {
+	convPadPlanesAt(padded, x, g.inSize(), g.batch*g.cin, g, f, threads)
+}
+
+// convPadPlanesAt is convPadPlanes for planes input planes xPlane apart
+// in x, each g.in[1] × g.in[2].
+func convPadPlanesAt(padded, x []float32, xPlane, planes int, g *convShape, f *convFlat, threads int) {
 	H, W := g.in[1], g.in[2]
 	plane, ph := f.plane(), f.hp*f.wp
 	sh, sw := f.sh, f.sw
 	Hr, Wr := max(0, min(H, sh*f.hp-f.top)), max(0, min(W, sw*f.wp-f.left)) // rows and columns read
-	parallelFor(threads, g.batch*g.cin, 8, func(lo, hi int) {
+	// Chunks of at least convPadChunk floats: below that a helper's
+	// share is not worth the hand-over.
+	parallelFor(threads, planes, max(1, convPadChunk/plane), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			dst := padded[p*plane : (p+1)*plane]
+			src := x[p*xPlane:]
+			if sh == 1 && sw == 1 {
+				convPadPlane(dst, src, W, Hr, Wr, f)
+				continue
+			}
 			clear(dst)
 			for iy := range Hr {
 				Y := f.top + iy
-				src := x[p*H*W+iy*W : p*H*W+iy*W+Wr]
+				src := src[iy*W : iy*W+Wr]
 				phase := dst[Y%sh*sw*ph+Y/sh*f.wp:]
 				switch sw {
 				case 1:
@@ -792,6 +960,25 @@ func convPadPlanes(padded, x []float32, g *convShape, f *convFlat, threads int) 
 		}
 	})
 }
+
+// convPadPlane writes one stride-1 padded plane of f, each element once:
+// rows of padding, and input rows (Hr of them, Wr columns each, of an
+// input W wide) between their left and right padding.
+func convPadPlane(dst, x []float32, W, Hr, Wr int, f *convFlat) {
+	wp := f.wp
+	clear(dst[:f.top*wp])
+	for iy := range Hr {
+		row := dst[(f.top+iy)*wp : (f.top+iy+1)*wp]
+		convZero(row[:f.left])
+		copy(row[f.left:f.left+Wr], x[iy*W:iy*W+Wr])
+		convZero(row[f.left+Wr:])
+	}
+	clear(dst[(f.top+Hr)*wp:])
+}
+
+// convPadChunk is the fewest floats of padded planes convPadPlanes
+// hands to one thread.
+const convPadChunk = 1 << 14
 
 // convIm2col writes rows r0..r1 of columns n0..n0+nt of the im2col matrix
 // of one group's input channels xg into cols, row r at cols[r*nt:]. Row r is
@@ -859,6 +1046,10 @@ func convIm2col(cols, xg []float32, g *convShape, r0, r1, n0, nt int) {
 		}
 	}
 }
+
+// convFlatEnabled turns the flat path off when false (benchmarks compare
+// it with im2col).
+var convFlatEnabled = true
 
 // convShortRun is the length below which a plain loop beats a call to
 // memmove or memclr.

@@ -11,12 +11,16 @@ import (
 	"github.com/graft-ml/graft/tensor"
 )
 
-// TestConvFlatStrided checks strided convolutions on the flat path (stride
-// phases, convFlatPlanStrided) against the float64 reference: strides 2
-// and 3, odd sizes, asymmetric and oversized padding, input rows and
-// columns no window reads, groups, batch, threads, fused activations.
-// Tolerance: 1e-5 of the output's largest magnitude (the GEMM sums the
-// same products as im2col's, in the same order).
+// TestConvFlatStrided checks convolutions on the flat path (stride
+// phases, convFlatPlanStrided; bands of padded rows per column tile,
+// convBandShape) against the float64 reference: strides 1, 2 and 3, odd
+// sizes, asymmetric and oversized padding (bands that are all padding),
+// input rows and columns no window reads, groups, batch, threads, fused
+// activations, output widths a multiple of 8 (the GEMM's columns are the
+// output positions, tiles starting mid-row) and not (flat columns, tiles
+// ending in the columns past a row). Tolerance: 1e-5 of the output's
+// largest magnitude (the GEMM sums the same products as im2col's, in the
+// same order).
 func TestConvFlatStrided(t *testing.T) {
 	relu := &Clamp{Lo: 0, Hi: float32(math.Inf(1))}
 	cases := []struct {
@@ -35,6 +39,14 @@ func TestConvFlatStrided(t *testing.T) {
 		{name: "s1x2_left_odd", x: []int{1, 3, 9, 30}, cout: 4, kh: 2, kw: 3, sh: 1, sw: 2, pads: []int{0, 1, 1, 0}},
 		{name: "s3", x: []int{2, 4, 20, 40}, cout: 6, kh: 4, kw: 4, sh: 3, sw: 3, pads: []int{2, 3, 1, 2}, threads: 2, group: 2},
 		{name: "bigpad_s2", x: []int{1, 2, 5, 30}, cout: 3, kh: 3, kw: 3, sh: 2, sw: 2, pads: []int{4, 5, 3, 2}},
+		{name: "dense_batch_threads3", x: []int{2, 8, 24, 24}, cout: 12, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 3, clamp: relu},
+		{name: "dense_s2", x: []int{1, 6, 33, 31}, cout: 9, kh: 3, kw: 3, sh: 2, sw: 2, pads: []int{1, 1, 1, 1}, threads: 2},
+		{name: "flat_tiles_threads4", x: []int{1, 8, 30, 30}, cout: 8, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 4},
+		{name: "dense_bigpad_end", x: []int{1, 3, 5, 16}, cout: 4, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{0, 1, 9, 1}, threads: 3},
+		{name: "dense_group_8x8", x: []int{3, 8, 8, 8}, cout: 8, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 2, group: 2, clamp: SiLUClamp()},
+		{name: "dense_narrow_tall", x: []int{1, 4, 64, 8}, cout: 5, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 2},
+		{name: "dense_5x5_asym", x: []int{1, 3, 20, 20}, cout: 17, kh: 5, kw: 5, sh: 1, sw: 1, pads: []int{2, 2, 2, 6}, threads: 2},
+		{name: "resnet20_64x8", x: []int{1, 64, 8, 8}, cout: 64, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 2, clamp: relu},
 	}
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, tc := range cases {

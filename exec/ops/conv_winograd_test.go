@@ -38,9 +38,10 @@ func TestConvWinograd(t *testing.T) {
 		{name: "silu", x: []int{1, 16, 15, 15}, cout: 16, pads: []int{1, 1, 1, 1}, clamp: SiLUClamp()},
 		{name: "deep_small", x: []int{2, 130, 7, 7}, cout: 66, pads: []int{1, 1, 1, 1}, threads: 2, clamp: relu},
 	}
-	// Small shapes too, which the tile rule would leave to the direct path.
-	defer func(n int) { convWinoMinTiles = n }(convWinoMinTiles)
-	convWinoMinTiles = 0
+	// Small shapes too, which the tile and channel rules would leave to
+	// the direct path.
+	defer func(n, c int) { convWinoMinTiles, convWinoMinChannels = n, c }(convWinoMinTiles, convWinoMinChannels)
+	convWinoMinTiles, convWinoMinChannels = 0, 16
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,8 +131,9 @@ func convRelErr(got []float32, want []float64) float64 {
 // BenchmarkConvPaths times the 3×3 stride-1 convolutions of ResNet-18
 // through the direct path (im2col or flat GEMM) and through Winograd, at
 // batch 1 and 8, with every core; GFLOP/s counts the direct convolution's
-// multiply-adds (2 flops each) whatever the path. The 512-channel layer
-// runs the direct path either way (convWinoMaxWeights).
+// multiply-adds (2 flops each) whatever the path. The channel rule
+// (convWinoMinChannels) is lifted; the 512-channel layer runs the direct
+// path either way (convWinoMaxWeights), and at batch 1 the tile rule.
 func BenchmarkConvPaths(b *testing.B) {
 	shapes := []struct {
 		name string
@@ -151,8 +153,8 @@ func BenchmarkConvPaths(b *testing.B) {
 			flops := 2 * float64(batch*sh.c*sh.h*sh.h) * float64(sh.c*9)
 			for _, path := range []string{"direct", "winograd"} {
 				b.Run(fmt.Sprintf("b%d/%s/%s", batch, sh.name, path), func(b *testing.B) {
-					convWinoEnabled = path == "winograd"
-					defer func() { convWinoEnabled = true }()
+					defer func(c int) { convWinoEnabled, convWinoMinChannels = true, c }(convWinoMinChannels)
+					convWinoEnabled, convWinoMinChannels = path == "winograd", 16
 					c := &RunCtx{Node: n, Opset: 17, In: in, Threads: runtime.GOMAXPROCS(0), Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}}
 					for b.Loop() {
 						out, err := convRun(c)
