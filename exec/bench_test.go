@@ -1,6 +1,8 @@
 package exec
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/fixtures"
@@ -8,11 +10,20 @@ import (
 	"github.com/graft-ml/graft/tensor"
 )
 
-// BenchmarkBig runs the torchvision models of fixtures/gen_big.py at batch
-// 1 on two threads, the configuration of the executor's speed target.
+// BenchmarkBig runs the models of fixtures/gen_big.py at batch 1 on two
+// threads, the configuration of the executor's speed target, on the input
+// bundled beside each. GRAFT_BENCH_MODELS (comma-separated) picks others
+// than ResNet-18 and MobileNetV2, for a CPU profile of one model:
+//
+//	GRAFT_BENCH_MODELS=resnet20 go test ./exec -run X -bench Big -cpuprofile cpu.out
+//
 // Compare with `go run ./tools/benchcmp`, which times ONNX Runtime too.
 func BenchmarkBig(b *testing.B) {
-	for _, name := range []string{"resnet18", "mobilenet_v2"} {
+	names := []string{"resnet18", "mobilenet_v2"}
+	if s := os.Getenv("GRAFT_BENCH_MODELS"); s != "" {
+		names = strings.Split(s, ",")
+	}
+	for _, name := range names {
 		b.Run(name, func(b *testing.B) {
 			path, err := fixtures.Big(name)
 			if err != nil {
@@ -27,9 +38,14 @@ func BenchmarkBig(b *testing.B) {
 				b.Fatal(err)
 			}
 			p.Threads = 2
-			x := tensor.New(tensor.Float32, 1, 3, 224, 224)
-			for i := range x.F32 {
-				x.F32[i] = float32(i%255)/255 - 0.5
+			f, err := os.Open(strings.TrimSuffix(path, ".onnx") + ".input.npy")
+			if err != nil {
+				b.Fatal(err)
+			}
+			x, err := tensor.ReadNPY(f)
+			f.Close()
+			if err != nil {
+				b.Fatal(err)
 			}
 			in := map[string]*tensor.Dense{m.Graph.Inputs[0].Name: x}
 			for b.Loop() {

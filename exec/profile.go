@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/graft-ml/graft/exec/ops"
@@ -38,6 +40,9 @@ type NodeStat struct {
 	// with weights of the given Density.
 	Sparse  bool
 	Density float64
+	// Shapes gives the node's input shapes at its first call, as
+	// "1×64×56×56, 64×64×3×3": with the op, what a kernel was asked to do.
+	Shapes string
 }
 
 // OpStat aggregates the nodes of one op type. Nodes that ran as sparse
@@ -71,7 +76,7 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 	}
 	s := pr.nodes[n]
 	if s == nil {
-		s = &NodeStat{Node: n.Name, Op: n.OpType}
+		s = &NodeStat{Node: n.Name, Op: n.OpType, Shapes: shapesText(in)}
 		pr.nodes[n] = s
 		pr.order = append(pr.order, n)
 	}
@@ -88,6 +93,10 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 	}
 	s.Flops += f
 	if pr.Runs == 0 {
+		if args == nil {
+			args = map[string]any{}
+		}
+		args["inputs"] = s.Shapes
 		pr.Events = append(pr.Events, TraceEvent{Name: n.Name, Cat: cat, Ph: "X",
 			TS: float64(start.Sub(runStart).Nanoseconds()) / 1e3, Dur: float64(d.Nanoseconds()) / 1e3, PID: 1, TID: 1, Args: args})
 	}
@@ -163,6 +172,31 @@ func (pr *Profile) WriteTrace(w io.Writer) error {
 
 // flops counts 2·multiply-adds of a Conv, Gemm or MatMul call from its
 // tensors' shapes.
+// shapesText writes tensors' shapes as "1×3×224×224, 64×3×7×7", with
+// "-" for an absent optional input and "()" for a scalar.
+func shapesText(in []*tensor.Dense) string {
+	var b strings.Builder
+	for i, t := range in {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch {
+		case t == nil:
+			b.WriteString("-")
+		case t.Rank() == 0:
+			b.WriteString("()")
+		default:
+			for j, d := range t.Shape {
+				if j > 0 {
+					b.WriteString("×")
+				}
+				b.WriteString(strconv.Itoa(d))
+			}
+		}
+	}
+	return b.String()
+}
+
 func flops(op string, in, out []*tensor.Dense) float64 {
 	if len(out) == 0 || out[0] == nil || len(in) < 2 || in[0] == nil || in[1] == nil {
 		return 0

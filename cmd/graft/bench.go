@@ -263,7 +263,10 @@ func profileReport(pr *exec.Profile, top int) map[string]any {
 		if i == top {
 			break
 		}
-		node := map[string]any{"node": n.Node, "op": n.Op, "ms_per_run": n.Total.Seconds() * 1e3 / runs}
+		node := map[string]any{"node": n.Node, "op": n.Op, "ms_per_run": n.Total.Seconds() * 1e3 / runs, "inputs": n.Shapes}
+		if n.Flops > 0 && n.Total > 0 {
+			node["gflops"] = n.Flops / n.Total.Seconds() / 1e9
+		}
 		if n.Sparse {
 			node["sparse"], node["density"] = true, n.Density
 		}
@@ -297,7 +300,11 @@ func printProfile(w io.Writer, pr *exec.Profile, top int) {
 		if n.Sparse {
 			op = fmt.Sprintf("%s (sparse, %.1f%% nonzero)", n.Op, 100*n.Density)
 		}
-		fmt.Fprintf(w, "  %8.3f ms  %-18s %q\n", perRun(n.Total), op, n.Node)
+		gf := ""
+		if n.Flops > 0 && n.Total > 0 {
+			gf = fmt.Sprintf("%6.1f GFLOP/s", n.Flops/n.Total.Seconds()/1e9)
+		}
+		fmt.Fprintf(w, "  %8.3f ms  %-18s %14s  %q  %s\n", perRun(n.Total), op, gf, n.Node, n.Shapes)
 	}
 }
 

@@ -22,8 +22,10 @@ type Op struct {
 	// Infer returns the output types from the input types, and from the
 	// input contents where they are known (see InferCtx).
 	Infer func(c *InferCtx) ([]onnx.Type, error)
-	// Run computes the outputs on the CPU. Kernels allocate their outputs
-	// and never modify their inputs.
+	// Run computes the outputs on the CPU. Kernels never modify their
+	// inputs, and allocate their outputs, except that Identity and the
+	// Reshape family return their input's storage (callers must not
+	// write into an output whose storage they did not allocate).
 	Run func(c *RunCtx) ([]*tensor.Dense, error)
 	// Symbolic, set only for shape-arithmetic ops, returns the contents of
 	// output 0 as dims when they can be derived from symbolic inputs

@@ -275,21 +275,13 @@ func shapeProd(s []int) int {
 	return p
 }
 
-// shapeClone copies x's elements into a new tensor of the given shape.
-func shapeClone(x *tensor.Dense, shape []int, threads int) *tensor.Dense {
-	out := tensor.New(x.DType, shape...)
-	n := out.Len()
-	parallelFor(threads, n, 1<<18, func(lo, hi int) {
-		switch {
-		case out.F32 != nil:
-			copy(out.F32[lo:hi], x.F32[lo:hi])
-		case out.F64 != nil:
-			copy(out.F64[lo:hi], x.F64[lo:hi])
-		default:
-			copy(out.I64[lo:hi], x.I64[lo:hi])
-		}
-	})
-	return out
+// shapeView returns x's elements under a new shape without copying them:
+// Reshape, Flatten, Squeeze and Unsqueeze only relabel a contiguous
+// buffer. The executor counts the holders of each storage, so a view's
+// storage goes back to the allocator only when the last holder dies, and
+// a view of a constant reaches a caller as a copy.
+func shapeView(x *tensor.Dense, shape []int) *tensor.Dense {
+	return x.Reshaped(shape)
 }
 
 // shapePlan is a strided copy: for every index tuple i within shape,
@@ -606,7 +598,7 @@ func reshapeRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Dense{shapeClone(x, shape, c.Threads)}, nil
+	return []*tensor.Dense{shapeView(x, shape)}, nil
 }
 
 // reshapeShape resolves a Reshape target against a concrete input shape.
@@ -691,7 +683,7 @@ func flattenRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Dense{shapeClone(x, []int{shapeProd(x.Shape[:axis]), shapeProd(x.Shape[axis:])}, c.Threads)}, nil
+	return []*tensor.Dense{shapeView(x, []int{shapeProd(x.Shape[:axis]), shapeProd(x.Shape[axis:])})}, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -1561,7 +1553,7 @@ func unsqueezeRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Dense{shapeClone(x, shape, c.Threads)}, nil
+	return []*tensor.Dense{shapeView(x, shape)}, nil
 }
 
 func squeezeInfer(c *InferCtx) ([]onnx.Type, error) {
@@ -1643,7 +1635,7 @@ func squeezeRun(c *RunCtx) ([]*tensor.Dense, error) {
 			shape = append(shape, d)
 		}
 	}
-	return []*tensor.Dense{shapeClone(x, shape, c.Threads)}, nil
+	return []*tensor.Dense{shapeView(x, shape)}, nil
 }
 
 // ---------------------------------------------------------------------------
