@@ -560,7 +560,7 @@ func elemArith(c *RunCtx, op elemOp, out, a, b *tensor.Dense) error {
 	switch k, _ := shapeStore(out.DType); k {
 	case shapeF32:
 		elemBroadcast2(th, out.F32, out.Shape, a.F32, a.Shape, b.F32, b.Shape, func(o, x, y []float32, sx, sy int) {
-			if !elemMulRowF32(op, o, x, y, sx, sy) {
+			if !elemVecRowF32(op, o, x, y, sx, sy) {
 				elemArithRow(op, o, x, y, sx, sy)
 			}
 			c.applyClamp(o)
@@ -589,20 +589,52 @@ func elemArith(c *RunCtx, op elemOp, out, a, b *tensor.Dense) error {
 	return nil
 }
 
-// elemMulRowF32 does a float32 Mul row with vector instructions
-// (vec.Mul, or vec.Scale where one side is broadcast, as in a
-// squeeze-excitation gate) and reports whether op was Mul.
-func elemMulRowF32(op elemOp, out, a, b []float32, sa, sb int) bool {
-	if op != elemMul {
-		return false
-	}
+// elemVecRowF32 does a float32 Add, Sub, Mul or Div row with vector
+// instructions (vec.Mul, or vec.Scale where one side is broadcast, as in
+// a squeeze-excitation gate; vec.Add and its kin) and reports whether it
+// did: Max and Min stay with elemArithRow, whose NaN handling the vector
+// instructions do not share.
+func elemVecRowF32(op elemOp, out, a, b []float32, sa, sb int) bool {
 	switch {
 	case sa == 1 && sb == 1:
-		vec.Mul(out, a, b)
+		switch op {
+		case elemAdd:
+			vec.Add(out, a, b)
+		case elemSub:
+			vec.Sub(out, a, b)
+		case elemMul:
+			vec.Mul(out, a, b)
+		case elemDiv:
+			vec.Div(out, a, b)
+		default:
+			return false
+		}
 	case sb == 0:
-		vec.Scale(out, a, b[0])
+		switch op {
+		case elemAdd:
+			vec.AddScalar(out, a, b[0])
+		case elemSub:
+			vec.AddScalar(out, a, -b[0])
+		case elemMul:
+			vec.Scale(out, a, b[0])
+		case elemDiv:
+			vec.DivScalar(out, a, b[0])
+		default:
+			return false
+		}
 	default:
-		vec.Scale(out, b, a[0])
+		switch op {
+		case elemAdd:
+			vec.AddScalar(out, b, a[0])
+		case elemSub:
+			vec.ScalarSub(out, a[0], b)
+		case elemMul:
+			vec.Scale(out, b, a[0])
+		case elemDiv:
+			vec.ScalarDiv(out, a[0], b)
+		default:
+			return false
+		}
 	}
 	return true
 }

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"math"
 
 	"github.com/graft-ml/graft/onnx"
@@ -91,7 +92,11 @@ func softmaxRun(c *RunCtx, mode softmaxMode) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := tensor.New(x.DType, x.Shape...)
+	// Softmax writes every element; Hardmax only its ones.
+	out := tensor.NewUninit(x.DType, x.Shape...)
+	if mode == softmaxHard {
+		out = tensor.New(x.DType, x.Shape...)
+	}
 	if out.Len() == 0 {
 		return []*tensor.Dense{out}, nil
 	}
@@ -134,6 +139,10 @@ func softmaxKernel[T float32 | float64](dst, src []T, outer, dim, inner int, log
 
 // softmaxRow normalises one contiguous group.
 func softmaxRow[T float32 | float64](dst, src []T, log bool) {
+	if d32, ok := any(dst).([]float32); ok && !log {
+		softmaxRow32(d32, any(src).([]float32))
+		return
+	}
 	m := src[0]
 	for _, v := range src {
 		if v > m {
@@ -155,6 +164,22 @@ func softmaxRow[T float32 | float64](dst, src []T, log bool) {
 	for i := range dst {
 		dst[i] *= r
 	}
+}
+
+// softmaxRow32 is softmaxRow for float32 in vector passes: the maximum,
+// e^(x−m) (the difference rounded to float32, then vec.Exp, within an ulp
+// of the exact exponential of that difference), the sum in float64, and
+// the scaling.
+func softmaxRow32(dst, src []float32) {
+	m := src[0]
+	for _, v := range src {
+		if v > m {
+			m = v
+		}
+	}
+	vec.AddScalar(dst, src, -m)
+	vec.Exp(dst, dst)
+	vec.Scale(dst, dst, float32(1/vec.Sum(dst)))
 }
 
 // softmaxCols normalises len(m) adjacent columns of a [dim, inner] slab
