@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"math"
 
 	"github.com/graft-ml/graft/onnx"
@@ -154,9 +155,7 @@ func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 	normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
 		m, a := float32(mul[pl%ch]), float32(add[pl%ch])
 		dst := y.F32[pl*size : (pl+1)*size]
-		for i, v := range x.F32[pl*size : (pl+1)*size] {
-			dst[i] = v*m + a
-		}
+		vec.ScaleShift(dst, x.F32[pl*size:(pl+1)*size], m, a)
 		c.applyClamp(dst)
 	})
 	return append([]*tensor.Dense{y}, extra...), nil

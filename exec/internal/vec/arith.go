@@ -81,3 +81,14 @@ const (
 	opScalarSub // s − x
 	opScalarDiv // s / x
 )
+
+// ScaleShift sets dst[i] = src[i]·m + a, the product rounded before the
+// sum (no fused multiply-add), as a per-channel affine map such as an
+// inference-mode BatchNormalization computes it.
+func ScaleShift(dst, src []float32, m, a float32) {
+	src = src[:len(dst)]
+	n := scaleShiftBlocks(dst, src, m, a)
+	for i := n; i < len(dst); i++ {
+		dst[i] = src[i]*m + a
+	}
+}

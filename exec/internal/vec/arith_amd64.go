@@ -65,3 +65,15 @@ func arithScalarBlocks(op arithOp, dst, x []float32, s float32) int {
 	}
 	return n
 }
+
+//go:noescape
+func scaleShiftAVX(dst, src *float32, n int, m, a float32)
+
+func scaleShiftBlocks(dst, src []float32, m, a float32) int {
+	n := len(dst) / 8 * 8
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	scaleShiftAVX(&dst[0], &src[0], n, m, a)
+	return n
+}

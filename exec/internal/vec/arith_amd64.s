@@ -65,3 +65,25 @@ WITHSCALAR(·addScalarAVX, VADDPS, Y0, Y15)
 WITHSCALAR(·divScalarAVX, VDIVPS, Y0, Y15)
 WITHSCALAR(·scalarSubAVX, VSUBPS, Y15, Y0)
 WITHSCALAR(·scalarDivAVX, VDIVPS, Y15, Y0)
+
+// func scaleShiftAVX(dst, src *float32, n int, m, a float32)
+// dst = src·m + a, multiply and add rounded separately; n a positive
+// multiple of 8.
+TEXT ·scaleShiftAVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y14
+	VBROADCASTSS a+28(FP), Y15
+	SHRQ $3, CX
+
+loop:
+	VMULPS  (SI), Y14, Y0
+	VADDPS  Y15, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     loop
+	VZEROUPPER
+	RET

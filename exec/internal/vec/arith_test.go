@@ -31,6 +31,7 @@ func TestArith(t *testing.T) {
 		{"DivScalar", DivScalar, func(x, s float32) float32 { return x / s }},
 		{"ScalarSub", func(dst, x []float32, s float32) { ScalarSub(dst, s, x) }, func(x, s float32) float32 { return s - x }},
 		{"ScalarDiv", func(dst, x []float32, s float32) { ScalarDiv(dst, s, x) }, func(x, s float32) float32 { return s / x }},
+		{"ScaleShift", func(dst, x []float32, s float32) { ScaleShift(dst, x, s, 0.375) }, func(x, s float32) float32 { return x*s + 0.375 }},
 	}
 	same := func(g, w float32) bool { return math.Float32bits(g) == math.Float32bits(w) || (g != g && w != w) }
 	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 24, 33, 100} {
