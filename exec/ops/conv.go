@@ -647,10 +647,11 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 			}
 		}
 		yc := y[(b*g.cout+gi*mg)*n+n0:]
-		gemm.SgemmPackedA(threads, false, nt, 1, packs[gi], rhs, ldb, 0, yc, n)
-		// Bias and fused activation in one pass over the tile, while it
-		// is in cache.
-		if bias != nil || c.Clamp != nil {
+		ep := c.gemmEpilogue(convGroupBias(bias, gi, mg))
+		gemm.SgemmPackedA(threads, false, nt, 1, packs[gi], rhs, ldb, 0, yc, n, ep)
+		// Otherwise bias and fused activation in one pass over the tile,
+		// while it is in cache.
+		if ep == nil && (bias != nil || c.Clamp != nil) {
 			for m := range mg {
 				row := yc[m*n : m*n+nt]
 				var bv float32
@@ -678,6 +679,14 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 		unit(u, s.f, threads)
 	}
 	convUnitBufs.Put(s)
+}
+
+// convGroupBias returns group gi's mg biases, nil without a bias.
+func convGroupBias(bias []float32, gi, mg int) []float32 {
+	if bias == nil {
+		return nil
+	}
+	return bias[gi*mg : (gi+1)*mg]
 }
 
 // convFlatWide reports whether an output wo wide is wide enough for
@@ -850,12 +859,13 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 		n0b := n0 - oy0*cw
 		if !dense {
 			tile := s.f[:mg*nt]
-			gemm.SgemmPackedAIndirect(threads, nt, 1, packs[gi], padded[n0b:], rows, 0, tile, nt)
+			gemm.SgemmPackedAIndirect(threads, nt, 1, packs[gi], padded[n0b:], rows, 0, tile, nt, nil)
 			convFlatStore(c, yg, tile, bias, g, f, gi, n0, nt)
 			return
 		}
-		gemm.SgemmPackedASegments(threads, nt, 1, packs[gi], padded, rows, n0b, Wo, bf.wp, 0, yg[n0:], n)
-		if bias != nil || c.Clamp != nil {
+		ep := c.gemmEpilogue(convGroupBias(bias, gi, mg))
+		gemm.SgemmPackedASegments(threads, nt, 1, packs[gi], padded, rows, n0b, Wo, bf.wp, 0, yg[n0:], n, ep)
+		if ep == nil && (bias != nil || c.Clamp != nil) {
 			for m := range mg {
 				row := yg[m*n+n0 : m*n+n0+nt]
 				var bv float32
@@ -1295,7 +1305,7 @@ func convTransposeGemm(c *RunCtx, y, x []float32, w *tensor.Dense, g *convShape)
 	unit := func(u int, cols []float32, threads int) {
 		b, gi := u/g.group, u%g.group
 		xg := x[(b*g.cin+gi*cg)*nIn : (b*g.cin+(gi+1)*cg)*nIn]
-		gemm.SgemmPackedA(threads, false, nIn, 1, packs[gi], xg, nIn, 0, cols, nIn)
+		gemm.SgemmPackedA(threads, false, nIn, 1, packs[gi], xg, nIn, 0, cols, nIn, nil)
 		yg := y[(b*g.cout+gi*mg)*nOut : (b*g.cout+(gi+1)*mg)*nOut]
 		// Output channels are independent: each reads its own ks rows.
 		parallelFor(threads, mg, max(1, (1<<15)/max(1, ks*nIn)), func(m0, m1 int) {

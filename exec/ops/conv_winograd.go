@@ -185,7 +185,7 @@ func convWinograd(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g 
 		})
 		parallelFor(threads, 16, 1, func(lo, hi int) {
 			for xi := lo; xi < hi; xi++ {
-				gemm.SgemmPackedA(1, false, n, 1, packs[xi], v[xi*cin*T:], T, 0, m[xi*cout*T:], T)
+				gemm.SgemmPackedA(1, false, n, 1, packs[xi], v[xi*cin*T:], T, 0, m[xi*cout*T:], T, nil)
 			}
 		})
 		parallelFor(threads, cout, 1, func(lo, hi int) {

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"github.com/graft-ml/graft/exec/internal/gemm"
 	"math"
 
 	"github.com/graft-ml/graft/exec/internal/vec"
@@ -123,6 +124,19 @@ func (c *RunCtx) biasActivate(dst, src []float32, bias float32) {
 	if c.Clamp != nil && c.Clamp.Func != nil {
 		c.Clamp.Func(dst, dst)
 	}
+}
+
+// gemmEpilogue returns the epilogue by which a GEMM adds a convolution's
+// bias (one value per row of its output, nil for none) and the run's
+// fused clamp as it stores its tiles, or nil where there is nothing to add
+// or the fused activation is a function (Sigmoid, Tanh): then the caller
+// runs biasActivate over the output.
+func (c *RunCtx) gemmEpilogue(bias []float32) *gemm.Epilogue {
+	if (bias == nil && c.Clamp == nil) || (c.Clamp != nil && c.Clamp.Func != nil) {
+		return nil
+	}
+	lo, hi := c.clampBounds()
+	return &gemm.Epilogue{Bias: bias, Lo: lo, Hi: hi}
 }
 
 // applyClamp applies the run's fused clamp, if any, to s.

@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"runtime"
 	"sync"
 )
@@ -29,13 +30,14 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, alpha float32,
 	checkC(m, n, c, ldc)
 	as := aSrc{trans: transA, a: a, lda: lda}
 	bs := bSrc{trans: transB, b: b, ldb: ldb}
-	sgemm(threads, active, m, n, k, alpha, as, bs, beta, c, ldc)
+	sgemm(threads, active, m, n, k, alpha, as, bs, beta, c, ldc, nil)
 }
 
 // SgemmPackedA computes C = alpha*op(A)*op(B) + beta*C where op(A) (m×k) was
 // packed by PackA, B is k×n (n×k if transB) with row stride ldb, and C is m×n
-// with row stride ldc. It uses up to threads goroutines.
-func SgemmPackedA(threads int, transB bool, n int, alpha float32, pa *PackedA, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// with row stride ldc. It uses up to threads goroutines. ep, if not nil,
+// finishes C's elements (see Epilogue).
+func SgemmPackedA(threads int, transB bool, n int, alpha float32, pa *PackedA, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
 	if pa == nil {
 		panic("gemm: nil PackedA")
 	}
@@ -45,9 +47,10 @@ func SgemmPackedA(threads int, transB bool, n int, alpha float32, pa *PackedA, b
 	m, k := pa.m, pa.k
 	checkB(transB, k, n, b, ldb)
 	checkC(m, n, c, ldc)
+	checkEpilogue(m, ep)
 	as := aSrc{pk: pa}
 	bs := bSrc{trans: transB, b: b, ldb: ldb}
-	sgemm(threads, pa.kern, m, n, k, alpha, as, bs, beta, c, ldc)
+	sgemm(threads, pa.kern, m, n, k, alpha, as, bs, beta, c, ldc, ep)
 }
 
 // SgemmPackedAIndirect computes C = alpha*op(A)*B + beta*C where op(A)
@@ -55,8 +58,8 @@ func SgemmPackedA(threads int, transB bool, n int, alpha float32, pa *PackedA, b
 // Rows may overlap or repeat: a stride-1 convolution's B is its
 // zero-padded input read at one shifted offset per weight tap, an im2col
 // matrix that is never written out.
-func SgemmPackedAIndirect(threads, n int, alpha float32, pa *PackedA, b []float32, rows []int, beta float32, c []float32, ldc int) {
-	SgemmPackedASegments(threads, n, alpha, pa, b, rows, 0, max(n, 1), 0, beta, c, ldc)
+func SgemmPackedAIndirect(threads, n int, alpha float32, pa *PackedA, b []float32, rows []int, beta float32, c []float32, ldc int, ep *Epilogue) {
+	SgemmPackedASegments(threads, n, alpha, pa, b, rows, 0, max(n, 1), 0, beta, c, ldc, ep)
 }
 
 // SgemmPackedASegments is SgemmPackedAIndirect for a B whose rows are
@@ -66,7 +69,7 @@ func SgemmPackedAIndirect(threads, n int, alpha float32, pa *PackedA, b []float3
 // columns long, so that B's columns, and C's, are exactly the output
 // positions (from col0 on). Segments are packed fastest when seg is a
 // multiple of 8.
-func SgemmPackedASegments(threads, n int, alpha float32, pa *PackedA, b []float32, rows []int, col0, seg, stride int, beta float32, c []float32, ldc int) {
+func SgemmPackedASegments(threads, n int, alpha float32, pa *PackedA, b []float32, rows []int, col0, seg, stride int, beta float32, c []float32, ldc int, ep *Epilogue) {
 	if pa == nil {
 		panic("gemm: nil PackedA")
 	}
@@ -91,9 +94,10 @@ func SgemmPackedASegments(threads, n int, alpha float32, pa *PackedA, b []float3
 		}
 	}
 	checkC(m, n, c, ldc)
+	checkEpilogue(m, ep)
 	as := aSrc{pk: pa}
 	bs := bSrc{b: b, rows: rows, seg: seg, segStride: stride, col0: col0}
-	sgemm(threads, pa.kern, m, n, k, alpha, as, bs, beta, c, ldc)
+	sgemm(threads, pa.kern, m, n, k, alpha, as, bs, beta, c, ldc, ep)
 }
 
 // SgemmPackedB computes C = alpha*op(A)*op(B) + beta*C where A is m×k (k×m if
@@ -115,7 +119,7 @@ func SgemmPackedB(threads int, transA bool, m int, alpha float32, a []float32, l
 	}
 	as := aSrc{trans: transA, a: a, lda: lda}
 	bs := bSrc{pk: pb}
-	sgemm(threads, pb.kern, m, n, k, alpha, as, bs, beta, c, ldc)
+	sgemm(threads, pb.kern, m, n, k, alpha, as, bs, beta, c, ldc, nil)
 }
 
 func checkA(trans bool, m, k int, a []float32, lda int) {
@@ -212,12 +216,18 @@ func (s *bSrc) panels(ws *workspace, kn *kernel, jc, nb, pc, kb int) []float32 {
 }
 
 // sgemm validates nothing: the callers have checked shapes and lengths.
-func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc, beta float32, c []float32, ldc int) {
+func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc, beta float32, c []float32, ldc int, ep *Epilogue) {
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
+		if ep != nil {
+			for i := range m {
+				row := c[i*ldc : i*ldc+n]
+				vec.BiasClamp(row, row, ep.bias(i), ep.Lo, ep.Hi)
+			}
+		}
 		return
 	}
 	if threads > 1 && float64(m)*float64(n)*float64(k) >= float64(parallelMinWork) {
@@ -245,12 +255,12 @@ func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc
 		if t > 1 {
 			b := batches.Get().(*batch)
 			b.call = gemmCall{kn: kn, m: m, n: n, k: k, alpha: alpha, beta: beta,
-				as: as, bs: bs, c: c, ldc: ldc, splitN: splitN, units: units, step: step, t: t}
+				as: as, bs: bs, c: c, ldc: ldc, ep: ep, splitN: splitN, units: units, step: step, t: t}
 			runBatch(b, t, t-1)
 			return
 		}
 	}
-	kn.run(m, n, k, alpha, &as, &bs, beta, c, ldc)
+	kn.run(m, n, k, alpha, &as, &bs, beta, c, ldc, ep, 0)
 }
 
 // gemmCall is a product split into t parts along n (splitN) or m, in units
@@ -263,6 +273,7 @@ type gemmCall struct {
 	bs             bSrc
 	c              []float32
 	ldc            int
+	ep             *Epilogue
 	splitN         bool
 	units, step, t int
 }
@@ -274,16 +285,17 @@ func (g *gemmCall) part(i int) {
 	if g.splitN {
 		hi = min(hi, g.n)
 		bs.col0 += lo
-		g.kn.run(g.m, hi-lo, g.k, g.alpha, &as, &bs, g.beta, g.c[lo:], g.ldc)
+		g.kn.run(g.m, hi-lo, g.k, g.alpha, &as, &bs, g.beta, g.c[lo:], g.ldc, g.ep, 0)
 	} else {
 		hi = min(hi, g.m)
 		as.row0 += lo
-		g.kn.run(hi-lo, g.n, g.k, g.alpha, &as, &bs, g.beta, g.c[lo*g.ldc:], g.ldc)
+		g.kn.run(hi-lo, g.n, g.k, g.alpha, &as, &bs, g.beta, g.c[lo*g.ldc:], g.ldc, g.ep, lo)
 	}
 }
 
-// run is the serial blocked driver for m, n, k >= 1.
-func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float32, c []float32, ldc int) {
+// run is the serial blocked driver for m, n, k >= 1. Row 0 of c is row
+// row0 of the whole product, for ep's bias.
+func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float32, c []float32, ldc int, ep *Epilogue, row0 int) {
 	ws := wsPool.Get().(*workspace)
 	tmp := ws.bufTmp(kn.mr * kn.nr)
 	for jc := 0; jc < n; jc += kn.nc {
@@ -295,18 +307,25 @@ func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float
 				be = 1
 			}
 			bp := bs.panels(ws, kn, jc, nb, pc, kb)
+			// The epilogue goes with the last block of depth.
+			var last *Epilogue
+			if pc+kb == k {
+				last = ep
+			}
 			for ic := 0; ic < m; ic += kn.mc {
 				mb := min(kn.mc, m-ic)
 				ap := as.panels(ws, kn, ic, mb, pc, kb)
-				kn.macro(mb, nb, kb, alpha, ap, bp, be, c[ic*ldc+jc:], ldc, tmp)
+				kn.macro(mb, nb, kb, alpha, ap, bp, be, c[ic*ldc+jc:], ldc, tmp, last, row0+ic)
 			}
 		}
 	}
 	wsPool.Put(ws)
 }
 
-// macro multiplies packed panels ap (mb×kb) and bp (kb×nb) into C.
-func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp []float32) {
+// macro multiplies packed panels ap (mb×kb) and bp (kb×nb) into C, and
+// applies ep, if not nil, to the finished tiles (row 0 of c being row
+// row0 of the product).
+func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp []float32, ep *Epilogue, row0 int) {
 	mr, nr, fn := kn.mr, kn.nr, kn.fn
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
@@ -317,7 +336,15 @@ func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, beta fl
 			if rows == mr && cols == nr {
 				// The callers' length checks guarantee that the whole tile
 				// lies inside c: (ir+mr-1)*ldc + jr+nr-1 <= (m-1)*ldc + n-1.
-				fn(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta)
+				switch {
+				case ep == nil:
+					fn(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta)
+				case kn.ep != nil:
+					kn.ep(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta, ep.biasAt(row0+ir), ep.Lo, ep.Hi)
+				default:
+					fn(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta)
+					ep.apply(c[ir*ldc+jr:], ldc, rows, cols, row0+ir)
+				}
 				continue
 			}
 			fn(kb, apan, bpan, &tmp[0], nr, 1, 0)
@@ -334,7 +361,46 @@ func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, beta fl
 					}
 				}
 			}
+			if ep != nil {
+				ep.apply(c[ir*ldc+jr:], ldc, rows, cols, row0+ir)
+			}
 		}
+	}
+}
+
+// checkEpilogue panics unless ep's bias covers m rows.
+func checkEpilogue(m int, ep *Epilogue) {
+	if ep != nil && ep.Bias != nil && len(ep.Bias) < m {
+		panic("gemm: epilogue bias shorter than C's rows")
+	}
+}
+
+// noBias is the bias of an Epilogue without one, for the kernels that
+// read mr values.
+var noBias [32]float32
+
+// bias returns row i's bias.
+func (ep *Epilogue) bias(i int) float32 {
+	if ep.Bias == nil {
+		return 0
+	}
+	return ep.Bias[i]
+}
+
+// biasAt points at the bias of rows i… for a kernel's epilogue.
+func (ep *Epilogue) biasAt(i int) *float32 {
+	if ep.Bias == nil {
+		return &noBias[0]
+	}
+	return &ep.Bias[i]
+}
+
+// apply finishes a rows×cols tile of c (row stride ldc) whose first row
+// is row row0 of the product.
+func (ep *Epilogue) apply(c []float32, ldc, rows, cols, row0 int) {
+	for r := range rows {
+		row := c[r*ldc : r*ldc+cols]
+		vec.BiasClamp(row, row, ep.bias(row0+r), ep.Lo, ep.Hi)
 	}
 }
 

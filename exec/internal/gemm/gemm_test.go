@@ -300,7 +300,7 @@ func TestPacked(t *testing.T) {
 						// Packing must copy: scribbling over a afterwards
 						// (and restoring it) must not matter.
 						p.check(t, func(p *problem) {
-							SgemmPackedA(threads, p.transB, p.n, p.alpha, pa, p.b, p.ldb, p.beta, p.c(), p.ldc)
+							SgemmPackedA(threads, p.transB, p.n, p.alpha, pa, p.b, p.ldb, p.beta, p.c(), p.ldc, nil)
 						})
 						p = newProblem(r, transA, transB, s[0], s[1], s[2], sc.alpha, sc.beta, 2, sc.nanC)
 						pb := PackB(p.transB, p.k, p.n, p.b, p.ldb)
@@ -333,7 +333,7 @@ func TestPackedKernelSwitch(t *testing.T) {
 	pb := PackB(p.transB, p.k, p.n, p.b, p.ldb)
 	active = ks[len(ks)-1]
 	p.check(t, func(p *problem) {
-		SgemmPackedA(2, p.transB, p.n, p.alpha, pa, p.b, p.ldb, p.beta, p.c(), p.ldc)
+		SgemmPackedA(2, p.transB, p.n, p.alpha, pa, p.b, p.ldb, p.beta, p.c(), p.ldc, nil)
 	})
 	p.check(t, func(p *problem) {
 		SgemmPackedB(2, p.transA, p.m, p.alpha, p.a, p.lda, pb, p.beta, p.c(), p.ldc)
@@ -375,10 +375,10 @@ func TestPanics(t *testing.T) {
 		{"gemm: c too short", func() { Sgemm(false, false, 2, 2, 2, 1, buf, 2, buf, 2, 0, buf[:3], 2) }},
 		{"gemm: lda < k", func() { PackA(false, 2, 3, buf, 2) }},
 		{"gemm: ldb < n", func() { PackB(false, 2, 3, buf, 2) }},
-		{"gemm: nil PackedA", func() { SgemmPackedA(1, false, 2, 1, nil, buf, 2, 0, buf, 2) }},
+		{"gemm: nil PackedA", func() { SgemmPackedA(1, false, 2, 1, nil, buf, 2, 0, buf, 2, nil) }},
 		{"gemm: nil PackedB", func() { SgemmPackedB(1, false, 2, 1, buf, 2, nil, 0, buf, 2) }},
 		{"gemm: c too short", func() {
-			SgemmPackedA(1, false, 2, 1, PackA(false, 2, 2, buf, 2), buf, 2, 0, buf[:3], 2)
+			SgemmPackedA(1, false, 2, 1, PackA(false, 2, 2, buf, 2), buf, 2, 0, buf[:3], 2, nil)
 		}},
 	}
 	for _, tc := range cases {
@@ -406,7 +406,7 @@ func TestNoAllocs(t *testing.T) {
 	if got := testing.AllocsPerRun(20, func() {
 		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 		Sgemm(true, true, m, n, k, 1, a, m, b, k, 1, c, n)
-		SgemmPackedA(1, false, n, 1, pa, b, n, 0, c, n)
+		SgemmPackedA(1, false, n, 1, pa, b, n, 0, c, n, nil)
 		SgemmParallel(2, false, true, m, n, k, 1, a, k, b, k, 0, c, n)
 	}); got >= 1 {
 		t.Errorf("%v allocations per call", got)
@@ -443,7 +443,7 @@ func BenchmarkSgemmPackedA(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		b.Run(fmt.Sprintf("%dx%dx%d/threads=%d", m, n, k, threads), func(b *testing.B) {
 			for b.Loop() {
-				SgemmPackedA(threads, false, n, 1, pa, bb, n, 0, c, n)
+				SgemmPackedA(threads, false, n, 1, pa, bb, n, 0, c, n, nil)
 			}
 			reportGFLOPS(b, m, n, k)
 		})
@@ -522,7 +522,7 @@ func TestPackedAIndirect(t *testing.T) {
 				}
 				want, tol := refGemm(false, false, m, n, k, 1.5, a, k, b, n, 0.5, c, n)
 				pa := PackA(false, m, k, a, k)
-				SgemmPackedAIndirect(threads, n, 1.5, pa, src, rows, 0.5, c, n)
+				SgemmPackedAIndirect(threads, n, 1.5, pa, src, rows, 0.5, c, n, nil)
 				for i := range want {
 					if d := math.Abs(float64(c[i]) - want[i]); d > tol[i] {
 						t.Fatalf("m,n,k=%d,%d,%d threads %d: C[%d] = %g, want %g (tol %g)", m, n, k, threads, i, c[i], want[i], tol[i])
@@ -608,7 +608,7 @@ func TestPackedASegments(t *testing.T) {
 				}
 				want, tol := refGemm(false, false, m, n, k, 1.5, a, k, b, n, 0.5, c, n)
 				pa := PackA(false, m, k, a, k)
-				SgemmPackedASegments(threads, n, 1.5, pa, src, rows, col0, seg, stride, 0.5, c, n)
+				SgemmPackedASegments(threads, n, 1.5, pa, src, rows, col0, seg, stride, 0.5, c, n, nil)
 				for i := range want {
 					if d := math.Abs(float64(c[i]) - want[i]); d > tol[i] {
 						t.Fatalf("m,n,k=%d,%d,%d col0 %d seg %d/%d threads %d: C[%d] = %g, want %g (tol %g)", m, n, k, col0, seg, stride, threads, i, c[i], want[i], tol[i])

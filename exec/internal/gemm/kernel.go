@@ -11,6 +11,20 @@ import "unsafe"
 // ldc is the row stride of C in elements. k >= 1.
 type microFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// epilogueFunc is a microFunc that then applies an Epilogue to the tile in
+// registers: c = min(max(c + bias[r], lo), hi) on row r, bias holding mr
+// values.
+type epilogueFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32)
+
+// Epilogue finishes each element of C once its product is complete:
+// c = min(max(c + Bias[i], Lo), Hi) on row i, as a layer adds its bias and
+// applies a fused Relu or Clip. Bias may be nil (no bias); Lo and Hi may
+// be infinite. NaNs stay NaN.
+type Epilogue struct {
+	Bias   []float32
+	Lo, Hi float32
+}
+
 // kernel describes a micro-kernel and the cache-blocking parameters the
 // driver uses with it.
 type kernel struct {
@@ -21,6 +35,9 @@ type kernel struct {
 	mc   int // rows of a packed A block; multiple of mr
 	nc   int // columns of a packed B block; multiple of nr
 	fn   microFunc
+	// ep, if set, is fn with the epilogue in registers; without it the
+	// driver applies the epilogue to each finished tile.
+	ep epilogueFunc
 }
 
 // active is the kernel used by Sgemm, PackA and PackB. It is chosen at

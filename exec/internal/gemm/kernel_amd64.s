@@ -59,82 +59,81 @@
 	VMOVUPS ZB, 64(DX);  \
 	ADDQ    R8, DX
 
+// K832_PRODUCT loads the arguments, prefetches the C tile and leaves the
+// 8×32 product Ap·Bp in Z0..Z15, ending at label k832done (labels are
+// per function, so both kernels can expand it).
+#define K832_PRODUCT \
+	MOVQ k+0(FP), CX; \
+	MOVQ a+8(FP), SI; \
+	MOVQ b+16(FP), DI; \
+	MOVQ c+24(FP), DX; \
+	MOVQ ldc+32(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ       DX, R9; \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ       R8, R9; \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ       R8, R9; \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ       R8, R9; \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ       R8, R9; \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ       R8, R9; \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ       R8, R9; \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ       R8, R9; \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; \
+	VPXORD Z10, Z10, Z10; \
+	VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; \
+	VPXORD Z13, Z13, Z13; \
+	VPXORD Z14, Z14, Z14; \
+	VPXORD Z15, Z15, Z15; \
+	CMPQ CX, $4; \
+	JLT  k832tail; \
+k832loop4: \
+	K832_STEP(0, 0); \
+	K832_STEP(32, 128); \
+	K832_STEP(64, 256); \
+	K832_STEP(96, 384); \
+	ADDQ $128, SI; \
+	ADDQ $512, DI; \
+	SUBQ $4, CX; \
+	CMPQ CX, $4; \
+	JGE  k832loop4; \
+k832tail: \
+	TESTQ CX, CX; \
+	JEQ   k832done; \
+k832loop1: \
+	K832_STEP(0, 0); \
+	ADDQ $32, SI; \
+	ADDQ $128, DI; \
+	DECQ CX; \
+	JNE  k832loop1
+
 // func kern8x32AVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
 TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-48
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-
-	// Prefetch the C tile.
-	MOVQ       DX, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-
-	CMPQ CX, $4
-	JLT  k832tail
-
-k832loop4:
-	K832_STEP(0, 0)
-	K832_STEP(32, 128)
-	K832_STEP(64, 256)
-	K832_STEP(96, 384)
-	ADDQ $128, SI
-	ADDQ $512, DI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JGE  k832loop4
-
-k832tail:
-	TESTQ CX, CX
-	JEQ   k832done
-
-k832loop1:
-	K832_STEP(0, 0)
-	ADDQ $32, SI
-	ADDQ $128, DI
-	DECQ CX
-	JNE  k832loop1
+	K832_PRODUCT
 
 k832done:
 	VBROADCASTSS alpha+40(FP), Z26
@@ -162,6 +161,76 @@ k832nobeta:
 	K832_STORE(Z10, Z11)
 	K832_STORE(Z12, Z13)
 	K832_STORE(Z14, Z15)
+	VZEROUPPER
+	RET
+
+// Store row pair (ZA, ZB) as K832_STORE(_BETA) does, then add the row's
+// bias (BOFF(BX)) and clamp to [lo (Z29), hi (Z30)]: the epilogue of
+// kern8x32AVX512Ep. The data is VMAXPS's and VMINPS's second source, so
+// NaNs stay NaN, as in vec.BiasClamp.
+#define K832_EP(ZA, ZB, BOFF) \
+	VBROADCASTSS BOFF(BX), Z28; \
+	VADDPS       Z28, ZA, ZA;   \
+	VADDPS       Z28, ZB, ZB;   \
+	VMAXPS       ZA, Z29, ZA;   \
+	VMAXPS       ZB, Z29, ZB;   \
+	VMINPS       ZA, Z30, ZA;   \
+	VMINPS       ZB, Z30, ZB
+
+#define K832_STORE_EP_BETA(ZA, ZB, BOFF) \
+	VMULPS      Z26, ZA, ZA;     \
+	VMULPS      Z26, ZB, ZB;     \
+	VFMADD231PS (DX), Z27, ZA;   \
+	VFMADD231PS 64(DX), Z27, ZB; \
+	K832_EP(ZA, ZB, BOFF);       \
+	VMOVUPS     ZA, (DX);        \
+	VMOVUPS     ZB, 64(DX);      \
+	ADDQ        R8, DX
+
+#define K832_STORE_EP(ZA, ZB, BOFF) \
+	VMULPS  Z26, ZA, ZA;   \
+	VMULPS  Z26, ZB, ZB;   \
+	K832_EP(ZA, ZB, BOFF); \
+	VMOVUPS ZA, (DX);      \
+	VMOVUPS ZB, 64(DX);    \
+	ADDQ    R8, DX
+
+// func kern8x32AVX512Ep(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32)
+// kern8x32AVX512, then c = min(max(c + bias[r], lo), hi) on row r of the
+// tile while it is still in registers: a convolution's bias and fused
+// activation without another pass over its output. bias holds 8 values.
+TEXT ·kern8x32AVX512Ep(SB), NOSPLIT, $0-64
+	K832_PRODUCT
+
+k832done:
+	VBROADCASTSS alpha+40(FP), Z26
+	MOVQ         bias+48(FP), BX
+	VBROADCASTSS lo+56(FP), Z29
+	VBROADCASTSS hi+60(FP), Z30
+	MOVL         beta+44(FP), AX
+	ANDL         $0x7fffffff, AX
+	JEQ          e832nobeta
+	VBROADCASTSS beta+44(FP), Z27
+	K832_STORE_EP_BETA(Z0, Z1, 0)
+	K832_STORE_EP_BETA(Z2, Z3, 4)
+	K832_STORE_EP_BETA(Z4, Z5, 8)
+	K832_STORE_EP_BETA(Z6, Z7, 12)
+	K832_STORE_EP_BETA(Z8, Z9, 16)
+	K832_STORE_EP_BETA(Z10, Z11, 20)
+	K832_STORE_EP_BETA(Z12, Z13, 24)
+	K832_STORE_EP_BETA(Z14, Z15, 28)
+	VZEROUPPER
+	RET
+
+e832nobeta:
+	K832_STORE_EP(Z0, Z1, 0)
+	K832_STORE_EP(Z2, Z3, 4)
+	K832_STORE_EP(Z4, Z5, 8)
+	K832_STORE_EP(Z6, Z7, 12)
+	K832_STORE_EP(Z8, Z9, 16)
+	K832_STORE_EP(Z10, Z11, 20)
+	K832_STORE_EP(Z12, Z13, 24)
+	K832_STORE_EP(Z14, Z15, 28)
 	VZEROUPPER
 	RET
 
