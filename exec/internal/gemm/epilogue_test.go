@@ -61,7 +61,9 @@ func TestEpilogue(t *testing.T) {
 						viaRows := slices.Clone(c0)
 						SgemmPackedAIndirect(threads, n, 1, pa, b, rows, beta, viaRows, n, &ep)
 						for i := range want {
-							same := func(x float32) bool { return math.Float32bits(x) == math.Float32bits(want[i]) || (x != x && want[i] != want[i]) }
+							same := func(x float32) bool {
+								return math.Float32bits(x) == math.Float32bits(want[i]) || (x != x && want[i] != want[i])
+							}
 							if !same(got[i]) || !same(viaRows[i]) {
 								t.Fatalf("%s: element %d (row %d) = %v (indirect %v), want %v", name, i, i/n, got[i], viaRows[i], want[i])
 							}
