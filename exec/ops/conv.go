@@ -387,9 +387,41 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 			convWinograd(c, y.F32, x.F32, w, bias, &g)
 			break
 		}
+		if convDenseOK(&g) {
+			convDense(c, y.F32, x.F32, w, bias, &g)
+			break
+		}
 		convGemm(c, y.F32, x.F32, w, bias, &g)
 	}
 	return []*tensor.Dense{y}, nil
+}
+
+// convDenseOK reports whether the convolution is a dense layer: one
+// output position from one input position per image (a 1×1 window over a
+// 1×1 map, as in a squeeze-excitation block), without groups.
+func convDenseOK(g *convShape) bool {
+	return g.group == 1 && g.inSize() == 1 && g.outSize() == 1 && g.kSize() == 1
+}
+
+// convDense runs a dense-layer convolution as Y = X·Wᵀ, X being the
+// batch × cin input and Y the batch × cout output in their NCHW layout:
+// with one row per image, the product with the weights packed as B is a
+// matrix-vector product at batch 1 (gemm's one-row path), where packing
+// the weights as A would fill the micro-kernel's 32 columns with one.
+func convDense(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *convShape) {
+	pack := func() *gemm.PackedB { return gemm.PackB(true, g.cin, g.cout, w.F32, g.cin) }
+	pb, ok := convPacked(c, 1, convPackDense, 0, pack)
+	if !ok {
+		pb = pack()
+	}
+	gemm.SgemmPackedB(c.Threads, false, g.batch, 1, x, g.cin, pb, 0, y, g.cout)
+	for b := range g.batch {
+		row := y[b*g.cout : (b+1)*g.cout]
+		if bias != nil {
+			vec.Add(row, row, bias)
+		}
+		c.applyClamp(row)
+	}
 }
 
 // convAddBias adds bias[m] to every position of channel m (of size n).
@@ -474,6 +506,7 @@ const (
 	convPackMatMul
 	convPackGemm
 	convPackWinograd
+	convPackDense
 )
 
 // convPackCache holds weights packed for the GEMM, so that constant
@@ -649,18 +682,6 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 		yc := y[(b*g.cout+gi*mg)*n+n0:]
 		ep := c.gemmEpilogue(convGroupBias(bias, gi, mg))
 		gemm.SgemmPackedA(threads, false, nt, 1, packs[gi], rhs, ldb, 0, yc, n, ep)
-		// Otherwise bias and fused activation in one pass over the tile,
-		// while it is in cache.
-		if ep == nil && (bias != nil || c.Clamp != nil) {
-			for m := range mg {
-				row := yc[m*n : m*n+nt]
-				var bv float32
-				if bias != nil {
-					bv = bias[gi*mg+m]
-				}
-				c.biasActivate(row, row, bv)
-			}
-		}
 	}
 	bufLen := 0
 	if !pointwise {
@@ -865,16 +886,6 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 		}
 		ep := c.gemmEpilogue(convGroupBias(bias, gi, mg))
 		gemm.SgemmPackedASegments(threads, nt, 1, packs[gi], padded, rows, n0b, Wo, bf.wp, 0, yg[n0:], n, ep)
-		if ep == nil && (bias != nil || c.Clamp != nil) {
-			for m := range mg {
-				row := yg[m*n+n0 : m*n+n0+nt]
-				var bv float32
-				if bias != nil {
-					bv = bias[gi*mg+m]
-				}
-				c.biasActivate(row, row, bv)
-			}
-		}
 	}
 	tileLen := 0
 	if !dense {

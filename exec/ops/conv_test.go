@@ -245,6 +245,10 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "flat_group_bigpad", x: []int{2, 4, 5, 24}, cout: 6, kernel: []int{3, 3}, group: 2, pads: []int{4, 3, 2, 5}, threads: 3},
 		{name: "flat_tiles", x: []int{1, 40, 40, 40}, cout: 16, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}, threads: 2},
 		{name: "size1_pointwise", x: []int{1, 3, 1, 1}, cout: 2, kernel: []int{1, 1}},
+		// One position per image: a dense layer (convDense).
+		{name: "dense_batch", x: []int{3, 48, 1, 1}, cout: 70, kernel: []int{1, 1}, threads: 2},
+		{name: "dense_nobias", x: []int{1, 37, 1, 1}, cout: 9, kernel: []int{1, 1}, noBias: true},
+		{name: "dense_1d", x: []int{2, 5, 1}, cout: 3, kernel: []int{1}},
 		{name: "size1_3x3_pad1", x: []int{2, 3, 1, 1}, cout: 2, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
 		{name: "conv1d", x: []int{2, 3, 10}, cout: 4, kernel: []int{3}, strides: []int{2}, pads: []int{1, 1}},
 		{name: "conv1d_depthwise", x: []int{1, 4, 9}, cout: 4, kernel: []int{3}, group: 4, pads: []int{1, 0}},

@@ -127,16 +127,19 @@ func (c *RunCtx) biasActivate(dst, src []float32, bias float32) {
 }
 
 // gemmEpilogue returns the epilogue by which a GEMM adds a convolution's
-// bias (one value per row of its output, nil for none) and the run's
-// fused clamp as it stores its tiles, or nil where there is nothing to add
-// or the fused activation is a function (Sigmoid, Tanh): then the caller
-// runs biasActivate over the output.
+// bias (one value per row of its output, nil for none) and applies the
+// run's fused activation as it finishes its tiles, or nil where there is
+// nothing to add.
 func (c *RunCtx) gemmEpilogue(bias []float32) *gemm.Epilogue {
-	if (bias == nil && c.Clamp == nil) || (c.Clamp != nil && c.Clamp.Func != nil) {
+	if bias == nil && c.Clamp == nil {
 		return nil
 	}
 	lo, hi := c.clampBounds()
-	return &gemm.Epilogue{Bias: bias, Lo: lo, Hi: hi}
+	ep := &gemm.Epilogue{Bias: bias, Lo: lo, Hi: hi}
+	if c.Clamp != nil {
+		ep.Func = c.Clamp.Func
+	}
+	return ep
 }
 
 // applyClamp applies the run's fused clamp, if any, to s.

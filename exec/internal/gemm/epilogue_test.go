@@ -13,7 +13,8 @@ import (
 // bit for bit (the kernels add the bias and clamp after the same sums),
 // for every kernel, on shapes with edge tiles and several blocks of
 // depth, split among threads either way, with beta 0 and 1, without a
-// bias, and with NaNs in C reaching the clamp.
+// bias, with a Func after the clamp, and with NaNs in C reaching the
+// clamp.
 func TestEpilogue(t *testing.T) {
 	old := active
 	defer func() { active = old }()
@@ -28,6 +29,8 @@ func TestEpilogue(t *testing.T) {
 				{Bias: randSlice(r, m), Lo: -0.25, Hi: 0.5},
 				{Lo: 0, Hi: 6},
 				{Bias: randSlice(r, m), Lo: -inf, Hi: inf},
+				{Bias: randSlice(r, m), Lo: -inf, Hi: inf, Func: cube},
+				{Lo: 0, Hi: 6, Func: cube},
 			} {
 				for _, beta := range []float32{0, 1} {
 					for _, threads := range []int{1, 2, 3} {
@@ -48,6 +51,9 @@ func TestEpilogue(t *testing.T) {
 								}
 								if ep.Hi < v {
 									v = ep.Hi
+								}
+								if ep.Func != nil {
+									v = v * v * v
 								}
 								want[i*n+j] = v
 							}
@@ -72,6 +78,13 @@ func TestEpilogue(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// cube is an epilogue Func: x³ in place.
+func cube(dst, src []float32) {
+	for i, v := range src[:len(dst)] {
+		dst[i] = v * v * v
 	}
 }
 

@@ -226,6 +226,9 @@ func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc
 			for i := range m {
 				row := c[i*ldc : i*ldc+n]
 				vec.BiasClamp(row, row, ep.bias(i), ep.Lo, ep.Hi)
+				if ep.Func != nil {
+					ep.Func(row, row)
+				}
 			}
 		}
 		return
@@ -316,6 +319,12 @@ func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float
 				mb := min(kn.mc, m-ic)
 				ap := as.panels(ws, kn, ic, mb, pc, kb)
 				kn.macro(mb, nb, kb, alpha, ap, bp, be, c[ic*ldc+jc:], ldc, tmp, last, row0+ic)
+				if last != nil && last.Func != nil {
+					for i := ic; i < ic+mb; i++ {
+						row := c[i*ldc+jc : i*ldc+jc+nb]
+						last.Func(row, row)
+					}
+				}
 			}
 		}
 	}

@@ -19,10 +19,13 @@ type epilogueFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32, bi
 // Epilogue finishes each element of C once its product is complete:
 // c = min(max(c + Bias[i], Lo), Hi) on row i, as a layer adds its bias and
 // applies a fused Relu or Clip. Bias may be nil (no bias); Lo and Hi may
-// be infinite. NaNs stay NaN.
+// be infinite. NaNs stay NaN. Func, if set, then maps finished runs of a
+// row in place (a fused Sigmoid or SiLU), while they are in cache and on
+// the threads that computed them.
 type Epilogue struct {
 	Bias   []float32
 	Lo, Hi float32
+	Func   func(dst, src []float32)
 }
 
 // kernel describes a micro-kernel and the cache-blocking parameters the
