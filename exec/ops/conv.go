@@ -1069,8 +1069,8 @@ func convIm2col(cols, xg []float32, g *convShape, r0, r1, n0, nt int) {
 }
 
 // convFlatEnabled turns the flat path off when false (benchmarks compare
-// it with im2col).
-var convFlatEnabled = true
+// it with im2col); convDWBlockEnabled the blocked depthwise path.
+var convFlatEnabled, convDWBlockEnabled = true, true
 
 // convShortRun is the length below which a plain loop beats a call to
 // memmove or memclr.
@@ -1095,7 +1095,16 @@ func convZero(s []float32) {
 func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads int) {
 	mult := g.cout / g.cin
 	nIn, n, ks := g.inSize(), g.outSize(), g.kSize()
-	planes := g.batch * g.cout
+	// m0 is the first output channel left to do: the blocked path may
+	// have done those below it.
+	m0 := 0
+	if convDWBlockOK(g) && convDWBlockEnabled {
+		if m0 = convDWBlock(y, x, w, bias, g, clamp, threads); m0 == g.cout {
+			return
+		}
+	}
+	rest := g.cout - m0
+	planes := g.batch * rest
 	minPlanes := max(1, (1<<15)/max(1, n*ks))
 	same3x3 := g.k == [3]int{1, 3, 3} && g.s == [3]int{1, 1, 1} && g.d == [3]int{1, 1, 1} && g.p == [3]int{0, 1, 1}
 	parallelFor(threads, planes, minPlanes, func(lo, hi int) {
@@ -1108,8 +1117,9 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 			taps = newTapPlan(tapConv, 0, g.in[1], g.in[2], g.out[1], g.out[2],
 				[2]int{g.k[1], g.k[2]}, [2]int{g.s[1], g.s[2]}, [2]int{g.d[1], g.d[2]}, [2]int{g.p[1], g.p[2]})
 		}
-		for pl := lo; pl < hi; pl++ {
-			b, m := pl/g.cout, pl%g.cout
+		for p := lo; p < hi; p++ {
+			b, m := p/rest, m0+p%rest
+			pl := b*g.cout + m
 			var bv float32
 			if bias != nil {
 				bv = bias[m]

@@ -315,3 +315,10 @@ func alignedFloats(n int) []float32 {
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// Transpose8 sets dst[p*ldd+r] = src[off+r*lds+p] for r < 8 and p < kb:
+// eight rows of src interleaved element by element, as a blocked-channel
+// layout (eight channels a pixel) needs them.
+func Transpose8(dst []float32, ldd int, src []float32, off, lds, kb int) {
+	transpose8(dst, ldd, src, off, lds, kb)
+}

@@ -1,0 +1,50 @@
+package vec
+
+// DWC8 computes n·8 outputs of one output row of a depthwise convolution
+// for eight channels at once, from an input held eight channels a pixel
+// (a zero-padded plane block: element c of pixel (y, x) at (y·wp + x)·8 +
+// c) and writes them to the channels' own planes:
+//
+//	out[c·ldo + j] = clamp(bias[c] + Σ_{ky<kh, kx<kw} w[(ky·kw+kx)·8 + c] ·
+//	                       in[(ky·wp + j·s + kx)·8 + c], lo, hi)
+//
+// for c < 8 and j < 8n, where in starts at the row block of the output
+// row and clamp keeps NaNs. The blocked layout makes every tap one vector
+// of eight channels at any stride, so stride 2 costs no more than 1 and
+// small planes pay no per-row overhead (exec/ops' depthwise
+// convolution). in must hold (kh−1)·wp·8 + ((8n−1)·s + kw)·8 elements.
+// The assembly multiplies and adds with FMA; the twin rounds each product.
+func DWC8(out []float32, ldo int, in []float32, wp int, w, bias []float32, kh, kw, s, n int, lo, hi float32) {
+	if n <= 0 {
+		return
+	}
+	_ = in[(kh-1)*wp*8+((8*n-1)*s+kw)*8-1]
+	_ = out[7*ldo+8*n-1]
+	_ = w[kh*kw*8-1]
+	_ = bias[7]
+	if dwc8Blocks(out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi) {
+		return
+	}
+	dwc8Go(out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi)
+}
+
+// dwc8Go is DWC8 one element at a time.
+func dwc8Go(out []float32, ldo int, in []float32, wp int, w, bias []float32, kh, kw, s, n int, lo, hi float32) {
+	for c := range 8 {
+		for j := range 8 * n {
+			v := bias[c]
+			for ky := range kh {
+				for kx := range kw {
+					v += w[(ky*kw+kx)*8+c] * in[(ky*wp+j*s+kx)*8+c]
+				}
+			}
+			if lo > v {
+				v = lo
+			}
+			if hi < v {
+				v = hi
+			}
+			out[c*ldo+j] = v
+		}
+	}
+}
