@@ -1,9 +1,10 @@
 package gemm
 
 import (
-	"github.com/graft-ml/graft/exec/internal/vec"
 	"runtime"
 	"sync"
+
+	"github.com/graft-ml/graft/exec/internal/vec"
 )
 
 // parallelMinWork is the smallest m*n*k (multiply-adds) for which
@@ -223,13 +224,8 @@ func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
 		if ep != nil {
-			for i := range m {
-				row := c[i*ldc : i*ldc+n]
-				vec.BiasClamp(row, row, ep.bias(i), ep.Lo, ep.Hi)
-				if ep.Func != nil {
-					ep.Func(row, row)
-				}
-			}
+			ep.apply(c, ldc, m, n, 0)
+			ep.applyFunc(c, ldc, m, n)
 		}
 		return
 	}
@@ -319,11 +315,8 @@ func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float
 				mb := min(kn.mc, m-ic)
 				ap := as.panels(ws, kn, ic, mb, pc, kb)
 				kn.macro(mb, nb, kb, alpha, ap, bp, be, c[ic*ldc+jc:], ldc, tmp, last, row0+ic)
-				if last != nil && last.Func != nil {
-					for i := ic; i < ic+mb; i++ {
-						row := c[i*ldc+jc : i*ldc+jc+nb]
-						last.Func(row, row)
-					}
+				if last != nil {
+					last.applyFunc(c[ic*ldc+jc:], ldc, mb, nb)
 				}
 			}
 		}
@@ -410,6 +403,18 @@ func (ep *Epilogue) apply(c []float32, ldc, rows, cols, row0 int) {
 	for r := range rows {
 		row := c[r*ldc : r*ldc+cols]
 		vec.BiasClamp(row, row, ep.bias(row0+r), ep.Lo, ep.Hi)
+	}
+}
+
+// applyFunc maps the rows of a rows×cols block of c (row stride ldc)
+// through ep.Func, if set: after apply, once the block is finished.
+func (ep *Epilogue) applyFunc(c []float32, ldc, rows, cols int) {
+	if ep.Func == nil {
+		return
+	}
+	for r := range rows {
+		row := c[r*ldc : r*ldc+cols]
+		ep.Func(row, row)
 	}
 }
 
