@@ -127,6 +127,7 @@ func TestPoolAgainstReference(t *testing.T) {
 		{name: "stride_2x1", x: []int{1, 3, 11, 40}, kernel: []int{3, 3}, strides: []int{2, 1}, pads: []int{1, 0, 1, 2}},
 		{name: "stride3_dil2_ceil", x: []int{1, 5, 17, 19}, kernel: []int{3, 3}, strides: []int{3, 3}, dils: []int{2, 2}, pads: []int{1, 2, 2, 1}, ceil: true, includePad: true},
 		{name: "5x5_s2_ceil", x: []int{2, 3, 14, 70}, kernel: []int{5, 5}, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}, ceil: true},
+		{name: "dil2_s2_wide_ceil", x: []int{1, 3, 20, 45}, kernel: []int{3, 3}, strides: []int{2, 2}, dils: []int{2, 2}, pads: []int{2, 2, 1, 2}, ceil: true},
 		{name: "1d_wide", x: []int{1, 3, 200}, kernel: []int{3}, strides: []int{2}, pads: []int{1, 1}},
 	}
 	r := rand.New(rand.NewPCG(21, 22))

@@ -37,6 +37,52 @@ func maxTapsGo(dst, src []float32, off []int) {
 	}
 }
 
+// MaxWindows sets dst[r·ldd + c] = max_t src[r·lds + step·c + off[t]] for
+// r < rows and c < cols: rows of max-pooling windows whose taps lie at
+// the offsets off from each window's start, step (1 or 2) apart. exec/ops
+// runs a 2-D max pool as two such passes, down the columns (offsets that
+// are multiples of the row length) and then along each row. A NaN among
+// an output's taps makes it NaN, as in MaxTaps. src must hold step − 1
+// elements past the last tap read (the stride-2 blocks load pairs).
+func MaxWindows(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, step int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	if step != 1 && step != 2 {
+		panic("vec: MaxWindows step must be 1 or 2")
+	}
+	if len(off) == 0 || ldd < 0 || lds < 0 {
+		panic("vec: MaxWindows needs taps and non-negative row strides")
+	}
+	m := 0
+	for _, o := range off {
+		if o < 0 {
+			panic("vec: negative tap offset")
+		}
+		m = max(m, o)
+	}
+	_ = dst[(rows-1)*ldd+cols-1]
+	_ = src[(rows-1)*lds+step*(cols-1)+m+step-1]
+	if maxWindowsBlocks(dst, ldd, src, lds, rows, cols, off, step) {
+		return
+	}
+	maxWindowsGo(dst, ldd, src, lds, rows, cols, off, step)
+}
+
+// maxWindowsGo is MaxWindows one output at a time.
+func maxWindowsGo(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, step int) {
+	for r := range rows {
+		out, in := dst[r*ldd:r*ldd+cols], src[r*lds:]
+		for c := range out {
+			v := float32(math.Inf(-1))
+			for _, o := range off {
+				v = max(v, in[step*c+o])
+			}
+			out[c] = v
+		}
+	}
+}
+
 // Sum returns the sum of src, accumulated in float64 (as exec/ops'
 // reductions are) in an order of its own: on amd64, four float64 lanes
 // per accumulator, four accumulators. The result differs from a

@@ -23,6 +23,22 @@ func maxTapsBlocks(dst, src []float32, off []int) int {
 	return len(dst)
 }
 
+// maxWindowsAVX2 computes MaxWindows, cols at least 8, taps = len(off)
+// at least 1, strides in elements.
+//
+//go:noescape
+func maxWindowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int, off *int, taps, step int)
+
+// maxWindowsBlocks does MaxWindows with vector instructions if it can and
+// reports whether it did.
+func maxWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, step int) bool {
+	if !haveAVX2 || cols < 8 {
+		return false
+	}
+	maxWindowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols, &off[0], len(off), step)
+	return true
+}
+
 // sumAVX2 returns the float64 sum of the first n elements of src, n a
 // positive multiple of 16.
 //

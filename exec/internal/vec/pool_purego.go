@@ -3,4 +3,7 @@
 package vec
 
 func maxTapsBlocks(dst, src []float32, off []int) int { return 0 }
-func sumBlocks(src []float32) (float64, int)          { return 0, 0 }
+func maxWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, step int) bool {
+	return false
+}
+func sumBlocks(src []float32) (float64, int) { return 0, 0 }

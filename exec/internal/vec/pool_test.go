@@ -3,6 +3,7 @@ package vec
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -43,6 +44,53 @@ func TestMaxTaps(t *testing.T) {
 					}
 					if g != want {
 						t.Fatalf("n=%d taps=%d: %s element %d = %v, want %v", n, taps, name, i, g, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMaxWindows holds MaxWindows and its twin to a plain loop, bit for
+// bit up to the sign of zero, at steps 1 and 2, on column counts around
+// the 8-element blocks (the last block overlapping), with row strides
+// wider than the rows (whose gaps must stay untouched) and NaNs and
+// infinities among the inputs.
+func TestMaxWindows(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, cols := range []int{1, 7, 8, 9, 15, 16, 17, 56, 111} {
+		for _, step := range []int{1, 2} {
+			for _, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4}, {3, 0, 7, 1}, {0, 120, 240}} {
+				rows, ldd := 3, cols+5
+				m := slices.Max(off)
+				lds := step*cols + m + 3
+				src := make([]float32, (rows-1)*lds+step*(cols-1)+m+step)
+				for i := range src {
+					src[i] = float32(r.NormFloat64())
+					if r.IntN(30) == 0 {
+						src[i] = special[r.IntN(len(special))]
+					}
+				}
+				const gap = 12345
+				got, twin := make([]float32, rows*ldd), make([]float32, rows*ldd)
+				for i := range got {
+					got[i], twin[i] = gap, gap
+				}
+				MaxWindows(got, ldd, src, lds, rows, cols, off, step)
+				maxWindowsGo(twin, ldd, src, lds, rows, cols, off, step)
+				for i := range got {
+					want := float32(gap)
+					if c := i % ldd; c < cols {
+						want = float32(math.Inf(-1))
+						for _, o := range off {
+							want = max(want, src[i/ldd*lds+step*c+o])
+						}
+					}
+					for name, g := range map[string]float32{"MaxWindows": got[i], "maxWindowsGo": twin[i]} {
+						if g != want && !(g != g && want != want) {
+							t.Fatalf("cols=%d step=%d off=%v: %s element %d = %v, want %v", cols, step, off, name, i, g, want)
+						}
 					}
 				}
 			}
