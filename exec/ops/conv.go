@@ -822,9 +822,10 @@ func convBandShape(g *convShape, oy0, oy1 int) (band convShape, iy0 int) {
 // is made of runs of the padded input, one per output row, which the
 // GEMM packs directly (gemm.SgemmPackedASegments).
 //
-// Where Wo is a multiple of 8 (the packing's fast copies) the GEMM's
-// columns are the output positions, and it writes y directly. Elsewhere
-// they are the flat positions, so that each row of B is one run: the
+// Where Wo is at least 8 (the packing's vector copies) the GEMM's
+// columns are the output positions, and it writes y directly, bias and
+// activation applied as tiles are stored. Narrower outputs use the flat
+// positions, so that each row of B is one run: the
 // kw-1 columns per output row that straddle two rows of the plane are
 // computed and dropped when the tile is copied into y (convFlatStore).
 //
@@ -843,7 +844,7 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 	n, nIn := g.outSize(), g.inSize()
 	imgs := g.batch * g.group
 	// cw is the GEMM's columns per output row, nc their number.
-	dense := Wo%8 == 0
+	dense := Wo >= 8
 	cw, nc := f.wp, f.nFlat
 	if dense {
 		cw, nc = Wo, n

@@ -557,6 +557,8 @@ func BenchmarkConv(b *testing.B) {
 	}{
 		{name: "resnet18_layer1", x: []int{1, 64, 56, 56}, cout: 64, k: 3, s: 1, g: 1, pad: 1},
 		{name: "resnet18_stem", x: []int{1, 3, 224, 224}, cout: 64, k: 7, s: 2, g: 1, pad: 3},
+		{name: "squeezenet_stem", x: []int{1, 3, 224, 224}, cout: 64, k: 3, s: 2, g: 1},
+		{name: "mobilenet_stem", x: []int{1, 3, 224, 224}, cout: 32, k: 3, s: 2, g: 1, pad: 1},
 		{name: "resnet18_layer3", x: []int{1, 256, 14, 14}, cout: 256, k: 3, s: 1, g: 1, pad: 1},
 		{name: "resnet18_layer4", x: []int{1, 512, 7, 7}, cout: 512, k: 3, s: 1, g: 1, pad: 1},
 		{name: "pointwise_96x56x56_to_24", x: []int{1, 96, 56, 56}, cout: 24, k: 1, s: 1, g: 1},

@@ -578,6 +578,8 @@ func TestPackedASegments(t *testing.T) {
 			{5, 2*kn.nr + 3, 20, 3, 7, 9},           // segments not a multiple of 8
 			{9, kn.nr + 8, 2*kn.kc + 1, 24, 40, 41}, // across panels, from mid-segment
 			{3, 50, 7, 0, 50, 0},                    // one segment
+			{4, 3*kn.nr + 5, 27, 5, 13, 17},         // runs of 13 and shorter: vector blocks overlapping
+			{kn.mr, 4 * kn.nr, 9, 10, 111, 113},     // a stem's output rows, 111 wide
 		} {
 			m, n, k, col0, seg, stride := s[0], s[1], s[2], s[3], s[4], s[5]
 			last := col0 + n - 1

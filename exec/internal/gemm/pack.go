@@ -222,7 +222,15 @@ func gemvPanelGo(kb int, a, b []float32, nr int, acc []float32) {
 // copyRowsAtGo is the portable copyRowsAt.
 func copyRowsAtGo(dst []float32, ldd int, src []float32, base int, offs []int, w int) {
 	for r, o := range offs {
-		copy(dst[r*ldd:r*ldd+w], src[base+o:base+o+w])
+		d, s := dst[r*ldd:r*ldd+w], src[base+o:base+o+w]
+		if w >= 16 {
+			copy(d, s)
+			continue
+		}
+		// Short runs element by element: a call per row cost more.
+		for i := range d {
+			d[i] = s[i]
+		}
 	}
 }
 

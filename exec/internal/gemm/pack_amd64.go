@@ -65,11 +65,17 @@ func copyRowsAt(dst []float32, ldd int, src []float32, base int, offs []int, w i
 		return
 	}
 	_ = dst[(len(offs)-1)*ldd+w-1]
-	if !useSIMDPack || w%8 != 0 {
+	if !useSIMDPack || w < 8 {
 		copyRowsAtGo(dst, ldd, src, base, offs, w)
 		return
 	}
 	copyRowsAtAVX(unsafe.SliceData(dst), ldd, &src[base], &offs[0], len(offs), w/8)
+	if w%8 != 0 {
+		// The last eight columns again, overlapping the blocks before:
+		// a run that a convolution's output rows cut short of a multiple
+		// of 8 stays on the vector path.
+		copyRowsAtAVX(&dst[w-8], ldd, &src[base+w-8], &offs[0], len(offs), 1)
+	}
 }
 
 // useGemvAVX2 selects the assembly panel-times-vector loop (FMA).
