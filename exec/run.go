@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sort"
@@ -63,11 +64,13 @@ type step struct {
 	// (imp), each as often as it is read.
 	in, out, reads, imp []int32
 	// fuse, when not nil, is the step of a Relu or Clip that reads only
-	// this node's output 0 and may run inside its kernel (see ops.Clamp).
+	// this node's output 0 and may run inside its kernel (see ops.Clamp),
+	// or of the BatchNormalization reading a Concat's.
 	fuse  *step
 	clamp *ops.Clamp
 	// also, when not nil, is a second step that runs inside this one: the
-	// Sigmoid of a SiLU, whose Mul is fuse (ops.FusedSiLU).
+	// Sigmoid of a SiLU, whose Mul is fuse (ops.FusedSiLU), or the
+	// BatchNormalization between a Concat and the Relu or Clip in fuse.
 	also *step
 	// index is the step's place in Program.steps.
 	index int
@@ -287,6 +290,35 @@ func (p *Program) planFusion() {
 			s.fuse, s.clamp = next, c
 		}
 	}
+	// A Concat along channels read only by an inference
+	// BatchNormalization (DenseNet's layers) runs the normalization, and
+	// the Relu or Clip fused into that, as it copies (ops.ChannelAffine).
+	for i := range p.steps {
+		s := &p.steps[i]
+		n := s.node
+		if n.OpType != "Concat" || n.Domain != "" || at[n] == nil || len(n.Outputs) != 1 || n.Outputs[0] == nil {
+			continue
+		}
+		if a := n.Attr("axis"); a == nil || a.I != 1 {
+			continue
+		}
+		out := n.Outputs[0]
+		uses := out.Uses()
+		if outputs[out] || len(uses) != 1 || uses[0].Index != 0 || at[uses[0].Node] == nil {
+			continue
+		}
+		bn := at[uses[0].Node]
+		norm, ok := ops.FusedBatchNorm(bn.node, p.opset, constant)
+		if !ok {
+			continue
+		}
+		inf := float32(math.Inf(1))
+		if bn.fuse != nil && bn.also == nil && bn.clamp.Func == nil {
+			s.also, s.fuse, s.clamp = bn, bn.fuse, &ops.Clamp{Lo: bn.clamp.Lo, Hi: bn.clamp.Hi, Norm: norm}
+			continue
+		}
+		s.fuse, s.clamp = bn, &ops.Clamp{Lo: -inf, Hi: inf, Norm: norm}
+	}
 }
 
 // fusable reports whether step s runs with its clamp fused in this run:
@@ -307,8 +339,15 @@ func (st *runState) fusable(s *step, in []*tensor.Dense) bool {
 			return false
 		}
 	}
-	if a := s.also; a != nil && (!pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]]) {
-		return false
+	if a := s.also; a != nil {
+		if !pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]] {
+			return false
+		}
+		for _, id := range a.in[1:] {
+			if id >= 0 && (pl.supplied[id] || (st.p.constv[id] != nil && !pl.fresh[id])) {
+				return false
+			}
+		}
 	}
 	return true
 }

@@ -24,6 +24,9 @@ type Clamp struct {
 	Lo, Hi float32
 	Func   func(dst, src []float32)
 	SiLU   bool
+	// Norm, set only on a Concat along axis 1, is the BatchNormalization
+	// reading the Concat's output, applied before Lo and Hi.
+	Norm *ChannelAffine
 }
 
 // SiLUClamp returns the fused activation x·σ(x).

@@ -134,13 +134,7 @@ func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 		mean, vr = batchNormStats(x, ch, size)
 		extra = batchNormTrainingOutputs(n, c.Opset, x.DType, p[2], p[3], mean, vr)
 	}
-	eps := float64(attrFloat(n, "epsilon", 1e-5))
-	// y = x*mul + add per channel.
-	mul, add := make([]float64, ch), make([]float64, ch)
-	for i := range ch {
-		mul[i] = p[0][i] / math.Sqrt(vr[i]+eps)
-		add[i] = p[1][i] - mean[i]*mul[i]
-	}
+	mul, add := batchNormCoeffs(p[0], p[1], mean, vr, float64(attrFloat(n, "epsilon", 1e-5)))
 	y := tensor.NewUninit(x.DType, x.Shape...) // every plane is written
 	if x.DType == tensor.Float64 {
 		normPlanes(x.Shape[0]*ch, size, c.Threads, func(pl int) {
@@ -159,6 +153,51 @@ func batchNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 		c.applyClamp(dst)
 	})
 	return append([]*tensor.Dense{y}, extra...), nil
+}
+
+// batchNormCoeffs returns the per-channel map y = x·mul + add of a
+// BatchNormalization with these scales, biases, means and variances.
+func batchNormCoeffs(scale, bias, mean, vr []float64, eps float64) (mul, add []float64) {
+	mul, add = make([]float64, len(scale)), make([]float64, len(scale))
+	for i := range scale {
+		mul[i] = scale[i] / math.Sqrt(vr[i]+eps)
+		add[i] = bias[i] - mean[i]*mul[i]
+	}
+	return mul, add
+}
+
+// ChannelAffine is an inference-mode BatchNormalization that runs inside
+// the Concat producing its input (Clamp.Norm): element x of channel c
+// becomes x·Mul[c] + Add[c], rounded as the BatchNormalization kernel
+// rounds it (vec.ScaleShift), before the Clamp's bounds.
+type ChannelAffine struct{ Mul, Add []float32 }
+
+// FusedBatchNorm returns node n's per-channel map if n is an
+// inference-mode BatchNormalization whose parameters are float32
+// constants of one length, the channels it normalizes.
+func FusedBatchNorm(n *onnx.Node, opset int, constant func(*onnx.Value) *tensor.Dense) (*ChannelAffine, bool) {
+	if n.Domain != "" || n.OpType != "BatchNormalization" || len(n.Inputs) != 5 || len(n.Outputs) != 1 ||
+		batchNormTraining(n, opset) || attrInt(n, "spatial", 1) == 0 {
+		return nil, false
+	}
+	p := make([][]float64, 4)
+	for i := range p {
+		v := n.Input(1 + i)
+		if v == nil {
+			return nil, false
+		}
+		d := constant(v)
+		if d == nil || d.DType != tensor.Float32 || len(d.Shape) != 1 || (i > 0 && d.Shape[0] != len(p[0])) {
+			return nil, false
+		}
+		p[i] = d.Float64s()
+	}
+	mul, add := batchNormCoeffs(p[0], p[1], p[2], p[3], float64(attrFloat(n, "epsilon", 1e-5)))
+	a := &ChannelAffine{Mul: make([]float32, len(mul)), Add: make([]float32, len(add))}
+	for i := range mul {
+		a.Mul[i], a.Add[i] = float32(mul[i]), float32(add[i])
+	}
+	return a, true
 }
 
 // batchNormStats returns each channel's mean and biased variance over the

@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -896,8 +897,49 @@ func concatRun(c *RunCtx) ([]*tensor.Dense, error) {
 		shape[axis] += t.Shape[axis]
 		blocks[i] = t.Shape[axis] * inner
 	}
-	out := tensor.New(first.DType, shape...)
+	if c.Clamp != nil {
+		return concatNormRun(c, ins, axis, shape)
+	}
+	out := tensor.NewUninit(first.DType, shape...) // every element is copied in
 	concatInto(out, ins, blocks, shapeProd(shape[:axis]), c.Threads)
+	return []*tensor.Dense{out}, nil
+}
+
+// concatNormRun is a Concat along channels with the BatchNormalization
+// that reads its output (and that one's Relu or Clip) fused in
+// (Clamp.Norm): each input plane is mapped on its way into the output,
+// as the BatchNormalization kernel maps it, in one pass over the data
+// instead of two or three (DenseNet's layers normalize the concatenation
+// of every earlier layer's features).
+func concatNormRun(c *RunCtx, ins []*tensor.Dense, axis int, shape []int) ([]*tensor.Dense, error) {
+	nm := c.Clamp.Norm
+	if nm == nil || axis != 1 || ins[0].DType != tensor.Float32 || shape[1] != len(nm.Mul) {
+		return nil, shapeError(c.Node, "output %v does not fit the fused BatchNormalization", shape)
+	}
+	ch, size := shape[1], shapeProd(shape[2:])
+	// Output channel k is channel k−first[t] of input t = owner[k].
+	owner, first := make([]int, ch), make([]int, len(ins))
+	k := 0
+	for t, in := range ins {
+		first[t] = k
+		for range in.Shape[1] {
+			owner[k] = t
+			k++
+		}
+	}
+	lo, hi := c.Clamp.Lo, c.Clamp.Hi
+	bounded := !math.IsInf(float64(lo), -1) || !math.IsInf(float64(hi), 1)
+	out := tensor.NewUninit(tensor.Float32, shape...) // every plane is written
+	normPlanes(shape[0]*ch, size, c.Threads, func(pl int) {
+		b, k := pl/ch, pl%ch
+		in := ins[owner[k]]
+		j := b*in.Shape[1] + k - first[owner[k]]
+		dst := out.F32[pl*size : (pl+1)*size]
+		vec.ScaleShift(dst, in.F32[j*size:(j+1)*size], nm.Mul[k], nm.Add[k])
+		if bounded {
+			vec.Clamp(dst, dst, lo, hi)
+		}
+	})
 	return []*tensor.Dense{out}, nil
 }
 
