@@ -742,7 +742,7 @@ func transposeRun(c *RunCtx) ([]*tensor.Dense, error) {
 	for i, p := range perm {
 		shape[i], src[i] = x.Shape[p], st[p]
 	}
-	out := tensor.New(x.DType, shape...)
+	out := tensor.NewUninit(x.DType, shape...) // the plan writes every element
 	// The plan's simplify merges axes that stay adjacent (NCHW→NHWC
 	// becomes a batch of [C,HW] transposes, [B,S,H,D]→[B,H,S,D] a gather
 	// of D-long rows), so the common cases need no special code here.
@@ -1120,7 +1120,7 @@ func splitRun(c *RunCtx) ([]*tensor.Dense, error) {
 	for i, s := range sizes {
 		shape := append([]int{}, x.Shape...)
 		shape[axis] = int(s)
-		outs[i] = tensor.New(x.DType, shape...)
+		outs[i] = tensor.NewUninit(x.DType, shape...) // splitInto writes every element
 		blocks[i] = int(s) * inner
 	}
 	splitInto(outs, x, blocks, outer)
@@ -1389,7 +1389,7 @@ func sliceRun(c *RunCtx) ([]*tensor.Dense, error) {
 			off += a.start * st[i]
 		}
 	}
-	out := tensor.New(x.DType, shape...)
+	out := tensor.NewUninit(x.DType, shape...) // the plan writes every element
 	shapeRunPlan(out, x, shapePlan{shape: shape, dst: tensor.Strides(shape), src: src, sOff: off}, c.Threads)
 	return []*tensor.Dense{out}, nil
 }
