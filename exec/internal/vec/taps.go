@@ -26,6 +26,53 @@ func ConvTaps(dst, src []float32, off []int, w []float32, bias float32) {
 	convTapsGo(dst[n:], src[n:], off, w, bias)
 }
 
+// ConvWindows sets dst[r·ldd + c] = bias + Σ_t w[t]·src[r·lds + step·c +
+// off[t]] for r < rows and c < cols: rows of depthwise-convolution
+// outputs whose window taps lie at the offsets off (with weights w) from
+// each window's start in a zero-padded plane, step (1 or 2) the stride
+// between windows along a row. One call does a whole plane (exec/ops).
+// src must hold step − 1 elements past the last tap read (the stride-2
+// blocks load pairs). Rounding as in ConvTaps: a fused multiply-add a tap
+// on amd64, products rounded first in the twin.
+func ConvWindows(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, w []float32, bias float32, step int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	if step != 1 && step != 2 {
+		panic("vec: ConvWindows step must be 1 or 2")
+	}
+	if len(off) == 0 || len(w) < len(off) || ldd < 0 || lds < 0 {
+		panic("vec: ConvWindows needs taps, their weights and non-negative row strides")
+	}
+	m := 0
+	for _, o := range off {
+		if o < 0 {
+			panic("vec: negative tap offset")
+		}
+		m = max(m, o)
+	}
+	_ = dst[(rows-1)*ldd+cols-1]
+	_ = src[(rows-1)*lds+step*(cols-1)+m+step-1]
+	if convWindowsBlocks(dst, ldd, src, lds, rows, cols, off, w, bias, step) {
+		return
+	}
+	convWindowsGo(dst, ldd, src, lds, rows, cols, off, w, bias, step)
+}
+
+// convWindowsGo is ConvWindows one output at a time.
+func convWindowsGo(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, w []float32, bias float32, step int) {
+	for r := range rows {
+		out, in := dst[r*ldd:r*ldd+cols], src[r*lds:]
+		for c := range out {
+			v := bias
+			for t, o := range off {
+				v += w[t] * in[step*c+o]
+			}
+			out[c] = v
+		}
+	}
+}
+
 // convTapsGo is ConvTaps one tap at a time over the whole of dst.
 func convTapsGo(dst, src []float32, off []int, w []float32, bias float32) {
 	for i := range dst {

@@ -23,3 +23,19 @@ func convTapsBlocks(dst, src []float32, off []int, w []float32, bias float32) in
 	}
 	return len(dst)
 }
+
+// convWindowsAVX2 computes ConvWindows, cols at least 8, taps = len(off)
+// at least 1, strides in elements.
+//
+//go:noescape
+func convWindowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int, off *int, w *float32, taps, step int, bias float32)
+
+// convWindowsBlocks does ConvWindows with vector instructions if it can
+// and reports whether it did.
+func convWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, w []float32, bias float32, step int) bool {
+	if !haveAVX2 || cols < 8 {
+		return false
+	}
+	convWindowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols, &off[0], &w[0], len(off), step, bias)
+	return true
+}

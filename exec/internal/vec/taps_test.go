@@ -3,6 +3,7 @@ package vec
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -85,5 +86,54 @@ func BenchmarkDW3x3Row(b *testing.B) {
 	b.SetBytes(int64(4 * len(dst)))
 	for b.Loop() {
 		DW3x3(dst, src, src[pw:], src[2*pw:], &w, 0)
+	}
+}
+
+// TestConvWindows holds ConvWindows and its twin to a float64 sum within
+// float32 rounding (2e-6 of the sum of magnitudes), at steps 1 and 2, on
+// column counts around the 8- and 32-element blocks (the last block
+// overlapping), with row strides wider than the rows, whose gaps must
+// stay untouched.
+func TestConvWindows(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, cols := range []int{1, 7, 8, 9, 31, 32, 33, 56, 111} {
+		for _, step := range []int{1, 2} {
+			for _, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4, 130, 132, 134}, {3, 0, 7, 1, 250}} {
+				rows, ldd := 3, cols+5
+				m := slices.Max(off)
+				lds := step*cols + m + 3
+				src := make([]float32, (rows-1)*lds+step*(cols-1)+m+step)
+				for i := range src {
+					src[i] = float32(r.NormFloat64())
+				}
+				w := make([]float32, len(off))
+				for i := range w {
+					w[i] = float32(r.NormFloat64())
+				}
+				const gap, bias = 12345, 0.25
+				got, twin := make([]float32, rows*ldd), make([]float32, rows*ldd)
+				for i := range got {
+					got[i], twin[i] = gap, gap
+				}
+				ConvWindows(got, ldd, src, lds, rows, cols, off, w, bias, step)
+				convWindowsGo(twin, ldd, src, lds, rows, cols, off, w, bias, step)
+				for i := range got {
+					want, scale := float64(gap), 0.0
+					if c := i % ldd; c < cols {
+						want, scale = bias, bias
+						for k, o := range off {
+							p := float64(w[k]) * float64(src[i/ldd*lds+step*c+o])
+							want += p
+							scale += math.Abs(p)
+						}
+					}
+					for name, g := range map[string]float32{"ConvWindows": got[i], "convWindowsGo": twin[i]} {
+						if math.Abs(float64(g)-want) > 2e-6*scale {
+							t.Fatalf("cols=%d step=%d off=%v: %s element %d = %v, want %v", cols, step, off, name, i, g, want)
+						}
+					}
+				}
+			}
+		}
 	}
 }
