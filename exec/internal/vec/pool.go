@@ -45,14 +45,26 @@ func maxTapsGo(dst, src []float32, off []int) {
 // an output's taps makes it NaN, as in MaxTaps. src must hold step − 1
 // elements past the last tap read (the stride-2 blocks load pairs).
 func MaxWindows(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, step int) {
-	if rows <= 0 || cols <= 0 {
+	if !checkWindows(dst, ldd, src, lds, rows, cols, off, step) {
 		return
 	}
+	if maxWindowsBlocks(dst, ldd, src, lds, rows, cols, off, step) {
+		return
+	}
+	maxWindowsGo(dst, ldd, src, lds, rows, cols, off, step)
+}
+
+// checkWindows panics unless the windows of MaxWindows or ConvWindows lie
+// inside dst and src, and reports whether there are any.
+func checkWindows(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, step int) bool {
+	if rows <= 0 || cols <= 0 {
+		return false
+	}
 	if step != 1 && step != 2 {
-		panic("vec: MaxWindows step must be 1 or 2")
+		panic("vec: window step must be 1 or 2")
 	}
 	if len(off) == 0 || ldd < 0 || lds < 0 {
-		panic("vec: MaxWindows needs taps and non-negative row strides")
+		panic("vec: windows need taps and non-negative row strides")
 	}
 	m := 0
 	for _, o := range off {
@@ -63,10 +75,7 @@ func MaxWindows(dst []float32, ldd int, src []float32, lds, rows, cols int, off 
 	}
 	_ = dst[(rows-1)*ldd+cols-1]
 	_ = src[(rows-1)*lds+step*(cols-1)+m+step-1]
-	if maxWindowsBlocks(dst, ldd, src, lds, rows, cols, off, step) {
-		return
-	}
-	maxWindowsGo(dst, ldd, src, lds, rows, cols, off, step)
+	return true
 }
 
 // maxWindowsGo is MaxWindows one output at a time.

@@ -35,24 +35,12 @@ func ConvTaps(dst, src []float32, off []int, w []float32, bias float32) {
 // blocks load pairs). Rounding as in ConvTaps: a fused multiply-add a tap
 // on amd64, products rounded first in the twin.
 func ConvWindows(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, w []float32, bias float32, step int) {
-	if rows <= 0 || cols <= 0 {
+	if len(w) < len(off) {
+		panic("vec: ConvWindows needs a weight a tap")
+	}
+	if !checkWindows(dst, ldd, src, lds, rows, cols, off, step) {
 		return
 	}
-	if step != 1 && step != 2 {
-		panic("vec: ConvWindows step must be 1 or 2")
-	}
-	if len(off) == 0 || len(w) < len(off) || ldd < 0 || lds < 0 {
-		panic("vec: ConvWindows needs taps, their weights and non-negative row strides")
-	}
-	m := 0
-	for _, o := range off {
-		if o < 0 {
-			panic("vec: negative tap offset")
-		}
-		m = max(m, o)
-	}
-	_ = dst[(rows-1)*ldd+cols-1]
-	_ = src[(rows-1)*lds+step*(cols-1)+m+step-1]
 	if convWindowsBlocks(dst, ldd, src, lds, rows, cols, off, w, bias, step) {
 		return
 	}
