@@ -644,6 +644,8 @@ func TestReshapeFamilyRun(t *testing.T) {
 	check("flatten", 13, shapeTestNode("Flatten", []string{"x"}, 1, shapeAttrI("axis", -1)), []int{6, 4})
 	check("unsqueeze", 13, shapeTestNode("Unsqueeze", []string{"x", "a"}, 1), []int{1, 2, 3, 4, 1}, shapeTensorI64([]int{2}, 0, -1))
 	check("unsqueeze attr", 11, shapeTestNode("Unsqueeze", []string{"x"}, 1, shapeAttrIs("axes", 1)), []int{2, 1, 3, 4})
+	// A Pad of zeros (PyTorch's AvgPool2d export) is the input itself.
+	check("pad zeros", 13, shapeTestNode("Pad", []string{"x", "p"}, 1), []int{2, 3, 4}, shapeTensorI64([]int{6}, 0, 0, 0, 0, 0, 0))
 	y := x.Reshaped([]int{2, 1, 3, 4, 1})
 	got := shapeRunOp(t, 13, shapeTestNode("Squeeze", []string{"x"}, 1), y)[0]
 	shapeCheckEqual(t, "squeeze all", got, x)
