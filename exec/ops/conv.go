@@ -1129,10 +1129,11 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 	parallelFor(threads, planes, minPlanes, func(lo, hi int) {
 		var padded, wide []float32
 		var taps *tapPlan
-		var win *convDWWindows
+		var win *planeWindows
 		switch {
 		case windows:
-			win = newConvDWWindows(g)
+			win = newPlaneWindows(g.in[1], g.in[2], g.out[1], g.out[2], [2]int{g.k[1], g.k[2]}, [2]int{g.s[1], g.s[2]},
+				[2]int{g.d[1], g.d[2]}, [2]int{g.p[1], g.p[2]})
 		case same3x3:
 			padded = make([]float32, (g.in[1]+2)*(g.in[2]+2))
 			wide = make([]float32, g.in[1]*(g.in[2]+2))
@@ -1150,7 +1151,7 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 			ic := b*g.cin + m/mult
 			switch {
 			case win != nil:
-				win.run(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv, g)
+				win.run(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv)
 			case same3x3:
 				convDepthwiseSame3x3(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], (*[9]float32)(w[m*ks:(m+1)*ks]), bv, g.in[1], g.in[2], padded, wide)
 			default:
@@ -1164,45 +1165,10 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 	})
 }
 
-// convDWWindowsEnabled selects convDWWindows for depthwise planes of
+// convDWWindowsEnabled selects planeWindows for depthwise planes of
 // outputs 8 or more wide at column strides 1 and 2 (tests and benchmarks
 // turn it off to compare).
 var convDWWindowsEnabled = true
-
-// convDWWindows runs depthwise planes two calls a plane: the plane is
-// copied into a buffer with zero borders just large enough for every
-// window (vec.CopyRows; the borders are written once and stay zero,
-// every plane overwriting the same interior), then vec.ConvWindows
-// computes the whole output plane from it, rows sh·pw apart. The tap
-// plans and the 3×3 row kernel called a vector kernel per input or
-// output row, whose cost on 56- and 112-wide planes exceeded the
-// arithmetic. Each goroutine needs its own.
-type convDWWindows struct {
-	pw, top, left int
-	off           []int
-	buf           []float32
-}
-
-func newConvDWWindows(g *convShape) *convDWWindows {
-	H, W, Ho, Wo := g.in[1], g.in[2], g.out[1], g.out[2]
-	ph := max(g.p[1]+H, (Ho-1)*g.s[1]+(g.k[1]-1)*g.d[1]+1)
-	// One more column at stride 2, which the pair loads read.
-	pw := max(g.p[2]+W, (Wo-1)*g.s[2]+(g.k[2]-1)*g.d[2]+1) + g.s[2] - 1
-	t := &convDWWindows{pw: pw, top: g.p[1], left: g.p[2], buf: make([]float32, ph*pw)}
-	for ky := range g.k[1] {
-		for kx := range g.k[2] {
-			t.off = append(t.off, ky*g.d[1]*pw+kx*g.d[2])
-		}
-	}
-	return t
-}
-
-// run sets out, one output plane, from in, one input plane, with window
-// weights w and bias.
-func (t *convDWWindows) run(out, in, w []float32, bias float32, g *convShape) {
-	vec.CopyRows(t.buf[t.top*t.pw+t.left:], t.pw, in, g.in[2], g.in[1], g.in[2])
-	vec.ConvWindows(out, g.out[2], t.buf, g.s[1]*t.pw, g.out[1], g.out[2], t.off, w, bias, g.s[2])
-}
 
 // convDepthwiseSame3x3 convolves one H×W plane with a 3×3 filter, stride
 // 1 and one pixel of zero padding, MobileNet's most common layer. It

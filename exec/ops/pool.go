@@ -336,10 +336,13 @@ func avgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
 	return []*tensor.Dense{y}, nil
 }
 
-// poolTaps is the float32 kernel of 1-D and 2-D max and average pools
-// (without MaxPool's indices): a tapPlan per goroutine runs each plane's
-// windows with vector instructions, over a copy padded with fill (−Inf
-// for max, 0 for the sums). tapSum's sums are then divided by each
+// poolTaps is the float32 kernel of 1-D and 2-D average pools, and of max
+// pools at column strides above 2 (without MaxPool's indices): a
+// tapPlan per goroutine runs each plane's windows with vector
+// instructions, over a copy padded with fill (−Inf for max, 0 for the
+// sums), or for sums at column strides 1 and 2 with outputs 8 or more
+// wide a planeWindows with weights of one (a fused multiply-add by 1
+// rounds as the addition). tapSum's sums are then divided by each
 // window's count, as avgPoolKernel does: the same float32 additions in
 // the same order (a padding tap adds 0), so the averages are those of
 // avgPoolKernel.
@@ -347,12 +350,28 @@ func poolTaps(kind tapKind, fill float32, y, x []float32, g *poolGeom, includePa
 	ay, ax := &g.ax[1], &g.ax[2]
 	nIn, nOut := g.inSize(), g.outSize()
 	per := max(1, nOut*g.taps)
+	windows := kind == tapSum && ax.s <= 2 && ax.out >= 8
 	parallelFor(threads, g.planes, max(1, (1<<16)/per), func(lo, hi int) {
-		t := newTapPlan(kind, fill, ay.in, ax.in, ay.out, ax.out, [2]int{ay.k, ax.k}, [2]int{ay.s, ax.s},
-			[2]int{ay.dil, ax.dil}, [2]int{ay.pad, ax.pad})
+		k, s, d, pad := [2]int{ay.k, ax.k}, [2]int{ay.s, ax.s}, [2]int{ay.dil, ax.dil}, [2]int{ay.pad, ax.pad}
+		var t *tapPlan
+		var win *planeWindows
+		var ones []float32
+		if windows {
+			win = newPlaneWindows(ay.in, ax.in, ay.out, ax.out, k, s, d, pad)
+			ones = make([]float32, ay.k*ax.k)
+			for i := range ones {
+				ones[i] = 1
+			}
+		} else {
+			t = newTapPlan(kind, fill, ay.in, ax.in, ay.out, ax.out, k, s, d, pad)
+		}
 		for p := lo; p < hi; p++ {
 			out := y[p*nOut : (p+1)*nOut]
-			t.run(out, x[p*nIn:(p+1)*nIn])
+			if win != nil {
+				win.run(out, x[p*nIn:(p+1)*nIn], ones, 0)
+			} else {
+				t.run(out, x[p*nIn:(p+1)*nIn])
+			}
 			if kind != tapSum {
 				continue
 			}

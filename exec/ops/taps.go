@@ -155,3 +155,45 @@ func (t *tapPlan) taps(dst, src []float32) {
 		vec.ConvTaps(dst, src, t.off, t.w, t.bias)
 	}
 }
+
+// planeWindows runs a 2-D window over planes of one geometry at column
+// strides 1 and 2 (depthwise convolution; average pooling's sums, with
+// weights of one) two calls a plane: the plane is copied into a buffer
+// with zero borders just large enough for every window (vec.CopyRows;
+// the borders are written once and stay zero, every plane overwriting
+// the same interior), then vec.ConvWindows computes the whole output
+// plane from it, rows sh·pw apart. A tapPlan, or the 3×3 row kernel,
+// called a vector kernel per input or output row, whose cost on 56- and
+// 112-wide planes exceeded the arithmetic. The taps are summed in the
+// same order as a tapPlan's. Each goroutine needs its own.
+type planeWindows struct {
+	h, w, ho, wo int
+	sh, sw       int
+	pw, top      int
+	left         int
+	off          []int
+	buf          []float32
+}
+
+// newPlaneWindows plans windows k with strides s (columns 1 or 2),
+// dilations d and begin pads pad (each as rows, columns) from H×W planes
+// to Ho×Wo outputs.
+func newPlaneWindows(H, W, Ho, Wo int, k, s, d, pad [2]int) *planeWindows {
+	ph := max(pad[0]+H, (Ho-1)*s[0]+(k[0]-1)*d[0]+1)
+	// One more column at stride 2, which the pair loads read.
+	pw := max(pad[1]+W, (Wo-1)*s[1]+(k[1]-1)*d[1]+1) + s[1] - 1
+	t := &planeWindows{h: H, w: W, ho: Ho, wo: Wo, sh: s[0], sw: s[1], pw: pw, top: pad[0], left: pad[1], buf: make([]float32, ph*pw)}
+	for ky := range k[0] {
+		for kx := range k[1] {
+			t.off = append(t.off, ky*d[0]*pw+kx*d[1])
+		}
+	}
+	return t
+}
+
+// run sets out (Ho×Wo) to bias + Σ w·x over each window of in (H×W),
+// w being the window's weights in row-major order.
+func (t *planeWindows) run(out, in, w []float32, bias float32) {
+	vec.CopyRows(t.buf[t.top*t.pw+t.left:], t.pw, in, t.w, t.h, t.w)
+	vec.ConvWindows(out, t.wo, t.buf, t.sh*t.pw, t.ho, t.wo, t.off, w, bias, t.sw)
+}
