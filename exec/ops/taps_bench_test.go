@@ -57,8 +57,10 @@ func BenchmarkMaxPool(b *testing.B) {
 	x := convRand(r, 1, 64, 112, 112)
 	attrs := []*onnx.Attr{convAttrIs("kernel_shape", 3, 3), convAttrIs("strides", 2, 2), convAttrIs("pads", 1, 1, 1, 1)}
 	for b.Loop() {
-		if _, err := convRunOp(12, 1, 1, "MaxPool", attrs, x); err != nil {
+		out, err := convRunOp(12, 1, 1, "MaxPool", attrs, x)
+		if err != nil {
 			b.Fatal(err)
 		}
+		tensor.Recycle(out[0])
 	}
 }
