@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -491,8 +492,15 @@ func reduceMinOf[T reduceFloat](x []T) float64 {
 }
 
 // reduceSumOf, reduceSumSq and reduceSumAbs keep four partial sums so that
-// consecutive adds do not wait on each other.
+// consecutive adds do not wait on each other; reduceSumOf hands float32
+// runs of 16 or more to vec.Sum (ReduceMean over a 56×56 map 4.8×
+// faster, BenchmarkReduce; softmax rows' sums too).
 func reduceSumOf[T reduceFloat](x []T) float64 {
+	if xs, ok := any(x).([]float32); ok && len(xs) >= 16 {
+		// The AVX2 float64 sum (GlobalAveragePool's), within float64
+		// rounding of the loop below.
+		return vec.Sum(xs)
+	}
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
