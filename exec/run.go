@@ -334,19 +334,24 @@ func (st *runState) fusable(s *step, in []*tensor.Dense) bool {
 	if pl.keep[out] || pl.supplied[out] || pl.supplied[s.fuse.out[0]] {
 		return false
 	}
-	for _, id := range s.fuse.in[1:] {
+	if !st.paramsAsCompiled(s.fuse) {
+		return false
+	}
+	if a := s.also; a != nil && (!pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]] || !st.paramsAsCompiled(a)) {
+		return false
+	}
+	return true
+}
+
+// paramsAsCompiled reports whether the inputs after the first of a fused
+// step (a Clip's bounds, a BatchNormalization's parameters) are this run
+// what the fusion was planned with: none supplied, and no folded one
+// recomputed.
+func (st *runState) paramsAsCompiled(s *step) bool {
+	pl := st.plan
+	for _, id := range s.in[1:] {
 		if id >= 0 && (pl.supplied[id] || (st.p.constv[id] != nil && !pl.fresh[id])) {
 			return false
-		}
-	}
-	if a := s.also; a != nil {
-		if !pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]] {
-			return false
-		}
-		for _, id := range a.in[1:] {
-			if id >= 0 && (pl.supplied[id] || (st.p.constv[id] != nil && !pl.fresh[id])) {
-				return false
-			}
 		}
 	}
 	return true

@@ -350,18 +350,21 @@ func poolTaps(kind tapKind, fill float32, y, x []float32, g *poolGeom, includePa
 	ay, ax := &g.ax[1], &g.ax[2]
 	nIn, nOut := g.inSize(), g.outSize()
 	per := max(1, nOut*g.taps)
-	windows := kind == tapSum && ax.s <= 2 && ax.out >= 8
+	// Sums at column strides 1 and 2 go through planeWindows, with
+	// weights of one (read-only, shared by the goroutines).
+	var ones []float32
+	if kind == tapSum && ax.s <= 2 && ax.out >= 8 {
+		ones = make([]float32, ay.k*ax.k)
+		for i := range ones {
+			ones[i] = 1
+		}
+	}
 	parallelFor(threads, g.planes, max(1, (1<<16)/per), func(lo, hi int) {
 		k, s, d, pad := [2]int{ay.k, ax.k}, [2]int{ay.s, ax.s}, [2]int{ay.dil, ax.dil}, [2]int{ay.pad, ax.pad}
 		var t *tapPlan
 		var win *planeWindows
-		var ones []float32
-		if windows {
+		if ones != nil {
 			win = newPlaneWindows(ay.in, ax.in, ay.out, ax.out, k, s, d, pad)
-			ones = make([]float32, ay.k*ax.k)
-			for i := range ones {
-				ones[i] = 1
-			}
 		} else {
 			t = newTapPlan(kind, fill, ay.in, ax.in, ay.out, ax.out, k, s, d, pad)
 		}

@@ -62,20 +62,12 @@ func TestMaxWindows(t *testing.T) {
 	for _, cols := range []int{1, 7, 8, 9, 15, 16, 17, 56, 111} {
 		for _, step := range []int{1, 2} {
 			for _, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4}, {3, 0, 7, 1}, {0, 120, 240}} {
-				rows, ldd := 3, cols+5
-				m := slices.Max(off)
-				lds := step*cols + m + 3
-				src := make([]float32, (rows-1)*lds+step*(cols-1)+m+step)
+				const gap = 12345
+				rows, ldd, lds, src, got, twin := windowsCase(r, cols, step, off, gap)
 				for i := range src {
-					src[i] = float32(r.NormFloat64())
 					if r.IntN(30) == 0 {
 						src[i] = special[r.IntN(len(special))]
 					}
-				}
-				const gap = 12345
-				got, twin := make([]float32, rows*ldd), make([]float32, rows*ldd)
-				for i := range got {
-					got[i], twin[i] = gap, gap
 				}
 				MaxWindows(got, ldd, src, lds, rows, cols, off, step)
 				maxWindowsGo(twin, ldd, src, lds, rows, cols, off, step)
@@ -96,6 +88,25 @@ func TestMaxWindows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// windowsCase lays out a MaxWindows or ConvWindows test: 3 rows of cols
+// outputs, row strides wider than the rows, random normal inputs just
+// long enough for the taps off at step, and two outputs (got and its
+// twin's) filled with gap, which the gaps between rows must keep.
+func windowsCase(r *rand.Rand, cols, step int, off []int, gap float32) (rows, ldd, lds int, src, got, twin []float32) {
+	rows, ldd = 3, cols+5
+	m := slices.Max(off)
+	lds = step*cols + m + 3
+	src = make([]float32, (rows-1)*lds+step*(cols-1)+m+step)
+	for i := range src {
+		src[i] = float32(r.NormFloat64())
+	}
+	got, twin = make([]float32, rows*ldd), make([]float32, rows*ldd)
+	for i := range got {
+		got[i], twin[i] = gap, gap
+	}
+	return rows, ldd, lds, src, got, twin
 }
 
 // TestSum holds Sum to a sequential float64 sum within float64 rounding

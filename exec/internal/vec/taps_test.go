@@ -3,7 +3,6 @@ package vec
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 )
 
@@ -99,21 +98,11 @@ func TestConvWindows(t *testing.T) {
 	for _, cols := range []int{1, 7, 8, 9, 31, 32, 33, 56, 111} {
 		for _, step := range []int{1, 2} {
 			for _, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4, 130, 132, 134}, {3, 0, 7, 1, 250}} {
-				rows, ldd := 3, cols+5
-				m := slices.Max(off)
-				lds := step*cols + m + 3
-				src := make([]float32, (rows-1)*lds+step*(cols-1)+m+step)
-				for i := range src {
-					src[i] = float32(r.NormFloat64())
-				}
+				const gap, bias = 12345, 0.25
+				rows, ldd, lds, src, got, twin := windowsCase(r, cols, step, off, gap)
 				w := make([]float32, len(off))
 				for i := range w {
 					w[i] = float32(r.NormFloat64())
-				}
-				const gap, bias = 12345, 0.25
-				got, twin := make([]float32, rows*ldd), make([]float32, rows*ldd)
-				for i := range got {
-					got[i], twin[i] = gap, gap
 				}
 				ConvWindows(got, ldd, src, lds, rows, cols, off, w, bias, step)
 				convWindowsGo(twin, ldd, src, lds, rows, cols, off, w, bias, step)
