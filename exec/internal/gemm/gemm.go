@@ -2,7 +2,6 @@ package gemm
 
 import (
 	"runtime"
-	"sync"
 
 	"github.com/graft-ml/graft/exec/internal/vec"
 )
@@ -437,31 +436,29 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 
 // gemvPackedB is SgemmPackedB for one row of A (a batch-1 dense layer):
 // the micro-kernel would compute mr rows to use one, so each panel of B is
-// instead multiplied by the row directly, panels shared among threads.
+// instead multiplied by the row directly, one panel at a time (its nr
+// sums in a stack array), the panels cut into parts that the threads
+// claim as they come free (ParallelFor: the polling workers, not a
+// goroutine per call, whose wake-up cost as much as a 512-wide layer).
 func gemvPackedB(threads int, alpha float32, a []float32, pb *PackedB, beta float32, c []float32) {
 	kn := pb.kern
 	nr, kc := kn.nr, kn.kc
 	panels := pb.np / nr
 	body := func(q0, q1 int) {
-		acc := make([]float32, (q1-q0)*nr)
-		for pc := 0; pc < pb.k; pc += kc {
-			kb := min(kc, pb.k-pc)
-			block := pb.data[pc*pb.np:]
-			for q := q0; q < q1; q++ {
-				gemvPanel(kb, a[pc:pc+kb], block[q*nr*kb:(q+1)*nr*kb], nr, acc[(q-q0)*nr:(q-q0+1)*nr])
-			}
-		}
+		var sums [gemvMaxNR]float32
 		for q := q0; q < q1; q++ {
-			for j := range nr {
-				col := q*nr + j
-				if col >= pb.n {
-					break
-				}
-				v := alpha * acc[(q-q0)*nr+j]
+			acc := sums[:nr]
+			clear(acc)
+			for pc := 0; pc < pb.k; pc += kc {
+				kb := min(kc, pb.k-pc)
+				gemvPanel(kb, a[pc:pc+kb], pb.data[pc*pb.np+q*nr*kb:][:nr*kb], nr, acc)
+			}
+			for j, v := range acc[:min(nr, pb.n-q*nr)] {
+				v *= alpha
 				if beta != 0 {
-					v += beta * c[col]
+					v += beta * c[q*nr+j]
 				}
-				c[col] = v
+				c[q*nr+j] = v
 			}
 		}
 	}
@@ -470,14 +467,10 @@ func gemvPackedB(threads int, alpha float32, a []float32, pb *PackedB, beta floa
 		body(0, panels)
 		return
 	}
-	var wg sync.WaitGroup
-	for i := range t {
-		q0, q1 := panels*i/t, panels*(i+1)/t
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			body(q0, q1)
-		}()
-	}
-	wg.Wait()
+	// A few parts a thread, so that one that starts late takes fewer.
+	parts := min(panels, 4*t)
+	ParallelFor(t, parts, func(i int) { body(panels*i/parts, panels*(i+1)/parts) })
 }
+
+// gemvMaxNR bounds the kernels' panel width nr (gemvPackedB's sums).
+const gemvMaxNR = 64
