@@ -22,15 +22,22 @@ import (
 func convDWBlockOK(g *convShape) bool {
 	return g.cout == g.cin && g.cin >= 8 && g.k[0] == 1 && g.in[0] == 1 &&
 		g.d == [3]int{1, 1, 1} && g.s[0] == 1 &&
-		g.out[2] <= convDWBlockMaxWidth
+		g.out[2] <= convDWBlockMaxWidth()
 }
 
 // convDWBlockMaxWidth is the widest output the blocked path takes: wider
-// rows keep the per-plane row kernels (vec.DW3x3, vec.ConvTaps) busy
-// enough that the interleaving, and its larger buffers, cost more than
-// they save (BenchmarkDepthwise: 1.3-3x faster at 28 wide and less, even
-// at 56, slower at 112).
-const convDWBlockMaxWidth = 28
+// rows keep the per-plane kernels (vec.ConvWindows) busy enough that the
+// interleaving, and its larger buffers, cost more than they save
+// (BenchmarkDepthwise, AVX2 windows: 1.3-3x faster at 28 wide and less,
+// even at 56, slower at 112). The AVX-512 windows kernel matches it at 28
+// wide at stride 1 and beats it at stride 2 (3x3 from 56: 218 against
+// 318 us), so there it keeps only narrower outputs.
+func convDWBlockMaxWidth() int {
+	if vec.ConvWindowsBlock() >= 64 {
+		return 27
+	}
+	return 28
+}
 
 // convDWBlock runs the blocked path over channels [0, g.cin/8·8) of every
 // image and returns the number of channels it did; convDepthwise does the

@@ -30,9 +30,57 @@ func convTapsBlocks(dst, src []float32, off []int, w []float32, bias float32) in
 //go:noescape
 func convWindowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int, off *int, w *float32, taps, step int, bias float32)
 
+// convWindowsAVX512 computes ConvWindows: the first full columns (a
+// multiple of 64) of each row in blocks of 64, then tail accumulators of
+// 16 columns, the last one masked: bits 0-15 of masks are its outputs, at
+// step 2 bits 16-31 and 32-47 the elements of its two loads.
+//
+//go:noescape
+func convWindowsAVX512(dst *float32, ldd int, src *float32, lds, rows, full int, off *int, w *float32, taps, step int, bias float32, tail int, masks uint64)
+
+// useWindowsAVX512 selects convWindowsAVX512 over the AVX2 kernel (tests
+// turn it off to check both).
+var useWindowsAVX512 = haveAVX512
+
+// convWindowsBlock is ConvWindowsBlock.
+func convWindowsBlock() int {
+	switch {
+	case useWindowsAVX512:
+		return 64
+	case haveAVX2:
+		return 32
+	}
+	return 1
+}
+
+// windowsTail returns, for rem columns (0 to 63) after the 64-column
+// blocks, how many 16-column accumulators cover them and how many
+// columns the last one holds.
+func windowsTail(rem int) (accs, last int) {
+	if rem == 0 {
+		return 0, 0
+	}
+	accs = (rem + 15) / 16
+	return accs, rem - 16*(accs-1)
+}
+
 // convWindowsBlocks does ConvWindows with vector instructions if it can
 // and reports whether it did.
 func convWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, w []float32, bias float32, step int) bool {
+	if useWindowsAVX512 {
+		full := cols / 64 * 64
+		tail, last := windowsTail(cols - full)
+		masks := uint64(1)<<last - 1
+		if step == 2 && tail > 0 {
+			// The last accumulator's inputs: elements 0 … 2·last−2 of
+			// the thirty-two its two loads cover.
+			n := 2*last - 1
+			masks |= (uint64(1)<<min(n, 16) - 1) << 16
+			masks |= (uint64(1)<<max(n-16, 0) - 1) << 32
+		}
+		convWindowsAVX512(&dst[0], ldd, &src[0], lds, rows, full, &off[0], &w[0], len(off), step, bias, tail, masks)
+		return true
+	}
 	if !haveAVX2 || cols < 8 {
 		return false
 	}

@@ -7,3 +7,5 @@ func convTapsBlocks(dst, src []float32, off []int, w []float32, bias float32) in
 func convWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, w []float32, bias float32, step int) bool {
 	return false
 }
+
+func convWindowsBlock() int { return 1 }

@@ -90,12 +90,16 @@ func BenchmarkDW3x3Row(b *testing.B) {
 
 // TestConvWindows holds ConvWindows and its twin to a float64 sum within
 // float32 rounding (2e-6 of the sum of magnitudes), at steps 1 and 2, on
-// column counts around the 8- and 32-element blocks (the last block
-// overlapping), with row strides wider than the rows, whose gaps must
-// stay untouched.
+// column counts around the blocks of both kernels (AVX2: 8 and 32, the
+// last block overlapping; AVX-512: 16 and 64, the last one masked), with
+// row strides wider than the rows, whose gaps must stay untouched.
 func TestConvWindows(t *testing.T) {
+	forWindowsKernels(t, testConvWindows)
+}
+
+func testConvWindows(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
-	for _, cols := range []int{1, 7, 8, 9, 31, 32, 33, 56, 111} {
+	for _, cols := range windowsCols {
 		for _, step := range []int{1, 2} {
 			for _, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4, 130, 132, 134}, {3, 0, 7, 1, 250}} {
 				const gap, bias = 12345, 0.25
@@ -126,3 +130,7 @@ func TestConvWindows(t *testing.T) {
 		}
 	}
 }
+
+// windowsCols are the row widths the window kernels' tests try: around
+// every block size of the AVX2 (8, 32) and AVX-512 (16, 64) kernels.
+var windowsCols = []int{1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 56, 63, 64, 65, 111, 127, 128, 143}

@@ -6,6 +6,10 @@ import "golang.org/x/sys/cpu"
 
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// haveAVX512 reports AVX-512 Foundation (cpu checks that the OS saves the
+// zmm and mask registers).
+var haveAVX512 = cpu.X86.HasAVX512F
+
 // clampAVX2 clamps the first len(dst)/32*32 elements.
 //
 //go:noescape
