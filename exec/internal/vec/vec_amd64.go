@@ -85,9 +85,15 @@ func biasClampBlocks(dst, src []float32, bias, lo, hi float32) int {
 //go:noescape
 func sigmoidAVX2(dst, src *float32, n int)
 
-// sigmoidBlocks does Sigmoid with vector instructions (blocks8) and
+// sigmoidBlocks does Sigmoid with vector instructions (blocks16 or
+// blocks8) and
 // returns the length done: all or nothing.
-func sigmoidBlocks(dst, src []float32) int { return blocks8(dst, src, sigmoidAVX2) }
+func sigmoidBlocks(dst, src []float32) int {
+	if useMathAVX512 {
+		return blocks16(dst, src, sigmoidAVX512)
+	}
+	return blocks8(dst, src, sigmoidAVX2)
+}
 
 // axpyAVX2 does Axpy on the first n elements, n a positive multiple of 8.
 //
