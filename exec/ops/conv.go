@@ -1126,20 +1126,22 @@ func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads 
 	minPlanes := max(1, (1<<15)/max(1, n*ks))
 	same3x3 := g.k == [3]int{1, 3, 3} && g.s == [3]int{1, 1, 1} && g.d == [3]int{1, 1, 1} && g.p == [3]int{0, 1, 1}
 	windows := convDWWindowsEnabled && g.s[2] <= 2 && g.out[2] >= 8
+	geom := windowGeom{kind: tapConv, h: g.in[1], w: g.in[2], ho: g.out[1], wo: g.out[2],
+		k: [2]int{g.k[1], g.k[2]}, s: [2]int{g.s[1], g.s[2]}, d: [2]int{g.d[1], g.d[2]}, pad: [2]int{g.p[1], g.p[2]}}
 	parallelFor(threads, planes, minPlanes, func(lo, hi int) {
 		var padded, wide []float32
 		var taps *tapPlan
 		var win *planeWindows
 		switch {
 		case windows:
-			win = newPlaneWindows(g.in[1], g.in[2], g.out[1], g.out[2], [2]int{g.k[1], g.k[2]}, [2]int{g.s[1], g.s[2]},
-				[2]int{g.d[1], g.d[2]}, [2]int{g.p[1], g.p[2]})
+			win = getPlaneWindows(geom)
+			defer planeWindowsPool.put(geom, win)
 		case same3x3:
 			padded = make([]float32, (g.in[1]+2)*(g.in[2]+2))
 			wide = make([]float32, g.in[1]*(g.in[2]+2))
 		default:
-			taps = newTapPlan(tapConv, 0, g.in[1], g.in[2], g.out[1], g.out[2],
-				[2]int{g.k[1], g.k[2]}, [2]int{g.s[1], g.s[2]}, [2]int{g.d[1], g.d[2]}, [2]int{g.p[1], g.p[2]})
+			taps = getTapPlan(geom)
+			defer tapPlanPool.put(geom, taps)
 		}
 		for p := lo; p < hi; p++ {
 			b, m := p/rest, m0+p%rest

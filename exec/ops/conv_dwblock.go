@@ -39,6 +39,22 @@ func convDWBlockMaxWidth() int {
 	return 28
 }
 
+// dwBlockGeom is what convDWBlock's scratch depends on: its sizes, and
+// where the input lies inside the padded block.
+type dwBlockGeom struct{ h, w, top, left, hp, wp, ks int }
+
+// dwBlockScratch is one goroutine's scratch for convDWBlock: the padded
+// block (its zero borders stay as they are: every block overwrites the
+// same interior), the interleaved input, weights and biases, and a tail
+// group's outputs.
+type dwBlockScratch struct {
+	padded, flat, wb []float32
+	bb               [8]float32
+	tail             [8 * 8]float32
+}
+
+var dwBlockPool keyedPool[dwBlockGeom, *dwBlockScratch]
+
 // convDWBlock runs the blocked path over channels [0, g.cin/8·8) of every
 // image and returns the number of channels it did; convDepthwise does the
 // rest.
@@ -58,11 +74,13 @@ func convDWBlock(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads in
 		lo, hi = clamp.Lo, clamp.Hi
 	}
 	minUnits := max(1, (1<<15)/max(1, 8*n*ks))
+	key := dwBlockGeom{h: H, w: W, top: top, left: left, hp: hp, wp: wp, ks: ks}
 	parallelFor(threads, g.batch*blocks, minUnits, func(u0, u1 int) {
-		padded := make([]float32, hp*wp*8)
-		flat := make([]float32, nIn*8)
-		wb, bb := make([]float32, ks*8), make([]float32, 8)
-		tail := make([]float32, 8*8)
+		sc := dwBlockPool.get(key, func() *dwBlockScratch {
+			return &dwBlockScratch{padded: make([]float32, hp*wp*8), flat: make([]float32, nIn*8), wb: make([]float32, ks*8)}
+		})
+		defer dwBlockPool.put(key, sc)
+		padded, flat, wb, bb, tail := sc.padded, sc.flat, sc.wb, sc.bb[:], sc.tail[:]
 		for u := u0; u < u1; u++ {
 			b, c0 := u/blocks, u%blocks*8
 			gemm.Transpose8(flat, 8, x, (b*g.cin+c0)*nIn, nIn, nIn)

@@ -241,6 +241,14 @@ func TestConvAgainstReference(t *testing.T) {
 		// last block of eight per plane: small planes, stride 2, rows
 		// shorter than, equal to and longer than a group of eight
 		// outputs, asymmetric and oversized padding, 1-D, threads.
+		// Two geometries of equal buffer sizes whose inputs lie at
+		// different places in the padded buffers, one after the other:
+		// recycled scratch (keyedPool) must not carry one's interior into
+		// the other's border. Blocked path, then the whole-plane windows.
+		{name: "dw_recycled_pads_a", x: []int{1, 8, 10, 10}, cout: 8, kernel: []int{3, 3}, group: 8, pads: []int{1, 1, 1, 1}},
+		{name: "dw_recycled_pads_b", x: []int{1, 8, 10, 10}, cout: 8, kernel: []int{3, 3}, group: 8, pads: []int{0, 2, 2, 0}},
+		{name: "dw_recycled_wide_a", x: []int{1, 2, 6, 40}, cout: 2, kernel: []int{3, 3}, group: 2, pads: []int{1, 1, 1, 1}},
+		{name: "dw_recycled_wide_b", x: []int{1, 2, 6, 40}, cout: 2, kernel: []int{3, 3}, group: 2, pads: []int{0, 2, 2, 0}},
 		{name: "dwblock_3x3_13ch", x: []int{2, 13, 14, 14}, cout: 13, kernel: []int{3, 3}, group: 13, pads: []int{1, 1, 1, 1}, threads: 2},
 		{name: "dwblock_3x3_s2_wide", x: []int{1, 16, 9, 45}, cout: 16, kernel: []int{3, 3}, group: 16, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, threads: 3},
 		{name: "dwblock_5x5_s2_7", x: []int{2, 24, 14, 14}, cout: 24, kernel: []int{5, 5}, group: 24, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}},

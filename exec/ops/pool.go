@@ -359,14 +359,17 @@ func poolTaps(kind tapKind, fill float32, y, x []float32, g *poolGeom, includePa
 			ones[i] = 1
 		}
 	}
+	geom := windowGeom{kind: kind, fill: fill, h: ay.in, w: ax.in, ho: ay.out, wo: ax.out,
+		k: [2]int{ay.k, ax.k}, s: [2]int{ay.s, ax.s}, d: [2]int{ay.dil, ax.dil}, pad: [2]int{ay.pad, ax.pad}}
 	parallelFor(threads, g.planes, max(1, (1<<16)/per), func(lo, hi int) {
-		k, s, d, pad := [2]int{ay.k, ax.k}, [2]int{ay.s, ax.s}, [2]int{ay.dil, ax.dil}, [2]int{ay.pad, ax.pad}
 		var t *tapPlan
 		var win *planeWindows
 		if ones != nil {
-			win = newPlaneWindows(ay.in, ax.in, ay.out, ax.out, k, s, d, pad)
+			win = getPlaneWindows(geom)
+			defer planeWindowsPool.put(geom, win)
 		} else {
-			t = newTapPlan(kind, fill, ay.in, ax.in, ay.out, ax.out, k, s, d, pad)
+			t = getTapPlan(geom)
+			defer tapPlanPool.put(geom, t)
 		}
 		for p := lo; p < hi; p++ {
 			out := y[p*nOut : (p+1)*nOut]
