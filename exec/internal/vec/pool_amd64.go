@@ -29,9 +29,20 @@ func maxTapsBlocks(dst, src []float32, off []int) int {
 //go:noescape
 func maxWindowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int, off *int, taps, step int)
 
+// maxWindowsAVX512 computes MaxWindows as convWindowsAVX512 computes
+// ConvWindows (full, tail and masks from windowsLayout).
+//
+//go:noescape
+func maxWindowsAVX512(dst *float32, ldd int, src *float32, lds, rows, full int, off *int, taps, step int, tail int, masks uint64)
+
 // maxWindowsBlocks does MaxWindows with vector instructions if it can and
 // reports whether it did.
 func maxWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, step int) bool {
+	if useWindowsAVX512 {
+		full, tail, masks := windowsLayout(cols, step)
+		maxWindowsAVX512(&dst[0], ldd, &src[0], lds, rows, full, &off[0], len(off), step, tail, masks)
+		return true
+	}
 	if !haveAVX2 || cols < 8 {
 		return false
 	}

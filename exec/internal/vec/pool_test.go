@@ -52,14 +52,18 @@ func TestMaxTaps(t *testing.T) {
 }
 
 // TestMaxWindows holds MaxWindows and its twin to a plain loop, bit for
-// bit up to the sign of zero, at steps 1 and 2, on column counts around
-// the 8-element blocks (the last block overlapping), with row strides
+// bit up to the sign of zero, with each vector kernel, at steps 1 and 2,
+// on column counts around both kernels' blocks (windowsCols), with row strides
 // wider than the rows (whose gaps must stay untouched) and NaNs and
 // infinities among the inputs.
 func TestMaxWindows(t *testing.T) {
+	forWindowsKernels(t, testMaxWindows)
+}
+
+func testMaxWindows(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
-	for _, cols := range []int{1, 7, 8, 9, 15, 16, 17, 56, 111} {
+	for _, cols := range windowsCols {
 		for _, step := range []int{1, 2} {
 			for _, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4}, {3, 0, 7, 1}, {0, 120, 240}} {
 				const gap = 12345

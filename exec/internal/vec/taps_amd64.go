@@ -33,7 +33,8 @@ func convWindowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int, o
 // convWindowsAVX512 computes ConvWindows: the first full columns (a
 // multiple of 64) of each row in blocks of 64, then tail accumulators of
 // 16 columns, the last one masked: bits 0-15 of masks are its outputs, at
-// step 2 bits 16-31 and 32-47 the elements of its two loads.
+// step 2 bits 16-31 and 32-47 the elements of its two loads
+// (windowsLayout).
 //
 //go:noescape
 func convWindowsAVX512(dst *float32, ldd int, src *float32, lds, rows, full int, off *int, w *float32, taps, step int, bias float32, tail int, masks uint64)
@@ -53,31 +54,33 @@ func convWindowsBlock() int {
 	return 1
 }
 
-// windowsTail returns, for rem columns (0 to 63) after the 64-column
-// blocks, how many 16-column accumulators cover them and how many
-// columns the last one holds.
-func windowsTail(rem int) (accs, last int) {
+// windowsLayout returns the AVX-512 window kernels' plan for rows of
+// cols outputs at step: the columns in 64-column blocks, the 16-column
+// accumulators of the tail after them, and the masks of the last one.
+func windowsLayout(cols, step int) (full, tail int, masks uint64) {
+	full = cols / 64 * 64
+	rem := cols - full
 	if rem == 0 {
-		return 0, 0
+		return full, 0, 0
 	}
-	accs = (rem + 15) / 16
-	return accs, rem - 16*(accs-1)
+	tail = (rem + 15) / 16
+	last := rem - 16*(tail-1)
+	masks = uint64(1)<<last - 1
+	if step == 2 {
+		// The last accumulator's inputs: elements 0 … 2·last−2 of the
+		// thirty-two its two loads cover.
+		n := 2*last - 1
+		masks |= (uint64(1)<<min(n, 16) - 1) << 16
+		masks |= (uint64(1)<<max(n-16, 0) - 1) << 32
+	}
+	return full, tail, masks
 }
 
 // convWindowsBlocks does ConvWindows with vector instructions if it can
 // and reports whether it did.
 func convWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int, off []int, w []float32, bias float32, step int) bool {
 	if useWindowsAVX512 {
-		full := cols / 64 * 64
-		tail, last := windowsTail(cols - full)
-		masks := uint64(1)<<last - 1
-		if step == 2 && tail > 0 {
-			// The last accumulator's inputs: elements 0 … 2·last−2 of
-			// the thirty-two its two loads cover.
-			n := 2*last - 1
-			masks |= (uint64(1)<<min(n, 16) - 1) << 16
-			masks |= (uint64(1)<<max(n-16, 0) - 1) << 32
-		}
+		full, tail, masks := windowsLayout(cols, step)
 		convWindowsAVX512(&dst[0], ldd, &src[0], lds, rows, full, &off[0], &w[0], len(off), step, bias, tail, masks)
 		return true
 	}
