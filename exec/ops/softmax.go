@@ -166,17 +166,15 @@ func softmaxRow[T float32 | float64](dst, src []T, log bool) {
 	}
 }
 
-// softmaxRow32 is softmaxRow for float32 in vector passes: the maximum,
+// softmaxRow32 is softmaxRow for float32 in vector passes: the maximum
+// (vec.Max),
 // e^(x−m) (the difference rounded to float32, then vec.Exp, within an ulp
 // of the exact exponential of that difference), the sum in float64, and
 // the scaling.
 func softmaxRow32(dst, src []float32) {
-	m := src[0]
-	for _, v := range src {
-		if v > m {
-			m = v
-		}
-	}
+	// With a NaN in src every output is NaN, whichever maximum vec.Max
+	// then returns.
+	m := vec.Max(src)
 	vec.AddScalar(dst, src, -m)
 	vec.Exp(dst, dst)
 	vec.Scale(dst, dst, float32(1/vec.Sum(dst)))

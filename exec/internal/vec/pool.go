@@ -92,6 +92,23 @@ func maxWindowsGo(dst []float32, ldd int, src []float32, lds, rows, cols int, of
 	}
 }
 
+// Max returns the largest element of src, which must not be empty. It is
+// exact when src holds no NaN; with a NaN the result is unspecified (a
+// NaN or the largest of the others), for callers whose results are NaN
+// either way (exec/ops' softmax, which subtracts it from every element).
+func Max(src []float32) float32 {
+	m, n := maxBlocks(src)
+	if n == 0 {
+		m = src[0]
+	}
+	for _, v := range src[n:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}
+
 // Sum returns the sum of src, accumulated in float64 (as exec/ops'
 // reductions are) in an order of its own: on amd64, four float64 lanes
 // per accumulator, four accumulators. The result differs from a

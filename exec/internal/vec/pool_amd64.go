@@ -56,6 +56,22 @@ func maxWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int
 //go:noescape
 func sumAVX2(src *float32, n int) float64
 
+// maxAVX2 returns the largest of the first n elements, n a positive
+// multiple of 16 (see Max for NaNs).
+//
+//go:noescape
+func maxAVX2(src *float32, n int) float32
+
+// maxBlocks returns the largest of a prefix of src found with vector
+// instructions and the prefix's length.
+func maxBlocks(src []float32) (float32, int) {
+	n := len(src) / 16 * 16
+	if !haveAVX2 || n == 0 {
+		return 0, 0
+	}
+	return maxAVX2(&src[0], n), n
+}
+
 // sumBlocks sums a prefix of src with vector instructions and returns the
 // sum and the prefix's length.
 func sumBlocks(src []float32) (float64, int) {

@@ -129,3 +129,31 @@ sumloop:
 	VZEROUPPER
 	MOVSD X0, ret+16(FP)
 	RET
+
+// func maxAVX2(src *float32, n int) float32
+// n a positive multiple of 16: the largest of src by VMAXPS, in two
+// accumulators reduced at the end. A NaN may or may not survive
+// (VMAXPS returns its second source when either is NaN); see Max.
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ src+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+
+maxloop:
+	VMAXPS (SI), Y0, Y0
+	VMAXPS 32(SI), Y1, Y1
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  maxloop
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+16(FP)
+	RET

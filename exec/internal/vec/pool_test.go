@@ -131,3 +131,30 @@ func TestSum(t *testing.T) {
 		}
 	}
 }
+
+// TestMax holds Max to a plain loop on lengths around its 16-element
+// blocks, with the largest element at every position of a block and in
+// the tail, infinities included.
+func TestMax(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, n := range []int{1, 2, 15, 16, 17, 31, 32, 33, 64, 100} {
+		for at := range n {
+			src := make([]float32, n)
+			for i := range src {
+				src[i] = float32(r.NormFloat64())
+			}
+			for _, top := range []float32{5, float32(math.Inf(1))} {
+				src[at] = top
+				if got := Max(src); got != top {
+					t.Fatalf("n=%d, %v at %d: Max = %v", n, top, at, got)
+				}
+			}
+			for i := range src {
+				src[i] = float32(math.Inf(-1))
+			}
+			if got := Max(src); !math.IsInf(float64(got), -1) {
+				t.Fatalf("n=%d all -Inf: Max = %v", n, got)
+			}
+		}
+	}
+}
