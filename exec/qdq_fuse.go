@@ -99,6 +99,10 @@ type qdqChain struct {
 	// skips a feed whose output no other needed step reads.
 	feeds   []*step
 	readers [][]int
+	// absorb lists further steps inside the chain, between step and q,
+	// which a fused run skips (a written-out layer normalization's:
+	// layernorm_fuse.go).
+	absorb []*step
 }
 
 // qdqFused is a chain that a plan runs fused.
@@ -116,15 +120,7 @@ func (p *Program) planQDQ() {
 	if _, cpu := p.backend.(CPU); !cpu {
 		return
 	}
-	stepOf := make(map[*onnx.Node]*step, len(p.steps))
-	for i := range p.steps {
-		stepOf[p.steps[i].node] = &p.steps[i]
-	}
-	outputs := map[*onnx.Value]bool{}
-	for _, v := range p.graph.Outputs {
-		outputs[v] = true
-	}
-	m := &qdqMatcher{p: p, stepOf: stepOf, outputs: outputs}
+	m := newQDQMatcher(p)
 	for i := range p.steps {
 		s := &p.steps[i]
 		n := s.node
@@ -135,6 +131,19 @@ func (p *Program) planQDQ() {
 			p.qdq = append(p.qdq, c)
 		}
 	}
+}
+
+// newQDQMatcher returns a matcher over p's steps (planQDQ, planLayerNorm).
+func newQDQMatcher(p *Program) *qdqMatcher {
+	stepOf := make(map[*onnx.Node]*step, len(p.steps))
+	for i := range p.steps {
+		stepOf[p.steps[i].node] = &p.steps[i]
+	}
+	outputs := map[*onnx.Value]bool{}
+	for _, v := range p.graph.Outputs {
+		outputs[v] = true
+	}
+	return &qdqMatcher{p: p, stepOf: stepOf, outputs: outputs, graph: p.qdqGraph}
 }
 
 // qdqMatcher holds what matching a chain looks up.
@@ -161,12 +170,15 @@ func (m *qdqMatcher) runtimeStep(v *onnx.Value, op string) *step {
 // soleReader returns the step of the one node reading v, at input 0, if v
 // is not a graph output and that node is the default-domain op op, with
 // one output.
-func (m *qdqMatcher) soleReader(v *onnx.Value, op string) *step {
+func (m *qdqMatcher) soleReader(v *onnx.Value, op string) *step { return m.soleReaderAt(v, op, 0) }
+
+// soleReaderAt is soleReader for a node reading v at input index.
+func (m *qdqMatcher) soleReaderAt(v *onnx.Value, op string, index int) *step {
 	if v == nil || m.outputs[v] {
 		return nil
 	}
 	uses := v.Uses()
-	if len(uses) != 1 || uses[0].Index != 0 {
+	if len(uses) != 1 || uses[0].Index != index {
 		return nil
 	}
 	s := m.stepOf[uses[0].Node]
@@ -555,6 +567,11 @@ func (c *qdqChain) fusable(pl *plan) bool {
 	if !pl.needed[c.step.index] || !pl.needed[c.q.index] || (c.relu != nil && !pl.needed[c.relu.index]) {
 		return false
 	}
+	for _, s := range c.absorb {
+		if !pl.needed[s.index] {
+			return false
+		}
+	}
 	for _, id := range c.inner {
 		if pl.keep[id] || pl.supplied[id] {
 			return false
@@ -590,6 +607,10 @@ func (p *Program) planQDQRun(pl *plan) []*qdqFused {
 		pl.needed[c.q.index] = false
 		if c.relu != nil {
 			pl.needed[c.relu.index] = false
+			f.absorbed++
+		}
+		for _, s := range c.absorb {
+			pl.needed[s.index] = false
 			f.absorbed++
 		}
 		fused[c.step.index] = f

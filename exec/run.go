@@ -190,6 +190,7 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 	if !opts.UnfusedQDQ {
 		p.planQDQ()
 	}
+	p.planLayerNorm()
 	p.planSparse(opts.Sparse)
 	return p, nil
 }

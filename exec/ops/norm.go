@@ -1,9 +1,9 @@
 package ops
 
 import (
-	"github.com/graft-ml/graft/exec/internal/vec"
 	"math"
 
+	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -370,31 +370,47 @@ func layerNormRun(c *RunCtx) ([]*tensor.Dense, error) {
 		}
 	}
 	eps := float64(attrFloat(n, "epsilon", 1e-5))
-	y := tensor.New(x.DType, x.Shape...)
+	y := tensor.NewUninit(x.DType, x.Shape...)
 	statShape := append([]int{}, x.Shape...)
 	for i := axis; i < rank; i++ {
 		statShape[i] = 1
 	}
-	mean := tensor.New(tensor.Float32, statShape...)
-	invStd := tensor.New(tensor.Float32, statShape...)
+	var mean, invStd *tensor.Dense
+	if len(n.Outputs) > 1 {
+		mean = tensor.New(tensor.Float32, statShape...)
+		invStd = tensor.New(tensor.Float32, statShape...)
+	}
 	normPlanes(rows, size, c.Threads, func(r int) {
 		src := x.F32[r*size : (r+1)*size]
 		dst := y.F32[r*size : (r+1)*size]
-		mu, inv := normStats(src, eps)
-		m, s := float32(mu), float32(inv)
-		if bias != nil {
-			for i, v := range src {
-				dst[i] = (v-m)*s*scale[i] + bias[i]
-			}
-		} else {
-			for i, v := range src {
-				dst[i] = (v - m) * s * scale[i]
-			}
+		m, s := layerNormRow(dst, src, scale, bias, eps)
+		if mean != nil {
+			mean.F32[r], invStd.F32[r] = m, s
 		}
-		mean.F32[r], invStd.F32[r] = m, s
 	})
 	out := []*tensor.Dense{y, mean, invStd}
 	return out[:max(1, min(3, len(n.Outputs)))], nil
+}
+
+// layerNormRow sets dst to (src − μ)·σ⁻¹·scale + bias (bias may be nil)
+// and returns μ and σ⁻¹ = 1/sqrt(variance + eps), in vector passes: μ as
+// a float64 sum, the deviations rounded to float32, the variance as
+// their float64 sum of squares (vec.Dot), then the scaling, in the order
+// of the per-element formula.
+func layerNormRow(dst, src, scale, bias []float32, eps float64) (mean, invStd float32) {
+	if len(src) == 0 {
+		return 0, float32(1 / math.Sqrt(eps))
+	}
+	n := float64(len(src))
+	mean = float32(vec.Sum(src) / n)
+	vec.AddScalar(dst, src, -mean)
+	invStd = float32(1 / math.Sqrt(vec.Dot(dst, dst)/n+eps))
+	vec.Scale(dst, dst, invStd)
+	vec.Mul(dst, dst, scale)
+	if bias != nil {
+		vec.Add(dst, dst, bias)
+	}
+	return mean, invStd
 }
 
 // normStats returns the mean of v and 1/sqrt(variance + eps).

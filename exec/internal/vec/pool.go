@@ -109,6 +109,19 @@ func Max(src []float32) float32 {
 	return m
 }
 
+// Dot returns Σ a[i]·b[i] over the length of a (b must be as long),
+// accumulated in float64 from exact products, in an order of its own as
+// Sum's: the result differs from a sequential float64 sum of the
+// products by float64 rounding only.
+func Dot(a, b []float32) float64 {
+	b = b[:len(a)]
+	s, n := dotBlocks(a, b)
+	for i := n; i < len(a); i++ {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
 // Sum returns the sum of src, accumulated in float64 (as exec/ops'
 // reductions are) in an order of its own: on amd64, four float64 lanes
 // per accumulator, four accumulators. The result differs from a

@@ -72,6 +72,22 @@ func maxBlocks(src []float32) (float32, int) {
 	return maxAVX2(&src[0], n), n
 }
 
+// dotAVX2 returns the float64 dot product of the first n elements of a
+// and b, n a positive multiple of 16.
+//
+//go:noescape
+func dotAVX2(a, b *float32, n int) float64
+
+// dotBlocks returns the dot product of a prefix of a and b computed with
+// vector instructions, and the prefix's length.
+func dotBlocks(a, b []float32) (float64, int) {
+	n := len(a) / 16 * 16
+	if !haveAVX2 || n == 0 {
+		return 0, 0
+	}
+	return dotAVX2(&a[0], &b[0], n), n
+}
+
 // sumBlocks sums a prefix of src with vector instructions and returns the
 // sum and the prefix's length.
 func sumBlocks(src []float32) (float64, int) {

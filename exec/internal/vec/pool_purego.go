@@ -9,3 +9,5 @@ func maxWindowsBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int
 func sumBlocks(src []float32) (float64, int) { return 0, 0 }
 
 func maxBlocks(src []float32) (float32, int) { return 0, 0 }
+
+func dotBlocks(a, b []float32) (float64, int) { return 0, 0 }

@@ -158,3 +158,25 @@ func TestMax(t *testing.T) {
 		}
 	}
 }
+
+// TestDot holds Dot to a sequential float64 sum of the products within
+// float64 rounding (1e-12 of the sum of their magnitudes), on lengths
+// around its 16-element blocks.
+func TestDot(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, n := range []int{0, 1, 15, 16, 17, 33, 64, 100, 257} {
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], b[i] = float32(r.NormFloat64()*100), float32(r.NormFloat64())
+		}
+		var want, scale float64
+		for i := range a {
+			p := float64(a[i]) * float64(b[i])
+			want += p
+			scale += math.Abs(p)
+		}
+		if got := Dot(a, b); math.Abs(got-want) > 1e-12*scale {
+			t.Fatalf("n=%d: Dot = %v, want %v", n, got, want)
+		}
+	}
+}
