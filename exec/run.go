@@ -320,6 +320,35 @@ func (p *Program) planFusion() {
 		}
 		s.fuse, s.clamp = bn, &ops.Clamp{Lo: -inf, Hi: inf, Norm: norm}
 	}
+	// A MatMul by a constant read only by an Add of a constant vector
+	// over its columns (a linear layer's bias: PyTorch exports nn.Linear
+	// on 3-D inputs so) adds the bias as it finishes, with the Relu or
+	// Clip fused into the Add, if any (ops.Clamp.RowBias).
+	for i := range p.steps {
+		s := &p.steps[i]
+		n := s.node
+		if !isDefaultOp(n, "MatMul") || at[n] == nil || s.fuse != nil || len(n.Inputs) != 2 || len(n.Outputs) != 1 || n.Outputs[0] == nil {
+			continue
+		}
+		w := constant(n.Inputs[1])
+		out := n.Outputs[0]
+		uses := out.Uses()
+		if w == nil || w.Rank() < 2 || outputs[out] || len(uses) != 1 || at[uses[0].Node] == nil {
+			continue
+		}
+		add := at[uses[0].Node]
+		bias, ok := ops.FusedRowBias(add.node, uses[0].Index, w.Shape[w.Rank()-1], constant)
+		if !ok || add.also != nil {
+			continue
+		}
+		inf := float32(math.Inf(1))
+		if add.fuse != nil {
+			s.also, s.fuse = add, add.fuse
+			s.clamp = &ops.Clamp{Lo: add.clamp.Lo, Hi: add.clamp.Hi, Func: add.clamp.Func, SiLU: add.clamp.SiLU, RowBias: bias}
+			continue
+		}
+		s.fuse, s.clamp = add, &ops.Clamp{Lo: -inf, Hi: inf, RowBias: bias}
+	}
 }
 
 // fusable reports whether step s runs with its clamp fused in this run:
@@ -335,23 +364,32 @@ func (st *runState) fusable(s *step, in []*tensor.Dense) bool {
 	if pl.keep[out] || pl.supplied[out] || pl.supplied[s.fuse.out[0]] {
 		return false
 	}
-	if !st.paramsAsCompiled(s.fuse) {
+	if s.clamp.RowBias != nil && !st.paramsAsCompiled(&step{in: s.in[1:2]}, nil) {
+		// The bias was matched to the weight's columns.
 		return false
 	}
-	if a := s.also; a != nil && (!pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]] || !st.paramsAsCompiled(a)) {
+	chain := []int32{out}
+	if s.also != nil {
+		chain = append(chain, s.also.out[0])
+	}
+	if !st.paramsAsCompiled(s.fuse, chain) {
+		return false
+	}
+	if a := s.also; a != nil && (!pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]] || !st.paramsAsCompiled(a, chain)) {
 		return false
 	}
 	return true
 }
 
-// paramsAsCompiled reports whether the inputs after the first of a fused
-// step (a Clip's bounds, a BatchNormalization's parameters) are this run
-// what the fusion was planned with: none supplied, and no folded one
-// recomputed.
-func (st *runState) paramsAsCompiled(s *step) bool {
+// paramsAsCompiled reports whether the inputs of a fused step other than
+// the values the fused chain computes (a Clip's bounds, a
+// BatchNormalization's parameters, an Add's bias, in any position) are
+// this run what the fusion was planned with: none supplied, and no
+// folded one recomputed.
+func (st *runState) paramsAsCompiled(s *step, chain []int32) bool {
 	pl := st.plan
-	for _, id := range s.in[1:] {
-		if id >= 0 && (pl.supplied[id] || (st.p.constv[id] != nil && !pl.fresh[id])) {
+	for _, id := range s.in {
+		if id >= 0 && !slices.Contains(chain, id) && (pl.supplied[id] || (st.p.constv[id] != nil && !pl.fresh[id])) {
 			return false
 		}
 	}

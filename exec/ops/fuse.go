@@ -1,9 +1,9 @@
 package ops
 
 import (
-	"github.com/graft-ml/graft/exec/internal/gemm"
 	"math"
 
+	"github.com/graft-ml/graft/exec/internal/gemm"
 	"github.com/graft-ml/graft/exec/internal/vec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
@@ -27,6 +27,26 @@ type Clamp struct {
 	// Norm, set only on a Concat along axis 1, is the BatchNormalization
 	// reading the Concat's output, applied before Lo and Hi.
 	Norm *ChannelAffine
+	// RowBias, set only on a MatMul, is the constant vector over the
+	// output's last axis that an Add reading the product adds (a linear
+	// layer's bias, which PyTorch exports as MatMul then Add), added to
+	// every row before Lo, Hi and Func.
+	RowBias []float32
+}
+
+// FusedRowBias returns the vector that Add node n adds to its input
+// number from, if n adds a float32 constant of n elements (rank 1, or
+// leading dims of 1) to it, the bias of a linear layer whose product has
+// n columns; constant reads a value's data (nil for non-constants).
+func FusedRowBias(n *onnx.Node, from, cols int, constant func(*onnx.Value) *tensor.Dense) ([]float32, bool) {
+	if n.Domain != "" || n.OpType != "Add" || len(n.Inputs) != 2 || len(n.Outputs) != 1 || from > 1 {
+		return nil, false
+	}
+	b := constant(n.Inputs[1-from])
+	if b == nil || b.DType != tensor.Float32 || b.Len() != cols || b.Rank() == 0 || b.Shape[b.Rank()-1] != cols {
+		return nil, false
+	}
+	return b.F32, true
 }
 
 // SiLUClamp returns the fused activation x·σ(x).
@@ -107,6 +127,17 @@ func FusedClamp(n *onnx.Node, opset int, constant func(*onnx.Value) *tensor.Dens
 		return c, len(n.Inputs) <= 3
 	}
 	return nil, false
+}
+
+// ApplyRows applies c to s, rows of cols elements: the row bias, if any,
+// then the clamp or Func (Apply).
+func (c *Clamp) ApplyRows(s []float32, cols int) {
+	if c.RowBias != nil {
+		for r := 0; r+cols <= len(s); r += cols {
+			vec.Add(s[r:r+cols], s[r:r+cols], c.RowBias)
+		}
+	}
+	c.Apply(s)
 }
 
 // Apply clamps every element of s, with vec.Clamp's rule (NaNs stay NaN),

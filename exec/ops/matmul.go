@@ -12,7 +12,7 @@ import (
 
 func init() {
 	register(
-		&Op{Name: "MatMul", Since: 1, Infer: matmulInfer, Run: matmulRun},
+		&Op{Name: "MatMul", Since: 1, Fuses: true, Infer: matmulInfer, Run: matmulRun},
 		// Gemm 6 broadcast C only with broadcast=1 (else C is M×N); 7
 		// made C broadcast unidirectionally, a superset, and 11 made it
 		// optional.
@@ -180,6 +180,16 @@ func matmulRun(c *RunCtx) ([]*tensor.Dense, error) {
 		matmulNaiveBatched(y.F64, a.F64, b.F64, p)
 	case y.I64 != nil:
 		matmulNaiveBatched(y.I64, a.I64, b.I64, p)
+	case c.Clamp != nil:
+		// A fused bias and activation, applied to the product while it
+		// is in cache: cheaper than the Add and Relu kernels' passes and
+		// tensors. The product itself is computed without them (the
+		// sparse kernel would clamp before the bias).
+		plain := *c
+		plain.Clamp = nil
+		matmulF32(&plain, y.F32, a.F32, b, p)
+		c.RanSparse = plain.RanSparse
+		c.Clamp.ApplyRows(y.F32, p.n)
 	default:
 		matmulF32(c, y.F32, a.F32, b, p)
 	}
