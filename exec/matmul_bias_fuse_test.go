@@ -80,7 +80,7 @@ func TestFusedMatMulBias(t *testing.T) {
 				if act == "" {
 					y, out := all["y"].F32, got["out"].F32
 					for i := range out {
-						if out[i] != -(y[i]+100) {
+						if out[i] != -(y[i] + 100) {
 							t.Fatalf("%v biasFirst=%v: with the bias supplied, out[%d] = %v, want %v", shape, biasFirst, i, out[i], -(y[i] + 100))
 						}
 					}
