@@ -114,6 +114,9 @@ func convCheck(t *testing.T, got *tensor.Dense, shape []int, want []float64) {
 	}
 	g := got.Float64s()
 	for i := range want {
+		if g[i] == want[i] {
+			continue // infinities (a max pool's window of padding alone)
+		}
 		if d := math.Abs(g[i] - want[i]); !(d <= 1e-4*(1+math.Abs(want[i]))) {
 			t.Fatalf("element %d of %v: got %g, want %g", i, shape, g[i], want[i])
 		}

@@ -340,12 +340,14 @@ func avgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
 // pools at column strides above 2 (without MaxPool's indices): a
 // tapPlan per goroutine runs each plane's windows with vector
 // instructions, over a copy padded with fill (−Inf for max, 0 for the
-// sums), or for sums at column strides 1 and 2 with outputs 8 or more
-// wide a planeWindows with weights of one (a fused multiply-add by 1
-// rounds as the addition). tapSum's sums are then divided by each
-// window's count, as avgPoolKernel does: the same float32 additions in
-// the same order (a padding tap adds 0), so the averages are those of
-// avgPoolKernel.
+// sums), or for sums at column strides 1 and 2 a planeWindows with
+// weights of one (a fused multiply-add by 1 rounds as the addition), for
+// outputs 8 or more wide or any width with the AVX-512 window kernel,
+// whose masked tail makes a 7-wide plane a few calls, where a tapPlan's
+// copies per row cost twice as much (DenseNet's 512×14×14 pool 191 → 84
+// µs). tapSum's sums are then divided by each window's count, as
+// avgPoolKernel does: the same float32 additions in the same order (a
+// padding tap adds 0), so the averages are those of avgPoolKernel.
 func poolTaps(kind tapKind, fill float32, y, x []float32, g *poolGeom, includePad bool, threads int) {
 	ay, ax := &g.ax[1], &g.ax[2]
 	nIn, nOut := g.inSize(), g.outSize()
@@ -353,11 +355,18 @@ func poolTaps(kind tapKind, fill float32, y, x []float32, g *poolGeom, includePa
 	// Sums at column strides 1 and 2 go through planeWindows, with
 	// weights of one (read-only, shared by the goroutines).
 	var ones []float32
-	if kind == tapSum && ax.s <= 2 && ax.out >= 8 {
+	if kind == tapSum && ax.s <= 2 && (ax.out >= 8 || vec.ConvWindowsBlock() >= 64) {
 		ones = make([]float32, ay.k*ax.k)
 		for i := range ones {
 			ones[i] = 1
 		}
+	}
+	// The sums are divided by their windows' counts, the same for every
+	// plane, with one vector division a plane (the same IEEE divisions
+	// as avgPoolKernel's, which cost more than the sums one at a time).
+	var counts []float32
+	if kind == tapSum {
+		counts = poolCounts(g, includePad)
 	}
 	geom := windowGeom{kind: kind, fill: fill, h: ay.in, w: ax.in, ho: ay.out, wo: ax.out,
 		k: [2]int{ay.k, ax.k}, s: [2]int{ay.s, ax.s}, d: [2]int{ay.dil, ax.dil}, pad: [2]int{ay.pad, ax.pad}}
@@ -378,25 +387,29 @@ func poolTaps(kind tapKind, fill float32, y, x []float32, g *poolGeom, includePa
 			} else {
 				t.run(out, x[p*nIn:(p+1)*nIn])
 			}
-			if kind != tapSum {
-				continue
-			}
-			for oy := range ay.out {
-				row := out[oy*ax.out : (oy+1)*ax.out]
-				for ox := range row {
-					cnt := (ay.hi[oy] - ay.lo[oy]) * (ax.hi[ox] - ax.lo[ox])
-					if includePad {
-						cnt = ay.padC[oy] * ax.padC[ox]
-					}
-					if cnt > 0 {
-						row[ox] /= float32(cnt)
-					} else {
-						row[ox] = 0
-					}
-				}
+			if kind == tapSum {
+				vec.Div(out, out, counts)
 			}
 		}
 	})
+}
+
+// poolCounts returns the number of elements each output window of a
+// plane averages (padding included or not), as float32 divisors: 1 for a
+// window of padding alone, whose sum is 0, as its average must be.
+func poolCounts(g *poolGeom, includePad bool) []float32 {
+	ay, ax := &g.ax[1], &g.ax[2]
+	counts := make([]float32, ay.out*ax.out)
+	for oy := range ay.out {
+		for ox := range ax.out {
+			cnt := (ay.hi[oy] - ay.lo[oy]) * (ax.hi[ox] - ax.lo[ox])
+			if includePad {
+				cnt = ay.padC[oy] * ax.padC[ox]
+			}
+			counts[oy*ax.out+ox] = float32(max(cnt, 1))
+		}
+	}
+	return counts
 }
 
 // maxPoolSeparable is the float32 kernel of 1-D and 2-D max pools without

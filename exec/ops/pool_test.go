@@ -192,6 +192,35 @@ func TestPoolAgainstReference(t *testing.T) {
 	}
 }
 
+// TestAveragePoolEmptyWindows checks that windows lying in the padding
+// alone average to 0 (count_include_pad 0), beside full ones, on rows
+// wide enough for the vector path.
+func TestAveragePoolEmptyWindows(t *testing.T) {
+	x := tensor.New(tensor.Float32, 1, 2, 4, 18)
+	for i := range x.F32 {
+		x.F32[i] = 3
+	}
+	attrs := []*onnx.Attr{convAttrIs("kernel_shape", 2, 2), convAttrIs("strides", 2, 2), convAttrIs("pads", 2, 2, 0, 0)}
+	out, err := convRunOp(19, 1, 1, "AveragePool", attrs, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := out[0]
+	if !tensor.SameShape(y.Shape, []int{1, 2, 3, 10}) {
+		t.Fatalf("shape %v", y.Shape)
+	}
+	for i, v := range y.F32 {
+		oy, ox := i/10%3, i%10
+		want := float32(3)
+		if oy == 0 || ox == 0 {
+			want = 0
+		}
+		if v != want {
+			t.Fatalf("output %d (row %d, column %d) = %v, want %v", i, oy, ox, v, want)
+		}
+	}
+}
+
 func TestMaxPoolIntegerAndColumnMajorIndices(t *testing.T) {
 	// 1×1×3×4, window 2×2 stride 2: maxima 7 (at h=1, w=1) and 9 (at
 	// h=0, w=3); column-major indices count h fastest: w*H + h.
