@@ -14,6 +14,10 @@
 //   --bench ITERS       after the warm-up runs, time ITERS runs and print one
 //                       JSON line {"median_ms":..,"min_ms":..,...} on stdout
 //   --warmup W          warm-up runs before timing (default 3; only with --bench)
+//   --profile PREFIX    with --bench, record ONNX Runtime's own profile of the
+//                       timed runs (its JSON, PREFIX_<date>.json) and print on
+//                       stderr the time per op type and the slowest nodes, per
+//                       run: ORT's side of `graft bench --profile`
 //   --verbose           let ONNX Runtime log warnings
 //   -h, --help          show this help
 //
@@ -36,7 +40,8 @@ class UsageError extends Error {}
 
 const USAGE = `usage: node tools/ort/run.js --model M.onnx --out DIR [--threads N]
                    [--opt all|extended|basic|disabled] [--output NAME ...]
-                   [--bench ITERS [--warmup W]] [--verbose] NAME=FILE.npy ...`;
+                   [--bench ITERS [--warmup W] [--profile PREFIX]] [--verbose]
+                   NAME=FILE.npy ...`;
 
 // ---------------------------------------------------------------------------
 // .npy support
@@ -184,7 +189,7 @@ function writeNpy(file, descr, shape, typed) {
 function parseArgs(argv) {
   const opts = {
     model: null, out: null, threads: 1, opt: 'all', outputs: [],
-    bench: null, warmup: null, verbose: false, feeds: [],
+    bench: null, warmup: null, profile: null, verbose: false, feeds: [],
   };
   const needValue = (i, flag) => {
     if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value`);
@@ -226,6 +231,7 @@ function parseArgs(argv) {
       case '--output': opts.outputs.push(value()); break;
       case '--bench': opts.bench = intValue(value(), a, 1); break;
       case '--warmup': opts.warmup = intValue(value(), a, 0); break;
+      case '--profile': opts.profile = value(); break;
       case '--verbose': opts.verbose = true; break;
       default: {
         if (a.startsWith('-')) throw new UsageError(`unknown option ${argv[i]}`);
@@ -241,6 +247,7 @@ function parseArgs(argv) {
   if (!opts.model) throw new UsageError('--model is required');
   if (!opts.out && opts.bench === null) throw new UsageError('--out is required (unless --bench is given)');
   if (opts.warmup !== null && opts.bench === null) throw new UsageError('--warmup needs --bench');
+  if (opts.profile !== null && opts.bench === null) throw new UsageError('--profile needs --bench');
   if (opts.warmup === null) opts.warmup = 3;
   const seen = new Set();
   for (const f of opts.feeds) {
@@ -307,6 +314,7 @@ async function main(argv) {
       executionMode: 'sequential',
       graphOptimizationLevel: opts.opt,
       logSeverityLevel: opts.verbose ? 2 : 3,
+      ...(opts.profile !== null ? { enableProfiling: true, profileFilePrefix: opts.profile } : {}),
     });
   } catch (e) {
     throw new Error(`cannot load model ${opts.model}: ${e.message}`);
@@ -390,7 +398,45 @@ async function main(argv) {
       median_ms: r(median), min_ms: r(times[0]), max_ms: r(times[n - 1]), mean_ms: r(mean),
       iters: n, warmup: opts.warmup, threads: opts.threads, opt: opts.opt,
     }) + '\n');
+    if (opts.profile !== null) {
+      session.endProfiling();
+      process.stderr.write(profileSummary(opts.profile, 1 + opts.warmup + n));
+    }
   }
+}
+
+// profileSummary reads the newest ONNX Runtime profile written under
+// prefix and sums its kernels' times per op type and per node, per run
+// (runs: the session's runs, warm-up included, which the profile holds).
+function profileSummary(prefix, runs) {
+  const dir = path.dirname(prefix);
+  const base = path.basename(prefix) + '_';
+  const files = fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'))
+    .map((f) => path.join(dir, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (!files.length) throw new Error(`no ONNX Runtime profile found at ${prefix}_*.json`);
+  const events = JSON.parse(fs.readFileSync(files[0], 'utf8'));
+  const byOp = new Map();
+  const byNode = new Map();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+    const op = (e.args && e.args.op_name) || '?';
+    const node = e.name.slice(0, -'_kernel_time'.length);
+    byOp.set(op, (byOp.get(op) || 0) + e.dur);
+    const n = byNode.get(node) || { op, us: 0 };
+    n.us += e.dur;
+    byNode.set(node, n);
+  }
+  const ms = (us) => (us / runs / 1000).toFixed(3).padStart(9);
+  const total = [...byOp.values()].reduce((a, b) => a + b, 0);
+  const lines = [`ONNX Runtime profile ${files[0]}, per run (kernels ${ms(total).trim()} ms):`];
+  for (const [op, us] of [...byOp].sort((a, b) => b[1] - a[1])) {
+    lines.push(`  ${op.padEnd(26)} ${ms(us)} ms ${(100 * us / total).toFixed(1).padStart(6)}%`);
+  }
+  lines.push('slowest nodes:');
+  for (const [node, v] of [...byNode].sort((a, b) => b[1].us - a[1].us).slice(0, 10)) {
+    lines.push(`  ${ms(v.us)} ms  ${v.op.padEnd(20)} ${JSON.stringify(node)}`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 module.exports = { readNpy, writeNpy, npyBytes, sanitise };
