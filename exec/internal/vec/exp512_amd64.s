@@ -57,6 +57,15 @@
 	VZEROUPPER; \
 	RET
 
+// SIGMOID16: Z3 = 1 / (1 + e^-x) for the sixteen floats at SI, −x
+// clamped to [−88, 88] (ECONSTS(−88, 88)).
+#define SIGMOID16 \
+	VXORPS  Z0, Z0, Z0; \
+	VSUBPS  (SI), Z0, Z0; \
+	ECORE; \
+	VADDPS  Z4, Z3, Z3; \
+	VDIVPS  Z3, Z4, Z3
+
 // func expAVX512(dst, src *float32, n int)
 // Exp on n floats, n a positive multiple of 16.
 TEXT ·expAVX512(SB), NOSPLIT, $0-24
@@ -77,11 +86,7 @@ TEXT ·siluAVX512(SB), NOSPLIT, $0-24
 	ECONSTS(0xc2b00000, 0x42b00000)
 
 siluloop:
-	VXORPS  Z0, Z0, Z0
-	VSUBPS  (SI), Z0, Z0
-	ECORE
-	VADDPS  Z4, Z3, Z3
-	VDIVPS  Z3, Z4, Z3
+	SIGMOID16
 	VMULPS  (SI), Z3, Z3
 	VMOVUPS Z3, (DI)
 	NEXT16(siluloop)
@@ -93,10 +98,6 @@ TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-24
 	ECONSTS(0xc2b00000, 0x42b00000)
 
 sigloop:
-	VXORPS  Z0, Z0, Z0
-	VSUBPS  (SI), Z0, Z0
-	ECORE
-	VADDPS  Z4, Z3, Z3
-	VDIVPS  Z3, Z4, Z3
+	SIGMOID16
 	VMOVUPS Z3, (DI)
 	NEXT16(sigloop)

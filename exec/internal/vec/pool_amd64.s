@@ -96,6 +96,15 @@ done:
 	VZEROUPPER
 	RET
 
+// HSUM4PD: X0 = the sum of the float64 lanes of Y0..Y3.
+#define HSUM4PD \
+	VADDPD Y1, Y0, Y0; \
+	VADDPD Y3, Y2, Y2; \
+	VADDPD Y2, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPD X1, X0, X0; \
+	VHADDPD X0, X0, X0
+
 // func sumAVX2(src *float32, n int) float64
 // n a positive multiple of 16: each 4 floats widen to float64 and go to
 // one of four accumulators, which are added at the end.
@@ -120,12 +129,7 @@ sumloop:
 	ADDQ $64, SI
 	DECQ CX
 	JNZ  sumloop
-	VADDPD Y1, Y0, Y0
-	VADDPD Y3, Y2, Y2
-	VADDPD Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD X1, X0, X0
-	VHADDPD X0, X0, X0
+	HSUM4PD
 	VZEROUPPER
 	MOVSD X0, ret+16(FP)
 	RET
@@ -189,12 +193,7 @@ dotloop:
 	ADDQ $64, DI
 	DECQ CX
 	JNZ  dotloop
-	VADDPD Y1, Y0, Y0
-	VADDPD Y3, Y2, Y2
-	VADDPD Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD X1, X0, X0
-	VHADDPD X0, X0, X0
+	HSUM4PD
 	VZEROUPPER
 	MOVSD X0, ret+24(FP)
 	RET
