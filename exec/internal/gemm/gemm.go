@@ -235,10 +235,15 @@ func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc
 		// so split the dimension that makes the duplicated packing smaller,
 		// and never split a pre-packed operand's other side needlessly.
 		splitN := n >= m
-		if as.pk != nil {
-			splitN = true
-		} else if bs.pk != nil {
-			splitN = false
+		switch {
+		case as.pk != nil:
+			// Split a pre-packed A's columns of B, unless B is so much
+			// narrower than A is tall (a convolution over a 7×7 map:
+			// 49 columns against 960 rows of weights) that each thread
+			// reading all of A costs more than packing all of B.
+			splitN = m <= gemmSplitRatio*n
+		case bs.pk != nil:
+			splitN = n > gemmSplitRatio*m
 		}
 		if splitN && nt < 2 && mt >= 2 {
 			splitN = false
@@ -260,6 +265,12 @@ func sgemm(threads int, kn *kernel, m, n, k int, alpha float32, as aSrc, bs bSrc
 	}
 	kn.run(m, n, k, alpha, &as, &bs, beta, c, ldc, ep, 0)
 }
+
+// gemmSplitRatio is how many times longer the pre-packed operand's
+// dimension must be than the other's for sgemm to split it: packing an
+// element of the operand not split costs a read and a write, where the
+// pre-packed one is only read.
+var gemmSplitRatio = 2
 
 // gemmCall is a product split into t parts along n (splitN) or m, in units
 // of step columns or rows.
