@@ -61,6 +61,9 @@ const (
 	StepDone EventKind = iota
 	// EpochDone follows every epoch, after validation.
 	EpochDone
+	// Evaluated reports, in Val, the validation score Finetune measured
+	// before the first step.
+	Evaluated
 )
 
 // Event reports a training run's progress.

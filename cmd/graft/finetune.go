@@ -326,25 +326,21 @@ func runFinetune(c *cli.Context) error {
 // errInterrupted ends a run stopped by Ctrl-C after its checkpoint.
 var errInterrupted = errors.New("interrupted")
 
-func finetune(c *cli.Context, s *trainSetup, opts train.Options, rec *runlog.Run) (*train.Result, error) {
+func finetune(c *cli.Context, s *trainSetup, opts train.Options, rec *runlog.Run) (*train.FinetuneResult, error) {
 	w, ew := c.App.Writer, c.App.ErrWriter
 	out := c.String("output")
-	var before train.Eval
-	if opts.Val != nil && opts.Resume == "" {
-		var err error
-		if before, err = s.model.Evaluate(opts.Val, max(s.batch, 100)); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(w, "before: validation loss %.4f  top-1 %.2f %% (%d samples)\n", before.Loss, 100*before.Top1, before.Samples)
-		rec.Log(map[string]any{"epoch": 0, "step": 0, "val_loss": before.Loss, "val_top1": before.Top1})
-		rec.Summary("val_top1_before", before.Top1)
-	}
 	n := 0
 	for _, p := range s.model.Params {
 		n += p.Value.Len()
 	}
-	fmt.Fprintf(w, "training %d tensors (%d parameters) of %s on %d samples: %s, lr %g, batch %d, %d epochs\n",
-		len(s.model.Params), n, s.path, s.src.Len(), c.String("optimizer"), c.Float64("lr"), s.batch, opts.Epochs)
+	started := false
+	header := func() {
+		if !started {
+			started = true
+			fmt.Fprintf(w, "training %d tensors (%d parameters) of %s on %d samples: %s, lr %g, batch %d, %d epochs\n",
+				len(s.model.Params), n, s.path, s.src.Len(), c.String("optimizer"), c.Float64("lr"), s.batch, opts.Epochs)
+		}
+	}
 
 	follow, err := startTracking(c, s, opts.Val)
 	if err != nil {
@@ -355,7 +351,12 @@ func finetune(c *cli.Context, s *trainSetup, opts train.Options, rec *runlog.Run
 	opts.Progress = func(e train.Event) {
 		bar.event(e)
 		switch e.Kind {
+		case train.Evaluated:
+			fmt.Fprintf(w, "before: validation loss %.4f  top-1 %.2f %% (%d samples)\n", e.Val.Loss, 100*e.Val.Top1, e.Val.Samples)
+			rec.Log(map[string]any{"epoch": 0, "step": 0, "val_loss": e.Val.Loss, "val_top1": e.Val.Top1})
+			rec.Summary("val_top1_before", e.Val.Top1)
 		case train.StepDone:
+			header()
 			rec.Log(map[string]any{"step": e.GlobalStep, "epoch": e.Epoch, "loss": e.Loss, "top1": finite(e.Top1), "lr": e.LR, "seconds": e.Elapsed.Seconds()})
 		case train.EpochDone:
 			m := map[string]any{"epoch": e.Epoch, "step": e.GlobalStep, "train_loss": e.Loss, "train_top1": finite(e.Top1), "lr": e.LR, "seconds": e.Elapsed.Seconds()}
@@ -380,8 +381,9 @@ func finetune(c *cli.Context, s *trainSetup, opts train.Options, rec *runlog.Run
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := train.Fit(ctx, s.model, s.src, opts)
+	res, err := train.Finetune(ctx, s.model, s.src, opts)
 	bar.clear()
+	header()
 	if err == nil && trackErr != nil {
 		err = fmt.Errorf("--track: %w", trackErr)
 	}
@@ -409,19 +411,15 @@ func finetune(c *cli.Context, s *trainSetup, opts train.Options, rec *runlog.Run
 	if res.EarlyStopped {
 		fmt.Fprintf(w, "stopped early: no better validation top-1 for %d epochs\n", opts.Patience)
 	}
-	last := res.Epochs[len(res.Epochs)-1]
-	rec.Summary("train_loss", last.Loss)
-	if opts.Val != nil {
-		after := train.Eval{Loss: last.ValLoss, Top1: last.ValTop1}
+	rec.Summary("train_loss", res.Epochs[len(res.Epochs)-1].Loss)
+	if res.After.Samples > 0 {
 		if opts.KeepBest && res.BestEpoch > 0 {
-			best := res.Epochs[res.BestEpoch-1]
-			after = train.Eval{Loss: best.ValLoss, Top1: best.ValTop1}
-			fmt.Fprintf(w, "kept epoch %d, the best on validation\n", res.BestEpoch)
+			fmt.Fprintf(w, "kept epoch %d, the best on validation\n", res.Kept)
 		}
-		rec.Summary("val_top1", after.Top1)
-		fmt.Fprintf(w, "after:  validation loss %.4f  top-1 %.2f %%", after.Loss, 100*after.Top1)
-		if before.Samples > 0 {
-			fmt.Fprintf(w, " (before %.2f %%)", 100*before.Top1)
+		rec.Summary("val_top1", res.After.Top1)
+		fmt.Fprintf(w, "after:  validation loss %.4f  top-1 %.2f %%", res.After.Loss, 100*res.After.Top1)
+		if res.Before.Samples > 0 {
+			fmt.Fprintf(w, " (before %.2f %%)", 100*res.Before.Top1)
 		}
 		fmt.Fprintln(w)
 	}
