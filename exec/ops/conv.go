@@ -603,6 +603,19 @@ func convTiles(kg, n, imgs, threads int) (tw int, perThread bool) {
 // a few per cent faster).
 const convUnitsPerThread = 1
 
+// convUnits runs unit(0) … unit(n−1) on up to threads goroutines, each
+// taking a contiguous run of units (images, or parts of one image's
+// map): consecutive layers then give a core the same images and rows, which
+// its cache still holds, where units handed out one at a time went to
+// whichever thread was free.
+func convUnits(threads, n int, unit func(u int)) {
+	parallelFor(threads, n, 1, func(lo, hi int) {
+		for u := lo; u < hi; u++ {
+			unit(u)
+		}
+	})
+}
+
 // convUnitScratch is one goroutine's scratch for one unit of work: an
 // im2col tile or a GEMM output tile, and padded input rows.
 type convUnitScratch struct {
@@ -701,7 +714,7 @@ func convGemm(c *RunCtx, y, x []float32, w *tensor.Dense, bias []float32, g *con
 		bufLen = kg * split.width()
 	}
 	if perThread {
-		gemm.ParallelFor(threads, imgs*tiles, func(u int) {
+		convUnits(threads, imgs*tiles, func(u int) {
 			s := convGetScratch(bufLen, 0)
 			unit(u, s.f, 1)
 			convUnitBufs.Put(s)
@@ -906,7 +919,7 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 		tileLen = mg * split.width()
 	}
 	if perThread {
-		gemm.ParallelFor(threads, imgs*tiles, func(u int) {
+		convUnits(threads, imgs*tiles, func(u int) {
 			s := convGetScratch(tileLen, padLen)
 			unit(u, s, 1)
 			convUnitBufs.Put(s)
