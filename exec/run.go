@@ -364,7 +364,7 @@ func (st *runState) fusable(s *step, in []*tensor.Dense) bool {
 	if pl.keep[out] || pl.supplied[out] || pl.supplied[s.fuse.out[0]] {
 		return false
 	}
-	if s.clamp.RowBias != nil && !st.paramsAsCompiled(&step{in: s.in[1:2]}, nil) {
+	if s.clamp.RowBias != nil && !st.asCompiled(s.in[1]) {
 		// The bias was matched to the weight's columns.
 		return false
 	}
@@ -387,13 +387,19 @@ func (st *runState) fusable(s *step, in []*tensor.Dense) bool {
 // this run what the fusion was planned with: none supplied, and no
 // folded one recomputed.
 func (st *runState) paramsAsCompiled(s *step, chain []int32) bool {
-	pl := st.plan
 	for _, id := range s.in {
-		if id >= 0 && !slices.Contains(chain, id) && (pl.supplied[id] || (st.p.constv[id] != nil && !pl.fresh[id])) {
+		if !slices.Contains(chain, id) && !st.asCompiled(id) {
 			return false
 		}
 	}
 	return true
+}
+
+// asCompiled reports whether value id (or an absent input, -1) is this
+// run what Compile saw: not supplied, and not a folded value recomputed.
+func (st *runState) asCompiled(id int32) bool {
+	pl := st.plan
+	return id < 0 || !(pl.supplied[id] || (st.p.constv[id] != nil && !pl.fresh[id]))
 }
 
 // Graph returns the graph the program runs.
