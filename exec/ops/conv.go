@@ -849,11 +849,13 @@ func convBandShape(g *convShape, oy0, oy1 int) (band convShape, iy0 int) {
 // GEMM packs directly (gemm.SgemmPackedASegments).
 //
 // Where Wo is at least 8 (the packing's vector copies) the GEMM's
-// columns are the output positions, and it writes y directly, bias and
-// activation applied as tiles are stored. Narrower outputs use the flat
-// positions, so that each row of B is one run: the
-// kw-1 columns per output row that straddle two rows of the plane are
-// computed and dropped when the tile is copied into y (convFlatStore).
+// columns can be the output positions, and it writes y directly, bias and
+// activation applied as tiles are stored. Narrower outputs, and those
+// where the GEMM reads B's rows in place instead of packing them
+// (convFlatInPlace), use the flat positions, so that each row of B is one
+// run: the kw-1 columns per output row that straddle two rows of the
+// plane are computed and dropped when the tile is copied into y
+// (convFlatStore).
 //
 // The columns are cut into tiles (convSplitCols), and each tile pads
 // only the input rows its output rows read (convBandShape), into its
@@ -870,7 +872,7 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 	n, nIn := g.outSize(), g.inSize()
 	imgs := g.batch * g.group
 	// cw is the GEMM's columns per output row, nc their number.
-	dense := Wo >= 8
+	dense := Wo >= 8 && !convFlatInPlace(g, f)
 	cw, nc := f.wp, f.nFlat
 	if dense {
 		cw, nc = Wo, n
@@ -933,29 +935,75 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 	convUnitBufs.Put(s)
 }
 
+// convFlatInPlace reports whether convGemmFlat should compute g over flat
+// columns with the GEMM reading B's rows in place (gemm.RowsInPlace),
+// rather than over the output positions with B packed from segments. The
+// flat columns include kw-1 discarded ones per output row; once rounded
+// up to micro-kernel widths, at most an eighth more columns than the
+// output's cost less than packing saves (ResNet-20's 16×16 maps: 288
+// against 256, as fast; 32×32 maps: 1088 against 1024, 54 -> 44 us;
+// 8×8 maps: 96 against 64, 46 -> 66 us, so not those).
+func convFlatInPlace(g *convShape, f *convFlat) bool {
+	if !gemm.RowsInPlace() {
+		return false
+	}
+	flat := (f.nFlat + convTileAlign - 1) / convTileAlign
+	dense := (g.outSize() + convTileAlign - 1) / convTileAlign
+	return 8*flat <= 9*dense
+}
+
 // convFlatStore copies the valid columns of a flat tile (columns n0 to
 // n0+nt of group gi's mg output rows, see convGemmFlat) into the group's
-// output planes yg, a segment of an output row at a time, adding the bias
-// and applying the fused activation (RunCtx.biasActivate).
+// output planes yg, adding the bias and applying the fused activation
+// (as RunCtx.biasActivate does). A tile's flat columns are whole output
+// rows wp apart, between a partial first and last one, so each channel
+// takes at most three calls, and the activation's function one over the
+// contiguous run of outputs the tile covers.
 func convFlatStore(c *RunCtx, yg, tile, bias []float32, g *convShape, f *convFlat, gi, n0, nt int) {
 	mg := g.cout / g.group
-	Wo, n := g.out[2], g.outSize()
-	for i := n0; i < n0+nt; {
-		oy, ox := i/f.wp, i%f.wp
-		end := min(n0+nt, oy*f.wp+f.wp)
-		if ox < Wo {
-			seg := min(Wo, end-oy*f.wp) - ox
-			for m := range mg {
-				dst := yg[m*n+oy*Wo+ox : m*n+oy*Wo+ox+seg]
-				from := tile[m*nt+i-n0 : m*nt+i-n0+seg]
-				var bv float32
-				if bias != nil {
-					bv = bias[gi*mg+m]
-				}
-				c.biasActivate(dst, from, bv)
-			}
+	Wo, n, wp := g.out[2], g.outSize(), f.wp
+	lo, hi := c.clampBounds()
+	var fn func(dst, src []float32)
+	if c.Clamp != nil {
+		fn = c.Clamp.Func
+	}
+	end := n0 + nt
+	oy0, ox0 := n0/wp, n0%wp
+	oy1, ox1 := (end-1)/wp, (end-1)%wp+1 // last row, and its columns' end
+	// blocks: (flat column, output row, first column, rows, columns).
+	type block struct{ i, oy, ox, rows, cols int }
+	var blocks [3]block
+	nb := 0
+	add := func(b block) {
+		if b.rows > 0 && b.cols > 0 {
+			blocks[nb] = b
+			nb++
 		}
-		i = end
+	}
+	if oy0 == oy1 {
+		add(block{n0, oy0, ox0, 1, min(ox1, Wo) - ox0})
+	} else {
+		add(block{n0, oy0, ox0, 1, Wo - ox0})
+		add(block{(oy0 + 1) * wp, oy0 + 1, 0, oy1 - oy0 - 1, Wo})
+		add(block{oy1 * wp, oy1, 0, 1, min(ox1, Wo)})
+	}
+	if nb == 0 {
+		return
+	}
+	first, last := blocks[0], blocks[nb-1]
+	y0, y1 := first.oy*Wo+first.ox, (last.oy+last.rows-1)*Wo+last.ox+last.cols
+	for m := range mg {
+		var bv float32
+		if bias != nil {
+			bv = bias[gi*mg+m]
+		}
+		ych, trow := yg[m*n:(m+1)*n], tile[m*nt:(m+1)*nt]
+		for _, b := range blocks[:nb] {
+			vec.BiasClampRows(ych[b.oy*Wo+b.ox:], Wo, trow[b.i-n0:], wp, b.rows, b.cols, bv, lo, hi)
+		}
+		if fn != nil {
+			fn(ych[y0:y1], ych[y0:y1])
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/graft-ml/graft/exec/internal/gemm"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -20,7 +21,8 @@ import (
 // output positions, tiles starting mid-row) and not (flat columns, tiles
 // ending in the columns past a row). Tolerance: 1e-5 of the output's
 // largest magnitude (the GEMM sums the same products as im2col's, in the
-// same order).
+// same order). Each case runs with the GEMM reading B's rows in place
+// (where the machine's kernel can, convFlatInPlace) and with B packed.
 func TestConvFlatStrided(t *testing.T) {
 	relu := &Clamp{Lo: 0, Hi: float32(math.Inf(1))}
 	cases := []struct {
@@ -47,6 +49,9 @@ func TestConvFlatStrided(t *testing.T) {
 		{name: "dense_narrow_tall", x: []int{1, 4, 64, 8}, cout: 5, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 2},
 		{name: "dense_5x5_asym", x: []int{1, 3, 20, 20}, cout: 17, kh: 5, kw: 5, sh: 1, sw: 1, pads: []int{2, 2, 2, 6}, threads: 2},
 		{name: "resnet20_64x8", x: []int{1, 64, 8, 8}, cout: 64, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 2, clamp: relu},
+		{name: "in_place_32x32_silu_threads3", x: []int{1, 16, 32, 32}, cout: 20, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 3, clamp: SiLUClamp()},
+		{name: "in_place_7x7_deep", x: []int{2, 300, 7, 7}, cout: 12, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 2, clamp: relu},
+		{name: "in_place_14x14_threads2", x: []int{1, 24, 14, 14}, cout: 9, kh: 3, kw: 3, sh: 1, sw: 1, pads: []int{1, 1, 1, 1}, threads: 2},
 	}
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, tc := range cases {
@@ -69,14 +74,16 @@ func TestConvFlatStrided(t *testing.T) {
 			attrs := []*onnx.Attr{convAttrIs("strides", tc.sh, tc.sw), convAttrIs("pads", p...), convAttrI("group", group)}
 			n := convNode("Conv", in, 1, attrs)
 			convMarkConst(n, in, 1, 2)
-			for range 2 {
+			defer gemm.SetRowsInPlace(gemm.SetRowsInPlace(true))
+			for _, inPlace := range []bool{true, true, false} {
+				gemm.SetRowsInPlace(inPlace)
 				c := &RunCtx{Node: n, Opset: 17, In: in, Threads: max(tc.threads, 1), Clamp: tc.clamp}
 				out, err := convRun(c)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if e := convRelErr(out[0].F32, want); e > 1e-5 {
-					t.Errorf("error %.2g against the float64 reference", e)
+					t.Errorf("B read in place %v: error %.2g against the float64 reference", inPlace, e)
 				}
 			}
 		})

@@ -307,6 +307,10 @@ func (g *gemmCall) part(i int) {
 func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float32, c []float32, ldc int, ep *Epilogue, row0 int) {
 	ws := wsPool.Get().(*workspace)
 	tmp := ws.bufTmp(kn.mr * kn.nr)
+	var rb *rowsB
+	if bs.inPlace(kn, n) {
+		rb = &ws.rb
+	}
 	for jc := 0; jc < n; jc += kn.nc {
 		nb := min(kn.nc, n-jc)
 		for pc := 0; pc < k; pc += kn.kc {
@@ -315,7 +319,12 @@ func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float
 			if pc > 0 {
 				be = 1
 			}
-			bp := bs.panels(ws, kn, jc, nb, pc, kb)
+			var bp []float32
+			if rb != nil {
+				rb.set(ws, kn, bs, jc, nb, pc, kb)
+			} else {
+				bp = bs.panels(ws, kn, jc, nb, pc, kb)
+			}
 			// The epilogue goes with the last block of depth.
 			var last *Epilogue
 			if pc+kb == k {
@@ -324,27 +333,49 @@ func (kn *kernel) run(m, n, k int, alpha float32, as *aSrc, bs *bSrc, beta float
 			for ic := 0; ic < m; ic += kn.mc {
 				mb := min(kn.mc, m-ic)
 				ap := as.panels(ws, kn, ic, mb, pc, kb)
-				kn.macro(mb, nb, kb, alpha, ap, bp, be, c[ic*ldc+jc:], ldc, tmp, last, row0+ic)
+				kn.macro(mb, nb, kb, alpha, ap, bp, rb, be, c[ic*ldc+jc:], ldc, tmp, last, row0+ic)
 				if last != nil {
 					last.applyFunc(c[ic*ldc+jc:], ldc, mb, nb)
 				}
 			}
 		}
 	}
+	ws.rb.b, ws.rb.offs = nil, nil // the caller's: not kept in the pool
 	wsPool.Put(ws)
 }
 
 // macro multiplies packed panels ap (mb×kb) and bp (kb×nb) into C, and
 // applies ep, if not nil, to the finished tiles (row 0 of c being row
-// row0 of the product).
-func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp []float32, ep *Epilogue, row0 int) {
+// row0 of the product). With rb set, B is read in place instead (bp is
+// not used): whole panels by kn.rows, the narrower last one packed.
+func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, rb *rowsB, beta float32, c []float32, ldc int, tmp []float32, ep *Epilogue, row0 int) {
 	mr, nr, fn := kn.mr, kn.nr, kn.fn
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
-		bpan := &bp[jr*kb]
+		var bpan, bIn *float32
+		switch {
+		case rb == nil:
+			bpan = &bp[jr*kb]
+		case cols == nr:
+			bIn = &rb.b[rb.col+jr]
+		default:
+			bpan = &rb.tail[0]
+		}
 		for ir := 0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
 			apan := &ap[ir*kb]
+			if bIn != nil {
+				if rows == mr {
+					kn.rows(kb, apan, bIn, &rb.offs[0], &c[ir*ldc+jr], ldc, alpha, beta)
+					if ep != nil {
+						ep.apply(c[ir*ldc+jr:], ldc, rows, cols, row0+ir)
+					}
+					continue
+				}
+				kn.rows(kb, apan, bIn, &rb.offs[0], &tmp[0], nr, 1, 0)
+				kn.storeTmp(c[ir*ldc+jr:], ldc, tmp, rows, cols, alpha, beta, ep, row0+ir)
+				continue
+			}
 			if rows == mr && cols == nr {
 				// The callers' length checks guarantee that the whole tile
 				// lies inside c: (ir+mr-1)*ldc + jr+nr-1 <= (m-1)*ldc + n-1.
@@ -360,23 +391,72 @@ func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, beta fl
 				continue
 			}
 			fn(kb, apan, bpan, &tmp[0], nr, 1, 0)
-			for r := range rows {
-				crow := c[(ir+r)*ldc+jr : (ir+r)*ldc+jr+cols]
-				trow := tmp[r*nr : r*nr+cols]
-				if beta == 0 {
-					for j, v := range trow {
-						crow[j] = alpha * v
-					}
-				} else {
-					for j, v := range trow {
-						crow[j] = alpha*v + beta*crow[j]
-					}
-				}
+			kn.storeTmp(c[ir*ldc+jr:], ldc, tmp, rows, cols, alpha, beta, ep, row0+ir)
+		}
+	}
+}
+
+// storeTmp stores the rows × cols corner of a tile computed into tmp
+// (alpha = 1, beta = 0) into c as alpha·tmp + beta·c, and applies ep.
+func (kn *kernel) storeTmp(c []float32, ldc int, tmp []float32, rows, cols int, alpha, beta float32, ep *Epilogue, row0 int) {
+	nr := kn.nr
+	for r := range rows {
+		crow := c[r*ldc : r*ldc+cols]
+		trow := tmp[r*nr : r*nr+cols]
+		if beta == 0 {
+			for j, v := range trow {
+				crow[j] = alpha * v
 			}
-			if ep != nil {
-				ep.apply(c[ir*ldc+jr:], ldc, rows, cols, row0+ir)
+		} else {
+			for j, v := range trow {
+				crow[j] = alpha*v + beta*crow[j]
 			}
 		}
+	}
+	if ep != nil {
+		ep.apply(c, ldc, rows, cols, row0)
+	}
+}
+
+// rowsInPlace lets tests and benchmarks turn off reading B in place.
+var rowsInPlace = true
+
+// RowsInPlace reports whether SgemmPackedAIndirect reads B's rows where
+// they are, without packing them, on this machine.
+func RowsInPlace() bool { return rowsInPlace && active.rows != nil }
+
+// SetRowsInPlace turns reading B in place on or off (for benchmarks that
+// compare the two), and returns the previous setting.
+func SetRowsInPlace(on bool) bool {
+	old := rowsInPlace
+	rowsInPlace = on
+	return old
+}
+
+// rowsB is one depth block of a B read in place (see rowsFunc): row p of
+// the block, from column col on, is b[offs[p]+col:]. tail holds the
+// block's last panel packed where it is narrower than a whole one.
+type rowsB struct {
+	b    []float32
+	offs []int
+	col  int
+	tail []float32
+}
+
+// inPlace reports whether the driver can read B's n columns in place: the
+// kernel can, and B is made of rows at offsets whose columns from col0 to
+// col0+n lie in one segment.
+func (s *bSrc) inPlace(kn *kernel, n int) bool {
+	return rowsInPlace && kn.rows != nil && s.rows != nil && s.pk == nil && s.col0+n <= s.seg
+}
+
+// set points r at columns jc..jc+nb (relative to s.col0) of s over depths
+// pc..pc+kb, packing the narrower last panel.
+func (r *rowsB) set(ws *workspace, kn *kernel, s *bSrc, jc, nb, pc, kb int) {
+	r.b, r.offs, r.col = s.b, s.rows[pc:pc+kb], s.col0+jc
+	if w := nb % kn.nr; w != 0 {
+		r.tail = ws.bufB(kn.nr * kb)
+		packBRows(r.tail, s.b, r.offs, r.col+nb-w, w, kn.nr, s.seg, s.segStride)
 	}
 }
 

@@ -159,6 +159,10 @@ func (p *problem) check(t *testing.T, call func(p *problem)) {
 	}
 }
 
+// The portable kernel reads B in place only in the tests, to run that
+// driver path on every platform.
+func init() { genericKernel.rows = kernGeneric4x4Rows }
+
 // withKernels runs f once for every kernel usable on this machine, with
 // that kernel selected, and, where assembly packing helpers exist, once
 // more with the portable packing code.
@@ -486,16 +490,26 @@ func reportGFLOPS(b *testing.B, m, n, k int) {
 // TestPackedAIndirect checks SgemmPackedAIndirect against refGemm on the
 // B its row offsets describe, written out: offsets that overlap (as a
 // convolution's do), jump about, and leave widths that are not whole
-// panels, over several depth blocks and thread counts.
+// panels, over several depth blocks and thread counts, with B read in
+// place (kernel.rows) and packed, and with and without an epilogue.
 func TestPackedAIndirect(t *testing.T) {
-	old := parallelMinWork
+	old, oldInPlace := parallelMinWork, rowsInPlace
 	parallelMinWork = 0
-	defer func() { parallelMinWork = old }()
+	defer func() { parallelMinWork, rowsInPlace = old, oldInPlace }()
 	withKernels(t, func(t *testing.T, kn *kernel) {
-		r := rand.New(rand.NewPCG(9, 10))
-		for _, s := range [][3]int{{1, 1, 1}, {kn.mr + 1, kn.nr - 1, 5}, {2*kn.mr + 3, 3*kn.nr + 5, kn.kc + 7}, {17, 2 * kn.nr, 2*kn.kc + 1}} {
-			m, n, k := s[0], s[1], s[2]
-			for _, threads := range []int{1, 2, 3} {
+		for _, inPlace := range []bool{true, false} {
+			rowsInPlace = inPlace
+			testPackedAIndirect(t, kn)
+		}
+	})
+}
+
+func testPackedAIndirect(t *testing.T, kn *kernel) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, s := range [][3]int{{1, 1, 1}, {kn.mr + 1, kn.nr - 1, 5}, {2*kn.mr + 3, 3*kn.nr + 5, kn.kc + 7}, {17, 2 * kn.nr, 2*kn.kc + 1}, {kn.mr, kn.nr, 3}} {
+		m, n, k := s[0], s[1], s[2]
+		for _, threads := range []int{1, 2, 3} {
+			for _, withEp := range []bool{false, true} {
 				src := make([]float32, n+3*k+40)
 				for i := range src {
 					src[i] = float32(r.NormFloat64())
@@ -521,16 +535,27 @@ func TestPackedAIndirect(t *testing.T) {
 					c[i] = float32(r.NormFloat64())
 				}
 				want, tol := refGemm(false, false, m, n, k, 1.5, a, k, b, n, 0.5, c, n)
+				var ep *Epilogue
+				if withEp {
+					// A bias and a Relu, applied to the reference by hand.
+					ep = &Epilogue{Bias: make([]float32, m), Lo: 0, Hi: float32(math.Inf(1))}
+					for i := range ep.Bias {
+						ep.Bias[i] = float32(r.NormFloat64())
+					}
+					for i := range want {
+						want[i] = max(want[i]+float64(ep.Bias[i/n]), 0)
+					}
+				}
 				pa := PackA(false, m, k, a, k)
-				SgemmPackedAIndirect(threads, n, 1.5, pa, src, rows, 0.5, c, n, nil)
+				SgemmPackedAIndirect(threads, n, 1.5, pa, src, rows, 0.5, c, n, ep)
 				for i := range want {
 					if d := math.Abs(float64(c[i]) - want[i]); d > tol[i] {
-						t.Fatalf("m,n,k=%d,%d,%d threads %d: C[%d] = %g, want %g (tol %g)", m, n, k, threads, i, c[i], want[i], tol[i])
+						t.Fatalf("m,n,k=%d,%d,%d threads %d epilogue %v in place %v: C[%d] = %g, want %g (tol %g)", m, n, k, threads, withEp, rowsInPlace, i, c[i], want[i], tol[i])
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 // TestPackedBRowVector checks the one-row path of SgemmPackedB (a dense

@@ -16,6 +16,11 @@ type microFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32)
 // values.
 type epilogueFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32)
 
+// rowsFunc is a microFunc that reads B in place: row p of the k×nr panel
+// is the nr values at b[offs[p]], so that a convolution's zero-padded
+// input, read at one shifted offset per weight tap, is never packed.
+type rowsFunc func(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32)
+
 // Epilogue finishes each element of C once its product is complete:
 // c = min(max(c + Bias[i], Lo), Hi) on row i, as a layer adds its bias and
 // applies a fused Relu or Clip. Bias may be nil (no bias); Lo and Hi may
@@ -41,6 +46,8 @@ type kernel struct {
 	// ep, if set, is fn with the epilogue in registers; without it the
 	// driver applies the epilogue to each finished tile.
 	ep epilogueFunc
+	// rows, if set, is fn reading B's rows in place (SgemmPackedAIndirect).
+	rows rowsFunc
 }
 
 // active is the kernel used by Sgemm, PackA and PackB. It is chosen at
@@ -105,4 +112,21 @@ func kernGeneric4x4(k int, a, b, c *float32, ldc int, alpha, beta float32) {
 	r1[0], r1[1], r1[2], r1[3] = alpha*c10+beta*r1[0], alpha*c11+beta*r1[1], alpha*c12+beta*r1[2], alpha*c13+beta*r1[3]
 	r2[0], r2[1], r2[2], r2[3] = alpha*c20+beta*r2[0], alpha*c21+beta*r2[1], alpha*c22+beta*r2[2], alpha*c23+beta*r2[3]
 	r3[0], r3[1], r3[2], r3[3] = alpha*c30+beta*r3[0], alpha*c31+beta*r3[1], alpha*c32+beta*r3[2], alpha*c33+beta*r3[3]
+}
+
+// kernGeneric4x4Rows is the portable rowsFunc: it gathers the panel and
+// runs kernGeneric4x4 on it. It saves no copying, so only the tests
+// install it (genericKernel.rows), to run the in-place driver path on
+// every platform.
+func kernGeneric4x4Rows(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32) {
+	var panel [4 * 256]float32
+	os := unsafe.Slice(offs, k)
+	for p0 := 0; p0 < k; p0 += 256 {
+		kb := min(256, k-p0)
+		for p, o := range os[p0 : p0+kb] {
+			copy(panel[4*p:4*p+4], unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(b), 4*o)), 4))
+		}
+		kernGeneric4x4(kb, (*float32)(unsafe.Add(unsafe.Pointer(a), 4*4*p0)), &panel[0], c, ldc, alpha, beta)
+		beta = 1 // later blocks add to the first
+	}
 }

@@ -13,6 +13,9 @@ func kern8x32AVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
 func kern8x32AVX512Ep(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32)
 
 //go:noescape
+func kern8x32AVX512Rows(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
 func kern6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 // avx512Kernel: 8×32 tile (16 zmm accumulators). Per depth step it loads
@@ -28,6 +31,7 @@ var avx512Kernel = &kernel{
 	nc:   2048,
 	fn:   kern8x32AVX512,
 	ep:   kern8x32AVX512Ep,
+	rows: kern8x32AVX512Rows,
 }
 
 // avx2Kernel: 6×16 tile (12 ymm accumulators + 2 for B + 2 broadcasts:

@@ -17,6 +17,19 @@
 #define K832_STEP(AOFF, BOFF) \
 	VMOVUPS      BOFF(DI), Z16;      \
 	VMOVUPS      (BOFF+64)(DI), Z17; \
+	K832_FMAS(AOFF)
+
+// K832_ROWSTEP is K832_STEP for B read in place: the step's row of B is
+// the 32 values at DI + 4·(OOFF(R10)), its offset in elements.
+#define K832_ROWSTEP(AOFF, OOFF) \
+	MOVQ         OOFF(R10), R11;       \
+	VMOVUPS      (DI)(R11*4), Z16;     \
+	VMOVUPS      64(DI)(R11*4), Z17;   \
+	K832_FMAS(AOFF)
+
+// K832_FMAS multiplies the row of B in Z16, Z17 by the step's 8 values
+// of A (AOFF(SI)) into the accumulators.
+#define K832_FMAS(AOFF) \
 	VBROADCASTSS (AOFF+0)(SI), Z18;  \
 	VBROADCASTSS (AOFF+4)(SI), Z19;  \
 	VBROADCASTSS (AOFF+8)(SI), Z20;  \
@@ -68,6 +81,32 @@
 	MOVQ b+16(FP), DI; \
 	MOVQ c+24(FP), DX; \
 	MOVQ ldc+32(FP), R8; \
+	K832_PREFETCH_ZERO; \
+	CMPQ CX, $4; \
+	JLT  k832tail; \
+k832loop4: \
+	K832_STEP(0, 0); \
+	K832_STEP(32, 128); \
+	K832_STEP(64, 256); \
+	K832_STEP(96, 384); \
+	ADDQ $128, SI; \
+	ADDQ $512, DI; \
+	SUBQ $4, CX; \
+	CMPQ CX, $4; \
+	JGE  k832loop4; \
+k832tail: \
+	TESTQ CX, CX; \
+	JEQ   k832done; \
+k832loop1: \
+	K832_STEP(0, 0); \
+	ADDQ $32, SI; \
+	ADDQ $128, DI; \
+	DECQ CX; \
+	JNE  k832loop1
+
+// K832_PREFETCH_ZERO turns ldc (R8) into bytes, prefetches the C tile at
+// DX and zeroes the accumulators.
+#define K832_PREFETCH_ZERO \
 	SHLQ $2, R8; \
 	MOVQ       DX, R9; \
 	PREFETCHT0 (R9); \
@@ -108,28 +147,34 @@
 	VPXORD Z12, Z12, Z12; \
 	VPXORD Z13, Z13, Z13; \
 	VPXORD Z14, Z14, Z14; \
-	VPXORD Z15, Z15, Z15; \
-	CMPQ CX, $4; \
-	JLT  k832tail; \
-k832loop4: \
-	K832_STEP(0, 0); \
-	K832_STEP(32, 128); \
-	K832_STEP(64, 256); \
-	K832_STEP(96, 384); \
-	ADDQ $128, SI; \
-	ADDQ $512, DI; \
-	SUBQ $4, CX; \
-	CMPQ CX, $4; \
-	JGE  k832loop4; \
-k832tail: \
-	TESTQ CX, CX; \
-	JEQ   k832done; \
-k832loop1: \
-	K832_STEP(0, 0); \
-	ADDQ $32, SI; \
-	ADDQ $128, DI; \
-	DECQ CX; \
-	JNE  k832loop1
+	VPXORD Z15, Z15, Z15
+
+// K832_STORE_TILE stores the tile scaled by alpha (Z26), adding beta (Z27)
+// times C unless beta (AX, its bits) is zero, and returns.
+#define K832_STORE_TILE \
+	ANDL $0x7fffffff, AX; \
+	JEQ  k832nobeta; \
+	K832_STORE_BETA(Z0, Z1); \
+	K832_STORE_BETA(Z2, Z3); \
+	K832_STORE_BETA(Z4, Z5); \
+	K832_STORE_BETA(Z6, Z7); \
+	K832_STORE_BETA(Z8, Z9); \
+	K832_STORE_BETA(Z10, Z11); \
+	K832_STORE_BETA(Z12, Z13); \
+	K832_STORE_BETA(Z14, Z15); \
+	VZEROUPPER; \
+	RET; \
+k832nobeta: \
+	K832_STORE(Z0, Z1); \
+	K832_STORE(Z2, Z3); \
+	K832_STORE(Z4, Z5); \
+	K832_STORE(Z6, Z7); \
+	K832_STORE(Z8, Z9); \
+	K832_STORE(Z10, Z11); \
+	K832_STORE(Z12, Z13); \
+	K832_STORE(Z14, Z15); \
+	VZEROUPPER; \
+	RET
 
 // func kern8x32AVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
 TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-48
@@ -138,31 +183,51 @@ TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-48
 k832done:
 	VBROADCASTSS alpha+40(FP), Z26
 	MOVL         beta+44(FP), AX
-	ANDL         $0x7fffffff, AX
-	JEQ          k832nobeta
 	VBROADCASTSS beta+44(FP), Z27
-	K832_STORE_BETA(Z0, Z1)
-	K832_STORE_BETA(Z2, Z3)
-	K832_STORE_BETA(Z4, Z5)
-	K832_STORE_BETA(Z6, Z7)
-	K832_STORE_BETA(Z8, Z9)
-	K832_STORE_BETA(Z10, Z11)
-	K832_STORE_BETA(Z12, Z13)
-	K832_STORE_BETA(Z14, Z15)
-	VZEROUPPER
-	RET
+	K832_STORE_TILE
 
-k832nobeta:
-	K832_STORE(Z0, Z1)
-	K832_STORE(Z2, Z3)
-	K832_STORE(Z4, Z5)
-	K832_STORE(Z6, Z7)
-	K832_STORE(Z8, Z9)
-	K832_STORE(Z10, Z11)
-	K832_STORE(Z12, Z13)
-	K832_STORE(Z14, Z15)
-	VZEROUPPER
-	RET
+// func kern8x32AVX512Rows(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32)
+// kern8x32AVX512 with B read in place: row p of the k×32 panel is the 32
+// values at b[offs[p]] (a convolution's zero-padded input at one weight
+// tap's shift), so B is never packed.
+TEXT ·kern8x32AVX512Rows(SB), NOSPLIT, $0-56
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ offs+24(FP), R10
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	K832_PREFETCH_ZERO
+	CMPQ CX, $4
+	JLT  r832tail
+
+r832loop4:
+	K832_ROWSTEP(0, 0)
+	K832_ROWSTEP(32, 8)
+	K832_ROWSTEP(64, 16)
+	K832_ROWSTEP(96, 24)
+	ADDQ $128, SI
+	ADDQ $32, R10
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  r832loop4
+
+r832tail:
+	TESTQ CX, CX
+	JEQ   r832done
+
+r832loop1:
+	K832_ROWSTEP(0, 0)
+	ADDQ $32, SI
+	ADDQ $8, R10
+	DECQ CX
+	JNE  r832loop1
+
+r832done:
+	VBROADCASTSS alpha+48(FP), Z26
+	MOVL         beta+52(FP), AX
+	VBROADCASTSS beta+52(FP), Z27
+	K832_STORE_TILE
 
 // Store row pair (ZA, ZB) as K832_STORE(_BETA) does, then add the row's
 // bias (BOFF(BX)) and clamp to [lo (Z29), hi (Z30)]: the epilogue of

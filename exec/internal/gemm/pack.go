@@ -289,6 +289,7 @@ func copyRowsGo(dst []float32, ldd int, src []float32, off, lds, rows, w int) {
 type workspace struct {
 	a, b []float32 // 64-byte aligned
 	tmp  []float32 // one mr×nr tile for edges
+	rb   rowsB     // B read in place
 }
 
 var wsPool = sync.Pool{New: func() any { return new(workspace) }}
