@@ -937,14 +937,19 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 
 // convFlatInPlace reports whether convGemmFlat should compute g over flat
 // columns with the GEMM reading B's rows in place (gemm.RowsInPlace),
-// rather than over the output positions with B packed from segments. The
-// flat columns include kw-1 discarded ones per output row; once rounded
-// up to micro-kernel widths, at most an eighth more columns than the
-// output's cost less than packing saves (ResNet-20's 16×16 maps: 288
-// against 256, as fast; 32×32 maps: 1088 against 1024, 54 -> 44 us;
-// 8×8 maps: 96 against 64, 46 -> 66 us, so not those).
+// rather than over the output positions with B packed from segments.
+// Not packing saves a copy of B's kg rows; the flat tile then costs a
+// pass over the group's mg output rows (convFlatStore) instead, which
+// pays where kg is at least twice mg (SqueezeNet's 3-channel stem, kg 27
+// against 64 rows: 484 -> 650 us, so not there). The flat columns
+// include kw-1 discarded ones per output row; once rounded up to
+// micro-kernel widths, at most an eighth more columns than the output's
+// cost less than packing saves (ResNet-20's 16×16 maps: 288 against 256,
+// as fast; 32×32 maps: 1088 against 1024, 54 -> 44 us; 8×8 maps: 96
+// against 64, 46 -> 66 us, so not those).
 func convFlatInPlace(g *convShape, f *convFlat) bool {
-	if !gemm.RowsInPlace() {
+	kg := g.cin / g.group * g.kSize()
+	if !gemm.RowsInPlace() || kg < 2*(g.cout/g.group) {
 		return false
 	}
 	flat := (f.nFlat + convTileAlign - 1) / convTileAlign
