@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"math"
 	"runtime"
 
 	"github.com/graft-ml/graft/exec/internal/vec"
@@ -388,6 +389,15 @@ func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, rb *row
 					fn(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta)
 					ep.apply(c[ir*ldc+jr:], ldc, rows, cols, row0+ir)
 				}
+				continue
+			}
+			if rows == mr && kn.epMask != nil {
+				// Columns short of a panel: stored in place, with masks.
+				bias, lo, hi := &noBias[0], float32(math.Inf(-1)), float32(math.Inf(1))
+				if ep != nil {
+					bias, lo, hi = ep.biasAt(row0+ir), ep.Lo, ep.Hi
+				}
+				kn.epMask(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta, bias, lo, hi, cols)
 				continue
 			}
 			fn(kb, apan, bpan, &tmp[0], nr, 1, 0)

@@ -21,6 +21,10 @@ type epilogueFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32, bi
 // input, read at one shifted offset per weight tap, is never packed.
 type rowsFunc func(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32)
 
+// epilogueMaskFunc is an epilogueFunc that reads and writes only the
+// first cols columns of the tile, 0 < cols < nr.
+type epilogueMaskFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
+
 // Epilogue finishes each element of C once its product is complete:
 // c = min(max(c + Bias[i], Lo), Hi) on row i, as a layer adds its bias and
 // applies a fused Relu or Clip. Bias may be nil (no bias); Lo and Hi may
@@ -48,6 +52,9 @@ type kernel struct {
 	ep epilogueFunc
 	// rows, if set, is fn reading B's rows in place (SgemmPackedAIndirect).
 	rows rowsFunc
+	// epMask, if set, is ep for a tile of which only the first cols
+	// columns (0 < cols < nr) are stored.
+	epMask epilogueMaskFunc
 }
 
 // active is the kernel used by Sgemm, PackA and PackB. It is chosen at

@@ -16,6 +16,9 @@ func kern8x32AVX512Ep(k int, a, b, c *float32, ldc int, alpha, beta float32, bia
 func kern8x32AVX512Rows(k int, a, b *float32, offs *int, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
+func kern8x32AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
+
+//go:noescape
 func kern6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 // avx512Kernel: 8×32 tile (16 zmm accumulators). Per depth step it loads
@@ -23,15 +26,16 @@ func kern6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 // than 6) lets A be packed with plain 8×8 transposes and tiles the common
 // M = 64, 128, ... convolution shapes exactly.
 var avx512Kernel = &kernel{
-	name: "avx512",
-	mr:   8,
-	nr:   32,
-	kc:   256, // B micro-panel 256×32×4 = 32 KiB (L1), A micro-panel 8 KiB
-	mc:   192, // A block 192×256×4 = 192 KiB (well inside L2)
-	nc:   2048,
-	fn:   kern8x32AVX512,
-	ep:   kern8x32AVX512Ep,
-	rows: kern8x32AVX512Rows,
+	name:   "avx512",
+	mr:     8,
+	nr:     32,
+	kc:     256, // B micro-panel 256×32×4 = 32 KiB (L1), A micro-panel 8 KiB
+	mc:     192, // A block 192×256×4 = 192 KiB (well inside L2)
+	nc:     2048,
+	fn:     kern8x32AVX512,
+	ep:     kern8x32AVX512Ep,
+	rows:   kern8x32AVX512Rows,
+	epMask: kern8x32AVX512EpMask,
 }
 
 // avx2Kernel: 6×16 tile (12 ymm accumulators + 2 for B + 2 broadcasts:

@@ -299,6 +299,76 @@ e832nobeta:
 	VZEROUPPER
 	RET
 
+// K832_STORE_EPM_BETA and K832_STORE_EPM are K832_STORE_EP_BETA and
+// K832_STORE_EP storing only the columns K1 (first 16) and K2 (next 16)
+// select, and reading C (Z31) only there.
+#define K832_STORE_EPM_BETA(ZA, ZB, BOFF) \
+	VMULPS      Z26, ZA, ZA;        \
+	VMULPS      Z26, ZB, ZB;        \
+	VMOVUPS.Z   (DX), K1, Z31;      \
+	VFMADD231PS Z31, Z27, ZA;       \
+	VMOVUPS.Z   64(DX), K2, Z31;    \
+	VFMADD231PS Z31, Z27, ZB;       \
+	K832_EP(ZA, ZB, BOFF);          \
+	VMOVUPS     ZA, K1, (DX);       \
+	VMOVUPS     ZB, K2, 64(DX);     \
+	ADDQ        R8, DX
+
+#define K832_STORE_EPM(ZA, ZB, BOFF) \
+	VMULPS  Z26, ZA, ZA;    \
+	VMULPS  Z26, ZB, ZB;    \
+	K832_EP(ZA, ZB, BOFF);  \
+	VMOVUPS ZA, K1, (DX);   \
+	VMOVUPS ZB, K2, 64(DX); \
+	ADDQ    R8, DX
+
+// func kern8x32AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
+// kern8x32AVX512Ep for a tile of which only the first cols (1 to 31)
+// columns lie in C: the rest are neither read nor written, so the
+// narrower last panel of a product is stored with its epilogue in place
+// instead of through a scratch tile.
+TEXT ·kern8x32AVX512EpMask(SB), NOSPLIT, $0-72
+	K832_PRODUCT
+
+k832done:
+	MOVQ  cols+64(FP), CX
+	MOVQ  $1, AX
+	SHLQ  CX, AX
+	DECQ  AX
+	KMOVW AX, K1
+	SHRQ  $16, AX
+	KMOVW AX, K2
+	VBROADCASTSS alpha+40(FP), Z26
+	MOVQ         bias+48(FP), BX
+	VBROADCASTSS lo+56(FP), Z29
+	VBROADCASTSS hi+60(FP), Z30
+	MOVL         beta+44(FP), AX
+	VBROADCASTSS beta+44(FP), Z27
+	ANDL         $0x7fffffff, AX
+	JEQ          m832nobeta
+	K832_STORE_EPM_BETA(Z0, Z1, 0)
+	K832_STORE_EPM_BETA(Z2, Z3, 4)
+	K832_STORE_EPM_BETA(Z4, Z5, 8)
+	K832_STORE_EPM_BETA(Z6, Z7, 12)
+	K832_STORE_EPM_BETA(Z8, Z9, 16)
+	K832_STORE_EPM_BETA(Z10, Z11, 20)
+	K832_STORE_EPM_BETA(Z12, Z13, 24)
+	K832_STORE_EPM_BETA(Z14, Z15, 28)
+	VZEROUPPER
+	RET
+
+m832nobeta:
+	K832_STORE_EPM(Z0, Z1, 0)
+	K832_STORE_EPM(Z2, Z3, 4)
+	K832_STORE_EPM(Z4, Z5, 8)
+	K832_STORE_EPM(Z6, Z7, 12)
+	K832_STORE_EPM(Z8, Z9, 16)
+	K832_STORE_EPM(Z10, Z11, 20)
+	K832_STORE_EPM(Z12, Z13, 24)
+	K832_STORE_EPM(Z14, Z15, 28)
+	VZEROUPPER
+	RET
+
 // ---------------------------------------------------------------------------
 // AVX2+FMA: 6×16 tile, 12 ymm accumulators (Y0..Y11), row r in Y(2r), Y(2r+1).
 // Y12, Y13 hold the current row of B; Y14, Y15 hold broadcast A values.
