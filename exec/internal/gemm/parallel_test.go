@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestParallelFor checks that ParallelFor runs every index exactly once
@@ -11,7 +12,10 @@ import (
 // the thread count, calls nested inside an index (which must not wait
 // for a worker that is busy with the outer call), and many goroutines
 // calling at once, which reuse one another's batches (a batch goes back
-// to the pool only when its last holder lets go).
+// to the pool only when its last holder lets go), parts that outlast the
+// caller's polling (it then blocks until the last part wakes it), and
+// parts that end together, racing the caller's last poll against the
+// last part's wake-up (a lost wake-up hangs the test).
 func TestParallelFor(t *testing.T) {
 	check := func(t *testing.T, threads, n int, body func(i int)) {
 		t.Helper()
@@ -42,6 +46,27 @@ func TestParallelFor(t *testing.T) {
 			check(t, 3, 7, func(int) { check(t, 2, 3, nil) })
 		})
 	})
+	t.Run("slow_part", func(t *testing.T) {
+		for range 5 {
+			check(t, 2, 2, func(i int) {
+				if i == 1 {
+					time.Sleep(2 * spinWait)
+				}
+			})
+		}
+	})
+	t.Run("ends_together", func(t *testing.T) {
+		var sink atomic.Int64
+		for n := range 3000 {
+			check(t, 2, 2, func(i int) {
+				s := int64(0)
+				for j := range (n*7+i*3)%50 + 1 {
+					s += int64(j * j)
+				}
+				sink.Add(s)
+			})
+		}
+	})
 	t.Run("concurrent", func(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 8 {
@@ -53,4 +78,19 @@ func TestParallelFor(t *testing.T) {
 		}
 		wg.Wait()
 	})
+}
+
+// BenchmarkParallelJoin times ParallelFor over two parts of about 5 µs
+// each: the ideal is one part's time plus the hand-over and the join.
+func BenchmarkParallelJoin(b *testing.B) {
+	var sink [2]float64
+	for b.Loop() {
+		ParallelFor(2, 2, func(i int) {
+			s := 0.0
+			for j := range 8000 {
+				s += float64(j) * 0.5
+			}
+			sink[i] = s
+		})
+	}
 }
