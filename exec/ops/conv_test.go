@@ -240,8 +240,9 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "depthwise_multiplier_s2", x: []int{2, 3, 9, 11}, cout: 9, kernel: []int{5, 5}, group: 3, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}},
 		{name: "depthwise_1x1_s2", x: []int{1, 9, 6, 7}, cout: 9, kernel: []int{1, 1}, group: 9, strides: []int{2, 2}},
 		{name: "conv1d_depthwise_s2", x: []int{2, 5, 37}, cout: 5, kernel: []int{5}, group: 5, strides: []int{2}, pads: []int{2, 2}},
-		// Eight channels at a time (convDWBlock), the channels past the
-		// last block of eight per plane: small planes, stride 2, rows
+		// Sixteen or eight channels at a time (convDWBlock; 40 channels:
+		// two blocks of sixteen and one of eight where DWC16 is vector
+		// code), the channels past the last block per plane: small planes, stride 2, rows
 		// shorter than, equal to and longer than a group of eight
 		// outputs, asymmetric and oversized padding, 1-D, threads.
 		// Two geometries of equal buffer sizes whose inputs lie at
@@ -258,6 +259,8 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "dwblock_7x7_noBias", x: []int{1, 8, 7, 7}, cout: 8, kernel: []int{3, 3}, group: 8, pads: []int{1, 1, 1, 1}, noBias: true},
 		{name: "dwblock_asym_bigpad", x: []int{1, 9, 6, 8}, cout: 9, kernel: []int{3, 5}, group: 9, strides: []int{2, 1}, pads: []int{3, 0, 1, 4}},
 		{name: "dwblock_1d_s2", x: []int{2, 16, 37}, cout: 16, kernel: []int{5}, group: 16, strides: []int{2}, pads: []int{2, 1}},
+		{name: "dwblock_40ch_16_16_8", x: []int{1, 40, 7, 7}, cout: 40, kernel: []int{3, 3}, group: 40, pads: []int{1, 1, 1, 1}, threads: 2},
+		{name: "dwblock_21ch_5x5_s2", x: []int{2, 21, 10, 11}, cout: 21, kernel: []int{5, 5}, group: 21, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}, threads: 3},
 		{name: "dwblock_s3_falls_back", x: []int{1, 8, 12, 12}, cout: 8, kernel: []int{3, 3}, group: 8, strides: []int{3, 3}, pads: []int{1, 1, 1, 1}},
 		// Stride-1 convolutions wide enough for convFlatWide take the
 		// flat path (convGemmFlat): tiles, asymmetric and oversized

@@ -315,8 +315,12 @@ func (w *workspace) bufTmp(n int) []float32 {
 	return w.tmp[:n]
 }
 
-// alignedFloats returns a zeroed slice of n float32 whose first element is
-// 64-byte aligned (one cache line, one zmm register).
+// AlignedFloats returns a zeroed slice of n float32 whose first element
+// is 64-byte aligned (one cache line, one zmm register): vector loads of
+// whole registers from it then never straddle two cache lines.
+func AlignedFloats(n int) []float32 { return alignedFloats(n) }
+
+// alignedFloats is AlignedFloats.
 func alignedFloats(n int) []float32 {
 	buf := make([]float32, n+16)
 	off := int((64 - uintptr(unsafe.Pointer(&buf[0]))&63) & 63 / 4)
