@@ -146,6 +146,12 @@ var elemBroadcastShapes = [][2][]int{
 	{{0, 3}, {3}},
 	{{64, 128, 16}, {128, 1}}, // large enough to run on several goroutines
 	{{300000}, {1}},
+	// One value per row of the other operand, either way round (Mul and
+	// Add take elemRowScalarF32): a squeeze-excitation gate, a bias.
+	{{1, 5, 7, 7}, {1, 5, 1, 1}},
+	{{2, 3, 1, 1}, {2, 3, 4, 5}},
+	{{6, 1}, {6, 17}},
+	{{1, 40, 33, 33}, {1, 40, 1, 1}},
 }
 
 func TestElemBinaryAgainstReference(t *testing.T) {
