@@ -119,6 +119,10 @@ func TestPoolAgainstReference(t *testing.T) {
 		{name: "same_lower", x: []int{1, 2, 7, 8}, kernel: []int{3, 3}, strides: []int{2, 3}, autoPad: "SAME_LOWER", padB: []int{1, 1}, padE: []int{1, 0}},
 		{name: "valid", x: []int{1, 2, 7, 8}, kernel: []int{3, 2}, strides: []int{2, 3}, autoPad: "VALID", padB: []int{0, 0}, padE: []int{0, 0}},
 		{name: "threads", x: []int{2, 64, 40, 40}, kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, threads: 3},
+		// One image, several threads: bands of output rows of every
+		// plane (maxPoolSeparable), with partial windows at both ends.
+		{name: "row_bands_ceil", x: []int{1, 16, 63, 61}, kernel: []int{3, 3}, strides: []int{2, 2}, ceil: true, threads: 2},
+		{name: "row_bands_pads_threads3", x: []int{1, 24, 50, 41}, kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 2, 1}, threads: 3},
 		// Rows past the vector kernels' 8-, 32- and 64-output blocks, odd
 		// channel counts, every stride the tap plans distinguish.
 		{name: "wide_s2", x: []int{1, 3, 9, 151}, kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, threads: 2},
