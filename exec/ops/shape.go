@@ -902,8 +902,46 @@ func concatRun(c *RunCtx) ([]*tensor.Dense, error) {
 		return concatNormRun(c, ins, axis, shape)
 	}
 	out := tensor.NewUninit(first.DType, shape...) // every element is copied in
-	concatInto(out, ins, blocks, shapeProd(shape[:axis]), c.Threads)
+	outer := shapeProd(shape[:axis])
+	if k, _ := shapeStore(out.DType); k == shapeF32 && outer < c.Threads && inner >= concatBandMin {
+		concatBands(out.F32, shapeSlices(ins, func(t *tensor.Dense) []float32 { return t.F32 }), blocks, inner, outer, c.Threads)
+		return []*tensor.Dense{out}, nil
+	}
+	concatInto(out, ins, blocks, outer, c.Threads)
 	return []*tensor.Dense{out}, nil
+}
+
+// concatBandMin is the shortest plane (elements after the axis) that
+// concatBands cuts into bands.
+const concatBandMin = 256
+
+// concatBands is concatKernel for fewer outer indices (images) than
+// threads: thread t copies band t of every plane of every input (planes
+// inner long), the part of each feature map that the convolutions before
+// it computed on that thread (their column tiles) and left in its cache,
+// where one thread copying everything read half of it from the other
+// core's (SqueezeNet's eight Concats: 0.43 -> 0.38 ms a run).
+func concatBands(dst []float32, srcs [][]float32, blocks []int, inner, outer, threads int) {
+	row := 0
+	for _, b := range blocks {
+		row += b
+	}
+	parallelFor(threads, threads, 1, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			j0, j1 := inner*t/threads, inner*(t+1)/threads
+			for o := range outer {
+				pos := o * row
+				for i, s := range srcs {
+					b := blocks[i]
+					src := s[o*b : (o+1)*b]
+					for p := 0; p < b; p += inner {
+						copy(dst[pos+p+j0:pos+p+j1], src[p+j0:p+j1])
+					}
+					pos += b
+				}
+			}
+		}
+	})
 }
 
 // concatNormRun is a Concat along channels with the BatchNormalization

@@ -710,3 +710,45 @@ func BenchmarkTranspose(b *testing.B) {
 		})
 	}
 }
+
+// TestConcatBands checks Concat along channels at batch 1 with several
+// threads, which copies bands of every plane on each thread
+// (concatBands), against the concatenation written out: planes not a
+// multiple of the thread count, inputs of one channel, two and three
+// threads, and a batch of two (one band per image and thread).
+func TestConcatBands(t *testing.T) {
+	r := rand.New(rand.NewPCG(61, 62))
+	for _, tc := range []struct {
+		batch, h, w int
+		chans       []int
+		threads     int
+	}{
+		{1, 17, 19, []int{3, 1, 5}, 2},
+		{1, 16, 16, []int{2, 2}, 3},
+		{2, 20, 13, []int{4, 3}, 3},
+	} {
+		ins := make([]*tensor.Dense, len(tc.chans))
+		for i, c := range tc.chans {
+			ins[i] = convRand(r, tc.batch, c, tc.h, tc.w)
+		}
+		out, err := convRunOp(13, tc.threads, 1, "Concat", []*onnx.Attr{convAttrI("axis", 1)}, ins...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []float32
+		plane := tc.h * tc.w
+		for b := range tc.batch {
+			for i, c := range tc.chans {
+				want = append(want, ins[i].F32[b*c*plane:(b+1)*c*plane]...)
+			}
+		}
+		if len(out[0].F32) != len(want) {
+			t.Fatalf("%+v: %d elements, want %d", tc, len(out[0].F32), len(want))
+		}
+		for i, v := range want {
+			if out[0].F32[i] != v {
+				t.Fatalf("%+v: element %d = %v, want %v", tc, i, out[0].F32[i], v)
+			}
+		}
+	}
+}
