@@ -15,17 +15,7 @@ package vec
 // convolution). in must hold (kh−1)·wp·8 + ((8n−1)·s + kw)·8 elements.
 // The assembly multiplies and adds with FMA; the twin rounds each product.
 func DWC8(out []float32, ldo int, in []float32, wp int, w, bias []float32, kh, kw, s, n int, lo, hi float32) {
-	if n <= 0 {
-		return
-	}
-	_ = in[(kh-1)*wp*8+((8*n-1)*s+kw)*8-1]
-	_ = out[7*ldo+8*n-1]
-	_ = w[kh*kw*8-1]
-	_ = bias[7]
-	if dwc8Blocks(out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi) {
-		return
-	}
-	dwcGo(8, out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi)
+	dwc(8, dwc8Blocks, out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi)
 }
 
 // DWC16 is DWC8 for sixteen channels a pixel: element c of pixel (y, x)
@@ -34,17 +24,26 @@ func DWC8(out []float32, ldo int, in []float32, wp int, w, bias []float32, kh, k
 // (DWC16Fast) each instruction does twice DWC8's work. in must hold
 // (kh−1)·wp·16 + ((8n−1)·s + kw)·16 elements.
 func DWC16(out []float32, ldo int, in []float32, wp int, w, bias []float32, kh, kw, s, n int, lo, hi float32) {
+	dwc(16, dwc16Blocks, out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi)
+}
+
+// dwcBlocksFunc is a vector DWC8 or DWC16 that reports whether it ran.
+type dwcBlocksFunc func(out []float32, ldo int, in []float32, wp int, w, bias []float32, kh, kw, s, n int, lo, hi float32) bool
+
+// dwc checks the operands of DWC8 (lanes 8) or DWC16 (lanes 16) and runs
+// blocks, or the portable loop where it does not run.
+func dwc(lanes int, blocks dwcBlocksFunc, out []float32, ldo int, in []float32, wp int, w, bias []float32, kh, kw, s, n int, lo, hi float32) {
 	if n <= 0 {
 		return
 	}
-	_ = in[(kh-1)*wp*16+((8*n-1)*s+kw)*16-1]
-	_ = out[15*ldo+8*n-1]
-	_ = w[kh*kw*16-1]
-	_ = bias[15]
-	if dwc16Blocks(out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi) {
+	_ = in[(kh-1)*wp*lanes+((8*n-1)*s+kw)*lanes-1]
+	_ = out[(lanes-1)*ldo+8*n-1]
+	_ = w[kh*kw*lanes-1]
+	_ = bias[lanes-1]
+	if blocks(out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi) {
 		return
 	}
-	dwcGo(16, out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi)
+	dwcGo(lanes, out, ldo, in, wp, w, bias, kh, kw, s, n, lo, hi)
 }
 
 // DWC16Fast reports whether DWC16 runs as vector code on this machine.
