@@ -943,10 +943,11 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 // pays where kg is at least twice mg (SqueezeNet's 3-channel stem, kg 27
 // against 64 rows: 484 -> 650 us, so not there). The flat columns
 // include kw-1 discarded ones per output row; once rounded up to
-// micro-kernel widths, at most an eighth more columns than the output's
-// cost less than packing saves (ResNet-20's 16×16 maps: 288 against 256,
-// as fast; 32×32 maps: 1088 against 1024, 54 -> 44 us; 8×8 maps: 96
-// against 64, 46 -> 66 us, so not those).
+// micro-kernel widths, less than an eighth more columns than the
+// output's cost less than packing saves (ResNet-20's 32×32 maps: 1088
+// against 1024, 54 -> 44 us; its 16×16 maps, 288 against 256, as fast on
+// one thread but 30.5 -> 35.9 us on two, where nine panels split five
+// and four; 8×8 maps: 96 against 64, 46 -> 66 us).
 func convFlatInPlace(g *convShape, f *convFlat) bool {
 	kg := g.cin / g.group * g.kSize()
 	if !gemm.RowsInPlace() || kg < 2*(g.cout/g.group) {
@@ -954,7 +955,7 @@ func convFlatInPlace(g *convShape, f *convFlat) bool {
 	}
 	flat := (f.nFlat + convTileAlign - 1) / convTileAlign
 	dense := (g.outSize() + convTileAlign - 1) / convTileAlign
-	return 8*flat <= 9*dense
+	return 8*flat < 9*dense
 }
 
 // convFlatStore copies the valid columns of a flat tile (columns n0 to
