@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 
+	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
 )
@@ -239,4 +240,29 @@ func (b *builder) batchMean(x *onnx.Value) *onnx.Value {
 	n := b.op("Gather", []*onnx.Value{b.op("Shape", []*onnx.Value{x}), b.g.AddConst("nern/zero", tensor.FromI64(nil, []int64{0}))}, onnx.IntAttr("axis", 0))
 	nf := b.op("Cast", []*onnx.Value{n}, onnx.IntAttr("to", int64(tensor.Float32)))
 	return b.op("Div", []*onnx.Value{b.reduce("ReduceSum", x, nil, false), nf})
+}
+
+// Rebuild runs p, exported as a model with the given encoding (levels,
+// base), over every kernel position of layers (permuted by perms) and
+// returns orig with the predicted kernels in place of its own: the
+// network a trained predictor represents, as `graft nern rebuild` writes
+// it.
+func (p *Predictor) Rebuild(orig *onnx.Model, layers []*Layer, perms [][]int, levels int, base float64) (*onnx.Model, error) {
+	pm, err := p.Model(levels, base, "", "")
+	if err != nil {
+		return nil, err
+	}
+	prog, err := exec.Compile(pm)
+	if err != nil {
+		return nil, err
+	}
+	out, err := prog.Run(map[string]*tensor.Dense{PredictorInput: Embed(Coords(layers), levels, base)}, exec.RunOptions{})
+	if err != nil {
+		return nil, err
+	}
+	w, err := Reassemble(layers, perms, out[PredictorOutput])
+	if err != nil {
+		return nil, err
+	}
+	return Rebuild(orig, w)
 }

@@ -17,7 +17,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/graft-ml/graft/data"
-	"github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/nern"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
@@ -264,7 +263,7 @@ func runNernTrain(c *cli.Context) (err error) {
 	if err := pm.Save(predPath); err != nil {
 		return err
 	}
-	rebuilt, err := rebuildWith(m, r.Layers, r.Perms, pred, opts.Levels, opts.Base)
+	rebuilt, err := pred.Rebuild(m, r.Layers, r.Perms, opts.Levels, opts.Base)
 	if err != nil {
 		return err
 	}
@@ -301,28 +300,6 @@ func runNernTrain(c *cli.Context) (err error) {
 	}
 	fmt.Fprintf(c.App.Writer, "%s\n", js)
 	return nil
-}
-
-// rebuildWith runs the predictor over every kernel position and returns
-// the model with the predicted kernels.
-func rebuildWith(m *onnx.Model, layers []*nern.Layer, perms [][]int, p *nern.Predictor, levels int, base float64) (*onnx.Model, error) {
-	pm, err := p.Model(levels, base, "", "")
-	if err != nil {
-		return nil, err
-	}
-	prog, err := exec.Compile(pm)
-	if err != nil {
-		return nil, err
-	}
-	out, err := prog.Run(map[string]*tensor.Dense{nern.PredictorInput: nern.Embed(nern.Coords(layers), levels, base)}, exec.RunOptions{})
-	if err != nil {
-		return nil, err
-	}
-	w, err := nern.Reassemble(layers, perms, out[nern.PredictorOutput])
-	if err != nil {
-		return nil, err
-	}
-	return nern.Rebuild(m, w)
 }
 
 func newNernRebuildCmd() *cli.Command {
@@ -373,7 +350,7 @@ func newNernRebuildCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			rebuilt, err := rebuildWith(m, layers, perms, p, levels, base)
+			rebuilt, err := p.Rebuild(m, layers, perms, levels, base)
 			if err != nil {
 				return err
 			}
