@@ -70,3 +70,24 @@ func MeanRows(dst, src []float32, n int) {
 		dst[r] = float32(s / float64(n))
 	}
 }
+
+// BiasClampRows sets dst[r*ldd+j] = min(max(src[r*lds+j]+bias, lo), hi)
+// for r < rows and j < cols: BiasClamp over a block of rows in one call,
+// as a convolution stores the rows of an output channel from a tile whose
+// rows are longer than the output's. NaNs stay NaN.
+func BiasClampRows(dst []float32, ldd int, src []float32, lds, rows, cols int, bias, lo, hi float32) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	if ldd < 0 || lds < 0 {
+		panic("vec: BiasClampRows needs non-negative row strides")
+	}
+	_ = dst[(rows-1)*ldd+cols-1]
+	_ = src[(rows-1)*lds+cols-1]
+	if biasClampRowsBlocks(dst, ldd, src, lds, rows, cols, bias, lo, hi) {
+		return
+	}
+	for r := range rows {
+		biasClampGo(dst[r*ldd:r*ldd+cols], src[r*lds:r*lds+cols], bias, lo, hi)
+	}
+}
