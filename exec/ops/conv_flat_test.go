@@ -120,3 +120,36 @@ func BenchmarkConvPointwise(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvPointwiseBatch times pointwise convolutions at batch 8 over
+// 7×7 and 14×14 maps (MobileNetV2, EfficientNet, DenseNet) as one GEMM
+// over the batch (convPointwiseBatched) and as one per image, lifting
+// convPointwiseMaxBatched's limit.
+func BenchmarkConvPointwiseBatch(b *testing.B) {
+	shapes := []struct{ cin, cout, hw int }{
+		{320, 1280, 7}, {960, 320, 7}, {160, 960, 7}, {1152, 192, 7}, {1024, 128, 7}, {112, 672, 14}, {480, 80, 14}, {64, 384, 14},
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, sh := range shapes {
+		x := convRand(r, 8, sh.cin, sh.hw, sh.hw)
+		w := convRand(r, sh.cout, sh.cin, 1, 1)
+		bias := convRand(r, sh.cout)
+		in := []*tensor.Dense{x, w, bias}
+		n := convNode("Conv", in, 1, nil)
+		convMarkConst(n, in, 1, 2)
+		for _, batched := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%dto%d_%d/batched=%v", sh.cin, sh.cout, sh.hw, batched), func(b *testing.B) {
+				defer func(max int) { convPointwiseBatchEnabled, convPointwiseMaxBatched = true, max }(convPointwiseMaxBatched)
+				convPointwiseBatchEnabled, convPointwiseMaxBatched = batched, 256
+				c := &RunCtx{Node: n, Opset: 17, In: in, Threads: runtime.GOMAXPROCS(0), Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}}
+				for b.Loop() {
+					out, err := convRun(c)
+					if err != nil {
+						b.Fatal(err)
+					}
+					tensor.Recycle(out[0])
+				}
+			})
+		}
+	}
+}

@@ -209,6 +209,11 @@ func TestConvAgainstReference(t *testing.T) {
 	cases := []convCase{
 		{name: "pointwise", x: []int{1, 8, 5, 7}, cout: 4, kernel: []int{1, 1}},
 		{name: "pointwise_batch_group", x: []int{3, 8, 5, 7}, cout: 6, kernel: []int{1, 1}, group: 2, threads: 2},
+		// Small maps over a batch: one GEMM over every image's positions
+		// (convPointwiseBatched), output channels in partial tiles.
+		{name: "pointwise_batched_7x7", x: []int{3, 37, 7, 7}, cout: 70, kernel: []int{1, 1}, threads: 2},
+		{name: "pointwise_batched_8x8_nobias", x: []int{2, 9, 8, 8}, cout: 13, kernel: []int{1, 1}, noBias: true, threads: 3},
+		{name: "pointwise_batched_1d", x: []int{5, 4, 11}, cout: 3, kernel: []int{1}},
 		{name: "pointwise_stride2", x: []int{2, 5, 9, 8}, cout: 3, kernel: []int{1, 1}, strides: []int{2, 2}},
 		{name: "3x3_pad1", x: []int{2, 3, 9, 11}, cout: 5, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
 		{name: "3x3_stride2_odd", x: []int{1, 4, 7, 7}, cout: 3, kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
