@@ -43,7 +43,9 @@ func linearModel(shape []int, biasFirst bool, act string) (*onnx.Model, *tensor.
 // bit for bit as the unfused nodes (the same float32 additions), and
 // unfused when the product is requested or the bias supplied.
 func TestFusedMatMulBias(t *testing.T) {
-	for _, shape := range [][]int{{5, 7}, {2, 3, 7}} {
+	// The taller inputs take the row-block path (ops.matmulFusedBlocks):
+	// rows not a multiple of the block, and one or several blocks a thread.
+	for _, shape := range [][]int{{5, 7}, {2, 3, 7}, {37, 7}, {3, 29, 7}, {9001, 7}} {
 		for _, biasFirst := range []bool{false, true} {
 			for _, act := range []string{"", "Relu", "Tanh"} {
 				m, x := linearModel(shape, biasFirst, act)

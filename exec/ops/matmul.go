@@ -173,7 +173,13 @@ func matmulRun(c *RunCtx) ([]*tensor.Dense, error) {
 	case tensor.String, tensor.Undefined:
 		return nil, unsupportedf(c.Node, "dtype %s", a.DType)
 	}
-	y := tensor.New(a.DType, p.out...)
+	var y *tensor.Dense
+	if a.DType == tensor.Float32 {
+		// Every float32 path stores all of Y (the GEMMs with beta 0).
+		y = tensor.NewUninit(a.DType, p.out...)
+	} else {
+		y = tensor.New(a.DType, p.out...) // the plain loops accumulate
+	}
 	switch {
 	case y.Len() == 0:
 	case a.DType == tensor.Float64:
@@ -185,16 +191,61 @@ func matmulRun(c *RunCtx) ([]*tensor.Dense, error) {
 		// is in cache: cheaper than the Add and Relu kernels' passes and
 		// tensors. The product itself is computed without them (the
 		// sparse kernel would clamp before the bias).
+		if matmulFusedBlocks(c, y.F32, a.F32, b, p) {
+			break
+		}
 		plain := *c
 		plain.Clamp = nil
 		matmulF32(&plain, y.F32, a.F32, b, p)
 		c.RanSparse = plain.RanSparse
-		c.Clamp.ApplyRows(y.F32, p.n)
+		parallelFor(c.Threads, len(y.F32)/p.n, max(1, elemMinChunk/p.n), func(lo, hi int) {
+			c.Clamp.ApplyRows(y.F32[lo*p.n:hi*p.n], p.n)
+		})
 	default:
 		matmulF32(c, y.F32, a.F32, b, p)
 	}
 	return []*tensor.Dense{y}, nil
 }
+
+// matmulBlockFloats bounds a row block of matmulFusedBlocks' output, so
+// that the block is still in the core's L2 cache when its bias and
+// activation are applied.
+const matmulBlockFloats = 1 << 15
+
+// matmulFusedBlocks computes a product by a constant B shared by the
+// whole batch (a linear layer's weight) with the fused bias and
+// activation (c.Clamp), as blocks of rows each thread multiplies and then
+// finishes while the block is in its cache, and reports whether it did.
+// Done as one parallel GEMM and then one pass over the output, the pass
+// read the output back from memory at batch 8 (the transformer's 512×1024
+// products are 2 MB).
+func matmulFusedBlocks(c *RunCtx, y, a []float32, bt *tensor.Dense, p *matmulShape) bool {
+	if !p.bShared || c.sparseFor(bt) != nil {
+		return false
+	}
+	m, n, k := len(p.aOff)*p.m, p.n, p.k
+	pb, ok := convPacked(c, 1, convPackMatMul, 0, func() *gemm.PackedB { return gemm.PackB(false, k, n, bt.F32, n) })
+	if !ok || m < 2*matmulBlockAlign {
+		return false
+	}
+	// Whole micro-kernel heights, at least one block per thread.
+	per := max(matmulBlockFloats/n, matmulBlockAlign) / matmulBlockAlign * matmulBlockAlign
+	blocks := max((m+per-1)/per, min(c.Threads, m/matmulBlockAlign))
+	per = (m + blocks - 1) / blocks
+	per = (per + matmulBlockAlign - 1) / matmulBlockAlign * matmulBlockAlign
+	blocks = (m + per - 1) / per
+	convUnits(c.Threads, blocks, func(u int) {
+		r0, r1 := u*per, min(m, (u+1)*per)
+		yb := y[r0*n : r1*n]
+		gemm.SgemmPackedB(1, false, r1-r0, 1, a[r0*k:r1*k], k, pb, 0, yb, n)
+		c.Clamp.ApplyRows(yb, n)
+	})
+	return true
+}
+
+// matmulBlockAlign is the row multiple of matmulFusedBlocks' blocks (the
+// micro-kernel's height).
+const matmulBlockAlign = 8
 
 // matmulF32 runs a batched float32 product as SGEMMs, or as a sparse
 // product when B is a pruned constant (sparse.go).
@@ -341,7 +392,12 @@ func gemmRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	transA, transB := attrInt(node, "transA", 0) != 0, attrInt(node, "transB", 0) != 0
 	alpha, beta := attrFloat(node, "alpha", 1), attrFloat(node, "beta", 1)
-	y := tensor.New(a.DType, m, n)
+	var y *tensor.Dense
+	if a.DType == tensor.Float32 && (cc == nil || beta == 0) {
+		y = tensor.NewUninit(a.DType, m, n) // the GEMM stores all of Y (beta 0)
+	} else {
+		y = tensor.New(a.DType, m, n)
+	}
 	lda, ldb := k, n
 	if transA {
 		lda = m
