@@ -72,6 +72,10 @@ type step struct {
 	// Sigmoid of a SiLU, whose Mul is fuse (ops.FusedSiLU), or the
 	// BatchNormalization between a Concat and the Relu or Clip in fuse.
 	also *step
+	// residual, when not -1, is the value a Conv adds to its output
+	// before clamp: the other input of the Add in fuse or also, which
+	// closes a residual block (ops.FusedResidual).
+	residual int32
 	// index is the step's place in Program.steps.
 	index int
 	// sparse, when not nil, is the node's constant weight (input 1) in
@@ -155,7 +159,7 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 			}
 			p.subs[sg] = sp
 		}
-		p.steps = append(p.steps, step{node: n, op: op, index: i})
+		p.steps = append(p.steps, step{node: n, op: op, index: i, residual: -1})
 	}
 	if p.opset == 0 && len(g.Nodes) > 0 {
 		return nil, fmt.Errorf("model imports no default-domain opset")
@@ -349,6 +353,55 @@ func (p *Program) planFusion() {
 		}
 		s.fuse, s.clamp = add, &ops.Clamp{Lo: -inf, Hi: inf, RowBias: bias}
 	}
+	p.planResidual(at, outputs)
+}
+
+// planResidual pairs each Conv whose output only an Add reads with that
+// Add (and the Relu or Clip fused into it), when the Add's other input is
+// computed before the Conv runs: the Conv then adds it as it finishes
+// (ops.RunCtx.Residual). Where both inputs of the Add are Convs (a
+// residual block's projection shortcut), the later one takes it.
+func (p *Program) planResidual(at map[*onnx.Node]*step, outputs map[*onnx.Value]bool) {
+	taken := map[*step]bool{}
+	producer := map[*onnx.Value]int{}
+	for i := range p.steps {
+		s := &p.steps[i]
+		taken[s.fuse], taken[s.also] = true, true
+		for _, v := range s.node.Outputs {
+			if v != nil {
+				producer[v] = s.index
+			}
+		}
+	}
+	inf := float32(math.Inf(1))
+	for i := range p.steps {
+		s := &p.steps[i]
+		n := s.node
+		if !isDefaultOp(n, "Conv") || at[n] == nil || s.fuse != nil || len(n.Outputs) != 1 || n.Outputs[0] == nil || outputs[n.Outputs[0]] {
+			continue
+		}
+		addNode, other, ok := ops.FusedResidual(n.Outputs[0])
+		add := at[addNode]
+		if !ok || add == nil || taken[add] || add.also != nil {
+			continue
+		}
+		r := addNode.Inputs[other]
+		if j, computed := producer[r]; computed && j >= s.index && p.consts[r] == nil {
+			continue
+		}
+		if add.fuse != nil {
+			c := add.clamp
+			if c.Func != nil || c.Norm != nil || c.RowBias != nil {
+				continue
+			}
+			s.also, s.fuse, s.clamp = add, add.fuse, &ops.Clamp{Lo: c.Lo, Hi: c.Hi}
+			taken[add.fuse] = true
+		} else {
+			s.fuse, s.clamp = add, &ops.Clamp{Lo: -inf, Hi: inf}
+		}
+		taken[add] = true
+		s.residual = p.ids[r]
+	}
 }
 
 // fusable reports whether step s runs with its clamp fused in this run:
@@ -378,7 +431,7 @@ func (st *runState) fusable(s *step, in []*tensor.Dense) bool {
 	if a := s.also; a != nil && (!pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]] || !st.paramsAsCompiled(a, chain)) {
 		return false
 	}
-	return true
+	return s.residual < 0 || st.get(s.residual) != nil
 }
 
 // paramsAsCompiled reports whether the inputs of a fused step other than
@@ -760,6 +813,8 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			out      []*tensor.Dense
 			entry    *memoEntry
 			storable bool
+			// residual: a value the fused Add read, read here instead.
+			residual int32 = -1
 			inVer    []uint64
 		)
 		if s.memo != nil {
@@ -792,6 +847,10 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 				// The clamp's output takes the place of this node's, which
 				// is never stored.
 				ctx.Clamp = s.clamp
+				if s.residual >= 0 {
+					ctx.Residual = st.get(s.residual)
+					residual = s.residual
+				}
 				outputs = s.fuse.out
 				st.skip[s.fuse.index] = true
 				nodesRun++
@@ -839,6 +898,12 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 		}
 		peak = max(peak, live)
 		for _, id := range reads {
+			refs[id]--
+			if refs[id] == 0 && !pl.keep[id] {
+				live -= st.drop(id)
+			}
+		}
+		if id := residual; id >= 0 {
 			refs[id]--
 			if refs[id] == 0 && !pl.keep[id] {
 				live -= st.drop(id)

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"weak"
 
@@ -325,6 +326,15 @@ func convInfer(c *InferCtx) ([]onnx.Type, error) {
 }
 
 func convRun(c *RunCtx) ([]*tensor.Dense, error) {
+	if c.Residual != nil {
+		return convResidualRun(c)
+	}
+	return convCompute(c)
+}
+
+// convCompute is convRun once a fused residual, if any, is set up (see
+// convResidualRun): the kernel paths.
+func convCompute(c *RunCtx) ([]*tensor.Dense, error) {
 	x, w, nd, group, err := convSetup(c)
 	if err != nil {
 		return nil, err
@@ -358,6 +368,9 @@ func convRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	if _, err := tensor.NumElems(outShape); err != nil {
 		return nil, onnx.NodeErrorf(n, "output shape: %w", err)
+	}
+	if c.Residual != nil && !slices.Equal(c.Residual.Shape, outShape) {
+		c.Residual = nil // the Add broadcasts: convResidualRun does it
 	}
 	// Every path but the empty-input one writes all of y.
 	y := tensor.NewUninit(x.DType, outShape...)
@@ -958,17 +971,28 @@ func convGemmFlat(c *RunCtx, y, x []float32, packs []*gemm.PackedA, bias []float
 		xg := x[(b*g.cin+gi*cg)*nIn+iy0*g.in[2]:]
 		convPadPlanesAt(padded, xg, nIn, cg, &band, &bf, 1)
 		yg := y[(b*g.cout+gi*mg)*n : (b*g.cout+(gi+1)*mg)*n]
+		var rg []float32
+		if c.Residual != nil {
+			rg = c.Residual.F32[(b*g.cout+gi*mg)*n : (b*g.cout+(gi+1)*mg)*n]
+		}
 		// Column n0 is at output row oy0, which is row 0 of the band.
 		n0b := n0 - oy0*cw
 		if !dense {
 			tile := s.f[:mg*nt]
 			gemm.SgemmPackedAIndirect(threads, nt, 1, packs[gi], padded[n0b:], rows, 0, tile, nt, nil)
-			convFlatStore(c, yg, tile, bias, g, f, gi, n0, nt)
+			convFlatStore(c, yg, rg, tile, bias, g, f, gi, n0, nt)
 			return
 		}
 		ep := c.gemmEpilogue(convGroupBias(bias, gi, mg))
 		gemm.SgemmPackedASegments(threads, nt, 1, packs[gi], padded, rows, n0b, Wo, bf.wp, 0, yg[n0:], n, ep)
+		if rg != nil {
+			for m := range mg {
+				c.addResidual(yg[m*n+n0:m*n+n0+nt], rg[m*n+n0:m*n+n0+nt])
+			}
+		}
 	}
+	// Each unit adds the residual to what it wrote, while it is in cache.
+	c.resDone = c.Residual != nil
 	tileLen := 0
 	if !dense {
 		tileLen = mg * split.width()
@@ -1018,7 +1042,7 @@ func convFlatInPlace(g *convShape, f *convFlat) bool {
 // rows wp apart, between a partial first and last one, so each channel
 // takes at most three calls, and the activation's function one over the
 // contiguous run of outputs the tile covers.
-func convFlatStore(c *RunCtx, yg, tile, bias []float32, g *convShape, f *convFlat, gi, n0, nt int) {
+func convFlatStore(c *RunCtx, yg, rg, tile, bias []float32, g *convShape, f *convFlat, gi, n0, nt int) {
 	mg := g.cout / g.group
 	Wo, n, wp := g.out[2], g.outSize(), f.wp
 	lo, hi := c.clampBounds()
@@ -1062,6 +1086,9 @@ func convFlatStore(c *RunCtx, yg, tile, bias []float32, g *convShape, f *convFla
 		}
 		if fn != nil {
 			fn(ych[y0:y1], ych[y0:y1])
+		}
+		if rg != nil {
+			c.addResidual(ych[y0:y1], rg[m*n+y0:m*n+y1])
 		}
 	}
 }

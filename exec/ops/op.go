@@ -79,6 +79,16 @@ type RunCtx struct {
 	// Clamp, if not nil, is an activation fused into this node (see
 	// Op.Fuses): the kernel applies it to output 0.
 	Clamp *Clamp
+	// Residual, if not nil, is the other addend of an Add fused after
+	// this node (a residual block's skip connection, see FusedResidual):
+	// the kernel adds it to output 0 after the bias and before Clamp.
+	// Only Conv takes one.
+	Residual *tensor.Dense
+	// resLo and resHi are the clamp a kernel applies after adding
+	// Residual itself (Clamp being nil then), and resDone records that
+	// it did (see convResidualRun).
+	resLo, resHi float32
+	resDone      bool
 	// Sparse, if not nil, is input 1 (a constant weight) in sparse form,
 	// chosen at Compile: the Gemm, MatMul and Conv kernels then multiply
 	// by it (see sparse.go) and set RanSparse.
