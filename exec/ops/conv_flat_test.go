@@ -153,3 +153,36 @@ func BenchmarkConvPointwiseBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConvFlatBatch times stride-1 3×3 convolutions over small maps
+// at batch 8, one GEMM over the batch (convFlatBatched) against one per
+// image (convGemmFlat): ResNet-18's, ResNet-20's and DenseNet's last
+// stages, and channel counts between.
+func BenchmarkConvFlatBatch(b *testing.B) {
+	shapes := []struct{ cin, cout, hw int }{
+		{512, 512, 7}, {256, 256, 7}, {128, 128, 7}, {128, 32, 7}, {64, 64, 8}, {256, 256, 8},
+	}
+	r := rand.New(rand.NewPCG(7, 9))
+	for _, sh := range shapes {
+		x := convRand(r, 8, sh.cin, sh.hw, sh.hw)
+		w := convRand(r, sh.cout, sh.cin, 3, 3)
+		bias := convRand(r, sh.cout)
+		in := []*tensor.Dense{x, w, bias}
+		n := convNode("Conv", in, 1, []*onnx.Attr{onnx.IntsAttr("pads", 1, 1, 1, 1)})
+		convMarkConst(n, in, 1, 2)
+		for _, batched := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%dto%d_%d/batched=%v", sh.cin, sh.cout, sh.hw, batched), func(b *testing.B) {
+				defer func(on bool) { convFlatBatchEnabled = on }(convFlatBatchEnabled)
+				convFlatBatchEnabled = batched
+				c := &RunCtx{Node: n, Opset: 17, In: in, Threads: runtime.GOMAXPROCS(0), Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}, Direct: true}
+				for b.Loop() {
+					out, err := convRun(c)
+					if err != nil {
+						b.Fatal(err)
+					}
+					tensor.Recycle(out[0])
+				}
+			})
+		}
+	}
+}

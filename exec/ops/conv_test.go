@@ -274,6 +274,13 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "flat_5x3_asym", x: []int{1, 3, 6, 27}, cout: 4, kernel: []int{5, 3}, pads: []int{2, 0, 3, 1}, noBias: true},
 		{name: "flat_group_bigpad", x: []int{2, 4, 5, 24}, cout: 6, kernel: []int{3, 3}, group: 2, pads: []int{4, 3, 2, 5}, threads: 3},
 		{name: "flat_tiles", x: []int{1, 40, 40, 40}, cout: 16, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}, threads: 2},
+		// Small maps with many output channels over a batch: one GEMM
+		// over every image's positions (convFlatBatched): channels not a
+		// multiple of the micro-kernel's rows, asymmetric padding, a 5×5
+		// window, threads.
+		{name: "flat_batched_7x7", x: []int{3, 5, 7, 7}, cout: 260, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}, threads: 2},
+		{name: "flat_batched_asym", x: []int{2, 4, 6, 8}, cout: 256, kernel: []int{3, 3}, pads: []int{0, 1, 2, 1}, noBias: true, threads: 3},
+		{name: "flat_batched_5x5", x: []int{2, 3, 4, 13}, cout: 300, kernel: []int{5, 5}, pads: []int{2, 2, 2, 2}},
 		{name: "size1_pointwise", x: []int{1, 3, 1, 1}, cout: 2, kernel: []int{1, 1}},
 		// One position per image: a dense layer (convDense).
 		{name: "dense_batch", x: []int{3, 48, 1, 1}, cout: 70, kernel: []int{1, 1}, threads: 2},
