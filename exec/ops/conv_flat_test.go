@@ -90,9 +90,34 @@ func TestConvFlatStrided(t *testing.T) {
 	}
 }
 
+// convBenchLayer returns the inputs and node of a benchmarked
+// convolution layer: batch images of cin × hw × hw, cout k×k filters with
+// a bias, constant weights, padding pad on every side.
+func convBenchLayer(r *rand.Rand, batch, cin, cout, k, hw, pad int) ([]*tensor.Dense, *onnx.Node) {
+	in := []*tensor.Dense{convRand(r, batch, cin, hw, hw), convRand(r, cout, cin, k, k), convRand(r, cout)}
+	n := convNode("Conv", in, 1, []*onnx.Attr{onnx.IntsAttr("pads", int64(pad), int64(pad), int64(pad), int64(pad))})
+	convMarkConst(n, in, 1, 2)
+	return in, n
+}
+
+// convBenchRun times the layer with a fused Relu on every core and
+// reports GFLOP/s where flops is not zero (2 flops per multiply-add).
+func convBenchRun(b *testing.B, n *onnx.Node, in []*tensor.Dense, flops float64) {
+	c := &RunCtx{Node: n, Opset: 17, In: in, Threads: runtime.GOMAXPROCS(0), Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}, Direct: true}
+	for b.Loop() {
+		out, err := convRun(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tensor.Recycle(out[0])
+	}
+	if flops != 0 {
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	}
+}
+
 // BenchmarkConvPointwise times MobileNetV2's 1×1 convolutions (with a
-// fused Relu) at batch 1, with every core; GFLOP/s counts 2 flops per
-// multiply-add.
+// fused Relu) at batch 1, with every core.
 func BenchmarkConvPointwise(b *testing.B) {
 	shapes := []struct{ cin, cout, hw int }{
 		{16, 96, 112}, {96, 24, 56}, {24, 144, 56}, {144, 24, 56}, {32, 192, 28},
@@ -100,23 +125,9 @@ func BenchmarkConvPointwise(b *testing.B) {
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, sh := range shapes {
-		x := convRand(r, 1, sh.cin, sh.hw, sh.hw)
-		w := convRand(r, sh.cout, sh.cin, 1, 1)
-		bias := convRand(r, sh.cout)
-		in := []*tensor.Dense{x, w, bias}
-		n := convNode("Conv", in, 1, nil)
-		convMarkConst(n, in, 1, 2)
-		flops := 2 * float64(sh.cout*sh.hw*sh.hw*sh.cin)
+		in, n := convBenchLayer(r, 1, sh.cin, sh.cout, 1, sh.hw, 0)
 		b.Run(fmt.Sprintf("%dto%d_%d", sh.cin, sh.cout, sh.hw), func(b *testing.B) {
-			c := &RunCtx{Node: n, Opset: 17, In: in, Threads: runtime.GOMAXPROCS(0), Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}}
-			for b.Loop() {
-				out, err := convRun(c)
-				if err != nil {
-					b.Fatal(err)
-				}
-				tensor.Recycle(out[0])
-			}
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			convBenchRun(b, n, in, 2*float64(sh.cout*sh.hw*sh.hw*sh.cin))
 		})
 	}
 }
@@ -131,24 +142,12 @@ func BenchmarkConvPointwiseBatch(b *testing.B) {
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, sh := range shapes {
-		x := convRand(r, 8, sh.cin, sh.hw, sh.hw)
-		w := convRand(r, sh.cout, sh.cin, 1, 1)
-		bias := convRand(r, sh.cout)
-		in := []*tensor.Dense{x, w, bias}
-		n := convNode("Conv", in, 1, nil)
-		convMarkConst(n, in, 1, 2)
+		in, n := convBenchLayer(r, 8, sh.cin, sh.cout, 1, sh.hw, 0)
 		for _, batched := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%dto%d_%d/batched=%v", sh.cin, sh.cout, sh.hw, batched), func(b *testing.B) {
 				defer func(max int) { convPointwiseBatchEnabled, convPointwiseMaxBatched = true, max }(convPointwiseMaxBatched)
 				convPointwiseBatchEnabled, convPointwiseMaxBatched = batched, 256
-				c := &RunCtx{Node: n, Opset: 17, In: in, Threads: runtime.GOMAXPROCS(0), Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}}
-				for b.Loop() {
-					out, err := convRun(c)
-					if err != nil {
-						b.Fatal(err)
-					}
-					tensor.Recycle(out[0])
-				}
+				convBenchRun(b, n, in, 0)
 			})
 		}
 	}
@@ -164,24 +163,12 @@ func BenchmarkConvFlatBatch(b *testing.B) {
 	}
 	r := rand.New(rand.NewPCG(7, 9))
 	for _, sh := range shapes {
-		x := convRand(r, 8, sh.cin, sh.hw, sh.hw)
-		w := convRand(r, sh.cout, sh.cin, 3, 3)
-		bias := convRand(r, sh.cout)
-		in := []*tensor.Dense{x, w, bias}
-		n := convNode("Conv", in, 1, []*onnx.Attr{onnx.IntsAttr("pads", 1, 1, 1, 1)})
-		convMarkConst(n, in, 1, 2)
+		in, n := convBenchLayer(r, 8, sh.cin, sh.cout, 3, sh.hw, 1)
 		for _, batched := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%dto%d_%d/batched=%v", sh.cin, sh.cout, sh.hw, batched), func(b *testing.B) {
 				defer func(on bool) { convFlatBatchEnabled = on }(convFlatBatchEnabled)
 				convFlatBatchEnabled = batched
-				c := &RunCtx{Node: n, Opset: 17, In: in, Threads: runtime.GOMAXPROCS(0), Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}, Direct: true}
-				for b.Loop() {
-					out, err := convRun(c)
-					if err != nil {
-						b.Fatal(err)
-					}
-					tensor.Recycle(out[0])
-				}
+				convBenchRun(b, n, in, 0)
 			})
 		}
 	}
