@@ -2,6 +2,7 @@ package exec
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,7 +14,8 @@ import (
 // BenchmarkBig runs the models of fixtures/gen_big.py at batch 1 on two
 // threads, the configuration of the executor's speed target, on the input
 // bundled beside each. GRAFT_BENCH_MODELS (comma-separated) picks others
-// than ResNet-18 and MobileNetV2, for a CPU profile of one model:
+// than ResNet-18 and MobileNetV2, for a CPU profile of one model, and
+// GRAFT_BENCH_BATCH repeats the input to that batch:
 //
 //	GRAFT_BENCH_MODELS=resnet20 go test ./exec -run X -bench Big -cpuprofile cpu.out
 //
@@ -46,6 +48,18 @@ func BenchmarkBig(b *testing.B) {
 			f.Close()
 			if err != nil {
 				b.Fatal(err)
+			}
+			if s := os.Getenv("GRAFT_BENCH_BATCH"); s != "" {
+				batch, err := strconv.Atoi(s)
+				if err != nil || batch < 1 {
+					b.Fatalf("GRAFT_BENCH_BATCH=%q: want a positive integer", s)
+				}
+				shape := append([]int{batch * x.Shape[0]}, x.Shape[1:]...)
+				xb := tensor.New(x.DType, shape...)
+				for i := range batch {
+					copy(xb.F32[i*len(x.F32):], x.F32)
+				}
+				x = xb
 			}
 			in := map[string]*tensor.Dense{m.Graph.Inputs[0].Name: x}
 			for b.Loop() {
