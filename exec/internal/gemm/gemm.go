@@ -397,7 +397,11 @@ func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, rb *row
 				if ep != nil {
 					bias, lo, hi = ep.biasAt(row0+ir), ep.Lo, ep.Hi
 				}
-				kn.epMask(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta, bias, lo, hi, cols)
+				mask := kn.epMask
+				if kn.epHalf != nil && 2*cols <= nr {
+					mask = kn.epHalf
+				}
+				mask(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta, bias, lo, hi, cols)
 				continue
 			}
 			fn(kb, apan, bpan, &tmp[0], nr, 1, 0)

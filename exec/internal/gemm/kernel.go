@@ -55,6 +55,9 @@ type kernel struct {
 	// epMask, if set, is ep for a tile of which only the first cols
 	// columns (0 < cols < nr) are stored.
 	epMask epilogueMaskFunc
+	// epHalf, if set, is epMask for tiles of at most nr/2 columns, at half
+	// the cost.
+	epHalf epilogueMaskFunc
 }
 
 // active is the kernel used by Sgemm, PackA and PackB. It is chosen at

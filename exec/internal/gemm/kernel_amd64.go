@@ -19,6 +19,9 @@ func kern8x32AVX512Rows(k int, a, b *float32, offs *int, c *float32, ldc int, al
 func kern8x32AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
 
 //go:noescape
+func kern8x16AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
+
+//go:noescape
 func kern6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 // avx512Kernel: 8×32 tile (16 zmm accumulators). Per depth step it loads
@@ -36,6 +39,7 @@ var avx512Kernel = &kernel{
 	ep:     kern8x32AVX512Ep,
 	rows:   kern8x32AVX512Rows,
 	epMask: kern8x32AVX512EpMask,
+	epHalf: kern8x16AVX512EpMask,
 }
 
 // avx2Kernel: 6×16 tile (12 ymm accumulators + 2 for B + 2 broadcasts:

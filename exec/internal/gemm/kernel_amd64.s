@@ -496,3 +496,129 @@ k256nobeta:
 	K256_STORE(Y10, Y11)
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------
+// AVX-512, half width: the first 16 columns of an 8×32 tile, 8 zmm
+// accumulators (row r in Zr), B read from the same 32-wide packed panels.
+
+#define K816_STEP(AOFF, BOFF) \
+	VMOVUPS      BOFF(DI), Z16;      \
+	VBROADCASTSS (AOFF+0)(SI), Z18;  \
+	VBROADCASTSS (AOFF+4)(SI), Z19;  \
+	VBROADCASTSS (AOFF+8)(SI), Z20;  \
+	VBROADCASTSS (AOFF+12)(SI), Z21; \
+	VFMADD231PS  Z18, Z16, Z0;       \
+	VFMADD231PS  Z19, Z16, Z1;       \
+	VFMADD231PS  Z20, Z16, Z2;       \
+	VFMADD231PS  Z21, Z16, Z3;       \
+	VBROADCASTSS (AOFF+16)(SI), Z22; \
+	VBROADCASTSS (AOFF+20)(SI), Z23; \
+	VBROADCASTSS (AOFF+24)(SI), Z24; \
+	VBROADCASTSS (AOFF+28)(SI), Z25; \
+	VFMADD231PS  Z22, Z16, Z4;       \
+	VFMADD231PS  Z23, Z16, Z5;       \
+	VFMADD231PS  Z24, Z16, Z6;       \
+	VFMADD231PS  Z25, Z16, Z7
+
+// K816_STORE_EPM(_BETA) store row ZA as K832_STORE_EPM(_BETA) store a
+// row's first 16 columns.
+#define K816_EP(ZA, BOFF) \
+	VBROADCASTSS BOFF(BX), Z28; \
+	VADDPS       Z28, ZA, ZA;   \
+	VMAXPS       ZA, Z29, ZA;   \
+	VMINPS       ZA, Z30, ZA
+
+#define K816_STORE_EPM_BETA(ZA, BOFF) \
+	VMULPS      Z26, ZA, ZA;   \
+	VMOVUPS.Z   (DX), K1, Z31; \
+	VFMADD231PS Z31, Z27, ZA;  \
+	K816_EP(ZA, BOFF);         \
+	VMOVUPS     ZA, K1, (DX);  \
+	ADDQ        R8, DX
+
+#define K816_STORE_EPM(ZA, BOFF) \
+	VMULPS  Z26, ZA, ZA;  \
+	K816_EP(ZA, BOFF);    \
+	VMOVUPS ZA, K1, (DX); \
+	ADDQ    R8, DX
+
+// func kern8x16AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
+// kern8x32AVX512EpMask for a tile whose first cols (1 to 16) columns lie
+// in C: half the multiplications, for the narrow last panel of a product
+// (a 14×14 map's 196 columns end in a panel of 4).
+TEXT ·kern8x16AVX512EpMask(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	CMPQ CX, $4
+	JLT  k816tail
+
+k816loop4:
+	K816_STEP(0, 0)
+	K816_STEP(32, 128)
+	K816_STEP(64, 256)
+	K816_STEP(96, 384)
+	ADDQ $128, SI
+	ADDQ $512, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  k816loop4
+
+k816tail:
+	TESTQ CX, CX
+	JEQ   k816done
+
+k816loop1:
+	K816_STEP(0, 0)
+	ADDQ $32, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNE  k816loop1
+
+k816done:
+	MOVQ  cols+64(FP), CX
+	MOVQ  $1, AX
+	SHLQ  CX, AX
+	DECQ  AX
+	KMOVW AX, K1
+	VBROADCASTSS alpha+40(FP), Z26
+	MOVQ         bias+48(FP), BX
+	VBROADCASTSS lo+56(FP), Z29
+	VBROADCASTSS hi+60(FP), Z30
+	MOVL         beta+44(FP), AX
+	VBROADCASTSS beta+44(FP), Z27
+	ANDL         $0x7fffffff, AX
+	JEQ          m816nobeta
+	K816_STORE_EPM_BETA(Z0, 0)
+	K816_STORE_EPM_BETA(Z1, 4)
+	K816_STORE_EPM_BETA(Z2, 8)
+	K816_STORE_EPM_BETA(Z3, 12)
+	K816_STORE_EPM_BETA(Z4, 16)
+	K816_STORE_EPM_BETA(Z5, 20)
+	K816_STORE_EPM_BETA(Z6, 24)
+	K816_STORE_EPM_BETA(Z7, 28)
+	VZEROUPPER
+	RET
+
+m816nobeta:
+	K816_STORE_EPM(Z0, 0)
+	K816_STORE_EPM(Z1, 4)
+	K816_STORE_EPM(Z2, 8)
+	K816_STORE_EPM(Z3, 12)
+	K816_STORE_EPM(Z4, 16)
+	K816_STORE_EPM(Z5, 20)
+	K816_STORE_EPM(Z6, 24)
+	K816_STORE_EPM(Z7, 28)
+	VZEROUPPER
+	RET
