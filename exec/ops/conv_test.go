@@ -215,6 +215,10 @@ func TestConvAgainstReference(t *testing.T) {
 		{name: "pointwise_batched_8x8_nobias", x: []int{2, 9, 8, 8}, cout: 13, kernel: []int{1, 1}, noBias: true, threads: 3},
 		{name: "pointwise_batched_1d", x: []int{5, 4, 11}, cout: 3, kernel: []int{1}},
 		{name: "pointwise_stride2", x: []int{2, 5, 9, 8}, cout: 3, kernel: []int{1, 1}, strides: []int{2, 2}},
+		// im2col's stride-2 rows of 16 or more by deinterleaving: a 1×1
+		// shortcut, and dilated taps whose runs start and end in padding.
+		{name: "pointwise_stride2_wide", x: []int{2, 5, 40, 41}, cout: 6, kernel: []int{1, 1}, strides: []int{2, 2}, threads: 2},
+		{name: "im2col_stride2_dilated", x: []int{1, 3, 20, 70}, cout: 4, kernel: []int{3, 3}, strides: []int{2, 2}, dils: []int{2, 2}, pads: []int{2, 2, 2, 2}},
 		{name: "3x3_pad1", x: []int{2, 3, 9, 11}, cout: 5, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
 		{name: "3x3_stride2_odd", x: []int{1, 4, 7, 7}, cout: 3, kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{name: "5x5_dil2_asym", x: []int{1, 2, 13, 10}, cout: 3, kernel: []int{5, 5}, dils: []int{2, 2}, pads: []int{3, 1, 2, 0}, noBias: true},
