@@ -22,7 +22,7 @@ func TestEpilogue(t *testing.T) {
 	inf := float32(math.Inf(1))
 	for _, kn := range kernels() {
 		active = kn
-		for _, s := range [][3]int{{1, 1, 1}, {kn.mr, kn.nr, 7}, {3*kn.mr + 1, 2*kn.nr + 3, kn.kc + 5}, {2 * kn.mr, 100, 2*kn.kc + 1}} {
+		for _, s := range [][3]int{{1, 1, 1}, {kn.mr, kn.nr, 7}, {3*kn.mr + 1, 2*kn.nr + 3, kn.kc + 5}, {2 * kn.mr, 100, 2*kn.kc + 1}, {2 * kn.mr, kn.nr + 20, 9}} {
 			m, n, k := s[0], s[1], s[2]
 			for _, ep := range []Epilogue{
 				{Bias: randSlice(r, m), Lo: 0, Hi: inf},

@@ -398,8 +398,11 @@ func (kn *kernel) macro(mb, nb, kb int, alpha float32, ap, bp []float32, rb *row
 					bias, lo, hi = ep.biasAt(row0+ir), ep.Lo, ep.Hi
 				}
 				mask := kn.epMask
-				if kn.epHalf != nil && 2*cols <= nr {
+				switch {
+				case kn.epHalf != nil && 2*cols <= nr:
 					mask = kn.epHalf
+				case kn.ep24 != nil && 4*cols <= 3*nr:
+					mask = kn.ep24
 				}
 				mask(kb, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta, bias, lo, hi, cols)
 				continue

@@ -199,6 +199,12 @@ func shapes(kn *kernel, short bool) [][3]int {
 		{2*mr + 1, 3*nr - 1, 33},
 		{3, 2, kc + 1},
 		{13, 37, 2*kc + 5},
+		// Whole row tiles ending in a narrow last panel, each width class
+		// of the masked kernels: at most a half, three quarters, more.
+		{2 * mr, nr + 5, 9},
+		{2 * mr, nr + 17, 9},
+		{mr, 2*nr + 3*nr/4, kc + 2},
+		{mr, nr + 3*nr/4 + 1, 6},
 	}
 	if !short {
 		s = append(s,

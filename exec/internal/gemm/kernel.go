@@ -58,6 +58,8 @@ type kernel struct {
 	// epHalf, if set, is epMask for tiles of at most nr/2 columns, at half
 	// the cost.
 	epHalf epilogueMaskFunc
+	// ep24, if set, is epMask for tiles of at most 3·nr/4 columns.
+	ep24 epilogueMaskFunc
 }
 
 // active is the kernel used by Sgemm, PackA and PackB. It is chosen at

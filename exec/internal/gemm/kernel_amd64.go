@@ -22,6 +22,9 @@ func kern8x32AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32,
 func kern8x16AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
 
 //go:noescape
+func kern8x24AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
+
+//go:noescape
 func kern6x16AVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 // avx512Kernel: 8×32 tile (16 zmm accumulators). Per depth step it loads
@@ -40,6 +43,14 @@ var avx512Kernel = &kernel{
 	rows:   kern8x32AVX512Rows,
 	epMask: kern8x32AVX512EpMask,
 	epHalf: kern8x16AVX512EpMask,
+	ep24:   kern8x24AVX512EpMask,
+}
+
+func init() {
+	// kern8x24AVX512EpMask's 8-wide halves are EVEX ymm instructions.
+	if !cpu.X86.HasAVX512VL {
+		avx512Kernel.ep24 = nil
+	}
 }
 
 // avx2Kernel: 6×16 tile (12 ymm accumulators + 2 for B + 2 broadcasts:

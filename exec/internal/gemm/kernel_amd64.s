@@ -622,3 +622,158 @@ m816nobeta:
 	K816_STORE_EPM(Z7, 28)
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------
+// AVX-512 (with VL), three quarters width: the first 24 columns of an 8×32
+// tile, row r in Zr (columns 0-15) and Y(8+r) (16-23), B read from the
+// same 32-wide packed panels.
+
+#define K824_STEP(AOFF, BOFF) \
+	VMOVUPS      BOFF(DI), Z16;      \
+	VMOVUPS      (BOFF+64)(DI), Y17; \
+	VBROADCASTSS (AOFF+0)(SI), Z18;  \
+	VBROADCASTSS (AOFF+4)(SI), Z19;  \
+	VBROADCASTSS (AOFF+8)(SI), Z20;  \
+	VBROADCASTSS (AOFF+12)(SI), Z21; \
+	VFMADD231PS  Z18, Z16, Z0;       \
+	VFMADD231PS  Y18, Y17, Y8;       \
+	VFMADD231PS  Z19, Z16, Z1;       \
+	VFMADD231PS  Y19, Y17, Y9;       \
+	VFMADD231PS  Z20, Z16, Z2;       \
+	VFMADD231PS  Y20, Y17, Y10;      \
+	VFMADD231PS  Z21, Z16, Z3;       \
+	VFMADD231PS  Y21, Y17, Y11;      \
+	VBROADCASTSS (AOFF+16)(SI), Z22; \
+	VBROADCASTSS (AOFF+20)(SI), Z23; \
+	VBROADCASTSS (AOFF+24)(SI), Z24; \
+	VBROADCASTSS (AOFF+28)(SI), Z25; \
+	VFMADD231PS  Z22, Z16, Z4;       \
+	VFMADD231PS  Y22, Y17, Y12;      \
+	VFMADD231PS  Z23, Z16, Z5;       \
+	VFMADD231PS  Y23, Y17, Y13;      \
+	VFMADD231PS  Z24, Z16, Z6;       \
+	VFMADD231PS  Y24, Y17, Y14;      \
+	VFMADD231PS  Z25, Z16, Z7;       \
+	VFMADD231PS  Y25, Y17, Y15
+
+// K824_STORE_EPM(_BETA) store row (ZA, YB) as K832_STORE_EPM(_BETA) store
+// a row's first 24 columns (K1: 0-15, K2: 16-23).
+#define K824_EP(ZA, YB, BOFF) \
+	VBROADCASTSS BOFF(BX), Z28; \
+	VADDPS       Z28, ZA, ZA;   \
+	VADDPS       Y28, YB, YB;   \
+	VMAXPS       ZA, Z29, ZA;   \
+	VMAXPS       YB, Y29, YB;   \
+	VMINPS       ZA, Z30, ZA;   \
+	VMINPS       YB, Y30, YB
+
+#define K824_STORE_EPM_BETA(ZA, YB, BOFF) \
+	VMULPS      Z26, ZA, ZA;     \
+	VMULPS      Y26, YB, YB;     \
+	VMOVUPS.Z   (DX), K1, Z31;   \
+	VFMADD231PS Z31, Z27, ZA;    \
+	VMOVUPS.Z   64(DX), K2, Y31; \
+	VFMADD231PS Y31, Y27, YB;    \
+	K824_EP(ZA, YB, BOFF);       \
+	VMOVUPS     ZA, K1, (DX);    \
+	VMOVUPS     YB, K2, 64(DX);  \
+	ADDQ        R8, DX
+
+#define K824_STORE_EPM(ZA, YB, BOFF) \
+	VMULPS  Z26, ZA, ZA;    \
+	VMULPS  Y26, YB, YB;    \
+	K824_EP(ZA, YB, BOFF);  \
+	VMOVUPS ZA, K1, (DX);   \
+	VMOVUPS YB, K2, 64(DX); \
+	ADDQ    R8, DX
+
+// func kern8x24AVX512EpMask(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32, lo, hi float32, cols int)
+// kern8x32AVX512EpMask for a tile whose first cols (17 to 24) columns lie
+// in C: three quarters of the multiplications, for the last panel of a
+// 7×7 map's 49 columns (17 wide).
+TEXT ·kern8x24AVX512EpMask(SB), NOSPLIT, $0-72
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   b+16(FP), DI
+	MOVQ   c+24(FP), DX
+	MOVQ   ldc+32(FP), R8
+	SHLQ   $2, R8
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	CMPQ   CX, $4
+	JLT    k824tail
+
+k824loop4:
+	K824_STEP(0, 0)
+	K824_STEP(32, 128)
+	K824_STEP(64, 256)
+	K824_STEP(96, 384)
+	ADDQ $128, SI
+	ADDQ $512, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  k824loop4
+
+k824tail:
+	TESTQ CX, CX
+	JEQ   k824done
+
+k824loop1:
+	K824_STEP(0, 0)
+	ADDQ $32, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNE  k824loop1
+
+k824done:
+	MOVQ         cols+64(FP), CX
+	MOVQ         $1, AX
+	SHLQ         CX, AX
+	DECQ         AX
+	KMOVW        AX, K1
+	SHRQ         $16, AX
+	KMOVW        AX, K2
+	VBROADCASTSS alpha+40(FP), Z26
+	MOVQ         bias+48(FP), BX
+	VBROADCASTSS lo+56(FP), Z29
+	VBROADCASTSS hi+60(FP), Z30
+	MOVL         beta+44(FP), AX
+	VBROADCASTSS beta+44(FP), Z27
+	ANDL         $0x7fffffff, AX
+	JEQ          m824nobeta
+	K824_STORE_EPM_BETA(Z0, Y8, 0)
+	K824_STORE_EPM_BETA(Z1, Y9, 4)
+	K824_STORE_EPM_BETA(Z2, Y10, 8)
+	K824_STORE_EPM_BETA(Z3, Y11, 12)
+	K824_STORE_EPM_BETA(Z4, Y12, 16)
+	K824_STORE_EPM_BETA(Z5, Y13, 20)
+	K824_STORE_EPM_BETA(Z6, Y14, 24)
+	K824_STORE_EPM_BETA(Z7, Y15, 28)
+	VZEROUPPER
+	RET
+
+m824nobeta:
+	K824_STORE_EPM(Z0, Y8, 0)
+	K824_STORE_EPM(Z1, Y9, 4)
+	K824_STORE_EPM(Z2, Y10, 8)
+	K824_STORE_EPM(Z3, Y11, 12)
+	K824_STORE_EPM(Z4, Y12, 16)
+	K824_STORE_EPM(Z5, Y13, 20)
+	K824_STORE_EPM(Z6, Y14, 24)
+	K824_STORE_EPM(Z7, Y15, 28)
+	VZEROUPPER
+	RET
