@@ -224,7 +224,7 @@ func matmulFusedBlocks(c *RunCtx, y, a []float32, bt *tensor.Dense, p *matmulSha
 		return false
 	}
 	m, n, k := len(p.aOff)*p.m, p.n, p.k
-	pb, ok := convPacked(c, 1, convPackMatMul, 0, func() *gemm.PackedB { return gemm.PackB(false, k, n, bt.F32, n) })
+	pb, ok := matmulPackedB(c, bt.F32, k, n)
 	if !ok || m < 2*matmulBlockAlign {
 		return false
 	}
@@ -247,6 +247,12 @@ func matmulFusedBlocks(c *RunCtx, y, a []float32, bt *tensor.Dense, p *matmulSha
 // micro-kernel's height).
 const matmulBlockAlign = 8
 
+// matmulPackedB returns the k×n B shared by a batch (input 1) packed
+// once for all runs, when it is a constant: see convPacked.
+func matmulPackedB(c *RunCtx, b []float32, k, n int) (*gemm.PackedB, bool) {
+	return convPacked(c, 1, convPackMatMul, 0, func() *gemm.PackedB { return gemm.PackB(false, k, n, b, n) })
+}
+
 // matmulF32 runs a batched float32 product as SGEMMs, or as a sparse
 // product when B is a pruned constant (sparse.go).
 func matmulF32(c *RunCtx, y, a []float32, bt *tensor.Dense, p *matmulShape) {
@@ -263,7 +269,7 @@ func matmulF32(c *RunCtx, y, a []float32, bt *tensor.Dense, p *matmulShape) {
 		// output's, so its matrices lie back to back: a [B,S,K]×[K,N]
 		// product is one (B·S)×K×N GEMM. A constant B (a weight) is
 		// packed once for all runs.
-		pb, ok := convPacked(c, 1, convPackMatMul, 0, func() *gemm.PackedB { return gemm.PackB(false, k, n, b, n) })
+		pb, ok := matmulPackedB(c, b, k, n)
 		if ok {
 			gemm.SgemmPackedB(threads, false, nb*m, 1, a, k, pb, 0, y, n)
 		} else {
