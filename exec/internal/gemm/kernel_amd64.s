@@ -82,27 +82,53 @@
 	MOVQ c+24(FP), DX; \
 	MOVQ ldc+32(FP), R8; \
 	K832_PREFETCH_ZERO; \
+	KSTEPS(K832_STEP, k832loop4, k832tail, k832loop1, k832done)
+
+// KSTEPS(STEP, l4, ltail, l1, ldone) is the depth loop of the AVX-512
+// kernels over packed panels: CX steps of STEP(A offset, B offset), four
+// at a time and then one at a time, A (SI) advancing 32 bytes a step and
+// B (DI) 128 (a 32-wide panel row); it ends at ldone.
+#define KSTEPS(STEP, l4, ltail, l1, ldone) \
 	CMPQ CX, $4; \
-	JLT  k832tail; \
-k832loop4: \
-	K832_STEP(0, 0); \
-	K832_STEP(32, 128); \
-	K832_STEP(64, 256); \
-	K832_STEP(96, 384); \
+	JLT  ltail; \
+l4: \
+	STEP(0, 0); \
+	STEP(32, 128); \
+	STEP(64, 256); \
+	STEP(96, 384); \
 	ADDQ $128, SI; \
 	ADDQ $512, DI; \
 	SUBQ $4, CX; \
 	CMPQ CX, $4; \
-	JGE  k832loop4; \
-k832tail: \
+	JGE  l4; \
+ltail: \
 	TESTQ CX, CX; \
-	JEQ   k832done; \
-k832loop1: \
-	K832_STEP(0, 0); \
+	JEQ   ldone; \
+l1: \
+	STEP(0, 0); \
 	ADDQ $32, SI; \
 	ADDQ $128, DI; \
 	DECQ CX; \
-	JNE  k832loop1
+	JNE  l1
+
+// KMASK_EP_ARGS loads the masked kernels' epilogue: K1 and K2 select the
+// first cols columns (0-15, 16-31), Z26 alpha, BX the bias, Z29 lo, Z30
+// hi, Z27 beta; the flags are beta's test for zero (of either sign).
+#define KMASK_EP_ARGS \
+	MOVQ         cols+64(FP), CX; \
+	MOVQ         $1, AX; \
+	SHLQ         CX, AX; \
+	DECQ         AX; \
+	KMOVW        AX, K1; \
+	SHRQ         $16, AX; \
+	KMOVW        AX, K2; \
+	VBROADCASTSS alpha+40(FP), Z26; \
+	MOVQ         bias+48(FP), BX; \
+	VBROADCASTSS lo+56(FP), Z29; \
+	VBROADCASTSS hi+60(FP), Z30; \
+	MOVL         beta+44(FP), AX; \
+	VBROADCASTSS beta+44(FP), Z27; \
+	ANDL         $0x7fffffff, AX
 
 // K832_PREFETCH_ZERO turns ldc (R8) into bytes, prefetches the C tile at
 // DX and zeroes the accumulators.
@@ -331,21 +357,8 @@ TEXT ·kern8x32AVX512EpMask(SB), NOSPLIT, $0-72
 	K832_PRODUCT
 
 k832done:
-	MOVQ  cols+64(FP), CX
-	MOVQ  $1, AX
-	SHLQ  CX, AX
-	DECQ  AX
-	KMOVW AX, K1
-	SHRQ  $16, AX
-	KMOVW AX, K2
-	VBROADCASTSS alpha+40(FP), Z26
-	MOVQ         bias+48(FP), BX
-	VBROADCASTSS lo+56(FP), Z29
-	VBROADCASTSS hi+60(FP), Z30
-	MOVL         beta+44(FP), AX
-	VBROADCASTSS beta+44(FP), Z27
-	ANDL         $0x7fffffff, AX
-	JEQ          m832nobeta
+	KMASK_EP_ARGS
+	JEQ m832nobeta
 	K832_STORE_EPM_BETA(Z0, Z1, 0)
 	K832_STORE_EPM_BETA(Z2, Z3, 4)
 	K832_STORE_EPM_BETA(Z4, Z5, 8)
@@ -561,45 +574,11 @@ TEXT ·kern8x16AVX512EpMask(SB), NOSPLIT, $0-72
 	VXORPS Z5, Z5, Z5
 	VXORPS Z6, Z6, Z6
 	VXORPS Z7, Z7, Z7
-	CMPQ CX, $4
-	JLT  k816tail
-
-k816loop4:
-	K816_STEP(0, 0)
-	K816_STEP(32, 128)
-	K816_STEP(64, 256)
-	K816_STEP(96, 384)
-	ADDQ $128, SI
-	ADDQ $512, DI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JGE  k816loop4
-
-k816tail:
-	TESTQ CX, CX
-	JEQ   k816done
-
-k816loop1:
-	K816_STEP(0, 0)
-	ADDQ $32, SI
-	ADDQ $128, DI
-	DECQ CX
-	JNE  k816loop1
+	KSTEPS(K816_STEP, k816loop4, k816tail, k816loop1, k816done)
 
 k816done:
-	MOVQ  cols+64(FP), CX
-	MOVQ  $1, AX
-	SHLQ  CX, AX
-	DECQ  AX
-	KMOVW AX, K1
-	VBROADCASTSS alpha+40(FP), Z26
-	MOVQ         bias+48(FP), BX
-	VBROADCASTSS lo+56(FP), Z29
-	VBROADCASTSS hi+60(FP), Z30
-	MOVL         beta+44(FP), AX
-	VBROADCASTSS beta+44(FP), Z27
-	ANDL         $0x7fffffff, AX
-	JEQ          m816nobeta
+	KMASK_EP_ARGS
+	JEQ m816nobeta
 	K816_STORE_EPM_BETA(Z0, 0)
 	K816_STORE_EPM_BETA(Z1, 4)
 	K816_STORE_EPM_BETA(Z2, 8)
@@ -714,47 +693,11 @@ TEXT ·kern8x24AVX512EpMask(SB), NOSPLIT, $0-72
 	VXORPS Z13, Z13, Z13
 	VXORPS Z14, Z14, Z14
 	VXORPS Z15, Z15, Z15
-	CMPQ   CX, $4
-	JLT    k824tail
-
-k824loop4:
-	K824_STEP(0, 0)
-	K824_STEP(32, 128)
-	K824_STEP(64, 256)
-	K824_STEP(96, 384)
-	ADDQ $128, SI
-	ADDQ $512, DI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JGE  k824loop4
-
-k824tail:
-	TESTQ CX, CX
-	JEQ   k824done
-
-k824loop1:
-	K824_STEP(0, 0)
-	ADDQ $32, SI
-	ADDQ $128, DI
-	DECQ CX
-	JNE  k824loop1
+	KSTEPS(K824_STEP, k824loop4, k824tail, k824loop1, k824done)
 
 k824done:
-	MOVQ         cols+64(FP), CX
-	MOVQ         $1, AX
-	SHLQ         CX, AX
-	DECQ         AX
-	KMOVW        AX, K1
-	SHRQ         $16, AX
-	KMOVW        AX, K2
-	VBROADCASTSS alpha+40(FP), Z26
-	MOVQ         bias+48(FP), BX
-	VBROADCASTSS lo+56(FP), Z29
-	VBROADCASTSS hi+60(FP), Z30
-	MOVL         beta+44(FP), AX
-	VBROADCASTSS beta+44(FP), Z27
-	ANDL         $0x7fffffff, AX
-	JEQ          m824nobeta
+	KMASK_EP_ARGS
+	JEQ m824nobeta
 	K824_STORE_EPM_BETA(Z0, Y8, 0)
 	K824_STORE_EPM_BETA(Z1, Y9, 4)
 	K824_STORE_EPM_BETA(Z2, Y10, 8)
