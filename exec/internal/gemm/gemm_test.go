@@ -477,6 +477,34 @@ func BenchmarkMicroKernel(b *testing.B) {
 	}
 }
 
+// BenchmarkMicroKernelStream runs each micro-kernel over 64 MiB of
+// packed A panels, each used for reuse tiles of B, as a layer whose
+// weights do not fit in cache does: the A stream comes from memory, and
+// only the prefetch ahead of it keeps the kernel near its in-cache speed.
+func BenchmarkMicroKernelStream(b *testing.B) {
+	for _, kn := range kernels() {
+		const kc = 256
+		panels := (64 << 20) / (4 * kn.mr * kc)
+		a := alignedFloats(kn.mr * kc * panels)
+		bb := alignedFloats(2 * kn.nr * kc)
+		c := alignedFloats(kn.mr * kn.nr)
+		for _, reuse := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("%s/reuse=%d", kn.name, reuse), func(b *testing.B) {
+				tiles := 0
+				for b.Loop() {
+					for i := range panels {
+						for j := range reuse {
+							kn.fn(kc, &a[i*kn.mr*kc], &bb[j%2*kn.nr*kc], &c[0], kn.nr, 1, 1)
+						}
+					}
+					tiles += panels * reuse
+				}
+				b.ReportMetric(2*float64(kn.mr*kn.nr*kc)*float64(tiles)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
 func BenchmarkSgemmNaive(b *testing.B) {
 	m, n, k := 256, 256, 256
 	r := rand.New(rand.NewPCG(1, 1))

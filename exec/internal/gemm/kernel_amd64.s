@@ -88,10 +88,22 @@
 // kernels over packed panels: CX steps of STEP(A offset, B offset), four
 // at a time and then one at a time, A (SI) advancing 32 bytes a step and
 // B (DI) 128 (a 32-wide panel row); it ends at ldone.
+//
+// Each round of four prefetches the two cache lines of A APREFETCH bytes
+// ahead. Packed A panels lie end to end, so near a panel's end this
+// reaches into the next tile's. A large layer's weights come from memory
+// once a run and serve only a few tiles of B (ResNet-18's 512-channel
+// layers: two), and the hardware prefetchers alone let the kernel wait
+// for them: BenchmarkMicroKernelStream 145 -> 198 GFLOP/s (AMD Zen 5),
+// ResNet-18 at batch 1 18.2 -> 15.4 ms.
+#define APREFETCH 2048
+
 #define KSTEPS(STEP, l4, ltail, l1, ldone) \
 	CMPQ CX, $4; \
 	JLT  ltail; \
 l4: \
+	PREFETCHT0 APREFETCH(SI); \
+	PREFETCHT0 (APREFETCH+64)(SI); \
 	STEP(0, 0); \
 	STEP(32, 128); \
 	STEP(64, 256); \
@@ -228,6 +240,8 @@ TEXT ·kern8x32AVX512Rows(SB), NOSPLIT, $0-56
 	JLT  r832tail
 
 r832loop4:
+	PREFETCHT0 APREFETCH(SI)
+	PREFETCHT0 (APREFETCH+64)(SI)
 	K832_ROWSTEP(0, 0)
 	K832_ROWSTEP(32, 8)
 	K832_ROWSTEP(64, 16)
@@ -464,6 +478,8 @@ TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-48
 	JLT  k256tail
 
 k256loop4:
+	PREFETCHT0 APREFETCH(SI)
+	PREFETCHT0 (APREFETCH+64)(SI)
 	K256_STEP(0, 0)
 	K256_STEP(24, 64)
 	K256_STEP(48, 128)
