@@ -129,7 +129,7 @@ func compare(models, batches []string, threads, iters, rounds int) error {
 			g, o, r := median(gs), median(ots), median(rs)
 			gMin, oMin := slices.Min(gs), slices.Min(ots)
 			logRatios[batch] = append(logRatios[batch], math.Log(r))
-			fmt.Printf("%-28s %5d %10.2f %10.2f %8.2fx %10.2f %10.2f %8.2fx\n", name, batch, g, o, r, gMin, oMin, oMin/gMin)
+			fmt.Printf("%-28s %5d %10.3f %10.3f %8.2fx %10.3f %10.3f %8.2fx\n", name, batch, g, o, r, gMin, oMin, oMin/gMin)
 		}
 	}
 	for _, bs := range batches {
