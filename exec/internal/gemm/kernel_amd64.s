@@ -94,8 +94,9 @@
 // reaches into the next tile's. A large layer's weights come from memory
 // once a run and serve only a few tiles of B (ResNet-18's 512-channel
 // layers: two), and the hardware prefetchers alone let the kernel wait
-// for them: BenchmarkMicroKernelStream 145 -> 198 GFLOP/s (AMD Zen 5),
-// ResNet-18 at batch 1 18.2 -> 15.4 ms.
+// for them: BenchmarkMicroKernelStream 111 -> 154 GFLOP/s with one tile
+// a panel, 156 -> 196 with two (AMD Zen 5); ResNet-18 at batch 1 18.2 ->
+// 15.4 ms.
 #define APREFETCH 2048
 
 #define KSTEPS(STEP, l4, ltail, l1, ldone) \
