@@ -381,7 +381,15 @@ func convCompute(c *RunCtx) ([]*tensor.Dense, error) {
 		convAddBias(y.F32, bias, g.batch, g.cout, g.outSize())
 		c.applyClamp(y.F32)
 	case g.group == g.cin && g.group > 1 && nd <= 2:
-		convDepthwise(y.F32, x.F32, w.F32, bias, &g, c.Clamp, c.Threads)
+		var wb []float32
+		if convDWBlockOK(&g) && convDWBlockEnabled {
+			pack := func() []float32 { return convDWBlockWeights(w.F32, &g) }
+			var ok bool
+			if wb, ok = convPacked(c, 1, convPackDWBlock, 0, pack); !ok {
+				wb = pack()
+			}
+		}
+		convDepthwise(y.F32, x.F32, w.F32, wb, bias, &g, c.Clamp, c.Threads)
 	default:
 		if sw := c.sparseFor(w); sw != nil && sw.Shape.Groups == g.group {
 			if c.Clamp != nil && c.Clamp.Func != nil {
@@ -520,6 +528,7 @@ const (
 	convPackGemm
 	convPackWinograd
 	convPackDense
+	convPackDWBlock
 )
 
 // convPackCache holds weights packed for the GEMM, so that constant
@@ -1341,15 +1350,17 @@ func convZero(s []float32) {
 // at stride 1 with one pixel of padding, MobileNet's most common layer,
 // takes a dedicated row kernel (convDepthwiseSame3x3); every other window,
 // stride, padding and dilation goes through vec.ConvTaps over a
-// zero-padded copy of the plane (tapPlan).
-func convDepthwise(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads int) {
+// zero-padded copy of the plane (tapPlan). Where wb is not nil (the
+// weights interleaved by convDWBlockWeights, for a layer convDWBlockOK
+// takes) the blocked path does the channels it can first.
+func convDepthwise(y, x, w, wb, bias []float32, g *convShape, clamp *Clamp, threads int) {
 	mult := g.cout / g.cin
 	nIn, n, ks := g.inSize(), g.outSize(), g.kSize()
 	// m0 is the first output channel left to do: the blocked path may
 	// have done those below it.
 	m0 := 0
-	if convDWBlockOK(g) && convDWBlockEnabled {
-		if m0 = convDWBlock(y, x, w, bias, g, clamp, threads); m0 == g.cout {
+	if wb != nil {
+		if m0 = convDWBlock(y, x, wb, bias, g, clamp, threads); m0 == g.cout {
 			return
 		}
 	}

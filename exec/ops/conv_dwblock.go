@@ -46,10 +46,10 @@ type dwBlockGeom struct{ lanes, h, w, top, left, hp, wp, ks int }
 
 // dwBlockScratch is one goroutine's scratch for convDWBlock: the padded
 // block (its zero borders stay as they are: every block overwrites the
-// same interior), the interleaved input, weights and biases, and a tail
+// same interior), the interleaved input, the block's biases, and a tail
 // group's outputs.
 type dwBlockScratch struct {
-	padded, flat, wb []float32
+	padded, flat []float32
 	bb               [16]float32
 	tail             [16 * 8]float32
 }
@@ -59,22 +59,49 @@ var dwBlockPool keyedPool[dwBlockGeom, *dwBlockScratch]
 // convDWBlock runs the blocked path over the channels of every image it
 // can take in blocks (sixteen channels a block where vec.DWC16 is vector
 // code, then eight) and returns the number of channels it did, from the
-// first; convDepthwise does the rest.
-func convDWBlock(y, x, w, bias []float32, g *convShape, clamp *Clamp, threads int) int {
+// first; convDepthwise does the rest. wb holds the weights interleaved
+// (convDWBlockWeights).
+func convDWBlock(y, x, wb, bias []float32, g *convShape, clamp *Clamp, threads int) int {
 	done := 0
 	if vec.DWC16Fast() {
-		done = convDWBlockLanes(16, 0, y, x, w, bias, g, clamp, threads)
+		done = convDWBlockLanes(16, 0, y, x, wb, bias, g, clamp, threads)
 	}
 	if g.cin-done >= 8 {
-		done += convDWBlockLanes(8, done, y, x, w, bias, g, clamp, threads)
+		done += convDWBlockLanes(8, done, y, x, wb, bias, g, clamp, threads)
 	}
 	return done
+}
+
+// convDWBlockWeights interleaves the depthwise weights w (a window of ks
+// taps a channel) the way convDWBlock's blocks read them: the block of
+// lanes channels from c0 holds, at wb[c0·ks:], each tap's weights of its
+// lanes channels side by side (tap t, channel c0+c at (t·lanes + c)).
+// Built once for a constant weight (convPacked): done for every block of
+// every image, the scattered copy was a quarter of a 7×7 layer's time.
+func convDWBlockWeights(w []float32, g *convShape) []float32 {
+	ks := g.kSize()
+	wb := gemm.AlignedFloats(g.cin * ks)
+	c0 := 0
+	for _, lanes := range []int{16, 8} {
+		if lanes == 16 && !vec.DWC16Fast() {
+			continue
+		}
+		for ; c0+lanes <= g.cin; c0 += lanes {
+			blk := wb[c0*ks : (c0+lanes)*ks]
+			for c := range lanes {
+				for t, v := range w[(c0+c)*ks : (c0+c+1)*ks] {
+					blk[t*lanes+c] = v
+				}
+			}
+		}
+	}
+	return wb
 }
 
 // convDWBlockLanes runs channels first.. of every image through
 // vec.DWC8 (lanes 8) or vec.DWC16 (lanes 16), as many whole blocks of
 // lanes channels as there are, and returns how many channels it did.
-func convDWBlockLanes(lanes, first int, y, x, w, bias []float32, g *convShape, clamp *Clamp, threads int) int {
+func convDWBlockLanes(lanes, first int, y, x, wAll, bias []float32, g *convShape, clamp *Clamp, threads int) int {
 	H, W, Ho, Wo := g.in[1], g.in[2], g.out[1], g.out[2]
 	kh, kw, sh, sw := g.k[1], g.k[2], g.s[1], g.s[2]
 	top, left := g.p[1], g.p[2]
@@ -103,10 +130,10 @@ func convDWBlockLanes(lanes, first int, y, x, w, bias []float32, g *convShape, c
 			// Aligned: a pixel's sixteen channels are then one cache line,
 			// and DWC16's loads never straddle two (BenchmarkDepthwise
 			// 5×5 over 480 channels of 14×14: 131 -> 123 us).
-			return &dwBlockScratch{padded: gemm.AlignedFloats(hp * wp * lanes), flat: make([]float32, nIn*lanes), wb: gemm.AlignedFloats(ks * lanes)}
+			return &dwBlockScratch{padded: gemm.AlignedFloats(hp * wp * lanes), flat: make([]float32, nIn*lanes)}
 		})
 		defer dwBlockPool.put(key, sc)
-		padded, flat, wb, bb, tail := sc.padded, sc.flat, sc.wb, sc.bb[:lanes], sc.tail[:lanes*8]
+		padded, flat, bb, tail := sc.padded, sc.flat, sc.bb[:lanes], sc.tail[:lanes*8]
 		for u := u0; u < u1; u++ {
 			b, c0 := u/blocks, first+u%blocks*lanes
 			for h := 0; h < lanes; h += 8 {
@@ -115,10 +142,8 @@ func convDWBlockLanes(lanes, first int, y, x, w, bias []float32, g *convShape, c
 			for iy := range H {
 				copy(padded[((iy+top)*wp+left)*lanes:], flat[iy*W*lanes:(iy+1)*W*lanes])
 			}
+			wb := wAll[c0*ks : (c0+lanes)*ks]
 			for c := range lanes {
-				for t := range ks {
-					wb[t*lanes+c] = w[(c0+c)*ks+t]
-				}
 				bb[c] = 0
 				if bias != nil {
 					bb[c] = bias[c0+c]

@@ -29,14 +29,18 @@ func BenchmarkDepthwise(b *testing.B) {
 				bias := convRand(r, c.ch)
 				p := c.k / 2
 				attrs := []*onnx.Attr{convAttrIs("strides", c.s, c.s), convAttrIs("pads", p, p, p, p), convAttrI("group", c.ch)}
-				out, err := convRunOp(13, 1, 1, "Conv", attrs, x, w, bias)
+				// The weights are constants, as in a model: their
+				// repacking is done once.
+				n := convNode("Conv", []*tensor.Dense{x, w, bias}, 1, attrs)
+				convMarkConst(n, []*tensor.Dense{x, w, bias}, 1, 2)
+				out, err := convRunNode(n, 13, 1, x, w, bias)
 				if err != nil {
 					b.Fatal(err)
 				}
 				flops := 2 * float64(out[0].Len()*c.k*c.k)
 				b.ResetTimer()
 				for b.Loop() {
-					out, err := convRunOp(13, 1, 1, "Conv", attrs, x, w, bias)
+					out, err := convRunNode(n, 13, 1, x, w, bias)
 					if err != nil {
 						b.Fatal(err)
 					}
