@@ -50,8 +50,8 @@ type dwBlockGeom struct{ lanes, h, w, top, left, hp, wp, ks int }
 // group's outputs.
 type dwBlockScratch struct {
 	padded, flat []float32
-	bb               [16]float32
-	tail             [16 * 8]float32
+	bb           [16]float32
+	tail         [16 * 8]float32
 }
 
 var dwBlockPool keyedPool[dwBlockGeom, *dwBlockScratch]
