@@ -67,7 +67,8 @@ func testMaxWindows(t *testing.T) {
 		for _, step := range []int{1, 2} {
 			for _, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4}, {3, 0, 7, 1}, {0, 120, 240}} {
 				const gap = 12345
-				rows, ldd, lds, src, got, twin := windowsCase(r, cols, step, off, gap)
+				const rows = 3
+				ldd, lds, src, got, twin := windowsCase(r, rows, cols, step, off, gap)
 				for i := range src {
 					if r.IntN(30) == 0 {
 						src[i] = special[r.IntN(len(special))]
@@ -94,12 +95,12 @@ func testMaxWindows(t *testing.T) {
 	}
 }
 
-// windowsCase lays out a MaxWindows or ConvWindows test: 3 rows of cols
-// outputs, row strides wider than the rows, random normal inputs just
+// windowsCase lays out a MaxWindows or ConvWindows test: rows rows of
+// cols outputs, row strides wider than the rows, random normal inputs just
 // long enough for the taps off at step, and two outputs (got and its
 // twin's) filled with gap, which the gaps between rows must keep.
-func windowsCase(r *rand.Rand, cols, step int, off []int, gap float32) (rows, ldd, lds int, src, got, twin []float32) {
-	rows, ldd = 3, cols+5
+func windowsCase(r *rand.Rand, rows, cols, step int, off []int, gap float32) (ldd, lds int, src, got, twin []float32) {
+	ldd = cols + 5
 	m := slices.Max(off)
 	lds = step*cols + m + 3
 	src = make([]float32, (rows-1)*lds+step*(cols-1)+m+step)
@@ -110,7 +111,7 @@ func windowsCase(r *rand.Rand, cols, step int, off []int, gap float32) (rows, ld
 	for i := range got {
 		got[i], twin[i] = gap, gap
 	}
-	return rows, ldd, lds, src, got, twin
+	return ldd, lds, src, got, twin
 }
 
 // TestSum holds Sum to a sequential float64 sum within float64 rounding

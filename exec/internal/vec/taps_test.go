@@ -1,6 +1,7 @@
 package vec
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -101,9 +102,12 @@ func testConvWindows(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
 	for _, cols := range windowsCols {
 		for _, step := range []int{1, 2} {
-			for _, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4, 130, 132, 134}, {3, 0, 7, 1, 250}} {
+			for i, off := range [][]int{{0}, {0, 1, 2}, {0, 2, 4, 130, 132, 134}, {3, 0, 7, 1, 250}} {
 				const gap, bias = 12345, 0.25
-				rows, ldd, lds, src, got, twin := windowsCase(r, cols, step, off, gap)
+				// One to four rows: the AVX-512 kernel does rows in
+				// pairs, then a last single one.
+				rows := 1 + i
+				ldd, lds, src, got, twin := windowsCase(r, rows, cols, step, off, gap)
 				w := make([]float32, len(off))
 				for i := range w {
 					w[i] = float32(r.NormFloat64())
@@ -122,7 +126,7 @@ func testConvWindows(t *testing.T) {
 					}
 					for name, g := range map[string]float32{"ConvWindows": got[i], "convWindowsGo": twin[i]} {
 						if math.Abs(float64(g)-want) > 2e-6*scale {
-							t.Fatalf("cols=%d step=%d off=%v: %s element %d = %v, want %v", cols, step, off, name, i, g, want)
+							t.Fatalf("rows=%d cols=%d step=%d off=%v: %s element %d = %v, want %v", rows, cols, step, off, name, i, g, want)
 						}
 					}
 				}
@@ -134,3 +138,24 @@ func testConvWindows(t *testing.T) {
 // windowsCols are the row widths the window kernels' tests try: around
 // every block size of the AVX2 (8, 32) and AVX-512 (16, 64) kernels.
 var windowsCols = []int{1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 56, 63, 64, 65, 111, 127, 128, 143}
+
+// BenchmarkConvWindows times a 3×3 depthwise plane of 112×112 outputs
+// (MobileNetV2's first depthwise layer) on its zero-padded input, in
+// cache, at steps 1 and 2.
+func BenchmarkConvWindows(b *testing.B) {
+	for _, step := range []int{1, 2} {
+		b.Run(fmt.Sprintf("step=%d", step), func(b *testing.B) {
+			const hw = 112
+			wp := step*hw + 2
+			rows, cols := hw/step, hw/step
+			src := make([]float32, (step*rows+2)*wp+step)
+			dst := make([]float32, rows*cols)
+			off := []int{0, 1, 2, wp, wp + 1, wp + 2, 2 * wp, 2*wp + 1, 2*wp + 2}
+			w := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}
+			for b.Loop() {
+				ConvWindows(dst, cols, src, step*wp, rows, cols, off, w, 0.5, step)
+			}
+			b.ReportMetric(float64(rows*cols*len(off)*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
