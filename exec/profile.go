@@ -75,15 +75,21 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 		pr.nodes = map[*onnx.Node]*NodeStat{}
 	}
 	s := pr.nodes[n]
+	cat := n.OpType
+	if c.Depthwise != nil {
+		cat += depthwiseMark
+	}
 	if s == nil {
-		s = &NodeStat{Node: n.Name, Op: n.OpType, Shapes: shapesText(in)}
+		s = &NodeStat{Node: n.Name, Op: cat, Shapes: shapesText(in)}
 		pr.nodes[n] = s
 		pr.order = append(pr.order, n)
 	}
 	s.Calls++
 	s.Total += d
 	f := flops(n.OpType, in, out)
-	cat := n.OpType
+	if c.Depthwise != nil {
+		f = chainFlops(in, out, c.Depthwise)
+	}
 	var args map[string]any
 	if c.RanSparse {
 		s.Sparse, s.Density = true, c.Sparse.Density
@@ -104,6 +110,24 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 
 // sparseMark follows the op type of nodes that ran as sparse products.
 const sparseMark = " (sparse)"
+
+// depthwiseMark follows the op type of a pointwise Conv that ran with the
+// depthwise Conv after it (ops.DepthwiseStage); its time and flops are
+// the pair's.
+const depthwiseMark = " + depthwise Conv"
+
+// chainFlops counts a pointwise Conv's and its fused depthwise Conv's
+// multiply-adds: in are the pointwise Conv's inputs, out the depthwise
+// Conv's output.
+func chainFlops(in, out []*tensor.Dense, dw *ops.DepthwiseStage) float64 {
+	if len(in) < 2 || in[0] == nil || in[1] == nil || len(out) == 0 || out[0] == nil || dw.W == nil ||
+		in[0].Rank() < 2 || in[1].Rank() < 2 || in[0].Shape[1] == 0 || dw.W.Shape[0] == 0 {
+		return 0
+	}
+	x, w := in[0], in[1]
+	mid := float64(x.Len()/x.Shape[1]) * float64(w.Shape[0]) // the pointwise output's elements
+	return 2*mid*float64(x.Shape[1]) + 2*float64(out[0].Len())*float64(dw.W.Len()/dw.W.Shape[0])
+}
 
 // Kernels returns the total time inside kernels; Wall minus it is the
 // time the interpreter spent around them.

@@ -76,6 +76,10 @@ type step struct {
 	// before clamp: the other input of the Add in fuse or also, which
 	// closes a residual block (ops.FusedResidual).
 	residual int32
+	// dw, when not nil, is the step of a depthwise Conv that is the only
+	// reader of this pointwise Conv's output (after fuse, if any): the
+	// two may run as one kernel call, band by band (planDepthwise).
+	dw *step
 	// index is the step's place in Program.steps.
 	index int
 	// sparse, when not nil, is the node's constant weight (input 1) in
@@ -354,6 +358,7 @@ func (p *Program) planFusion() {
 		s.fuse, s.clamp = add, &ops.Clamp{Lo: -inf, Hi: inf, RowBias: bias}
 	}
 	p.planResidual(at, outputs)
+	p.planDepthwise(at, outputs)
 }
 
 // planResidual pairs each Conv whose output only an Add reads with that
@@ -409,8 +414,17 @@ func (p *Program) planResidual(at map[*onnx.Node]*step, outputs map[*onnx.Value]
 // the pair reads or writes (nor one a folded value it reads depends on),
 // and the data is float32.
 func (st *runState) fusable(s *step, in []*tensor.Dense) bool {
+	if len(in) == 0 || in[0] == nil || in[0].DType != tensor.Float32 {
+		return false
+	}
+	return st.clampFusable(s)
+}
+
+// clampFusable is fusable without the check of the step's input, for a
+// step whose input the run has not computed yet (see chainable).
+func (st *runState) clampFusable(s *step) bool {
 	pl := st.plan
-	if s.fuse == nil || !pl.needed[s.fuse.index] || len(in) == 0 || in[0] == nil || in[0].DType != tensor.Float32 {
+	if s.fuse == nil || !pl.needed[s.fuse.index] {
 		return false
 	}
 	out := s.out[0]
@@ -858,6 +872,27 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 					st.skip[s.also.index] = true
 					nodesRun++
 				}
+			}
+			if qf == nil && s.dw != nil && st.chainable(s, ctx.Clamp != nil) {
+				d := s.dw
+				stage := &ops.DepthwiseStage{Node: d.node, W: st.get(d.in[1])}
+				if len(d.in) > 2 && d.in[2] >= 0 {
+					stage.Bias = st.get(d.in[2])
+				}
+				outputs = d.out
+				st.skip[d.index] = true
+				nodesRun++
+				if st.clampFusable(d) {
+					stage.Clamp = d.clamp
+					outputs = d.fuse.out
+					st.skip[d.fuse.index] = true
+					nodesRun++
+					if d.also != nil {
+						st.skip[d.also.index] = true
+						nodesRun++
+					}
+				}
+				ctx.Depthwise = stage
 			}
 			var kernelStart time.Time
 			if opts.Profile != nil {

@@ -326,6 +326,9 @@ func convInfer(c *InferCtx) ([]onnx.Type, error) {
 }
 
 func convRun(c *RunCtx) ([]*tensor.Dense, error) {
+	if c.Depthwise != nil {
+		return convChainRun(c)
+	}
 	if c.Residual != nil {
 		return convResidualRun(c)
 	}
@@ -389,7 +392,7 @@ func convCompute(c *RunCtx) ([]*tensor.Dense, error) {
 				wb = pack()
 			}
 		}
-		convDepthwise(y.F32, x.F32, w.F32, wb, bias, &g, c.Clamp, c.Threads)
+		convDepthwise(y.F32, x.F32, g.outSize(), g.inSize(), w.F32, wb, bias, &g, c.Clamp, c.Threads)
 	default:
 		if sw := c.sparseFor(w); sw != nil && sw.Shape.Groups == g.group {
 			if c.Clamp != nil && c.Clamp.Func != nil {
@@ -529,6 +532,7 @@ const (
 	convPackWinograd
 	convPackDense
 	convPackDWBlock
+	convPackChain
 )
 
 // convPackCache holds weights packed for the GEMM, so that constant
@@ -1352,15 +1356,17 @@ func convZero(s []float32) {
 // stride, padding and dilation goes through vec.ConvTaps over a
 // zero-padded copy of the plane (tapPlan). Where wb is not nil (the
 // weights interleaved by convDWBlockWeights, for a layer convDWBlockOK
-// takes) the blocked path does the channels it can first.
-func convDepthwise(y, x, w, wb, bias []float32, g *convShape, clamp *Clamp, threads int) {
+// takes) the blocked path does the channels it can first. Plane p of x
+// starts at x[p·ldx] and of y at y[p·ldy] (g.inSize() and g.outSize()
+// for whole tensors; a band of rows of larger planes has larger strides).
+func convDepthwise(y, x []float32, ldy, ldx int, w, wb, bias []float32, g *convShape, clamp *Clamp, threads int) {
 	mult := g.cout / g.cin
 	nIn, n, ks := g.inSize(), g.outSize(), g.kSize()
 	// m0 is the first output channel left to do: the blocked path may
 	// have done those below it.
 	m0 := 0
 	if wb != nil {
-		if m0 = convDWBlock(y, x, wb, bias, g, clamp, threads); m0 == g.cout {
+		if m0 = convDWBlock(y, x, ldy, ldx, wb, bias, g, clamp, threads); m0 == g.cout {
 			return
 		}
 	}
@@ -1394,17 +1400,18 @@ func convDepthwise(y, x, w, wb, bias []float32, g *convShape, clamp *Clamp, thre
 				bv = bias[m]
 			}
 			ic := b*g.cin + m/mult
+			yp, xp := y[pl*ldy:pl*ldy+n], x[ic*ldx:ic*ldx+nIn]
 			switch {
 			case win != nil:
-				win.run(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], w[m*ks:(m+1)*ks], bv)
+				win.run(yp, xp, w[m*ks:(m+1)*ks], bv)
 			case same3x3:
-				convDepthwiseSame3x3(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn], (*[9]float32)(w[m*ks:(m+1)*ks]), bv, g.in[1], g.in[2], padded, wide)
+				convDepthwiseSame3x3(yp, xp, (*[9]float32)(w[m*ks:(m+1)*ks]), bv, g.in[1], g.in[2], padded, wide)
 			default:
 				taps.w, taps.bias = w[m*ks:(m+1)*ks], bv
-				taps.run(y[pl*n:(pl+1)*n], x[ic*nIn:(ic+1)*nIn])
+				taps.run(yp, xp)
 			}
 			if clamp != nil {
-				clamp.Apply(y[pl*n : (pl+1)*n])
+				clamp.Apply(yp)
 			}
 		}
 	})

@@ -60,14 +60,15 @@ var dwBlockPool keyedPool[dwBlockGeom, *dwBlockScratch]
 // can take in blocks (sixteen channels a block where vec.DWC16 is vector
 // code, then eight) and returns the number of channels it did, from the
 // first; convDepthwise does the rest. wb holds the weights interleaved
-// (convDWBlockWeights).
-func convDWBlock(y, x, wb, bias []float32, g *convShape, clamp *Clamp, threads int) int {
+// (convDWBlockWeights); ldy and ldx are the plane strides of y and x
+// (see convDepthwise).
+func convDWBlock(y, x []float32, ldy, ldx int, wb, bias []float32, g *convShape, clamp *Clamp, threads int) int {
 	done := 0
 	if vec.DWC16Fast() {
-		done = convDWBlockLanes(16, 0, y, x, wb, bias, g, clamp, threads)
+		done = convDWBlockLanes(16, 0, y, x, ldy, ldx, wb, bias, g, clamp, threads)
 	}
 	if g.cin-done >= 8 {
-		done += convDWBlockLanes(8, done, y, x, wb, bias, g, clamp, threads)
+		done += convDWBlockLanes(8, done, y, x, ldy, ldx, wb, bias, g, clamp, threads)
 	}
 	return done
 }
@@ -101,7 +102,7 @@ func convDWBlockWeights(w []float32, g *convShape) []float32 {
 // convDWBlockLanes runs channels first.. of every image through
 // vec.DWC8 (lanes 8) or vec.DWC16 (lanes 16), as many whole blocks of
 // lanes channels as there are, and returns how many channels it did.
-func convDWBlockLanes(lanes, first int, y, x, wAll, bias []float32, g *convShape, clamp *Clamp, threads int) int {
+func convDWBlockLanes(lanes, first int, y, x []float32, ldy, ldx int, wAll, bias []float32, g *convShape, clamp *Clamp, threads int) int {
 	H, W, Ho, Wo := g.in[1], g.in[2], g.out[1], g.out[2]
 	kh, kw, sh, sw := g.k[1], g.k[2], g.s[1], g.s[2]
 	top, left := g.p[1], g.p[2]
@@ -137,7 +138,7 @@ func convDWBlockLanes(lanes, first int, y, x, wAll, bias []float32, g *convShape
 		for u := u0; u < u1; u++ {
 			b, c0 := u/blocks, first+u%blocks*lanes
 			for h := 0; h < lanes; h += 8 {
-				gemm.Transpose8(flat[h:], lanes, x, (b*g.cin+c0+h)*nIn, nIn, nIn)
+				gemm.Transpose8(flat[h:], lanes, x, (b*g.cin+c0+h)*ldx, ldx, nIn)
 			}
 			for iy := range H {
 				copy(padded[((iy+top)*wp+left)*lanes:], flat[iy*W*lanes:(iy+1)*W*lanes])
@@ -149,7 +150,7 @@ func convDWBlockLanes(lanes, first int, y, x, wAll, bias []float32, g *convShape
 					bb[c] = bias[c0+c]
 				}
 			}
-			out := y[(b*g.cout+c0)*n : (b*g.cout+c0+lanes)*n]
+			out := y[(b*g.cout+c0)*ldy : (b*g.cout+c0+lanes-1)*ldy+n]
 			// A row's last group may run past the row: it writes the
 			// next row's first pixels, computed afterwards. The last
 			// row's spill would reach the next channel, so its last
@@ -157,20 +158,30 @@ func convDWBlockLanes(lanes, first int, y, x, wAll, bias []float32, g *convShape
 			for oy := range Ho {
 				in := padded[oy*sh*wp*lanes:]
 				if oy < Ho-1 {
-					dwc(out[oy*Wo:], n, in, wp, wb, bb, kh, kw, sw, groups, lo, hi)
+					dwc(out[oy*Wo:], ldy, in, wp, wb, bb, kh, kw, sw, groups, lo, hi)
 					continue
 				}
 				full := Wo / 8
-				dwc(out[oy*Wo:], n, in, wp, wb, bb, kh, kw, sw, full, lo, hi)
+				dwc(out[oy*Wo:], ldy, in, wp, wb, bb, kh, kw, sw, full, lo, hi)
 				if r := Wo - 8*full; r > 0 {
 					dwc(tail, 8, in[8*full*sw*lanes:], wp, wb, bb, kh, kw, sw, 1, lo, hi)
 					for c := range lanes {
-						copy(out[c*n+oy*Wo+8*full:c*n+oy*Wo+Wo], tail[c*8:c*8+r])
+						copy(out[c*ldy+oy*Wo+8*full:c*ldy+oy*Wo+Wo], tail[c*8:c*8+r])
 					}
 				}
 			}
 			if clamp != nil && clamp.Func != nil {
-				clamp.Func(out, out)
+				// One call over the block where its planes are
+				// contiguous: the functions' vector loops then run
+				// whole (a 7×7 plane ends in a scalar element).
+				if ldy == n {
+					clamp.Func(out, out)
+				} else {
+					for c := range lanes {
+						p := out[c*ldy : c*ldy+n]
+						clamp.Func(p, p)
+					}
+				}
 			}
 		}
 	})

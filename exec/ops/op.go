@@ -89,6 +89,12 @@ type RunCtx struct {
 	// it did (see convResidualRun).
 	resLo, resHi float32
 	resDone      bool
+	// Depthwise, if not nil, is a depthwise Conv that reads only this
+	// Conv's output (after Clamp): the kernel returns its output, having
+	// computed the two, where it can, band of rows by band of rows
+	// without storing this node's output whole (see DepthwiseStage).
+	// Only Conv takes one.
+	Depthwise *DepthwiseStage
 	// Sparse, if not nil, is input 1 (a constant weight) in sparse form,
 	// chosen at Compile: the Gemm, MatMul and Conv kernels then multiply
 	// by it (see sparse.go) and set RanSparse.
