@@ -809,12 +809,16 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			nodesRun += qf.absorbed
 		}
 		in := st.in[:0]
-		for _, id := range ins {
+		var constIn uint64
+		for j, id := range ins {
 			var d *tensor.Dense
 			if id >= 0 {
 				if d = st.get(id); d == nil {
 					v := p.values[id]
 					return nil, fmt.Errorf("%s: input %q has no value: supply graph input %q", n, v.Name, v.Name)
+				}
+				if j < 64 && st.own[id] == nil && p.constv[id] != nil {
+					constIn |= 1 << j
 				}
 			}
 			in = append(in, d)
@@ -839,7 +843,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			memoized++
 		} else {
 			nodesRun++
-			st.ctx = ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse, Direct: p.direct}
+			st.ctx = ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse, Direct: p.direct, ConstIn: constIn}
 			if qf != nil {
 				st.ctx.Sparse = nil
 			}

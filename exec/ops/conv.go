@@ -541,21 +541,24 @@ const (
 var convPackCache sync.Map
 
 // convPacked returns pack() for input i of the node, computed once and
-// cached, when that input is a constant initializer; otherwise it returns
-// false and the caller decides how to proceed. Only constants qualify:
-// their data never changes (onnx.Tensor.Dense is shared and read-only),
-// whereas any other input may be a new tensor, or a caller's reused
-// buffer, on every run.
+// cached, when that input is a constant: an initializer, or a value the
+// run marks constant (RunCtx.ConstIn); otherwise it returns false and the
+// caller decides how to proceed. Only constants qualify: their data
+// never changes (onnx.Tensor.Dense is shared and read-only, a folded
+// value is the program's), whereas any other input may be a new tensor,
+// or a caller's reused buffer, on every run.
 func convPacked[T any](c *RunCtx, i, kind, layout int, pack func() T) (T, bool) {
 	t := c.In[i]
-	v := c.Node.Input(i)
-	if v == nil || v.Const == nil {
-		var zero T
-		return zero, false
-	}
-	if d, err := v.Const.Dense(); err != nil || d != t {
-		var zero T
-		return zero, false // the run supplied its own value for the initializer
+	if i >= 64 || c.ConstIn&(1<<i) == 0 {
+		v := c.Node.Input(i)
+		if v == nil || v.Const == nil {
+			var zero T
+			return zero, false
+		}
+		if d, err := v.Const.Dense(); err != nil || d != t {
+			var zero T
+			return zero, false // the run supplied its own value for the initializer
+		}
 	}
 	key := convPackKey{weak.Make(t), kind, layout}
 	if p, ok := convPackCache.Load(key); ok {

@@ -627,3 +627,40 @@ func BenchmarkConv(b *testing.B) {
 		})
 	}
 }
+
+// TestConvPackedConstIn checks which inputs convPacked keeps a packing
+// of: an initializer, and an input the run marks constant (RunCtx.ConstIn,
+// a value folded from initializers), but not an ordinary input, whose
+// data may change between runs in the same tensor.
+func TestConvPackedConstIn(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		init    bool
+		constIn uint64
+		want    bool
+	}{
+		{"initializer", true, 0, true},
+		{"folded", false, 1 << 1, true},
+		{"ordinary", false, 0, false},
+		{"other input marked", false, 1 << 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := []*tensor.Dense{tensor.New(tensor.Float32, 2, 2), tensor.New(tensor.Float32, 2, 2)}
+			n := convNode("MatMul", in, 1, nil)
+			if tc.init {
+				convMarkConst(n, in, 1)
+			}
+			c := &RunCtx{Node: n, In: in, ConstIn: tc.constIn}
+			packs := 0
+			pack := func() int { packs++; return packs }
+			for range 2 {
+				if _, ok := convPacked(c, 1, convPackMatMul, 1000, pack); ok != tc.want {
+					t.Fatalf("convPacked kept = %v, want %v", ok, tc.want)
+				}
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.want]; packs != want {
+				t.Fatalf("packed %d times over two calls, want %d", packs, want)
+			}
+		})
+	}
+}

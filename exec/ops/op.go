@@ -89,6 +89,12 @@ type RunCtx struct {
 	// it did (see convResidualRun).
 	resLo, resHi float32
 	resDone      bool
+	// ConstIn has bit i set where input i is one of the program's
+	// constants this run: an initializer, or a value folded from them at
+	// Compile (a weight behind an Identity or a Transpose), whose data
+	// stays the same from run to run while the tensor does. Kernels keep
+	// such inputs' repackings (see convPacked).
+	ConstIn uint64
 	// Depthwise, if not nil, is a depthwise Conv that reads only this
 	// Conv's output (after Clamp): the kernel returns its output, having
 	// computed the two, where it can, band of rows by band of rows
