@@ -46,8 +46,8 @@ type dwBlockGeom struct{ lanes, h, w, top, left, hp, wp, ks int }
 
 // dwBlockScratch is one goroutine's scratch for convDWBlock: the padded
 // block (its zero borders stay as they are: every block overwrites the
-// same interior), the interleaved input, the block's biases, and a tail
-// group's outputs.
+// same interior), the interleaved input of planes narrower than eight,
+// the block's biases, and a tail group's outputs.
 type dwBlockScratch struct {
 	padded, flat []float32
 	bb           [16]float32
@@ -131,17 +131,34 @@ func convDWBlockLanes(lanes, first int, y, x []float32, ldy, ldx int, wAll, bias
 			// Aligned: a pixel's sixteen channels are then one cache line,
 			// and DWC16's loads never straddle two (BenchmarkDepthwise
 			// 5×5 over 480 channels of 14×14: 131 -> 123 us).
-			return &dwBlockScratch{padded: gemm.AlignedFloats(hp * wp * lanes), flat: make([]float32, nIn*lanes)}
+			sc := &dwBlockScratch{padded: gemm.AlignedFloats(hp * wp * lanes)}
+			if W < 8 {
+				sc.flat = make([]float32, nIn*lanes)
+			}
+			return sc
 		})
 		defer dwBlockPool.put(key, sc)
 		padded, flat, bb, tail := sc.padded, sc.flat, sc.bb[:lanes], sc.tail[:lanes*8]
 		for u := u0; u < u1; u++ {
 			b, c0 := u/blocks, first+u%blocks*lanes
-			for h := 0; h < lanes; h += 8 {
-				gemm.Transpose8(flat[h:], lanes, x, (b*g.cin+c0+h)*ldx, ldx, nIn)
-			}
-			for iy := range H {
-				copy(padded[((iy+top)*wp+left)*lanes:], flat[iy*W*lanes:(iy+1)*W*lanes])
+			// Rows of eight or more are interleaved straight into the
+			// padded block; narrower planes as one run, then copied
+			// row by row (3×3 stride 2 over 192 channels of 28×28,
+			// one thread: 57 -> 37 us).
+			if W >= 8 {
+				for iy := range H {
+					dst := padded[((iy+top)*wp+left)*lanes:]
+					for h := 0; h < lanes; h += 8 {
+						gemm.Transpose8(dst[h:], lanes, x, (b*g.cin+c0+h)*ldx+iy*W, ldx, W)
+					}
+				}
+			} else {
+				for h := 0; h < lanes; h += 8 {
+					gemm.Transpose8(flat[h:], lanes, x, (b*g.cin+c0+h)*ldx, ldx, nIn)
+				}
+				for iy := range H {
+					copy(padded[((iy+top)*wp+left)*lanes:], flat[iy*W*lanes:(iy+1)*W*lanes])
+				}
 			}
 			wb := wAll[c0*ks : (c0+lanes)*ks]
 			for c := range lanes {

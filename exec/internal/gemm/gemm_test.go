@@ -679,3 +679,37 @@ func TestPackedASegments(t *testing.T) {
 		}
 	})
 }
+
+// TestTranspose8 holds Transpose8 to its definition, dst[p·ldd + r] =
+// src[off + r·lds + p] for r < 8 and p < kb, on row lengths around its
+// blocks of eight (the last block of a row that is not a multiple of
+// eight overlaps the one before it), with strides wider than the data:
+// the elements of dst it must not write keep their sentinel.
+func TestTranspose8(t *testing.T) {
+	const sentinel = -7
+	for _, kb := range []int{1, 5, 7, 8, 9, 14, 15, 16, 17, 28, 49} {
+		for _, ldd := range []int{8, 16} {
+			const off, lds = 3, 61
+			src := make([]float32, off+7*lds+kb)
+			for i := range src {
+				src[i] = float32(i)
+			}
+			dst := make([]float32, kb*ldd)
+			for i := range dst {
+				dst[i] = sentinel
+			}
+			Transpose8(dst, ldd, src, off, lds, kb)
+			for p := range kb {
+				for c := range ldd {
+					want := float32(sentinel)
+					if c < 8 {
+						want = src[off+c*lds+p]
+					}
+					if got := dst[p*ldd+c]; got != want {
+						t.Fatalf("kb=%d ldd=%d: dst[%d*%d+%d] = %v, want %v", kb, ldd, p, ldd, c, got, want)
+					}
+				}
+			}
+		}
+	}
+}

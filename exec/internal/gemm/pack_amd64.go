@@ -39,7 +39,12 @@ func transpose8(dst []float32, ldd int, src []float32, off, lds, kb int) {
 	n := kb / 8
 	transpose8AVX(&dst[0], ldd, &src[off], lds, n)
 	if p := 8 * n; p < kb {
-		transpose8Go(dst[p*ldd:], ldd, src, off+p, lds, kb-p)
+		// The last columns as one more block of eight, overlapping the
+		// one before it: those columns are written twice, with the same
+		// values, where the scalar loop cost more than all the blocks
+		// on a 14-wide row.
+		p = kb - 8
+		transpose8AVX(&dst[p*ldd], ldd, &src[off+p], lds, 1)
 	}
 }
 
