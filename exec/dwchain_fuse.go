@@ -1,6 +1,9 @@
 package exec
 
-import "github.com/graft-ml/graft/onnx"
+import (
+	"github.com/graft-ml/graft/exec/ops"
+	"github.com/graft-ml/graft/onnx"
+)
 
 // planDepthwise pairs each pointwise Conv (a constant weight of a 1×1
 // window) whose output, after the Relu, Clip or SiLU fused into it, only
@@ -74,4 +77,21 @@ func (st *runState) chainable(s *step, clamped bool) bool {
 		return false
 	}
 	return st.paramsAsCompiled(d, []int32{mid})
+}
+
+// depthwiseStage sets up depthwise Conv d to run inside the pointwise
+// Conv before it (chainable said it may): its stage, with its own clamp
+// where that fuses this run, the values the pair writes, and how many
+// steps run inside the pointwise one's kernel call.
+func (st *runState) depthwiseStage(d *step) (stage *ops.DepthwiseStage, outputs []int32, steps int) {
+	stage = &ops.DepthwiseStage{Node: d.node, W: st.get(d.in[1])}
+	if len(d.in) > 2 && d.in[2] >= 0 {
+		stage.Bias = st.get(d.in[2])
+	}
+	st.skip[d.index] = true
+	if !st.clampFusable(d) {
+		return stage, d.out, 1
+	}
+	stage.Clamp = d.clamp
+	return stage, d.fuse.out, 1 + st.skipFused(d)
 }

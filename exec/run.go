@@ -448,6 +448,17 @@ func (st *runState) clampFusable(s *step) bool {
 	return s.residual < 0 || st.get(s.residual) != nil
 }
 
+// skipFused marks the steps fused into s (its clamp's, and the one in
+// also) as run inside it and returns how many they are.
+func (st *runState) skipFused(s *step) int {
+	st.skip[s.fuse.index] = true
+	if s.also != nil {
+		st.skip[s.also.index] = true
+		return 2
+	}
+	return 1
+}
+
 // paramsAsCompiled reports whether the inputs of a fused step other than
 // the values the fused chain computes (a Clip's bounds, a
 // BatchNormalization's parameters, an Add's bias, in any position) are
@@ -870,33 +881,12 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 					residual = s.residual
 				}
 				outputs = s.fuse.out
-				st.skip[s.fuse.index] = true
-				nodesRun++
-				if s.also != nil {
-					st.skip[s.also.index] = true
-					nodesRun++
-				}
+				nodesRun += st.skipFused(s)
 			}
 			if qf == nil && s.dw != nil && st.chainable(s, ctx.Clamp != nil) {
-				d := s.dw
-				stage := &ops.DepthwiseStage{Node: d.node, W: st.get(d.in[1])}
-				if len(d.in) > 2 && d.in[2] >= 0 {
-					stage.Bias = st.get(d.in[2])
-				}
-				outputs = d.out
-				st.skip[d.index] = true
-				nodesRun++
-				if st.clampFusable(d) {
-					stage.Clamp = d.clamp
-					outputs = d.fuse.out
-					st.skip[d.fuse.index] = true
-					nodesRun++
-					if d.also != nil {
-						st.skip[d.also.index] = true
-						nodesRun++
-					}
-				}
-				ctx.Depthwise = stage
+				var ran int
+				ctx.Depthwise, outputs, ran = st.depthwiseStage(s.dw)
+				nodesRun += ran
 			}
 			var kernelStart time.Time
 			if opts.Profile != nil {
