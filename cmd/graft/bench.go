@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand"
 	"runtime"
 	"runtime/metrics"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +30,8 @@ func newBenchCmd() *cli.Command {
 			"--sparse chooses which Gemm, MatMul and Conv layers with a constant weight run as\n" +
 			"sparse products: auto (default) those whose weight is at most " + sparseCrossoverText + "\n" +
 			"nonzero, on every one that can, off none. The layers that run sparse are listed, and\n" +
-			"--profile shows them as \"Gemm (sparse)\" etc. with their density.\n\n" +
+			"--profile shows them as \"Gemm (sparse)\" etc. with their density. A pointwise Conv that\n" +
+			"ran with the depthwise Conv reading it (see the README) shows as \"Conv + depthwise Conv\".\n\n" +
 			"Examples:\n" +
 			"  $ graft bench fixtures/resnet_small/model.onnx --profile --top 5\n" +
 			"  $ graft bench fixtures/resnet_small/model.onnx --batch 8 --threads 2\n" +
@@ -62,9 +61,9 @@ func newBenchCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			inputs, err := randomInputs(m.Graph, c.Int("batch"))
+			inputs, err := exec.RandomInputs(m.Graph, c.Int("batch"), 1)
 			if err != nil {
-				return err
+				return fmt.Errorf("%w; use `graft run` with an input file", err)
 			}
 			mode, err := sparseMode(c)
 			if err != nil {
@@ -81,31 +80,18 @@ func newBenchCmd() *cli.Command {
 			if c.Bool("mem") {
 				loaded = heapBytes()
 			}
-			for i := 0; i < c.Int("warmup"); i++ {
-				if _, err := p.Run(inputs, exec.RunOptions{}); err != nil {
-					return err
-				}
-			}
 			var prof *exec.Profile
 			if c.Bool("profile") || c.String("trace") != "" {
 				prof = &exec.Profile{}
 			}
-			times := make([]float64, c.Int("iters"))
-			for i := range times {
-				start := time.Now()
-				if _, err := p.Run(inputs, exec.RunOptions{Profile: prof}); err != nil {
-					return err
-				}
-				times[i] = float64(time.Since(start).Microseconds()) / 1000
+			res, err := exec.Bench(p, inputs, exec.BenchOptions{Warmup: c.Int("warmup"), Iters: c.Int("iters"), Profile: prof})
+			if err != nil {
+				return err
 			}
-			sort.Float64s(times)
-			median := times[len(times)/2]
-			if len(times)%2 == 0 {
-				median = (times[len(times)/2-1] + times[len(times)/2]) / 2
-			}
+			median, minimum := ms(res.Median()), ms(res.Min())
 			report := map[string]any{
-				"model": path, "batch": c.Int("batch"), "threads": p.Threads, "iters": len(times),
-				"median_ms": median, "min_ms": times[0], "sparse": mode.String(), "sparse_layers": sparseReport(p),
+				"model": path, "batch": c.Int("batch"), "threads": p.Threads, "iters": len(res.Times),
+				"median_ms": median, "min_ms": minimum, "sparse": mode.String(), "sparse_layers": sparseReport(p),
 			}
 			var mem memReport
 			if c.Bool("mem") {
@@ -126,7 +112,7 @@ func newBenchCmd() *cli.Command {
 				return json.NewEncoder(c.App.Writer).Encode(report)
 			}
 			fmt.Fprintf(c.App.Writer, "%s batch %d, %d threads: median %.3f ms, min %.3f ms over %d runs\n",
-				path, c.Int("batch"), p.Threads, median, times[0], len(times))
+				path, c.Int("batch"), p.Threads, median, minimum, len(res.Times))
 			printSparse(c.App.Writer, p, mode)
 			if c.Bool("profile") {
 				if folded, memo := p.FoldedNodes(); folded+memo > 0 {
@@ -145,6 +131,9 @@ func newBenchCmd() *cli.Command {
 		},
 	}
 }
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 type memReport struct{ WeightsMB, PeakLiveMB, PeakHeapMB float64 }
 
@@ -205,48 +194,6 @@ func measureMemory(p *exec.Program, m *onnx.Model, inputs map[string]*tensor.Den
 	r.PeakLiveMB = float64(st.PeakLiveBytes) / 1e6
 	r.PeakHeapMB = r.WeightsMB + float64(peak.Load()-min(loaded, peak.Load()))/1e6
 	return r, nil
-}
-
-// randomInputs makes a tensor for every graph input that has no default:
-// floats from a standard normal, integers zero, symbolic dims set to batch.
-func randomInputs(g *onnx.Graph, batch int) (map[string]*tensor.Dense, error) {
-	rng := rand.New(rand.NewSource(1))
-	inputs := map[string]*tensor.Dense{}
-	for _, v := range g.Inputs {
-		if v.Const != nil {
-			continue
-		}
-		if !v.Type.HasShape {
-			return nil, fmt.Errorf("input %q has no declared shape; use `graft run` with an input file", v.Name)
-		}
-		shape := make([]int, len(v.Type.Dims))
-		for i, d := range v.Type.Dims {
-			switch {
-			case d.Known():
-				shape[i] = int(d.Value)
-			case d.Param != "":
-				shape[i] = batch
-			default:
-				return nil, fmt.Errorf("input %q: dim %d has no size; use `graft run` with an input file", v.Name, i)
-			}
-		}
-		dt := v.Type.DType
-		if !dt.Supported() {
-			return nil, fmt.Errorf("input %q: dtype %s is not supported", v.Name, dt)
-		}
-		if err := tensor.CheckAlloc(dt, shape); err != nil {
-			return nil, fmt.Errorf("input %q at batch %d: %w", v.Name, batch, err)
-		}
-		t := tensor.New(dt, shape...)
-		for i := range t.F32 {
-			t.F32[i] = float32(rng.NormFloat64())
-		}
-		for i := range t.F64 {
-			t.F64[i] = rng.NormFloat64()
-		}
-		inputs[v.Name] = t
-	}
-	return inputs, nil
 }
 
 // profileReport is a Profile as JSON: per op type, per node (the top

@@ -35,7 +35,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +43,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	gexec "github.com/graft-ml/graft/exec"
 	"github.com/graft-ml/graft/fixtures"
@@ -104,7 +102,11 @@ func compare(models, batches []string, threads, iters, rounds int) error {
 				return err
 			}
 			input := m.Graph.Inputs[0]
-			x := randomInput(input, batch)
+			inputs, err := gexec.RandomInputs(m.Graph, batch, 1)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			x := inputs[input.Name]
 			xPath := filepath.Join(tmp, "x.npy")
 			if err := tensor.SaveNPY(xPath, x); err != nil {
 				return err
@@ -116,7 +118,8 @@ func compare(models, batches []string, threads, iters, rounds int) error {
 			p.Threads = threads
 			var gs, ots, rs []float64
 			for range rounds {
-				g, err := timeGraft(p, input.Name, x, iters)
+				res, err := gexec.Bench(p, inputs, gexec.BenchOptions{Warmup: 3, Iters: iters})
+				g := float64(res.Median().Nanoseconds()) / 1e6
 				if err != nil {
 					return fmt.Errorf("%s: graft: %w", name, err)
 				}
@@ -208,40 +211,6 @@ func checkOutput(path string) error {
 		return fmt.Errorf("output differs from PyTorch's by %.3g (largest magnitude %.3g)", worst, scale)
 	}
 	return nil
-}
-
-func randomInput(v *onnx.Value, batch int) *tensor.Dense {
-	shape := make([]int, len(v.Type.Dims))
-	for i, d := range v.Type.Dims {
-		shape[i] = int(d.Value)
-		if !d.Known() {
-			shape[i] = batch
-		}
-	}
-	x := tensor.New(tensor.Float32, shape...)
-	rng := rand.New(rand.NewSource(1))
-	for i := range x.F32 {
-		x.F32[i] = float32(rng.NormFloat64())
-	}
-	return x
-}
-
-func timeGraft(p *gexec.Program, input string, x *tensor.Dense, iters int) (float64, error) {
-	in := map[string]*tensor.Dense{input: x}
-	for i := 0; i < 3; i++ {
-		if _, err := p.Run(in, gexec.RunOptions{}); err != nil {
-			return 0, err
-		}
-	}
-	times := make([]float64, iters)
-	for i := range times {
-		start := time.Now()
-		if _, err := p.Run(in, gexec.RunOptions{}); err != nil {
-			return 0, err
-		}
-		times[i] = float64(time.Since(start).Nanoseconds()) / 1e6
-	}
-	return median(times), nil
 }
 
 // median returns the middle of v (the upper one of an even count).
