@@ -88,6 +88,11 @@ func (st *runState) depthwiseStage(d *step) (stage *ops.DepthwiseStage, outputs 
 	if len(d.in) > 2 && d.in[2] >= 0 {
 		stage.Bias = st.get(d.in[2])
 	}
+	for j, id := range d.in {
+		if j > 0 && id >= 0 && st.own[id] == nil && st.p.constv[id] != nil {
+			stage.ConstIn |= 1 << j
+		}
+	}
 	st.skip[d.index] = true
 	if !st.clampFusable(d) {
 		return stage, d.out, 1

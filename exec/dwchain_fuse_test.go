@@ -20,6 +20,9 @@ type chainCase struct {
 	s    int    // the depthwise stride
 	silu bool   // SiLU (Sigmoid, Mul) after the expansion instead of Clip(0, 6)
 	band bool   // large enough to run in bands (ops.convChainPlan)
+	// folded: the depthwise weight reaches the Conv through an Identity,
+	// a value folded at Compile rather than an initializer
+	folded bool
 	name string // for messages
 }
 
@@ -48,9 +51,12 @@ func chainModel(c chainCase) (*onnx.Model, *tensor.Dense) {
 	} else {
 		h = g.AddNode("Clip", "", "act1", []*onnx.Value{h, clo, chi}, []string{"a"}).Outputs[0]
 	}
-	w2 := fill(tensor.New(tensor.Float32, c.m, 1, 3, 3), 0.3)
+	w2 := g.AddConst("w2", fill(tensor.New(tensor.Float32, c.m, 1, 3, 3), 0.3))
+	if c.folded {
+		w2 = g.AddNode("Identity", "", "share", []*onnx.Value{w2}, []string{"w2s"}).Outputs[0]
+	}
 	b2 := fill(tensor.New(tensor.Float32, c.m), 0.2)
-	y := g.AddNode("Conv", "", "dw", []*onnx.Value{h, g.AddConst("w2", w2), g.AddConst("b2", b2)}, []string{"y"},
+	y := g.AddNode("Conv", "", "dw", []*onnx.Value{h, w2, g.AddConst("b2", b2)}, []string{"y"},
 		onnx.IntAttr("group", int64(c.m)), onnx.IntsAttr("pads", 1, 1, 1, 1), onnx.IntsAttr("strides", int64(c.s), int64(c.s))).Outputs[0]
 	z := g.AddNode("Clip", "", "act2", []*onnx.Value{y, clo, chi}, []string{"z"}).Outputs[0]
 	out := g.AddNode("Neg", "", "neg", []*onnx.Value{z}, []string{"out"}).Outputs[0]
@@ -69,6 +75,7 @@ func TestDepthwiseChain(t *testing.T) {
 		{x: []int{8, 16, 64, 64}, m: 64, s: 2, band: true, name: "banded s2"},
 		{x: []int{8, 8, 48, 96}, m: 96, s: 1, silu: true, band: true, name: "banded s1 SiLU"},
 		{x: []int{1, 8, 20, 20}, m: 24, s: 1, name: "small"},
+		{x: []int{8, 16, 64, 64}, m: 64, s: 2, band: true, folded: true, name: "banded, folded weight"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -28,6 +28,9 @@ type DepthwiseStage struct {
 	Bias *tensor.Dense // its bias, or nil
 	// Clamp, if not nil, is the activation fused into the depthwise Conv.
 	Clamp *Clamp
+	// ConstIn marks the depthwise Conv's inputs that are the program's
+	// constants, as RunCtx.ConstIn does for the node's own.
+	ConstIn uint64
 	// Banded is set by the kernel when it ran the pair band by band;
 	// otherwise it ran them one after the other.
 	Banded bool
@@ -79,7 +82,7 @@ func convChainRun(c *RunCtx) ([]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	dw := RunCtx{Node: st.Node, Opset: c.Opset, In: []*tensor.Dense{mid[0], st.W, st.Bias}, Threads: c.Threads, Clamp: st.Clamp, Direct: c.Direct}
+	dw := RunCtx{Node: st.Node, Opset: c.Opset, In: []*tensor.Dense{mid[0], st.W, st.Bias}, Threads: c.Threads, Clamp: st.Clamp, Direct: c.Direct, ConstIn: st.ConstIn}
 	out, err := convRun(&dw)
 	tensor.Recycle(mid[0])
 	return out, err
@@ -168,7 +171,7 @@ func convChain(c *RunCtx, geom convChainGeom) ([]*tensor.Dense, error) {
 	if !ok {
 		pa = pack()
 	}
-	dwc := RunCtx{Node: st.Node, In: []*tensor.Dense{nil, st.W, st.Bias}}
+	dwc := RunCtx{Node: st.Node, In: []*tensor.Dense{nil, st.W, st.Bias}, ConstIn: st.ConstIn}
 	var wb []float32
 	if convDWBlockOK(&g) && convDWBlockEnabled {
 		pack := func() []float32 { return convDWBlockWeights(st.W.F32, &g) }
