@@ -15,15 +15,15 @@ import (
 // chainCase is an inverted residual block's expansion and depthwise
 // layer for chainModel.
 type chainCase struct {
-	x    []int  // input N, C, H, W
-	m    int    // expanded channels
-	s    int    // the depthwise stride
-	silu bool   // SiLU (Sigmoid, Mul) after the expansion instead of Clip(0, 6)
-	band bool   // large enough to run in bands (ops.convChainPlan)
+	x    []int // input N, C, H, W
+	m    int   // expanded channels
+	s    int   // the depthwise stride
+	silu bool  // SiLU (Sigmoid, Mul) after the expansion instead of Clip(0, 6)
+	band bool  // large enough to run in bands (ops.convChainPlan)
 	// folded: the depthwise weight reaches the Conv through an Identity,
 	// a value folded at Compile rather than an initializer
 	folded bool
-	name string // for messages
+	name   string // for messages
 }
 
 // chainModel is x → 1×1 Conv (bias) → Clip(0, 6) or SiLU → depthwise
