@@ -639,6 +639,8 @@ func TestPackedASegments(t *testing.T) {
 			{3, 50, 7, 0, 50, 0},                    // one segment
 			{4, 3*kn.nr + 5, 27, 5, 13, 17},         // runs of 13 and shorter: vector blocks overlapping
 			{kn.mr, 4 * kn.nr, 9, 10, 111, 113},     // a stem's output rows, 111 wide
+			{kn.mr, 3 * kn.nr, 18, 0, 7, 7},         // 7×7 maps back to back: runs copied eight wide
+			{3, 2*kn.nr + 1, 9, 2, 5, 5},            // runs of 5, the panel's last one short
 		} {
 			m, n, k, col0, seg, stride := s[0], s[1], s[2], s[3], s[4], s[5]
 			last := col0 + n - 1
