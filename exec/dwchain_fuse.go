@@ -35,8 +35,11 @@ func (p *Program) planDepthwise(at map[*onnx.Node]*step, outputs map[*onnx.Value
 			}
 			mid = s.fuse.node.Outputs[0]
 		}
+		if mid == nil || outputs[mid] {
+			continue
+		}
 		uses := mid.Uses()
-		if mid == nil || outputs[mid] || len(uses) != 1 || uses[0].Index != 0 {
+		if len(uses) != 1 || uses[0].Index != 0 {
 			continue
 		}
 		d := at[uses[0].Node]
@@ -89,7 +92,7 @@ func (st *runState) depthwiseStage(d *step) (stage *ops.DepthwiseStage, outputs 
 		stage.Bias = st.get(d.in[2])
 	}
 	for j, id := range d.in {
-		if j > 0 && id >= 0 && st.own[id] == nil && st.p.constv[id] != nil {
+		if j > 0 && id >= 0 && st.isConst(id) {
 			stage.ConstIn |= 1 << j
 		}
 	}

@@ -31,12 +31,7 @@ type chainCase struct {
 // value of the pair is a graph output.
 func chainModel(c chainCase) (*onnx.Model, *tensor.Dense) {
 	g := onnx.NewGraph("g")
-	fill := func(d *tensor.Dense, s float64) *tensor.Dense {
-		for i := range d.F32 {
-			d.F32[i] = float32(math.Sin(float64(i)*0.377) * s)
-		}
-		return d
-	}
+	fill := chainFill
 	x := fill(tensor.New(tensor.Float32, c.x...), 2)
 	in, _ := g.AddInput("x", onnx.ShapeOf(tensor.Float32, c.x...))
 	w1 := fill(tensor.New(tensor.Float32, c.m, c.x[1], 1, 1), 0.4)
@@ -62,6 +57,48 @@ func chainModel(c chainCase) (*onnx.Model, *tensor.Dense) {
 	out := g.AddNode("Neg", "", "neg", []*onnx.Value{z}, []string{"out"}).Outputs[0]
 	g.Outputs = append(g.Outputs, out)
 	return onnx.NewModel(g, 17), x
+}
+
+// chainFill fills d with a fixed pattern of magnitude scale.
+func chainFill(d *tensor.Dense, scale float64) *tensor.Dense {
+	for i := range d.F32 {
+		d.F32[i] = float32(math.Sin(float64(i)*0.377) * scale)
+	}
+	return d
+}
+
+// chainRuns runs p on input x twice, paired and with every value
+// requested (the nodes one by one), and fails unless "out" agrees bit
+// for bit; it returns both runs' outputs and stats.
+func chainRuns(t *testing.T, p *Program, x *tensor.Dense, prof *Profile) (paired, all map[string]*tensor.Dense, fs, us RunStats) {
+	t.Helper()
+	in := map[string]*tensor.Dense{"x": x}
+	paired, err := p.Run(in, RunOptions{Stats: &fs, Profile: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err = p.Run(in, RunOptions{All: true, Stats: &us})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tensor.Equal(paired["out"], all["out"]) {
+		t.Fatalf("paired differs from the nodes one by one (max %.3g)", maxAbsDiff(t, paired["out"], all["out"]))
+	}
+	return paired, all, fs, us
+}
+
+// chainMatchesORT holds got to ONNX Runtime's output of m on x (see
+// chainCloseTo), skipping outside CI where ONNX Runtime is not installed.
+func chainMatchesORT(t *testing.T, m *onnx.Model, x, got *tensor.Dense) {
+	t.Helper()
+	want, err := fixtures.RunORTModel(m, "x", x)
+	if errors.Is(err, fixtures.ErrNoORT) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainCloseTo(t, got, want)
 }
 
 // TestDepthwiseChain checks that a pointwise Conv and the depthwise Conv
@@ -90,20 +127,8 @@ func TestDepthwiseChain(t *testing.T) {
 			if p.steps[0].dw == nil {
 				t.Fatal("the expansion was not paired with the depthwise Conv")
 			}
-			in := map[string]*tensor.Dense{"x": x}
-			var fs, us RunStats
 			prof := &Profile{}
-			fused, err := p.Run(in, RunOptions{Stats: &fs, Profile: prof})
-			if err != nil {
-				t.Fatal(err)
-			}
-			all, err := p.Run(in, RunOptions{All: true, Stats: &us})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tensor.Equal(fused["out"], all["out"]) {
-				t.Fatalf("paired differs from the nodes one by one (max %.3g)", maxAbsDiff(t, fused["out"], all["out"]))
-			}
+			fused, all, fs, us := chainRuns(t, p, x, prof)
 			if fs.NodesRun != us.NodesRun {
 				t.Errorf("nodes run paired %d, one by one %d", fs.NodesRun, us.NodesRun)
 			}
@@ -113,21 +138,14 @@ func TestDepthwiseChain(t *testing.T) {
 			if c.band && fs.PeakLiveBytes >= us.PeakLiveBytes {
 				t.Errorf("peak live bytes paired %d, one by one %d: the expansion was stored", fs.PeakLiveBytes, us.PeakLiveBytes)
 			}
-			both, err := p.Run(in, RunOptions{Outputs: []string{"a", "out"}})
+			both, err := p.Run(map[string]*tensor.Dense{"x": x}, RunOptions{Outputs: []string{"a", "out"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !tensor.Equal(both["out"], all["out"]) || !tensor.Equal(both["a"], all["a"]) {
 				t.Fatal("with the expansion's output requested, the run differs")
 			}
-			want, err := fixtures.RunORTModel(m, "x", x)
-			if errors.Is(err, fixtures.ErrNoORT) && os.Getenv("CI") == "" {
-				t.Skip(err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			chainCloseTo(t, fused["out"], want)
+			chainMatchesORT(t, m, x, fused["out"])
 		})
 	}
 }
@@ -158,12 +176,7 @@ func chainCloseTo(t *testing.T, got, want *tensor.Dense) {
 // at strides 1 and 2: bit for bit the nodes one by one, and ONNX
 // Runtime's output within 1e-5 of the largest magnitude.
 func TestDepthwiseChainSamePadding(t *testing.T) {
-	fill := func(d *tensor.Dense, sc float64) *tensor.Dense {
-		for i := range d.F32 {
-			d.F32[i] = float32(math.Sin(float64(i)*0.377) * sc)
-		}
-		return d
-	}
+	fill := chainFill
 	x := fill(tensor.New(tensor.Float32, 8, 8, 50, 61), 2)
 	for _, autoPad := range []string{"SAME_UPPER", "SAME_LOWER"} {
 		for _, s := range []int64{1, 2} {
@@ -183,30 +196,11 @@ func TestDepthwiseChainSamePadding(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in1 := map[string]*tensor.Dense{"x": x}
-			var fs, us RunStats
-			paired, err := p.Run(in1, RunOptions{Stats: &fs})
-			if err != nil {
-				t.Fatal(err)
-			}
-			all, err := p.Run(in1, RunOptions{All: true, Stats: &us})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tensor.Equal(paired["out"], all["out"]) {
-				t.Fatalf("%s stride %d: paired differs from the nodes one by one", autoPad, s)
-			}
+			paired, _, fs, us := chainRuns(t, p, x, nil)
 			if fs.PeakLiveBytes >= us.PeakLiveBytes {
 				t.Errorf("%s stride %d: the expansion was stored (peak %d, one by one %d)", autoPad, s, fs.PeakLiveBytes, us.PeakLiveBytes)
 			}
-			want, err := fixtures.RunORTModel(m, "x", x)
-			if errors.Is(err, fixtures.ErrNoORT) && os.Getenv("CI") == "" {
-				t.Skip(err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			chainCloseTo(t, paired["out"], want)
+			chainMatchesORT(t, m, x, paired["out"])
 		}
 	}
 }

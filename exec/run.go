@@ -448,6 +448,13 @@ func (st *runState) clampFusable(s *step) bool {
 	return s.residual < 0 || st.get(s.residual) != nil
 }
 
+// isConst reports whether value id is this run one of the program's
+// constants (an initializer, or a value folded from them), whose data
+// stays the same from run to run (ops.RunCtx.ConstIn).
+func (st *runState) isConst(id int32) bool {
+	return st.own[id] == nil && st.p.constv[id] != nil
+}
+
 // skipFused marks the steps fused into s (its clamp's, and the one in
 // also) as run inside it and returns how many they are.
 func (st *runState) skipFused(s *step) int {
@@ -828,7 +835,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 					v := p.values[id]
 					return nil, fmt.Errorf("%s: input %q has no value: supply graph input %q", n, v.Name, v.Name)
 				}
-				if j < 64 && st.own[id] == nil && p.constv[id] != nil {
+				if j < 64 && st.isConst(id) {
 					constIn |= 1 << j
 				}
 			}
