@@ -3,6 +3,7 @@ package exec
 import (
 	"encoding/json"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,6 +80,12 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 	if c.Depthwise != nil {
 		cat += depthwiseMark
 	}
+	if st := c.NCHWc; st != nil {
+		in, out = nchwcLogical(in, st.In), nchwcLogical(out, st.Blocked)
+		if st.Ran {
+			cat += nchwcMark
+		}
+	}
 	if s == nil {
 		s = &NodeStat{Node: n.Name, Op: cat, Shapes: shapesText(in)}
 		pr.nodes[n] = s
@@ -106,6 +113,21 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 		pr.Events = append(pr.Events, TraceEvent{Name: n.Name, Cat: cat, Ph: "X",
 			TS: float64(start.Sub(runStart).Nanoseconds()) / 1e3, Dur: float64(d.Nanoseconds()) / 1e3, PID: 1, TID: 1, Args: args})
 	}
+}
+
+// nchwcMark follows the op type of Convs that ran on the blocked channel
+// layout (ops.NCHWcStage).
+const nchwcMark = " (blocked)"
+
+// nchwcLogical returns ts with ts[0], if blocked, replaced by a tensor of
+// its logical NCHW shape and no data: what the profile reports of it.
+func nchwcLogical(ts []*tensor.Dense, blocked bool) []*tensor.Dense {
+	if !blocked || len(ts) == 0 || ts[0] == nil {
+		return ts
+	}
+	ts = slices.Clone(ts)
+	ts[0] = &tensor.Dense{DType: ts[0].DType, Shape: ops.NCHWcShape(ts[0])}
+	return ts
 }
 
 // sparseMark follows the op type of nodes that ran as sparse products.
@@ -232,7 +254,7 @@ func flops(op string, in, out []*tensor.Dense) float64 {
 		if w.Rank() < 3 {
 			return 0
 		}
-		return 2 * float64(y.Len()) * float64(w.Len()/w.Shape[0])
+		return 2 * float64(shapeElems(y)) * float64(w.Len()/w.Shape[0])
 	case "Gemm", "MatMul":
 		// y is (…, M, N); the shared dimension is the last of A.
 		a := in[0]
@@ -242,4 +264,14 @@ func flops(op string, in, out []*tensor.Dense) float64 {
 		return 2 * float64(y.Len()) * float64(a.Shape[a.Rank()-1])
 	}
 	return 0
+}
+
+// shapeElems is the number of elements d's shape holds (d may carry a
+// shape only: see nchwcLogical).
+func shapeElems(d *tensor.Dense) int {
+	n := 1
+	for _, v := range d.Shape {
+		n *= v
+	}
+	return n
 }

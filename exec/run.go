@@ -28,6 +28,7 @@ type Program struct {
 	steps   []step
 	backend Backend
 	direct  bool // Options.Direct
+	noNCHWc bool // Options.noNCHWc
 	// Threads is how many goroutines kernels may use; Compile sets it to
 	// GOMAXPROCS.
 	Threads int
@@ -80,6 +81,10 @@ type step struct {
 	// reader of this pointwise Conv's output (after fuse, if any): the
 	// two may run as one kernel call, band by band (planDepthwise).
 	dw *step
+	// nchwc: the Conv runs on the blocked channel layout; nchwcOut: its
+	// output stays blocked for the blocked Convs that read it
+	// (planNCHWc).
+	nchwc, nchwcOut bool
 	// index is the step's place in Program.steps.
 	index int
 	// sparse, when not nil, is the node's constant weight (input 1) in
@@ -119,6 +124,8 @@ type Options struct {
 	// noFold turns off constant folding and shape memos (tests compare
 	// with it).
 	noFold bool
+	// noNCHWc keeps every Conv on the NCHW paths (tests compare with it).
+	noNCHWc bool
 }
 
 // Compile prepares m's graph for running on the CPU backend, with
@@ -147,7 +154,7 @@ func compileGraph(m *onnx.Model, g *onnx.Graph, b Backend, opts Options, sub boo
 	if err := g.Toposort(); err != nil {
 		return nil, err
 	}
-	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), direct: opts.Direct, consts: map[*onnx.Value]*tensor.Dense{}, constStorage: map[unsafe.Pointer]bool{}}
+	p := &Program{model: m, graph: g, opset: int(m.Opset("")), backend: b, Threads: runtime.GOMAXPROCS(0), direct: opts.Direct, noNCHWc: opts.noNCHWc, consts: map[*onnx.Value]*tensor.Dense{}, constStorage: map[unsafe.Pointer]bool{}}
 	for i, n := range g.Nodes {
 		op, err := ops.Resolve(n, p.opset)
 		if err != nil {
@@ -359,6 +366,7 @@ func (p *Program) planFusion() {
 	}
 	p.planResidual(at, outputs)
 	p.planDepthwise(at, outputs)
+	p.planNCHWc(at)
 }
 
 // planResidual pairs each Conv whose output only an Add reads with that
@@ -445,7 +453,13 @@ func (st *runState) clampFusable(s *step) bool {
 	if a := s.also; a != nil && (!pl.needed[a.index] || pl.keep[a.out[0]] || pl.supplied[a.out[0]] || !st.paramsAsCompiled(a, chain)) {
 		return false
 	}
-	return s.residual < 0 || st.get(s.residual) != nil
+	return s.residual < 0 || st.present(s.residual)
+}
+
+// present reports whether value id has a value in this run, in whatever
+// layout (get would convert a blocked one).
+func (st *runState) present(id int32) bool {
+	return st.own[id] != nil || (st.plan.fresh[id] && st.p.constv[id] != nil)
 }
 
 // isConst reports whether value id is this run one of the program's
@@ -673,6 +687,8 @@ type runState struct {
 	refs        []int32
 	ver         []uint64 // memo version of a value taken from or stored in a memo; 0: none
 	skip        []bool   // steps fused into an earlier one
+	blk         []bool   // the value is held in the blocked layout (planNCHWc)
+	nchwc       ops.NCHWcStage
 	supplied    []bool
 	suppliedIDs []int32
 	in          []*tensor.Dense
@@ -691,7 +707,7 @@ func (p *Program) newRunState() *runState {
 		return st
 	}
 	nv := len(p.values)
-	return &runState{p: p, own: make([]*tensor.Dense, nv), refs: make([]int32, nv), ver: make([]uint64, nv),
+	return &runState{p: p, own: make([]*tensor.Dense, nv), refs: make([]int32, nv), ver: make([]uint64, nv), blk: make([]bool, nv),
 		skip: make([]bool, len(p.steps)), supplied: make([]bool, nv),
 		holders: map[unsafe.Pointer]int{}, pinned: map[unsafe.Pointer]bool{}, memo: map[unsafe.Pointer]bool{}}
 }
@@ -709,6 +725,7 @@ func (p *Program) putRunState(st *runState) {
 	clear(st.own)
 	clear(st.ver)
 	clear(st.skip)
+	clear(st.blk)
 	clear(st.supplied)
 	st.suppliedIDs = st.suppliedIDs[:0]
 	clear(st.in[:cap(st.in)])
@@ -733,6 +750,9 @@ func (st *runState) supply(id int32, d *tensor.Dense) {
 // get returns value id: the run's own, else the constant (if it holds).
 func (st *runState) get(id int32) *tensor.Dense {
 	if d := st.own[id]; d != nil {
+		if st.blk[id] {
+			return st.unblock(id)
+		}
 		return d
 	}
 	if st.plan.fresh[id] {
@@ -745,6 +765,7 @@ func (st *runState) set(id int32, d *tensor.Dense) {
 	if old := st.own[id]; old != nil {
 		st.release(old)
 	}
+	st.blk[id] = false
 	st.own[id] = d
 	if k := storageKey(d); k != nil {
 		st.holders[k]++
@@ -755,6 +776,7 @@ func (st *runState) del(id int32) {
 	if d := st.own[id]; d != nil {
 		st.release(d)
 		st.own[id] = nil
+		st.blk[id] = false
 	}
 }
 
@@ -828,10 +850,14 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 		}
 		in := st.in[:0]
 		var constIn uint64
+		blockedIn := false
 		for j, id := range ins {
 			var d *tensor.Dense
 			if id >= 0 {
-				if d = st.get(id); d == nil {
+				if j == 0 && s.nchwc && qf == nil && st.blk[id] {
+					// A blocked Conv takes its input as it is.
+					d, blockedIn = st.own[id], true
+				} else if d = st.get(id); d == nil {
 					v := p.values[id]
 					return nil, fmt.Errorf("%s: input %q has no value: supply graph input %q", n, v.Name, v.Name)
 				}
@@ -852,6 +878,8 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			// residual: a value the fused Add read, read here instead.
 			residual int32 = -1
 			inVer    []uint64
+			// blockedOut: output 0 came back in the blocked layout.
+			blockedOut bool
 		)
 		if s.memo != nil {
 			entry, storable, inVer = st.memoLookup(s, in)
@@ -862,6 +890,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 		} else {
 			nodesRun++
 			st.ctx = ops.RunCtx{Node: n, Opset: p.opset, In: in, Threads: p.Threads, Sparse: s.sparse, Direct: p.direct, ConstIn: constIn}
+			st.nchwc = ops.NCHWcStage{}
 			if qf != nil {
 				st.ctx.Sparse = nil
 			}
@@ -884,11 +913,23 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 				// is never stored.
 				ctx.Clamp = s.clamp
 				if s.residual >= 0 {
-					ctx.Residual = st.get(s.residual)
+					if s.nchwc && st.blk[s.residual] {
+						ctx.Residual = st.own[s.residual]
+						st.nchwc.Res = true
+					} else {
+						ctx.Residual = st.get(s.residual)
+					}
 					residual = s.residual
 				}
 				outputs = s.fuse.out
 				nodesRun += st.skipFused(s)
+			}
+			if qf == nil && s.nchwc {
+				// The output stays blocked where the step writes what
+				// was planned: its fused activation's output.
+				st.nchwc.In = blockedIn
+				st.nchwc.Out = s.nchwcOut && (s.fuse == nil || ctx.Clamp != nil)
+				ctx.NCHWc = &st.nchwc
 			}
 			if qf == nil && s.dw != nil && st.chainable(s, ctx.Clamp != nil) {
 				var ran int
@@ -904,6 +945,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			if err != nil {
 				return nil, err
 			}
+			blockedOut = ctx.NCHWc != nil && ctx.NCHWc.Blocked
 			if opts.Profile != nil {
 				opts.Profile.add(n, in, out, ctx, kernelStart, time.Since(kernelStart), runStart)
 			}
@@ -922,6 +964,9 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 				return nil, onnx.NodeErrorf(n, "kernel produced no output %d", i)
 			}
 			st.set(id, out[i])
+			if i == 0 && blockedOut {
+				st.blk[id] = true
+			}
 			if entry != nil {
 				st.ver[id] = entry.version
 				if k := storageKey(out[i]); k != nil {

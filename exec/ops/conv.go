@@ -326,6 +326,9 @@ func convInfer(c *InferCtx) ([]onnx.Type, error) {
 }
 
 func convRun(c *RunCtx) ([]*tensor.Dense, error) {
+	if c.NCHWc != nil {
+		return convNCHWcRun(c)
+	}
 	if c.Depthwise != nil {
 		return convChainRun(c)
 	}
@@ -533,6 +536,7 @@ const (
 	convPackDense
 	convPackDWBlock
 	convPackChain
+	convPackNCHWc
 )
 
 // convPackCache holds weights packed for the GEMM, so that constant

@@ -101,6 +101,10 @@ type RunCtx struct {
 	// without storing this node's output whole (see DepthwiseStage).
 	// Only Conv takes one.
 	Depthwise *DepthwiseStage
+	// NCHWc, if not nil, says which of this Conv's tensors are in the
+	// blocked channel layout and whether to return the output so (see
+	// NCHWcStage). Only Conv takes one.
+	NCHWc *NCHWcStage
 	// Sparse, if not nil, is input 1 (a constant weight) in sparse form,
 	// chosen at Compile: the Gemm, MatMul and Conv kernels then multiply
 	// by it (see sparse.go) and set RanSparse.

@@ -1,0 +1,83 @@
+package nchwc
+
+import "fmt"
+
+// Block is the number of channels a block holds side by side.
+const Block = 16
+
+// rowFunc is a row kernel (see Row): x, w, offs, bias, res and y point at
+// the first element each uses; res is nil without a residual.
+type rowFunc func(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+// MaxPixels returns the most pixels one Row call computes for ocb output
+// channel blocks (1, 2 or 4).
+func MaxPixels(ocb int) int { return min(28, 31-ocb) / ocb }
+
+// Row computes pixels output pixels of one row for ocb blocks of sixteen
+// output channels (ocb 1, 2 or 4; pixels 1 to MaxPixels(ocb); stride 1
+// or 2):
+//
+//	y[o·ldy + i·16 + c] = clamp(bias[o·16+c] + res[o·ldy + i·16 + c] +
+//	    Σ_t Σ_k w[(t·16+k)·16·ocb + o·16 + c] · x[offs[t] + i·stride·16 + k])
+//
+// for block o, pixel i and lane c: x holds the input blocked, offs the
+// offset of each window tap's input channel block and position relative
+// to the tile's first pixel, w the weights of each tap's sixteen input
+// channels (packed by PackWeights); res is nil or the residual, laid out
+// as y; lo and hi bound the result.
+func Row(stride, ocb, pixels int, x []float32, offs []int, w, bias, res, y []float32, ldy int, lo, hi float32) {
+	taps := len(offs)
+	if stride < 1 || stride > 2 || pixels < 1 || pixels > MaxPixels(ocb) || taps == 0 {
+		panic(fmt.Sprintf("nchwc: no row kernel for stride %d, %d blocks, %d pixels, %d taps", stride, ocb, pixels, taps))
+	}
+	maxOff := 0
+	for _, o := range offs {
+		if o < 0 {
+			panic("nchwc: negative tap offset")
+		}
+		maxOff = max(maxOff, o)
+	}
+	outLen := (ocb-1)*ldy + pixels*Block
+	if len(x) < maxOff+(pixels-1)*stride*Block+Block || len(w) < taps*Block*Block*ocb ||
+		len(bias) < ocb*Block || len(y) < outLen || (res != nil && len(res) < outLen) {
+		panic("nchwc: row operand too short")
+	}
+	if k := rowKernel(stride, ocb, pixels); k != nil {
+		var rp *float32
+		if res != nil {
+			rp = &res[0]
+		}
+		k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi)
+		return
+	}
+	rowGo(stride, ocb, pixels, x, offs, w, bias, res, y, ldy, lo, hi)
+}
+
+// rowGo is Row's reference loop.
+func rowGo(stride, ocb, pixels int, x []float32, offs []int, w, bias, res, y []float32, ldy int, lo, hi float32) {
+	var acc [Block]float32
+	for o := range ocb {
+		for i := range pixels {
+			copy(acc[:], bias[o*Block:(o+1)*Block])
+			for t, off := range offs {
+				xt := x[off+i*stride*Block:]
+				wt := w[t*Block*Block*ocb+o*Block:]
+				for k := range Block {
+					v := xt[k]
+					wk := wt[k*Block*ocb : k*Block*ocb+Block]
+					for c := range Block {
+						acc[c] += wk[c] * v
+					}
+				}
+			}
+			out := y[o*ldy+i*Block : o*ldy+(i+1)*Block]
+			for c := range Block {
+				v := acc[c]
+				if res != nil {
+					v += res[o*ldy+i*Block+c]
+				}
+				out[c] = min(max(v, lo), hi)
+			}
+		}
+	}
+}

@@ -1,0 +1,16 @@
+//go:build !purego
+
+package nchwc
+
+import "golang.org/x/sys/cpu"
+
+// Fast reports whether Row runs vector code on this machine.
+func Fast() bool { return cpu.X86.HasAVX512F }
+
+func rowKernel(stride, ocb, pixels int) rowFunc {
+	if !Fast() {
+		return nil
+	}
+	bi := ocb / 2 // 1, 2, 4 → 0, 1, 2
+	return rowKernels[stride-1][bi][pixels-1]
+}

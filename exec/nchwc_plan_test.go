@@ -1,0 +1,130 @@
+package exec
+
+import (
+	"testing"
+
+	"github.com/graft-ml/graft/exec/internal/nchwc"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// nchwcModel is a small residual network whose convolutions the blocked
+// path takes: x (16 channels) → 3×3 Conv+Relu to 32 → a stride-2 3×3
+// Conv+Relu → a residual block (3×3 Conv+Relu, 3×3 Conv, Add of the
+// block's input, Relu) → a projection block (stride-2 3×3 Conv+Relu, 3×3
+// Conv, Add of a stride-2 1×1 Conv of the block's input, Relu) → a 1×1
+// Conv to 16 → Neg.
+func nchwcModel(x []int) (*onnx.Model, *tensor.Dense) {
+	g := onnx.NewGraph("g")
+	in, _ := g.AddInput("x", onnx.ShapeOf(tensor.Float32, x...))
+	n := 0
+	conv := func(v *onnx.Value, cin, cout, k, s int, relu bool) *onnx.Value {
+		n++
+		name := string(rune('a' + n))
+		w := chainFill(tensor.New(tensor.Float32, cout, cin, k, k), 0.4/float64(k))
+		b := chainFill(tensor.New(tensor.Float32, cout), 0.2)
+		p := (k - 1) / 2
+		y := g.AddNode("Conv", "", "conv_"+name, []*onnx.Value{v, g.AddConst("w_"+name, w), g.AddConst("b_"+name, b)},
+			[]string{"y_" + name}, onnx.IntsAttr("pads", int64(p), int64(p), int64(p), int64(p)), onnx.IntsAttr("strides", int64(s), int64(s))).Outputs[0]
+		if relu {
+			y = g.AddNode("Relu", "", "relu_"+name, []*onnx.Value{y}, []string{"r_" + name}).Outputs[0]
+		}
+		return y
+	}
+	add := func(a, b *onnx.Value, name string) *onnx.Value {
+		s := g.AddNode("Add", "", "add_"+name, []*onnx.Value{a, b}, []string{"s_" + name}).Outputs[0]
+		return g.AddNode("Relu", "", "relu_"+name, []*onnx.Value{s}, []string{"h_" + name}).Outputs[0]
+	}
+	h := conv(in, x[1], 32, 3, 1, true)
+	h = conv(h, 32, 32, 3, 2, true)
+	h = add(conv(conv(h, 32, 32, 3, 1, true), 32, 32, 3, 1, false), h, "block1")
+	h = add(conv(conv(h, 32, 48, 3, 2, true), 48, 48, 3, 1, false), conv(h, 32, 48, 1, 2, false), "block2")
+	out := g.AddNode("Neg", "", "neg", []*onnx.Value{conv(h, 48, 16, 1, 1, false)}, []string{"out"}).Outputs[0]
+	g.Outputs = append(g.Outputs, out)
+	return onnx.NewModel(g, 17), chainFill(tensor.New(tensor.Float32, x...), 1)
+}
+
+// TestNCHWcChain checks the blocked path inside a program (planNCHWc):
+// every Conv runs blocked, the result matches the program on the NCHW
+// paths and ONNX Runtime within 1e-5 of the largest magnitude; a hidden
+// value that stays blocked comes back in NCHW when requested, equal to the
+// NCHW program's; and a value supplied in the middle of the chain
+// (replacing a blocked one) gives the NCHW program's result.
+func TestNCHWcChain(t *testing.T) {
+	if !nchwc.Fast() {
+		t.Skip("no blocked kernels on this machine")
+	}
+	for _, x := range [][]int{{1, 16, 15, 17}, {3, 16, 8, 8}} {
+		m, xv := nchwcModel(x)
+		if err := InferShapes(m); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := CompileWith(m, Options{noNCHWc: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		planned, kept := 0, 0
+		for i := range p.steps {
+			if p.steps[i].nchwc {
+				planned++
+			}
+			if p.steps[i].nchwcOut {
+				kept++
+			}
+		}
+		// 8 Convs, all blocked; all but the last keep their output so.
+		if planned != 8 || kept != 7 {
+			t.Fatalf("x %v: %d Convs planned blocked, %d outputs kept blocked; want 8 and 7", x, planned, kept)
+		}
+		for _, threads := range []int{1, 3} {
+			p.Threads, ref.Threads = threads, threads
+			in := map[string]*tensor.Dense{"x": xv}
+			prof := &Profile{}
+			got, err := p.Run(in, RunOptions{Profile: prof})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ref.Run(in, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			chainCloseTo(t, got["out"], want["out"])
+			for _, s := range prof.Nodes() {
+				if s.Op == "Conv" {
+					t.Errorf("x %v: %s ran on the NCHW paths", x, s.Node)
+				}
+			}
+			// h_block1 is a blocked value, read by two blocked Convs.
+			hid, err := p.Run(in, RunOptions{Outputs: []string{"h_block1", "out"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refHid, err := ref.Run(in, RunOptions{Outputs: []string{"h_block1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			chainCloseTo(t, hid["h_block1"], refHid["h_block1"])
+			chainCloseTo(t, hid["out"], want["out"])
+			// Supplying it replaces the chain before it.
+			sup := map[string]*tensor.Dense{"x": xv, "h_block1": refHid["h_block1"]}
+			got2, err := p.Run(sup, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want2, err := ref.Run(sup, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			chainCloseTo(t, got2["out"], want2["out"])
+		}
+		got, err := p.Run(map[string]*tensor.Dense{"x": xv}, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chainMatchesORT(t, m, xv, got["out"])
+	}
+}

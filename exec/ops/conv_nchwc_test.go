@@ -1,0 +1,178 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/graft-ml/graft/exec/internal/nchwc"
+	"github.com/graft-ml/graft/onnx"
+	"github.com/graft-ml/graft/tensor"
+)
+
+// nchwcCase is a convolution for the blocked-layout tests and benchmark.
+type nchwcCase struct {
+	name                 string
+	batch, cin, h, w     int
+	cout, k, stride, pad int
+}
+
+// nchwcShape returns the case's geometry as convCompute sets it up.
+func (tc nchwcCase) shape() convShape {
+	g := convShape{batch: tc.batch, cin: tc.cin, cout: tc.cout, group: 1}
+	ho := (tc.h+2*tc.pad-tc.k)/tc.stride + 1
+	wo := (tc.w+2*tc.pad-tc.k)/tc.stride + 1
+	g.in, g.out, g.k = [3]int{1, tc.h, tc.w}, [3]int{1, ho, wo}, [3]int{1, tc.k, tc.k}
+	g.s, g.d, g.p = [3]int{1, tc.stride, tc.stride}, [3]int{1, 1, 1}, [3]int{0, tc.pad, tc.pad}
+	return g
+}
+
+// nchwcReference runs the case's Conv node (bias, optional residual and
+// ReLU) through convRun, the unblocked paths.
+func nchwcReference(t testing.TB, x, w, bias, res *tensor.Dense, tc nchwcCase, relu bool) *tensor.Dense {
+	in := []*tensor.Dense{x, w, bias}
+	attrs := []*onnx.Attr{convAttrIs("strides", tc.stride, tc.stride), convAttrIs("pads", tc.pad, tc.pad, tc.pad, tc.pad)}
+	c := &RunCtx{Node: convNode("Conv", in, 1, attrs), Opset: 17, In: in, Threads: 2, Residual: res, Direct: true}
+	if relu {
+		c.Clamp = &Clamp{Lo: 0, Hi: float32(math.Inf(1))}
+	}
+	out, err := convRun(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[0]
+}
+
+// TestConvNCHWc checks the blocked path, input and output converted from
+// and to NCHW, against convRun's unblocked paths (Direct: no Winograd) on
+// odd maps, both strides, 1×1 and 3×3 windows with and without padding,
+// each block count per tile, with a residual and a ReLU, and 1-3
+// threads. Both sum the same products in different orders: tolerance
+// 1e-4 of the largest output.
+func TestConvNCHWc(t *testing.T) {
+	cases := []nchwcCase{
+		{"3x3_s1_odd", 2, 32, 9, 11, 32, 3, 1, 1},
+		{"3x3_s1_wide", 1, 16, 5, 33, 48, 3, 1, 1},
+		{"3x3_s2", 2, 16, 13, 10, 64, 3, 2, 1},
+		{"3x3_s1_nopad", 1, 48, 7, 8, 32, 3, 1, 0},
+		{"1x1_s1", 3, 64, 6, 7, 64, 1, 1, 0},
+		{"1x1_s2", 1, 32, 9, 9, 128, 1, 2, 0},
+		{"3x3_7x7_4blocks", 2, 32, 7, 7, 128, 3, 1, 1},
+		{"2x2_s2", 1, 16, 8, 8, 16, 2, 2, 0},
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range cases {
+		for _, threads := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s/threads%d", tc.name, threads), func(t *testing.T) {
+				g := tc.shape()
+				if !nchwcOK(&g) {
+					t.Fatalf("nchwcOK rejects %+v", g)
+				}
+				x := convRand(r, tc.batch, tc.cin, tc.h, tc.w)
+				w := convRand(r, tc.cout, tc.cin, tc.k, tc.k)
+				bias := convRand(r, tc.cout)
+				res := convRand(r, tc.batch, tc.cout, g.out[1], g.out[2])
+				want := nchwcReference(t, x, w, bias, res, tc, true)
+
+				in := nchwcDims{tc.batch, tc.cin, tc.h, tc.w}
+				out := nchwcDims{tc.batch, tc.cout, g.out[1], g.out[2]}
+				xb := make([]float32, in.len())
+				for i := range xb {
+					xb[i] = float32(math.NaN()) // the border must be written
+				}
+				nchwcFromPlanes(xb, x.F32, in, threads)
+				rb := make([]float32, out.len())
+				nchwcFromPlanes(rb, res.F32, out, threads)
+				yb := make([]float32, out.len())
+				ocb := nchwcBlocksPerTile(tc.cout, g.out[2])
+				convNCHWc(yb, xb, rb, nchwcWeights(w.F32, &g, ocb), bias.F32, &g, ocb, 0, float32(math.Inf(1)), threads)
+				got := make([]float32, want.Len())
+				nchwcToPlanes(got, yb, out, threads)
+				scale := 0.0
+				for _, v := range want.F32 {
+					scale = math.Max(scale, math.Abs(float64(v)))
+				}
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want.F32[i])); !(d <= 1e-4*scale) {
+						t.Fatalf("y[%d] = %v, want %v (%d blocks a tile)", i, got[i], want.F32[i], ocb)
+					}
+				}
+				// The output's border stays as the caller cleared it.
+				for b := range tc.batch {
+					for cb := range tc.cout / nchwc.Block {
+						p := yb[(b*tc.cout/nchwc.Block+cb)*out.plane():]
+						for c := range out.rowLen() {
+							if p[c] != 0 || p[(out.h+1)*out.rowLen()+c] != 0 {
+								t.Fatalf("border of block %d written", cb)
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkConvNCHWc times layers of ResNet-18, ResNet-20, SqueezeNet and
+// DenseNet on the blocked path (blocked input and output, no conversion)
+// beside convRun's paths on NCHW, batch 1, every core, reporting GFLOP/s.
+func BenchmarkConvNCHWc(b *testing.B) {
+	cases := []nchwcCase{
+		{"resnet18_64_56", 1, 64, 56, 56, 64, 3, 1, 1},
+		{"resnet18_128_28", 1, 128, 28, 28, 128, 3, 1, 1},
+		{"resnet18_256_14", 1, 256, 14, 14, 256, 3, 1, 1},
+		{"resnet18_512_7", 1, 512, 7, 7, 512, 3, 1, 1},
+		{"resnet18_s2_64_56", 1, 64, 56, 56, 128, 3, 2, 1},
+		{"resnet20_16_32", 1, 16, 32, 32, 16, 3, 1, 1},
+		{"resnet20_64_8", 1, 64, 8, 8, 64, 3, 1, 1},
+		{"squeeze_16_55", 1, 16, 55, 55, 64, 3, 1, 1},
+		{"squeeze_32_27", 1, 32, 27, 27, 128, 3, 1, 1},
+		{"squeeze_64_13", 1, 64, 13, 13, 256, 3, 1, 1},
+		{"densenet_128_56", 1, 128, 56, 56, 32, 3, 1, 1},
+		{"pointwise_256_14", 1, 256, 14, 14, 256, 1, 1, 0},
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	threads := runtime.GOMAXPROCS(0)
+	for _, tc := range cases {
+		g := tc.shape()
+		flops := 2 * float64(tc.batch*tc.cout*g.out[1]*g.out[2]) * float64(tc.cin*tc.k*tc.k)
+		x := convRand(r, tc.batch, tc.cin, tc.h, tc.w)
+		w := convRand(r, tc.cout, tc.cin, tc.k, tc.k)
+		bias := convRand(r, tc.cout)
+		report := func(b *testing.B, start time.Time) {
+			b.ReportMetric(flops*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
+		}
+		b.Run(tc.name+"/nchw", func(b *testing.B) {
+			in := []*tensor.Dense{x, w, bias}
+			attrs := []*onnx.Attr{convAttrIs("strides", tc.stride, tc.stride), convAttrIs("pads", tc.pad, tc.pad, tc.pad, tc.pad)}
+			n := convNode("Conv", in, 1, attrs)
+			convMarkConst(n, in, 1, 2)
+			c := &RunCtx{Node: n, Opset: 17, In: in, Threads: threads, Clamp: &Clamp{Lo: 0, Hi: float32(math.Inf(1))}}
+			start := time.Now()
+			for b.Loop() {
+				out, err := convRun(c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tensor.Recycle(out[0])
+			}
+			report(b, start)
+		})
+		b.Run(tc.name+"/nchwc", func(b *testing.B) {
+			in := nchwcDims{tc.batch, tc.cin, tc.h, tc.w}
+			out := nchwcDims{tc.batch, tc.cout, g.out[1], g.out[2]}
+			xb, yb := make([]float32, in.len()), make([]float32, out.len())
+			nchwcFromPlanes(xb, x.F32, in, threads)
+			ocb := nchwcBlocksPerTile(tc.cout, g.out[2])
+			wp := nchwcWeights(w.F32, &g, ocb)
+			start := time.Now()
+			for b.Loop() {
+				convNCHWc(yb, xb, nil, wp, bias.F32, &g, ocb, 0, float32(math.Inf(1)), threads)
+			}
+			report(b, start)
+		})
+	}
+}
