@@ -6,43 +6,35 @@ import (
 	"github.com/graft-ml/graft/tensor"
 )
 
-// planNCHWc marks the Convs that run on the blocked channel layout
+// planNCHWc marks the steps that run on the blocked channel layout
 // (ops.NCHWcStage) and those whose output stays blocked. A Conv qualifies
 // where ops.NCHWcEligible takes it (a constant weight; the activation or
-// residual Add fused into it, if any, a clamp by bounds); it runs blocked
-// where it is linked to another that does: its output is read only by
-// such Convs, as their input or as the residual they add, or its input
-// or residual comes blocked. A blocked output is then never converted
-// between two of them. Whatever a run does instead (a fusion off, a
-// hidden value requested), a blocked value is converted back to NCHW
-// where anything else reads it (runState.get), so the plan is a choice of
-// speed, never of results. The CPU backend only.
+// residual Add fused into it, if any, a clamp by bounds), and so do a
+// Concat along channels (with the BatchNormalization and clamp fused into
+// it, if any), a MaxPool and an AveragePool (ops.NCHWcOp). A step runs
+// blocked where it is linked to another that does: its output is read only
+// by such steps (as a Conv's input or residual, a Concat's input, a pool's
+// input), or one of its inputs or its residual comes blocked. A blocked
+// output is then never converted between two of them. Whatever a run does
+// instead (a fusion off, a hidden value requested, a shape a kernel does
+// not take), a blocked value is converted back to NCHW where anything else
+// reads it (runState.get), so the plan is a choice of speed, never of
+// results. The CPU backend only.
 func (p *Program) planNCHWc(at map[*onnx.Node]*step) {
 	if _, ok := p.backend.(CPU); !ok || p.noNCHWc {
 		return
 	}
 	eligible := map[*step]bool{}
-	owner := map[*step]*step{} // a fused step → the Conv it runs in
+	owner := map[*step]*step{} // a fused step → the step it runs in
 	for i := range p.steps {
 		s := &p.steps[i]
-		n := s.node
-		if !isDefaultOp(n, "Conv") || at[n] == nil || s.dw != nil || s.sparse != nil || len(n.Inputs) < 2 || len(n.Outputs) != 1 || n.Outputs[0] == nil {
-			continue
+		if at[s.node] != nil && s.dw == nil && s.sparse == nil && p.nchwcEligible(s) {
+			eligible[s] = true
+			owner[s.fuse], owner[s.also] = s, s
 		}
-		if len(n.Inputs) > 2 && n.Inputs[2] != nil && p.consts[n.Inputs[2]] == nil {
-			continue
-		}
-		if c := s.clamp; c != nil && (c.Func != nil || c.SiLU || c.Norm != nil || c.RowBias != nil) {
-			continue
-		}
-		if !ops.NCHWcEligible(n, p.consts[n.Inputs[1]]) {
-			continue
-		}
-		eligible[s] = true
-		owner[s.fuse], owner[s.also] = s, s
 	}
 	delete(owner, nil)
-	// producer finds the eligible Conv whose (fused) output a value is.
+	// producer finds the eligible step whose (fused) output a value is.
 	producer := map[*onnx.Value]*step{}
 	for s := range eligible {
 		producer[nchwcOutput(s)] = s
@@ -58,7 +50,7 @@ func (p *Program) planNCHWc(at map[*onnx.Node]*step) {
 		for _, u := range uses {
 			r := at[u.Node]
 			switch {
-			case eligible[r] && u.Index == 0:
+			case eligible[r] && (u.Index == 0 || r.node.OpType == "Concat"):
 			case owner[r] != nil && owner[r].residual == p.ids[v]:
 			default:
 				s.nchwcOut = false
@@ -66,13 +58,38 @@ func (p *Program) planNCHWc(at map[*onnx.Node]*step) {
 		}
 	}
 	for s := range eligible {
-		in := producer[s.node.Inputs[0]]
-		res := (*step)(nil)
-		if s.residual >= 0 {
-			res = producer[p.values[s.residual]]
+		s.nchwc = s.nchwcOut
+		for _, v := range s.node.Inputs {
+			if in := producer[v]; in != nil && in.nchwcOut {
+				s.nchwc = true
+			}
 		}
-		s.nchwc = s.nchwcOut || (in != nil && in.nchwcOut) || (res != nil && res.nchwcOut)
+		if s.residual >= 0 {
+			if res := producer[p.values[s.residual]]; res != nil && res.nchwcOut {
+				s.nchwc = true
+			}
+		}
 	}
+}
+
+// nchwcEligible reports whether step s has a blocked kernel, as far as
+// the graph tells.
+func (p *Program) nchwcEligible(s *step) bool {
+	n := s.node
+	c := s.clamp
+	if c != nil && (c.Func != nil || c.SiLU || c.RowBias != nil) {
+		return false
+	}
+	if !isDefaultOp(n, "Conv") {
+		return ops.NCHWcOp(n) && (c == nil || n.OpType == "Concat")
+	}
+	if len(n.Inputs) < 2 || len(n.Outputs) != 1 || n.Outputs[0] == nil || c != nil && c.Norm != nil {
+		return false
+	}
+	if len(n.Inputs) > 2 && n.Inputs[2] != nil && p.consts[n.Inputs[2]] == nil {
+		return false
+	}
+	return ops.NCHWcEligible(n, p.consts[n.Inputs[1]])
 }
 
 // nchwcOutput is the value a Conv step writes: its own output, or that of

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/exec/internal/nchwc"
@@ -44,18 +45,78 @@ func nchwcModel(x []int) (*onnx.Model, *tensor.Dense) {
 	return onnx.NewModel(g, 17), chainFill(tensor.New(tensor.Float32, x...), 1)
 }
 
+// nchwcFireModel is a SqueezeNet- and DenseNet-like network: x (16
+// channels) → a 3×3 Conv+Relu → a 3×3 stride-2 MaxPool (ceil_mode) → a 1×1 Conv+Relu to 16
+// → a 1×1 and a 3×3 Conv+Relu to 32 each → Concat → BatchNormalization →
+// Relu → a 1×1 Conv to 32 → a 2×2 AveragePool → Concat with a 1×1 Conv of
+// itself → Neg.
+func nchwcFireModel(x []int) (*onnx.Model, *tensor.Dense) {
+	g := onnx.NewGraph("g")
+	in, _ := g.AddInput("x", onnx.ShapeOf(tensor.Float32, x...))
+	n := 0
+	conv := func(v *onnx.Value, cin, cout, k int, relu bool) *onnx.Value {
+		n++
+		name := string(rune('a' + n))
+		w := chainFill(tensor.New(tensor.Float32, cout, cin, k, k), 0.5/float64(k))
+		b := chainFill(tensor.New(tensor.Float32, cout), 0.2)
+		p := int64((k - 1) / 2)
+		y := g.AddNode("Conv", "", "conv_"+name, []*onnx.Value{v, g.AddConst("w_"+name, w), g.AddConst("b_"+name, b)},
+			[]string{"y_" + name}, onnx.IntsAttr("pads", p, p, p, p)).Outputs[0]
+		if relu {
+			y = g.AddNode("Relu", "", "relu_"+name, []*onnx.Value{y}, []string{"r_" + name}).Outputs[0]
+		}
+		return y
+	}
+	h := g.AddNode("MaxPool", "", "pool", []*onnx.Value{conv(in, x[1], 16, 3, true)}, []string{"p"}, onnx.IntsAttr("kernel_shape", 3, 3),
+		onnx.IntsAttr("strides", 2, 2), onnx.IntAttr("ceil_mode", 1)).Outputs[0]
+	sq := conv(h, x[1], 16, 1, true)
+	cat := g.AddNode("Concat", "", "cat", []*onnx.Value{conv(sq, 16, 32, 1, true), conv(sq, 16, 32, 3, true)}, []string{"cat"}, onnx.IntAttr("axis", 1)).Outputs[0]
+	bn := []*onnx.Value{cat}
+	for i, s := range []float64{0.5, 0.1, 0.3, 0.7} {
+		d := chainFill(tensor.New(tensor.Float32, 64), s)
+		if i == 3 {
+			for j := range d.F32 {
+				d.F32[j] = 1 + float32(j%5)*0.1 // a variance
+			}
+		}
+		bn = append(bn, g.AddConst(string(rune('p'+i)), d))
+	}
+	h = g.AddNode("BatchNormalization", "", "bn", bn, []string{"bn"}).Outputs[0]
+	h = g.AddNode("Relu", "", "bnrelu", []*onnx.Value{h}, []string{"bnr"}).Outputs[0]
+	h = g.AddNode("AveragePool", "", "avg", []*onnx.Value{conv(h, 64, 32, 1, false)}, []string{"avg"},
+		onnx.IntsAttr("kernel_shape", 2, 2), onnx.IntsAttr("strides", 2, 2)).Outputs[0]
+	h = g.AddNode("Concat", "", "cat2", []*onnx.Value{h, conv(h, 32, 16, 1, false)}, []string{"cat2"}, onnx.IntAttr("axis", 1)).Outputs[0]
+	out := g.AddNode("Neg", "", "neg", []*onnx.Value{h}, []string{"out"}).Outputs[0]
+	g.Outputs = append(g.Outputs, out)
+	return onnx.NewModel(g, 17), chainFill(tensor.New(tensor.Float32, x...), 1)
+}
+
 // TestNCHWcChain checks the blocked path inside a program (planNCHWc):
-// every Conv runs blocked, the result matches the program on the NCHW
-// paths and ONNX Runtime within 1e-5 of the largest magnitude; a hidden
-// value that stays blocked comes back in NCHW when requested, equal to the
-// NCHW program's; and a value supplied in the middle of the chain
-// (replacing a blocked one) gives the NCHW program's result.
+// every Conv, Concat and pool runs blocked, the result matches the
+// program on the NCHW paths and ONNX Runtime within 1e-5 of the largest
+// magnitude; a hidden value that stays blocked comes back in NCHW when
+// requested, equal to the NCHW program's; and a value supplied in the
+// middle of the chain (replacing a blocked one) gives the NCHW program's
+// result.
 func TestNCHWcChain(t *testing.T) {
 	if !nchwc.Fast() {
 		t.Skip("no blocked kernels on this machine")
 	}
-	for _, x := range [][]int{{1, 16, 15, 17}, {3, 16, 8, 8}} {
-		m, xv := nchwcModel(x)
+	cases := []struct {
+		model         func([]int) (*onnx.Model, *tensor.Dense)
+		x             []int
+		planned, kept int
+		hidden        string
+	}{
+		// 8 Convs, all blocked; all but the last keep their output so.
+		{nchwcModel, []int{1, 16, 15, 17}, 8, 7, "h_block1"},
+		{nchwcModel, []int{3, 16, 8, 8}, 8, 7, "h_block1"},
+		// 6 Convs, 2 pools, 2 Concats: all but cat2 keep theirs.
+		{nchwcFireModel, []int{2, 16, 17, 17}, 10, 9, "bnr"},
+	}
+	for _, tc := range cases {
+		x := tc.x
+		m, xv := tc.model(x)
 		if err := InferShapes(m); err != nil {
 			t.Fatal(err)
 		}
@@ -76,9 +137,8 @@ func TestNCHWcChain(t *testing.T) {
 				kept++
 			}
 		}
-		// 8 Convs, all blocked; all but the last keep their output so.
-		if planned != 8 || kept != 7 {
-			t.Fatalf("x %v: %d Convs planned blocked, %d outputs kept blocked; want 8 and 7", x, planned, kept)
+		if planned != tc.planned || kept != tc.kept {
+			t.Fatalf("x %v: %d steps planned blocked, %d outputs kept blocked; want %d and %d", x, planned, kept, tc.planned, tc.kept)
 		}
 		for _, threads := range []int{1, 3} {
 			p.Threads, ref.Threads = threads, threads
@@ -94,23 +154,23 @@ func TestNCHWcChain(t *testing.T) {
 			}
 			chainCloseTo(t, got["out"], want["out"])
 			for _, s := range prof.Nodes() {
-				if s.Op == "Conv" {
-					t.Errorf("x %v: %s ran on the NCHW paths", x, s.Node)
+				if !strings.HasSuffix(s.Op, nchwcMark) && s.Op != "Neg" {
+					t.Errorf("x %v: %s (%s) ran on the NCHW paths", x, s.Node, s.Op)
 				}
 			}
-			// h_block1 is a blocked value, read by two blocked Convs.
-			hid, err := p.Run(in, RunOptions{Outputs: []string{"h_block1", "out"}})
+			// The hidden value is a blocked one.
+			hid, err := p.Run(in, RunOptions{Outputs: []string{tc.hidden, "out"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			refHid, err := ref.Run(in, RunOptions{Outputs: []string{"h_block1"}})
+			refHid, err := ref.Run(in, RunOptions{Outputs: []string{tc.hidden}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			chainCloseTo(t, hid["h_block1"], refHid["h_block1"])
+			chainCloseTo(t, hid[tc.hidden], refHid[tc.hidden])
 			chainCloseTo(t, hid["out"], want["out"])
 			// Supplying it replaces the chain before it.
-			sup := map[string]*tensor.Dense{"x": xv, "h_block1": refHid["h_block1"]}
+			sup := map[string]*tensor.Dense{"x": xv, tc.hidden: refHid[tc.hidden]}
 			got2, err := p.Run(sup, RunOptions{})
 			if err != nil {
 				t.Fatal(err)

@@ -81,7 +81,11 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 		cat += depthwiseMark
 	}
 	if st := c.NCHWc; st != nil {
-		in, out = nchwcLogical(in, st.In), nchwcLogical(out, st.Blocked)
+		blockedOut := uint64(0)
+		if st.Blocked {
+			blockedOut = 1
+		}
+		in, out = nchwcLogical(in, st.In), nchwcLogical(out, blockedOut)
 		if st.Ran {
 			cat += nchwcMark
 		}
@@ -119,14 +123,19 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 // layout (ops.NCHWcStage).
 const nchwcMark = " (blocked)"
 
-// nchwcLogical returns ts with ts[0], if blocked, replaced by a tensor of
-// its logical NCHW shape and no data: what the profile reports of it.
-func nchwcLogical(ts []*tensor.Dense, blocked bool) []*tensor.Dense {
-	if !blocked || len(ts) == 0 || ts[0] == nil {
+// nchwcLogical returns ts with each blocked tensor (bit i of blocked set)
+// replaced by one of its logical NCHW shape and no data: what the profile
+// reports of it.
+func nchwcLogical(ts []*tensor.Dense, blocked uint64) []*tensor.Dense {
+	if blocked == 0 {
 		return ts
 	}
 	ts = slices.Clone(ts)
-	ts[0] = &tensor.Dense{DType: ts[0].DType, Shape: ops.NCHWcShape(ts[0])}
+	for i, t := range ts {
+		if i < 64 && blocked&(1<<i) != 0 && t != nil {
+			ts[i] = &tensor.Dense{DType: t.DType, Shape: ops.NCHWcShape(t)}
+		}
+	}
 	return ts
 }
 

@@ -850,13 +850,14 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 		}
 		in := st.in[:0]
 		var constIn uint64
-		blockedIn := false
+		var blockedIn uint64
 		for j, id := range ins {
 			var d *tensor.Dense
 			if id >= 0 {
-				if j == 0 && s.nchwc && qf == nil && st.blk[id] {
-					// A blocked Conv takes its input as it is.
-					d, blockedIn = st.own[id], true
+				if j < 64 && s.nchwc && qf == nil && st.blk[id] {
+					// A blocked step takes its inputs as they are.
+					d = st.own[id]
+					blockedIn |= 1 << j
 				} else if d = st.get(id); d == nil {
 					v := p.values[id]
 					return nil, fmt.Errorf("%s: input %q has no value: supply graph input %q", n, v.Name, v.Name)

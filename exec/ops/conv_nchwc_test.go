@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,6 +135,8 @@ func BenchmarkConvNCHWc(b *testing.B) {
 		{"squeeze_64_13", 1, 64, 13, 13, 256, 3, 1, 1},
 		{"densenet_128_56", 1, 128, 56, 56, 32, 3, 1, 1},
 		{"pointwise_256_14", 1, 256, 14, 14, 256, 1, 1, 0},
+		{"densenet_pw_224_56", 1, 224, 56, 56, 128, 1, 1, 0},
+		{"densenet_pw_1024_14", 1, 1024, 14, 14, 512, 1, 1, 0},
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	threads := runtime.GOMAXPROCS(0)
@@ -174,5 +178,103 @@ func BenchmarkConvNCHWc(b *testing.B) {
 			}
 			report(b, start)
 		})
+	}
+}
+
+// nchwcToBlocked returns x (NCHW, channels a multiple of 16) blocked.
+func nchwcToBlocked(x *tensor.Dense) *tensor.Dense {
+	d := nchwcDims{x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]}
+	y := newNCHWc(d)
+	nchwcFromPlanes(y.F32, x.F32, d, 2)
+	return y
+}
+
+// TestNCHWcOps checks the blocked Concat (plain, and with a fused
+// BatchNormalization and ReLU), MaxPool and AveragePool against their NCHW
+// kernels: inputs blocked, in NCHW, or mixed; the output asked blocked
+// and in NCHW; shapes the blocked kernels leave to the NCHW ones (a
+// channel count off the block, an average window over the padding).
+// Max pooling and copies are exact; sums agree to float32 rounding.
+func TestNCHWcOps(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	inf := float32(math.Inf(1))
+	norm := &ChannelAffine{}
+	for range 64 {
+		norm.Mul = append(norm.Mul, r.Float32()+0.5)
+		norm.Add = append(norm.Add, r.Float32()-0.5)
+	}
+	type opCase struct {
+		name   string
+		op     string
+		shapes [][]int
+		attrs  []*onnx.Attr
+		clamp  *Clamp
+	}
+	pool := func(k, s int, pads []int, ceil int) []*onnx.Attr {
+		return []*onnx.Attr{convAttrIs("kernel_shape", k, k), convAttrIs("strides", s, s), convAttrIs("pads", pads...), convAttrI("ceil_mode", ceil)}
+	}
+	cases := []opCase{
+		{"concat", "Concat", [][]int{{2, 16, 5, 7}, {2, 32, 5, 7}, {2, 16, 5, 7}}, []*onnx.Attr{convAttrI("axis", 1)}, nil},
+		{"concat_bn_relu", "Concat", [][]int{{2, 16, 5, 7}, {2, 32, 5, 7}, {2, 16, 5, 7}}, []*onnx.Attr{convAttrI("axis", 1)},
+			&Clamp{Lo: 0, Hi: inf, Norm: norm}},
+		{"concat_off_block", "Concat", [][]int{{1, 16, 4, 4}, {1, 8, 4, 4}}, []*onnx.Attr{convAttrI("axis", 1)}, nil},
+		{"maxpool_3x3_s2_pad1", "MaxPool", [][]int{{2, 32, 11, 11}}, pool(3, 2, []int{1, 1, 1, 1}, 0), nil},
+		{"maxpool_3x3_s2_ceil", "MaxPool", [][]int{{1, 16, 8, 8}}, pool(3, 2, []int{0, 0, 0, 0}, 1), nil},
+		{"maxpool_2x2_s1_asym", "MaxPool", [][]int{{1, 16, 6, 5}}, pool(2, 1, []int{0, 1, 1, 0}, 0), nil},
+		{"avgpool_2x2_s2", "AveragePool", [][]int{{2, 32, 8, 10}}, pool(2, 2, []int{0, 0, 0, 0}, 0), nil},
+		{"avgpool_3x3_pad", "AveragePool", [][]int{{1, 16, 7, 7}}, pool(3, 1, []int{1, 1, 1, 1}, 0), nil},
+	}
+	for _, tc := range cases {
+		in := make([]*tensor.Dense, len(tc.shapes))
+		for i, s := range tc.shapes {
+			in[i] = convRand(r, s...)
+		}
+		n := convNode(tc.op, in, 1, tc.attrs)
+		run := map[string]func(*RunCtx) ([]*tensor.Dense, error){"Concat": concatRun, "MaxPool": maxPoolRun, "AveragePool": avgPoolRun}[tc.op]
+		want, err := run(&RunCtx{Node: n, Opset: 17, In: in, Threads: 2, Clamp: tc.clamp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for mask := uint64(0); mask < 1<<len(in); mask++ {
+			for _, out := range []bool{false, true} {
+				blk := slices.Clone(in)
+				for i := range blk {
+					if mask&(1<<i) != 0 {
+						if blk[i].Shape[1]%nchwc.Block != 0 {
+							continue
+						}
+						blk[i] = nchwcToBlocked(in[i])
+					}
+				}
+				st := &NCHWcStage{Out: out}
+				for i := range blk {
+					if blk[i] != in[i] {
+						st.In |= 1 << i
+					}
+				}
+				c := &RunCtx{Node: n, Opset: 17, In: blk, Threads: 3, Clamp: tc.clamp, NCHWc: st}
+				got, err := run(c)
+				if err != nil {
+					t.Fatalf("%s inputs %b out %v: %v", tc.name, st.In, out, err)
+				}
+				y := got[0]
+				if st.Blocked {
+					y = NCHWcToPlanes(y, 2)
+				}
+				if !slices.Equal(y.Shape, want[0].Shape) {
+					t.Fatalf("%s inputs %b out %v: shape %v, want %v", tc.name, st.In, out, y.Shape, want[0].Shape)
+				}
+				for i, v := range want[0].F32 {
+					if d := math.Abs(float64(y.F32[i] - v)); d > 1e-6*(1+math.Abs(float64(v))) {
+						t.Fatalf("%s inputs %b out %v (blocked %v): y[%d] = %v, want %v", tc.name, st.In, out, st.Blocked, i, y.F32[i], v)
+					}
+				}
+				// Where the blocked kernel could run, it did, and honoured Out.
+				fits := !strings.HasSuffix(tc.name, "off_block") && tc.name != "avgpool_3x3_pad"
+				if fits && (st.In != 0 || out) && st.Blocked != out {
+					t.Errorf("%s inputs %b: asked blocked %v, got blocked %v", tc.name, st.In, out, st.Blocked)
+				}
+			}
+		}
 	}
 }

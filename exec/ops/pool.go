@@ -151,6 +151,9 @@ func poolPlanes(g *poolGeom, threads int, body func(p int)) {
 }
 
 func maxPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
+	if c.NCHWc != nil {
+		return poolNCHWcRun(c, true)
+	}
 	x, g, shape, err := poolSetup(c)
 	if err != nil {
 		return nil, err
@@ -312,6 +315,9 @@ func maxPoolTaps[T float32 | float64 | int64](best T, row []T, x0, lo, hi, dil i
 }
 
 func avgPoolRun(c *RunCtx) ([]*tensor.Dense, error) {
+	if c.NCHWc != nil {
+		return poolNCHWcRun(c, false)
+	}
 	x, g, shape, err := poolSetup(c)
 	if err != nil {
 		return nil, err

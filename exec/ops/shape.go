@@ -860,6 +860,9 @@ func concatSymbolic(c *InferCtx) []onnx.Dim {
 }
 
 func concatRun(c *RunCtx) ([]*tensor.Dense, error) {
+	if c.NCHWc != nil {
+		return concatNCHWcRun(c)
+	}
 	n := c.Node
 	if len(c.In) == 0 {
 		return nil, shapeError(n, "no inputs")

@@ -14,3 +14,14 @@ func rowKernel(stride, ocb, pixels int) rowFunc {
 	bi := ocb / 2 // 1, 2, 4 → 0, 1, 2
 	return rowKernels[stride-1][bi][pixels-1]
 }
+
+func pixelKernels() bool { return Fast() }
+
+//go:noescape
+func maxPixels(dst, src *float32, offs *int, taps, n, stride int)
+
+//go:noescape
+func sumPixels(dst, src *float32, offs *int, taps, n, stride int, scale float32)
+
+//go:noescape
+func affinePixels(dst, src *float32, n int, scale, shift *float32, lo, hi float32)

@@ -7,3 +7,17 @@ package nchwc
 func Fast() bool { return false }
 
 func rowKernel(stride, ocb, pixels int) rowFunc { return nil }
+
+func pixelKernels() bool { return false }
+
+func maxPixels(dst, src *float32, offs *int, taps, n, stride int) {
+	panic("nchwc: no vector kernels")
+}
+
+func sumPixels(dst, src *float32, offs *int, taps, n, stride int, scale float32) {
+	panic("nchwc: no vector kernels")
+}
+
+func affinePixels(dst, src *float32, n int, scale, shift *float32, lo, hi float32) {
+	panic("nchwc: no vector kernels")
+}
