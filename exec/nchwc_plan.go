@@ -25,11 +25,15 @@ func (p *Program) planNCHWc(at map[*onnx.Node]*step) {
 		return
 	}
 	eligible := map[*step]bool{}
+	planes := map[*step]bool{} // Convs that read their input in NCHW only
 	owner := map[*step]*step{} // a fused step → the step it runs in
 	for i := range p.steps {
 		s := &p.steps[i]
-		if at[s.node] != nil && s.dw == nil && s.sparse == nil && p.nchwcEligible(s) {
-			eligible[s] = true
+		if at[s.node] == nil || s.dw != nil || s.sparse != nil {
+			continue
+		}
+		if ok, pl := p.nchwcEligible(s); ok {
+			eligible[s], planes[s] = true, pl
 			owner[s.fuse], owner[s.also] = s, s
 		}
 	}
@@ -50,7 +54,7 @@ func (p *Program) planNCHWc(at map[*onnx.Node]*step) {
 		for _, u := range uses {
 			r := at[u.Node]
 			switch {
-			case eligible[r] && (u.Index == 0 || r.node.OpType == "Concat"):
+			case eligible[r] && !planes[r] && (u.Index == 0 || r.node.OpType == "Concat"):
 			case owner[r] != nil && owner[r].residual == p.ids[v]:
 			default:
 				s.nchwcOut = false
@@ -59,6 +63,9 @@ func (p *Program) planNCHWc(at map[*onnx.Node]*step) {
 	}
 	for s := range eligible {
 		s.nchwc = s.nchwcOut
+		if planes[s] {
+			continue // its output blocked is its only gain
+		}
 		for _, v := range s.node.Inputs {
 			if in := producer[v]; in != nil && in.nchwcOut {
 				s.nchwc = true
@@ -73,21 +80,22 @@ func (p *Program) planNCHWc(at map[*onnx.Node]*step) {
 }
 
 // nchwcEligible reports whether step s has a blocked kernel, as far as
-// the graph tells.
-func (p *Program) nchwcEligible(s *step) bool {
+// the graph tells, and whether that is a Conv reading its input in NCHW
+// only (ops.NCHWcEligible's planes).
+func (p *Program) nchwcEligible(s *step) (ok, planes bool) {
 	n := s.node
 	c := s.clamp
 	if c != nil && (c.Func != nil || c.SiLU || c.RowBias != nil) {
-		return false
+		return false, false
 	}
 	if !isDefaultOp(n, "Conv") {
-		return ops.NCHWcOp(n) && (c == nil || n.OpType == "Concat")
+		return ops.NCHWcOp(n) && (c == nil || n.OpType == "Concat"), false
 	}
 	if len(n.Inputs) < 2 || len(n.Outputs) != 1 || n.Outputs[0] == nil || c != nil && c.Norm != nil {
-		return false
+		return false, false
 	}
 	if len(n.Inputs) > 2 && n.Inputs[2] != nil && p.consts[n.Inputs[2]] == nil {
-		return false
+		return false, false
 	}
 	return ops.NCHWcEligible(n, p.consts[n.Inputs[1]])
 }

@@ -111,6 +111,8 @@ func TestNCHWcChain(t *testing.T) {
 		// 8 Convs, all blocked; all but the last keep their output so.
 		{nchwcModel, []int{1, 16, 15, 17}, 8, 7, "h_block1"},
 		{nchwcModel, []int{3, 16, 8, 8}, 8, 7, "h_block1"},
+		// The first Conv reads an image's three channels in planes.
+		{nchwcModel, []int{2, 3, 15, 17}, 8, 7, "h_block1"},
 		// 6 Convs, 2 pools, 2 Concats: all but cat2 keep theirs.
 		{nchwcFireModel, []int{2, 16, 17, 17}, 10, 9, "bnr"},
 	}

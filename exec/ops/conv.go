@@ -537,6 +537,7 @@ const (
 	convPackDWBlock
 	convPackChain
 	convPackNCHWc
+	convPackNCHWcPlanes
 )
 
 // convPackCache holds weights packed for the GEMM, so that constant

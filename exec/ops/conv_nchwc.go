@@ -172,19 +172,26 @@ func convNCHWc(y, x, res, wp, bias []float32, g *convShape, ocb int, lo, hi floa
 	in := nchwcDims{g.batch, g.cin, g.in[1], g.in[2]}
 	out := nchwcDims{g.batch, g.cout, g.out[1], g.out[2]}
 	Ho, Wo, s := g.out[1], g.out[2], g.s[2]
-	offs := nchwcTaps(g, in)
+	taps := nchwc.NewTaps(nchwcTaps(g, in))
 	groups := g.cout / nchwc.Block / ocb
-	groupW := len(offs) * nchwc.Block * nchwc.Block * ocb
+	groupW := taps.Len() * nchwc.Block * nchwc.Block * ocb
 	biases := make([]float32, g.cout)
 	copy(biases, bias)
 	tiles := (Wo + nchwc.MaxPixels(ocb) - 1) / nchwc.MaxPixels(ocb)
-	// Units go group by group: a thread keeps its group's weights in
-	// cache over the rows (row by row, every group of a row in turn, was
-	// no faster on any layer of BenchmarkConvNCHWc and half as fast on
-	// 512 channels over 7×7).
+	// Units go group by group over an image's rows: a thread keeps its
+	// group's weights in cache over the rows (row by row, every group of
+	// a row in turn, was no faster on any layer of BenchmarkConvNCHWc and
+	// half as fast on 512 channels over 7×7). Over a batch, images go
+	// outside the groups where an image's input outweighs all the weights
+	// (DenseNet at batch 8: 192 → 172 ms), inside where the weights
+	// outweigh an image (ResNet-18's deep layers).
+	imagesInside := len(wp) > in.plane()*in.c/nchwc.Block
 	parallelFor(threads, g.batch*groups*Ho, 1, func(u0, u1 int) {
 		for u := u0; u < u1; u++ {
 			oy, gi, b := u%Ho, u/Ho%groups, u/Ho/groups
+			if imagesInside {
+				b, gi = u/Ho%g.batch, u/Ho/g.batch
+			}
 			iy := oy*s - g.p[1]
 			w := wp[gi*groupW : (gi+1)*groupW]
 			bb := biases[gi*ocb*nchwc.Block:]
@@ -196,7 +203,7 @@ func convNCHWc(y, x, res, wp, bias []float32, g *convShape, ocb int, lo, hi floa
 				if res != nil {
 					r = res[yo:]
 				}
-				nchwc.Row(s, ocb, ox1-ox0, x[in.at(b, 0, iy, ix):], offs, w, bb, r, y[yo:], out.plane(), lo, hi)
+				nchwc.Row(s, ocb, ox1-ox0, x[in.at(b, 0, iy, ix):], taps, w, bb, r, y[yo:], out.plane(), lo, hi)
 			}
 		}
 	})
@@ -225,28 +232,33 @@ func (st *NCHWcStage) blocked(i int) bool { return i < 64 && st.In&(1<<i) != 0 }
 // NCHWcEligible reports whether Conv node n, whose weight w is a
 // constant, may run on the blocked path: 2-D, one group, input and output
 // channels in whole blocks, equal strides of 1 or 2, no dilation, and
-// explicit padding of at most one pixel (or auto_pad). The map's size is
-// checked when it runs.
-func NCHWcEligible(n *onnx.Node, w *tensor.Dense) bool {
+// explicit padding of at most one pixel (or auto_pad); or, where the
+// input channels are not whole blocks, any padding (planes: the input
+// is then read in NCHW, the output written blocked, see
+// convNCHWcPlanes). The map's size is checked when it runs.
+func NCHWcEligible(n *onnx.Node, w *tensor.Dense) (ok, planes bool) {
 	if !nchwc.Fast() || w == nil || w.DType != tensor.Float32 || w.Rank() != 4 {
-		return false
+		return false, false
 	}
 	win, err := convReadWindow(n, 2, w.Shape[2:])
 	if err != nil {
-		return false
+		return false, false
 	}
 	if a := n.Attr("group"); a != nil && a.I != 1 {
-		return false
+		return false, false
 	}
-	if w.Shape[0]%nchwc.Block != 0 || w.Shape[1]%nchwc.Block != 0 || win.strides[0] != win.strides[1] || win.strides[0] > 2 {
-		return false
+	if w.Shape[0]%nchwc.Block != 0 || win.strides[0] != win.strides[1] || win.strides[0] > 2 || win.dils[0] != 1 || win.dils[1] != 1 {
+		return false, false
+	}
+	if w.Shape[1]%nchwc.Block != 0 {
+		return true, true
 	}
 	for i := range 2 {
-		if win.dils[i] != 1 || (win.pads != nil && (win.pads[i] > nchwcHalo || win.pads[i+2] > nchwcHalo)) {
-			return false
+		if win.pads[i] > nchwcHalo || win.pads[i+2] > nchwcHalo {
+			return false, false
 		}
 	}
-	return true
+	return true, false
 }
 
 // NCHWcShape returns the shape of a blocked tensor's logical NCHW value.
@@ -293,7 +305,8 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 		xShape = NCHWcShape(x)
 	}
 	g, ok := nchwcGeometry(c, xShape)
-	if !ok {
+	planes := ok && !st.blocked(0) && st.Out && g.cin%nchwc.Block != 0 && nchwcPlanesOK(&g)
+	if !planes && !(ok && nchwcOK(&g)) {
 		if st.blocked(0) {
 			plain.In = slices.Clone(c.In)
 			plain.In[0] = NCHWcToPlanes(x, c.Threads)
@@ -308,7 +321,7 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 	in := nchwcDims{g.batch, g.cin, g.in[1], g.in[2]}
 	outD := nchwcDims{g.batch, g.cout, g.out[1], g.out[2]}
 	xb := x.F32
-	if !st.blocked(0) {
+	if !st.blocked(0) && !planes {
 		buf := convGetBuf(in.len())
 		defer convBufs.Put(buf)
 		xb = *buf
@@ -327,7 +340,12 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 	w := c.In[1]
 	ocb := nchwcBlocksPerTile(g.cout, g.out[2])
 	pack := func() []float32 { return nchwcWeights(w.F32, &g, ocb) }
-	wp, ok := convPacked(c, 1, convPackNCHWc, ocb, pack)
+	kind := convPackNCHWc
+	if planes {
+		pack = func() []float32 { return nchwcPlanesWeights(w.F32, &g, ocb) }
+		kind = convPackNCHWcPlanes
+	}
+	wp, ok := convPacked(c, 1, kind, ocb, pack)
 	if !ok {
 		wp = pack()
 	}
@@ -337,6 +355,12 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	lo, hi := c.clampBounds()
 	st.Ran = true
+	if planes {
+		y := newNCHWc(outD)
+		convNCHWcPlanes(y.F32, x.F32, rb, wp, bias, &g, ocb, lo, hi, c.Threads)
+		st.Blocked = true
+		return []*tensor.Dense{y}, nil
+	}
 	if st.Out {
 		y := newNCHWc(outD)
 		convNCHWc(y.F32, xb, rb, wp, bias, &g, ocb, lo, hi, c.Threads)
@@ -352,8 +376,9 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 }
 
 // nchwcGeometry returns the geometry of c's Conv for an input of logical
-// shape xShape, and whether the blocked path computes it (nchwcOK, float32
-// data, a residual of the output's shape, a clamp of bounds only).
+// shape xShape, and whether a blocked kernel may compute it (float32
+// data, one group, a residual of the output's shape, a clamp of bounds
+// only); nchwcOK and nchwcPlanesOK tell which.
 func nchwcGeometry(c *RunCtx, xShape []int) (g convShape, ok bool) {
 	x, w := c.In[0], c.Input(1)
 	if x.DType != tensor.Float32 || w == nil || w.DType != tensor.Float32 || w.Rank() != 4 || len(xShape) != 4 ||
@@ -391,5 +416,98 @@ func nchwcGeometry(c *RunCtx, xShape []int) (g convShape, ok bool) {
 			return g, false
 		}
 	}
-	return g, nchwcOK(&g)
+	return g, true
+}
+
+// nchwcPlanesOK reports whether convNCHWcPlanes computes convolution g:
+// 2-D, one group, output channels in whole blocks, equal strides of 1 or
+// 2, no dilation; any input channels and padding.
+func nchwcPlanesOK(g *convShape) bool {
+	return g.group == 1 && g.cout%nchwc.Block == 0 && g.in[0] == 1 && g.k[0] == 1 && g.s[0] == 1 &&
+		g.d == [3]int{1, 1, 1} && g.s[1] == g.s[2] && g.s[1] <= 2
+}
+
+// nchwcPlanesWeights packs W for nchwc.RowPlanes in groups of ocb output
+// blocks: group j holds, for each tap (input channel, ky, kx) in turn,
+// the 16·ocb weights of the group's output channels.
+func nchwcPlanesWeights(w []float32, g *convShape, ocb int) []float32 {
+	ks := g.k[1] * g.k[2]
+	groupCh := ocb * nchwc.Block
+	packed := gemm.AlignedFloats(g.cout * g.cin * ks)
+	i := 0
+	for o0 := 0; o0 < g.cout; o0 += groupCh {
+		for ic := range g.cin {
+			for t := range ks {
+				for o := o0; o < o0+groupCh; o++ {
+					packed[i] = w[(o*g.cin+ic)*ks+t]
+					i++
+				}
+			}
+		}
+	}
+	return packed
+}
+
+// convNCHWcPlanes computes convolution g (nchwcPlanesOK) from x in NCHW
+// into the blocked y, whose borders the caller has cleared (see
+// convNCHWc): each image is copied into zero-padded planes covering every
+// window, whose taps the row kernels (nchwc.RowPlanes) then read one
+// input channel at a time.
+func convNCHWcPlanes(y, x, res, wp, bias []float32, g *convShape, ocb int, lo, hi float32, threads int) {
+	H, W, Ho, Wo, s := g.in[1], g.in[2], g.out[1], g.out[2], g.s[2]
+	kh, kw := g.k[1], g.k[2]
+	hp, wpad := (Ho-1)*s+kh, (Wo-1)*s+kw
+	plane := hp * wpad
+	buf := convGetBuf(g.batch * g.cin * plane)
+	defer convBufs.Put(buf)
+	padded := *buf
+	parallelFor(threads, g.batch*g.cin, 1, func(p0, p1 int) {
+		for p := p0; p < p1; p++ {
+			dst := padded[p*plane : (p+1)*plane]
+			clear(dst)
+			src := x[p*H*W : (p+1)*H*W]
+			for iy := range H {
+				py := iy + g.p[1]
+				if py < 0 || py >= hp {
+					continue
+				}
+				x0, x1 := max(0, -g.p[2]), min(W, wpad-g.p[2])
+				if x1 > x0 {
+					copy(dst[py*wpad+x0+g.p[2]:], src[iy*W+x0:iy*W+x1])
+				}
+			}
+		}
+	})
+	offs := make([]int, 0, g.cin*kh*kw)
+	for ic := range g.cin {
+		for ky := range kh {
+			for kx := range kw {
+				offs = append(offs, ic*plane+ky*wpad+kx)
+			}
+		}
+	}
+	taps := nchwc.NewTaps(offs)
+	out := nchwcDims{g.batch, g.cout, Ho, Wo}
+	groups := g.cout / nchwc.Block / ocb
+	groupW := taps.Len() * nchwc.Block * ocb
+	biases := make([]float32, g.cout)
+	copy(biases, bias)
+	tiles := (Wo + nchwc.MaxPixels(ocb) - 1) / nchwc.MaxPixels(ocb)
+	parallelFor(threads, g.batch*groups*Ho, 1, func(u0, u1 int) {
+		for u := u0; u < u1; u++ {
+			oy, gi, b := u%Ho, u/Ho%groups, u/Ho/groups
+			w := wp[gi*groupW : (gi+1)*groupW]
+			bb := biases[gi*ocb*nchwc.Block:]
+			img := padded[b*g.cin*plane:]
+			for t := range tiles {
+				ox0, ox1 := Wo*t/tiles, Wo*(t+1)/tiles
+				yo := out.at(b, gi*ocb, oy, ox0)
+				var r []float32
+				if res != nil {
+					r = res[yo:]
+				}
+				nchwc.RowPlanes(s, ocb, ox1-ox0, img[oy*s*wpad+ox0*s:], taps, w, bb, r, y[yo:], out.plane(), lo, hi)
+			}
+		}
+	})
 }

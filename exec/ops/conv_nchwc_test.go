@@ -64,14 +64,19 @@ func TestConvNCHWc(t *testing.T) {
 		{"1x1_s2", 1, 32, 9, 9, 128, 1, 2, 0},
 		{"3x3_7x7_4blocks", 2, 32, 7, 7, 128, 3, 1, 1},
 		{"2x2_s2", 1, 16, 8, 8, 16, 2, 2, 0},
+		// Inputs in planes (convNCHWcPlanes): an image's channels.
+		{"planes_7x7_s2_pad3", 2, 3, 19, 21, 64, 7, 2, 3},
+		{"planes_3x3_s2", 1, 3, 17, 15, 64, 3, 2, 0},
+		{"planes_3x3_s1", 1, 5, 9, 30, 32, 3, 1, 1},
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, tc := range cases {
 		for _, threads := range []int{1, 3} {
 			t.Run(fmt.Sprintf("%s/threads%d", tc.name, threads), func(t *testing.T) {
 				g := tc.shape()
-				if !nchwcOK(&g) {
-					t.Fatalf("nchwcOK rejects %+v", g)
+				planes := tc.cin%nchwc.Block != 0
+				if !planes && !nchwcOK(&g) || planes && !nchwcPlanesOK(&g) {
+					t.Fatalf("nchwcOK or nchwcPlanesOK rejects %+v", g)
 				}
 				x := convRand(r, tc.batch, tc.cin, tc.h, tc.w)
 				w := convRand(r, tc.cout, tc.cin, tc.k, tc.k)
@@ -81,16 +86,20 @@ func TestConvNCHWc(t *testing.T) {
 
 				in := nchwcDims{tc.batch, tc.cin, tc.h, tc.w}
 				out := nchwcDims{tc.batch, tc.cout, g.out[1], g.out[2]}
-				xb := make([]float32, in.len())
-				for i := range xb {
-					xb[i] = float32(math.NaN()) // the border must be written
-				}
-				nchwcFromPlanes(xb, x.F32, in, threads)
 				rb := make([]float32, out.len())
 				nchwcFromPlanes(rb, res.F32, out, threads)
 				yb := make([]float32, out.len())
 				ocb := nchwcBlocksPerTile(tc.cout, g.out[2])
-				convNCHWc(yb, xb, rb, nchwcWeights(w.F32, &g, ocb), bias.F32, &g, ocb, 0, float32(math.Inf(1)), threads)
+				if planes {
+					convNCHWcPlanes(yb, x.F32, rb, nchwcPlanesWeights(w.F32, &g, ocb), bias.F32, &g, ocb, 0, float32(math.Inf(1)), threads)
+				} else {
+					xb := make([]float32, in.len())
+					for i := range xb {
+						xb[i] = float32(math.NaN()) // the border must be written
+					}
+					nchwcFromPlanes(xb, x.F32, in, threads)
+					convNCHWc(yb, xb, rb, nchwcWeights(w.F32, &g, ocb), bias.F32, &g, ocb, 0, float32(math.Inf(1)), threads)
+				}
 				got := make([]float32, want.Len())
 				nchwcToPlanes(got, yb, out, threads)
 				scale := 0.0
@@ -135,6 +144,8 @@ func BenchmarkConvNCHWc(b *testing.B) {
 		{"squeeze_64_13", 1, 64, 13, 13, 256, 3, 1, 1},
 		{"densenet_128_56", 1, 128, 56, 56, 32, 3, 1, 1},
 		{"pointwise_256_14", 1, 256, 14, 14, 256, 1, 1, 0},
+		{"resnet18_stem", 1, 3, 224, 224, 64, 7, 2, 3},
+		{"squeezenet_stem", 1, 3, 224, 224, 64, 3, 2, 0},
 		{"densenet_pw_224_56", 1, 224, 56, 56, 128, 1, 1, 0},
 		{"densenet_pw_1024_14", 1, 1024, 14, 14, 512, 1, 1, 0},
 	}
@@ -166,11 +177,21 @@ func BenchmarkConvNCHWc(b *testing.B) {
 			report(b, start)
 		})
 		b.Run(tc.name+"/nchwc", func(b *testing.B) {
-			in := nchwcDims{tc.batch, tc.cin, tc.h, tc.w}
 			out := nchwcDims{tc.batch, tc.cout, g.out[1], g.out[2]}
-			xb, yb := make([]float32, in.len()), make([]float32, out.len())
-			nchwcFromPlanes(xb, x.F32, in, threads)
+			yb := make([]float32, out.len())
 			ocb := nchwcBlocksPerTile(tc.cout, g.out[2])
+			if tc.cin%nchwc.Block != 0 {
+				wp := nchwcPlanesWeights(w.F32, &g, ocb)
+				start := time.Now()
+				for b.Loop() {
+					convNCHWcPlanes(yb, x.F32, nil, wp, bias.F32, &g, ocb, 0, float32(math.Inf(1)), threads)
+				}
+				report(b, start)
+				return
+			}
+			in := nchwcDims{tc.batch, tc.cin, tc.h, tc.w}
+			xb := make([]float32, in.len())
+			nchwcFromPlanes(xb, x.F32, in, threads)
 			wp := nchwcWeights(w.F32, &g, ocb)
 			start := time.Now()
 			for b.Loop() {

@@ -13,6 +13,28 @@ type rowFunc func(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy
 // channel blocks (1, 2 or 4).
 func MaxPixels(ocb int) int { return min(28, 31-ocb) / ocb }
 
+// Taps are the offsets of a kernel's window taps in its input (see Row),
+// with their largest, so that each call checks its bounds at once.
+type Taps struct {
+	offs []int
+	max  int
+}
+
+// NewTaps returns offs as Taps; every offset must be at least 0.
+func NewTaps(offs []int) Taps {
+	m := 0
+	for _, o := range offs {
+		if o < 0 {
+			panic("nchwc: negative tap offset")
+		}
+		m = max(m, o)
+	}
+	return Taps{offs: offs, max: m}
+}
+
+// Len is the number of taps.
+func (t Taps) Len() int { return len(t.offs) }
+
 // Row computes pixels output pixels of one row for ocb blocks of sixteen
 // output channels (ocb 1, 2 or 4; pixels 1 to MaxPixels(ocb); stride 1
 // or 2):
@@ -22,27 +44,38 @@ func MaxPixels(ocb int) int { return min(28, 31-ocb) / ocb }
 //
 // for block o, pixel i and lane c: x holds the input blocked, offs the
 // offset of each window tap's input channel block and position relative
-// to the tile's first pixel, w the weights of each tap's sixteen input
+// to the tile's first pixel (taps, NewTaps), w the weights of each tap's sixteen input
 // channels (packed by PackWeights); res is nil or the residual, laid out
 // as y; lo and hi bound the result.
-func Row(stride, ocb, pixels int, x []float32, offs []int, w, bias, res, y []float32, ldy int, lo, hi float32) {
-	taps := len(offs)
+func Row(stride, ocb, pixels int, x []float32, taps Taps, w, bias, res, y []float32, ldy int, lo, hi float32) {
+	row(Block, stride, ocb, pixels, x, taps, w, bias, res, y, ldy, lo, hi)
+}
+
+// RowPlanes is Row for an input in planes (NCHW, padded by the caller):
+// each tap is one input channel at one window position, and pixels lie
+// one float apart,
+//
+//	y[o·ldy + i·16 + c] = clamp(bias[o·16+c] + res[o·ldy + i·16 + c] +
+//	    Σ_t w[t·16·ocb + o·16 + c] · x[offs[t] + i·stride])
+//
+// the first layer of a network, reading an image of three channels,
+// writing its output blocked.
+func RowPlanes(stride, ocb, pixels int, x []float32, taps Taps, w, bias, res, y []float32, ldy int, lo, hi float32) {
+	row(1, stride, ocb, pixels, x, taps, w, bias, res, y, ldy, lo, hi)
+}
+
+// row is Row (channels 16) and RowPlanes (channels 1).
+func row(channels, stride, ocb, pixels int, x []float32, tp Taps, w, bias, res, y []float32, ldy int, lo, hi float32) {
+	offs, taps, maxOff := tp.offs, len(tp.offs), tp.max
 	if stride < 1 || stride > 2 || pixels < 1 || pixels > MaxPixels(ocb) || taps == 0 {
 		panic(fmt.Sprintf("nchwc: no row kernel for stride %d, %d blocks, %d pixels, %d taps", stride, ocb, pixels, taps))
 	}
-	maxOff := 0
-	for _, o := range offs {
-		if o < 0 {
-			panic("nchwc: negative tap offset")
-		}
-		maxOff = max(maxOff, o)
-	}
 	outLen := (ocb-1)*ldy + pixels*Block
-	if len(x) < maxOff+(pixels-1)*stride*Block+Block || len(w) < taps*Block*Block*ocb ||
+	if len(x) < maxOff+(pixels-1)*stride*channels+channels || len(w) < taps*channels*Block*ocb ||
 		len(bias) < ocb*Block || len(y) < outLen || (res != nil && len(res) < outLen) {
 		panic("nchwc: row operand too short")
 	}
-	if k := rowKernel(stride, ocb, pixels); k != nil {
+	if k := rowKernel(channels, stride, ocb, pixels); k != nil {
 		var rp *float32
 		if res != nil {
 			rp = &res[0]
@@ -50,19 +83,19 @@ func Row(stride, ocb, pixels int, x []float32, offs []int, w, bias, res, y []flo
 		k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi)
 		return
 	}
-	rowGo(stride, ocb, pixels, x, offs, w, bias, res, y, ldy, lo, hi)
+	rowGo(channels, stride, ocb, pixels, x, offs, w, bias, res, y, ldy, lo, hi)
 }
 
-// rowGo is Row's reference loop.
-func rowGo(stride, ocb, pixels int, x []float32, offs []int, w, bias, res, y []float32, ldy int, lo, hi float32) {
+// rowGo is row's reference loop.
+func rowGo(channels, stride, ocb, pixels int, x []float32, offs []int, w, bias, res, y []float32, ldy int, lo, hi float32) {
 	var acc [Block]float32
 	for o := range ocb {
 		for i := range pixels {
 			copy(acc[:], bias[o*Block:(o+1)*Block])
 			for t, off := range offs {
-				xt := x[off+i*stride*Block:]
-				wt := w[t*Block*Block*ocb+o*Block:]
-				for k := range Block {
+				xt := x[off+i*stride*channels:]
+				wt := w[t*channels*Block*ocb+o*Block:]
+				for k := range channels {
 					v := xt[k]
 					wk := wt[k*Block*ocb : k*Block*ocb+Block]
 					for c := range Block {

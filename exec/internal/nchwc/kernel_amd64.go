@@ -7,12 +7,16 @@ import "golang.org/x/sys/cpu"
 // Fast reports whether Row runs vector code on this machine.
 func Fast() bool { return cpu.X86.HasAVX512F }
 
-func rowKernel(stride, ocb, pixels int) rowFunc {
+func rowKernel(channels, stride, ocb, pixels int) rowFunc {
 	if !Fast() {
 		return nil
 	}
+	kind := 0 // blocked
+	if channels == 1 {
+		kind = 1
+	}
 	bi := ocb / 2 // 1, 2, 4 → 0, 1, 2
-	return rowKernels[stride-1][bi][pixels-1]
+	return rowKernels[kind][stride-1][bi][pixels-1]
 }
 
 func pixelKernels() bool { return Fast() }

@@ -6,7 +6,7 @@ package nchwc
 // build.
 func Fast() bool { return false }
 
-func rowKernel(stride, ocb, pixels int) rowFunc { return nil }
+func rowKernel(channels, stride, ocb, pixels int) rowFunc { return nil }
 
 func pixelKernels() bool { return false }
 

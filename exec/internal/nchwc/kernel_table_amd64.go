@@ -4,18 +4,32 @@
 
 package nchwc
 
-// rowKernels holds the kernels by stride−1, index of the block count
-// (1, 2, 4) and pixels−1.
-var rowKernels = [2][3][]rowFunc{
+// rowKernels holds the kernels by input kind (blocked, planes),
+// stride−1, index of the block count (1, 2, 4) and pixels−1.
+var rowKernels = [2][2][3][]rowFunc{
 	{
-		{rowS1O1P1, rowS1O1P2, rowS1O1P3, rowS1O1P4, rowS1O1P5, rowS1O1P6, rowS1O1P7, rowS1O1P8, rowS1O1P9, rowS1O1P10, rowS1O1P11, rowS1O1P12, rowS1O1P13, rowS1O1P14, rowS1O1P15, rowS1O1P16, rowS1O1P17, rowS1O1P18, rowS1O1P19, rowS1O1P20, rowS1O1P21, rowS1O1P22, rowS1O1P23, rowS1O1P24, rowS1O1P25, rowS1O1P26, rowS1O1P27, rowS1O1P28},
-		{rowS1O2P1, rowS1O2P2, rowS1O2P3, rowS1O2P4, rowS1O2P5, rowS1O2P6, rowS1O2P7, rowS1O2P8, rowS1O2P9, rowS1O2P10, rowS1O2P11, rowS1O2P12, rowS1O2P13, rowS1O2P14},
-		{rowS1O4P1, rowS1O4P2, rowS1O4P3, rowS1O4P4, rowS1O4P5, rowS1O4P6},
+		{
+			{rowS1O1P1, rowS1O1P2, rowS1O1P3, rowS1O1P4, rowS1O1P5, rowS1O1P6, rowS1O1P7, rowS1O1P8, rowS1O1P9, rowS1O1P10, rowS1O1P11, rowS1O1P12, rowS1O1P13, rowS1O1P14, rowS1O1P15, rowS1O1P16, rowS1O1P17, rowS1O1P18, rowS1O1P19, rowS1O1P20, rowS1O1P21, rowS1O1P22, rowS1O1P23, rowS1O1P24, rowS1O1P25, rowS1O1P26, rowS1O1P27, rowS1O1P28},
+			{rowS1O2P1, rowS1O2P2, rowS1O2P3, rowS1O2P4, rowS1O2P5, rowS1O2P6, rowS1O2P7, rowS1O2P8, rowS1O2P9, rowS1O2P10, rowS1O2P11, rowS1O2P12, rowS1O2P13, rowS1O2P14},
+			{rowS1O4P1, rowS1O4P2, rowS1O4P3, rowS1O4P4, rowS1O4P5, rowS1O4P6},
+		},
+		{
+			{rowS2O1P1, rowS2O1P2, rowS2O1P3, rowS2O1P4, rowS2O1P5, rowS2O1P6, rowS2O1P7, rowS2O1P8, rowS2O1P9, rowS2O1P10, rowS2O1P11, rowS2O1P12, rowS2O1P13, rowS2O1P14, rowS2O1P15, rowS2O1P16, rowS2O1P17, rowS2O1P18, rowS2O1P19, rowS2O1P20, rowS2O1P21, rowS2O1P22, rowS2O1P23, rowS2O1P24, rowS2O1P25, rowS2O1P26, rowS2O1P27, rowS2O1P28},
+			{rowS2O2P1, rowS2O2P2, rowS2O2P3, rowS2O2P4, rowS2O2P5, rowS2O2P6, rowS2O2P7, rowS2O2P8, rowS2O2P9, rowS2O2P10, rowS2O2P11, rowS2O2P12, rowS2O2P13, rowS2O2P14},
+			{rowS2O4P1, rowS2O4P2, rowS2O4P3, rowS2O4P4, rowS2O4P5, rowS2O4P6},
+		},
 	},
 	{
-		{rowS2O1P1, rowS2O1P2, rowS2O1P3, rowS2O1P4, rowS2O1P5, rowS2O1P6, rowS2O1P7, rowS2O1P8, rowS2O1P9, rowS2O1P10, rowS2O1P11, rowS2O1P12, rowS2O1P13, rowS2O1P14, rowS2O1P15, rowS2O1P16, rowS2O1P17, rowS2O1P18, rowS2O1P19, rowS2O1P20, rowS2O1P21, rowS2O1P22, rowS2O1P23, rowS2O1P24, rowS2O1P25, rowS2O1P26, rowS2O1P27, rowS2O1P28},
-		{rowS2O2P1, rowS2O2P2, rowS2O2P3, rowS2O2P4, rowS2O2P5, rowS2O2P6, rowS2O2P7, rowS2O2P8, rowS2O2P9, rowS2O2P10, rowS2O2P11, rowS2O2P12, rowS2O2P13, rowS2O2P14},
-		{rowS2O4P1, rowS2O4P2, rowS2O4P3, rowS2O4P4, rowS2O4P5, rowS2O4P6},
+		{
+			{rowPlanesS1O1P1, rowPlanesS1O1P2, rowPlanesS1O1P3, rowPlanesS1O1P4, rowPlanesS1O1P5, rowPlanesS1O1P6, rowPlanesS1O1P7, rowPlanesS1O1P8, rowPlanesS1O1P9, rowPlanesS1O1P10, rowPlanesS1O1P11, rowPlanesS1O1P12, rowPlanesS1O1P13, rowPlanesS1O1P14, rowPlanesS1O1P15, rowPlanesS1O1P16, rowPlanesS1O1P17, rowPlanesS1O1P18, rowPlanesS1O1P19, rowPlanesS1O1P20, rowPlanesS1O1P21, rowPlanesS1O1P22, rowPlanesS1O1P23, rowPlanesS1O1P24, rowPlanesS1O1P25, rowPlanesS1O1P26, rowPlanesS1O1P27, rowPlanesS1O1P28},
+			{rowPlanesS1O2P1, rowPlanesS1O2P2, rowPlanesS1O2P3, rowPlanesS1O2P4, rowPlanesS1O2P5, rowPlanesS1O2P6, rowPlanesS1O2P7, rowPlanesS1O2P8, rowPlanesS1O2P9, rowPlanesS1O2P10, rowPlanesS1O2P11, rowPlanesS1O2P12, rowPlanesS1O2P13, rowPlanesS1O2P14},
+			{rowPlanesS1O4P1, rowPlanesS1O4P2, rowPlanesS1O4P3, rowPlanesS1O4P4, rowPlanesS1O4P5, rowPlanesS1O4P6},
+		},
+		{
+			{rowPlanesS2O1P1, rowPlanesS2O1P2, rowPlanesS2O1P3, rowPlanesS2O1P4, rowPlanesS2O1P5, rowPlanesS2O1P6, rowPlanesS2O1P7, rowPlanesS2O1P8, rowPlanesS2O1P9, rowPlanesS2O1P10, rowPlanesS2O1P11, rowPlanesS2O1P12, rowPlanesS2O1P13, rowPlanesS2O1P14, rowPlanesS2O1P15, rowPlanesS2O1P16, rowPlanesS2O1P17, rowPlanesS2O1P18, rowPlanesS2O1P19, rowPlanesS2O1P20, rowPlanesS2O1P21, rowPlanesS2O1P22, rowPlanesS2O1P23, rowPlanesS2O1P24, rowPlanesS2O1P25, rowPlanesS2O1P26, rowPlanesS2O1P27, rowPlanesS2O1P28},
+			{rowPlanesS2O2P1, rowPlanesS2O2P2, rowPlanesS2O2P3, rowPlanesS2O2P4, rowPlanesS2O2P5, rowPlanesS2O2P6, rowPlanesS2O2P7, rowPlanesS2O2P8, rowPlanesS2O2P9, rowPlanesS2O2P10, rowPlanesS2O2P11, rowPlanesS2O2P12, rowPlanesS2O2P13, rowPlanesS2O2P14},
+			{rowPlanesS2O4P1, rowPlanesS2O4P2, rowPlanesS2O4P3, rowPlanesS2O4P4, rowPlanesS2O4P5, rowPlanesS2O4P6},
+		},
 	},
 }
 
@@ -306,3 +320,291 @@ func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy in
 
 //go:noescape
 func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// TestRow checks every row kernel against rowGo, and rowGo against a
-// plain sum written from Row's formula, on random operands: each stride,
-// block count and pixel count, with and without a residual, clamped and
-// not. The kernels sum in another order than the loops (fused
+// TestRow checks every row kernel (Row's and RowPlanes') against rowGo,
+// and rowGo against a plain sum written from their formula, on random
+// operands: each stride, block count and pixel count, with and without a
+// residual, clamped and not. The kernels sum in another order than the loops (fused
 // multiply-adds), so results agree to float32 rounding over the depth.
 func TestRow(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -20,57 +20,63 @@ func TestRow(t *testing.T) {
 		}
 		return s
 	}
-	for stride := 1; stride <= 2; stride++ {
-		for _, ocb := range []int{1, 2, 4} {
-			for pixels := 1; pixels <= MaxPixels(ocb); pixels++ {
-				taps := 1 + r.IntN(5)
-				offs := make([]int, taps)
-				for i := range offs {
-					offs[i] = r.IntN(40) * Block // any order, repeats allowed
-				}
-				x := fill(40*Block + pixels*stride*Block)
-				w := fill(taps * Block * Block * ocb)
-				bias := fill(ocb * Block)
-				ldy := pixels*Block + 3
-				for _, withRes := range []bool{false, true} {
-					var res []float32
-					if withRes {
-						res = fill((ocb-1)*ldy + pixels*Block)
+	for _, channels := range []int{Block, 1} {
+		for stride := 1; stride <= 2; stride++ {
+			for _, ocb := range []int{1, 2, 4} {
+				for pixels := 1; pixels <= MaxPixels(ocb); pixels++ {
+					taps := 1 + r.IntN(5)
+					offs := make([]int, taps)
+					for i := range offs {
+						offs[i] = r.IntN(40) * channels // any order, repeats allowed
 					}
-					lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
-					if withRes {
-						lo, hi = 0, 0.5
-					}
-					got := fill((ocb-1)*ldy + pixels*Block)
-					want := append([]float32(nil), got...)
-					Row(stride, ocb, pixels, x, offs, w, bias, res, got, ldy, lo, hi)
-					rowGo(stride, ocb, pixels, x, offs, w, bias, res, want, ldy, lo, hi)
-					for o := range ocb {
-						for i := range pixels {
-							for c := range Block {
-								sum := float64(bias[o*Block+c])
-								if res != nil {
-									sum += float64(res[o*ldy+i*Block+c])
-								}
-								for tp, off := range offs {
-									for k := range Block {
-										sum += float64(w[(tp*Block+k)*Block*ocb+o*Block+c]) * float64(x[off+i*stride*Block+k])
+					x := fill(40*channels + pixels*stride*channels)
+					w := fill(taps * channels * Block * ocb)
+					bias := fill(ocb * Block)
+					ldy := pixels*Block + 3
+					for _, withRes := range []bool{false, true} {
+						var res []float32
+						if withRes {
+							res = fill((ocb-1)*ldy + pixels*Block)
+						}
+						lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+						if withRes {
+							lo, hi = 0, 0.5
+						}
+						got := fill((ocb-1)*ldy + pixels*Block)
+						want := append([]float32(nil), got...)
+						if channels == Block {
+							Row(stride, ocb, pixels, x, NewTaps(offs), w, bias, res, got, ldy, lo, hi)
+						} else {
+							RowPlanes(stride, ocb, pixels, x, NewTaps(offs), w, bias, res, got, ldy, lo, hi)
+						}
+						rowGo(channels, stride, ocb, pixels, x, offs, w, bias, res, want, ldy, lo, hi)
+						for o := range ocb {
+							for i := range pixels {
+								for c := range Block {
+									sum := float64(bias[o*Block+c])
+									if res != nil {
+										sum += float64(res[o*ldy+i*Block+c])
+									}
+									for tp, off := range offs {
+										for k := range channels {
+											sum += float64(w[(tp*channels+k)*Block*ocb+o*Block+c]) * float64(x[off+i*stride*channels+k])
+										}
+									}
+									sum = math.Min(math.Max(sum, float64(lo)), float64(hi))
+									j := o*ldy + i*Block + c
+									tol := 1e-5 * float64(taps*channels)
+									if math.Abs(float64(got[j])-sum) > tol || math.Abs(float64(want[j])-sum) > tol {
+										t.Fatalf("%d channels a tap, stride %d, %d blocks, %d pixels, residual %v: y[%d] = %v (loop %v), want %v",
+											channels, stride, ocb, pixels, withRes, j, got[j], want[j], sum)
 									}
 								}
-								sum = math.Min(math.Max(sum, float64(lo)), float64(hi))
-								j := o*ldy + i*Block + c
-								tol := 1e-5 * float64(taps*Block)
-								if math.Abs(float64(got[j])-sum) > tol || math.Abs(float64(want[j])-sum) > tol {
-									t.Fatalf("stride %d, %d blocks, %d pixels, residual %v: y[%d] = %v (loop %v), want %v",
-										stride, ocb, pixels, withRes, j, got[j], want[j], sum)
-								}
 							}
-						}
-						// Between blocks (ldy > pixels·16) nothing is written.
-						if o+1 < ocb {
-							for j := o*ldy + pixels*Block; j < (o+1)*ldy; j++ {
-								if got[j] != want[j] {
-									t.Fatalf("stride %d, %d blocks, %d pixels: wrote y[%d] outside the tile", stride, ocb, pixels, j)
+							// Between blocks (ldy > pixels·16) nothing is written.
+							if o+1 < ocb {
+								for j := o*ldy + pixels*Block; j < (o+1)*ldy; j++ {
+									if got[j] != want[j] {
+										t.Fatalf("stride %d, %d blocks, %d pixels: wrote y[%d] outside the tile", stride, ocb, pixels, j)
+									}
 								}
 							}
 						}
