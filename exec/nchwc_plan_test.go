@@ -91,6 +91,36 @@ func nchwcFireModel(x []int) (*onnx.Model, *tensor.Dense) {
 	return onnx.NewModel(g, 17), chainFill(tensor.New(tensor.Float32, x...), 1)
 }
 
+// nchwcInvertedModel is a MobileNetV2 block: x (16 channels) → Relu →
+// a 1×1 Conv+Relu to 64 → a depthwise 3×3 Conv+Relu → a 1×1 Conv to 16
+// → Add the Relu's output → Neg. planDepthwise pairs the first two Convs; planNCHWc plans all
+// three blocked.
+func nchwcInvertedModel(x []int) (*onnx.Model, *tensor.Dense) {
+	g := onnx.NewGraph("g")
+	in, _ := g.AddInput("x", onnx.ShapeOf(tensor.Float32, x...))
+	conv := func(name string, v *onnx.Value, cin, cout, k, group int, relu bool) *onnx.Value {
+		w := chainFill(tensor.New(tensor.Float32, cout, cin/group, k, k), 0.5/float64(k))
+		b := chainFill(tensor.New(tensor.Float32, cout), 0.2)
+		p := int64((k - 1) / 2)
+		y := g.AddNode("Conv", "", name, []*onnx.Value{v, g.AddConst("w_"+name, w), g.AddConst("b_"+name, b)},
+			[]string{"y_" + name}, onnx.IntsAttr("pads", p, p, p, p), onnx.IntAttr("group", int64(group))).Outputs[0]
+		if relu {
+			y = g.AddNode("Relu", "", "relu_"+name, []*onnx.Value{y}, []string{"r_" + name}).Outputs[0]
+		}
+		return y
+	}
+	// The block's input is computed (a Relu of x): an Add of a graph
+	// input is never fused.
+	r := g.AddNode("Relu", "", "relu_x", []*onnx.Value{in}, []string{"rx"}).Outputs[0]
+	h := conv("expand", r, x[1], 64, 1, 1, true)
+	h = conv("dw", h, 64, 64, 3, 64, true)
+	h = conv("project", h, 64, x[1], 1, 1, false)
+	h = g.AddNode("Add", "", "add", []*onnx.Value{h, r}, []string{"s"}).Outputs[0]
+	out := g.AddNode("Neg", "", "neg", []*onnx.Value{h}, []string{"out"}).Outputs[0]
+	g.Outputs = append(g.Outputs, out)
+	return onnx.NewModel(g, 17), chainFill(tensor.New(tensor.Float32, x...), 1)
+}
+
 // TestNCHWcChain checks the blocked path inside a program (planNCHWc):
 // every Conv, Concat and pool runs blocked, the result matches the
 // program on the NCHW paths and ONNX Runtime within 1e-5 of the largest
@@ -107,14 +137,19 @@ func TestNCHWcChain(t *testing.T) {
 		x             []int
 		planned, kept int
 		hidden        string
+		paired        bool // the expansion bands: the pair runs paired
 	}{
 		// 8 Convs, all blocked; all but the last keep their output so.
-		{nchwcModel, []int{1, 16, 15, 17}, 8, 7, "h_block1"},
-		{nchwcModel, []int{3, 16, 8, 8}, 8, 7, "h_block1"},
+		{nchwcModel, []int{1, 16, 15, 17}, 8, 7, "h_block1", false},
+		{nchwcModel, []int{3, 16, 8, 8}, 8, 7, "h_block1", false},
 		// The first Conv reads an image's three channels in planes.
-		{nchwcModel, []int{2, 3, 15, 17}, 8, 7, "h_block1"},
+		{nchwcModel, []int{2, 3, 15, 17}, 8, 7, "h_block1", false},
 		// 6 Convs, 2 pools, 2 Concats: all but cat2 keep theirs.
-		{nchwcFireModel, []int{2, 16, 17, 17}, 10, 9, "bnr"},
+		{nchwcFireModel, []int{2, 16, 17, 17}, 10, 9, "bnr", false},
+		// The pair runs blocked on a small map, paired in bands on a
+		// large batch (8 × 64 channels × 64 × 64: 8 MB expanded).
+		{nchwcInvertedModel, []int{1, 16, 20, 20}, 3, 2, "r_dw", false},
+		{nchwcInvertedModel, []int{8, 16, 64, 64}, 3, 2, "r_dw", true},
 	}
 	for _, tc := range cases {
 		x := tc.x
@@ -156,7 +191,10 @@ func TestNCHWcChain(t *testing.T) {
 			}
 			chainCloseTo(t, got["out"], want["out"])
 			for _, s := range prof.Nodes() {
-				if !strings.HasSuffix(s.Op, nchwcMark) && s.Op != "Neg" {
+				switch {
+				case strings.HasSuffix(s.Op, nchwcMark), s.Op == "Neg", s.Op == "Relu" && s.Node == "relu_x":
+				case tc.paired && s.Op == "Conv"+depthwiseMark:
+				default:
 					t.Errorf("x %v: %s (%s) ran on the NCHW paths", x, s.Node, s.Op)
 				}
 			}

@@ -925,14 +925,24 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 				outputs = s.fuse.out
 				nodesRun += st.skipFused(s)
 			}
-			if qf == nil && s.nchwc {
+			paired := qf == nil && st.pairedThisRun(s, ctx.Clamp != nil)
+			if paired && blockedIn != 0 {
+				// The pairing reads NCHW: convert what came blocked.
+				for j, id := range ins {
+					if j < 64 && blockedIn&(1<<j) != 0 {
+						in[j] = st.get(id)
+					}
+				}
+				blockedIn = 0
+			}
+			if qf == nil && s.nchwc && !paired {
 				// The output stays blocked where the step writes what
 				// was planned: its fused activation's output.
 				st.nchwc.In = blockedIn
 				st.nchwc.Out = s.nchwcOut && (s.fuse == nil || ctx.Clamp != nil)
 				ctx.NCHWc = &st.nchwc
 			}
-			if qf == nil && s.dw != nil && st.chainable(s, ctx.Clamp != nil) {
+			if paired {
 				var ran int
 				ctx.Depthwise, outputs, ran = st.depthwiseStage(s.dw)
 				nodesRun += ran

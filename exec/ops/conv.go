@@ -538,6 +538,7 @@ const (
 	convPackChain
 	convPackNCHWc
 	convPackNCHWcPlanes
+	convPackNCHWcDW
 )
 
 // convPackCache holds weights packed for the GEMM, so that constant

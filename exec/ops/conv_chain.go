@@ -88,6 +88,18 @@ func convChainRun(c *RunCtx) ([]*tensor.Dense, error) {
 	return out, err
 }
 
+// DepthwiseChainBands reports whether a pointwise Conv of weight w over
+// an input of shape x (NCHW) expands to enough data that its pairing with
+// the depthwise Conv after it runs in bands (see convChainPlan); the
+// executor prefers the blocked layout for the pair otherwise.
+func DepthwiseChainBands(x []int, w *tensor.Dense) bool {
+	if len(x) != 4 || w == nil || w.Rank() != 4 {
+		return false
+	}
+	img := int64(w.Shape[0]) * int64(x[2]) * int64(x[3]) * 4
+	return img >= int64(convChainMinBytes) && img*int64(x[0]) >= int64(convChainMinBatchBytes)
+}
+
 // convChainPlan reports whether the pair runs in bands, and its
 // geometry: float32 data, a pointwise first layer (1×1 window, strides
 // and dilations 1, no padding, one group, dense weights), a depthwise

@@ -230,8 +230,8 @@ type NCHWcStage struct {
 func (st *NCHWcStage) blocked(i int) bool { return i < 64 && st.In&(1<<i) != 0 }
 
 // NCHWcEligible reports whether Conv node n, whose weight w is a
-// constant, may run on the blocked path: 2-D, one group, input and output
-// channels in whole blocks, equal strides of 1 or 2, no dilation, and
+// constant, may run on the blocked path: 2-D, one group or one a channel
+// (depthwise), input and output channels in whole blocks, equal strides of 1 or 2, no dilation, and
 // explicit padding of at most one pixel (or auto_pad); or, where the
 // input channels are not whole blocks, any padding (planes: the input
 // is then read in NCHW, the output written blocked, see
@@ -244,13 +244,18 @@ func NCHWcEligible(n *onnx.Node, w *tensor.Dense) (ok, planes bool) {
 	if err != nil {
 		return false, false
 	}
-	if a := n.Attr("group"); a != nil && a.I != 1 {
+	group := 1
+	if a := n.Attr("group"); a != nil {
+		group = int(a.I)
+	}
+	depthwise := group > 1 && w.Shape[1] == 1 && group == w.Shape[0]
+	if group != 1 && !depthwise {
 		return false, false
 	}
 	if w.Shape[0]%nchwc.Block != 0 || win.strides[0] != win.strides[1] || win.strides[0] > 2 || win.dils[0] != 1 || win.dils[1] != 1 {
 		return false, false
 	}
-	if w.Shape[1]%nchwc.Block != 0 {
+	if !depthwise && w.Shape[1]%nchwc.Block != 0 {
 		return true, true
 	}
 	for i := range 2 {
@@ -306,7 +311,8 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	g, ok := nchwcGeometry(c, xShape)
 	planes := ok && !st.blocked(0) && st.Out && g.cin%nchwc.Block != 0 && nchwcPlanesOK(&g)
-	if !planes && !(ok && nchwcOK(&g)) {
+	depthwise := ok && g.group > 1 && nchwcDWOK(&g) && c.Residual == nil
+	if !planes && !depthwise && !(ok && g.group == 1 && nchwcOK(&g)) {
 		if st.blocked(0) {
 			plain.In = slices.Clone(c.In)
 			plain.In[0] = NCHWcToPlanes(x, c.Threads)
@@ -341,6 +347,9 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 	ocb := nchwcBlocksPerTile(g.cout, g.out[2])
 	pack := func() []float32 { return nchwcWeights(w.F32, &g, ocb) }
 	kind := convPackNCHWc
+	if depthwise {
+		pack, kind, ocb = func() []float32 { return nchwcDWWeights(w.F32, &g) }, convPackNCHWcDW, 1
+	}
 	if planes {
 		pack = func() []float32 { return nchwcPlanesWeights(w.F32, &g, ocb) }
 		kind = convPackNCHWcPlanes
@@ -355,6 +364,11 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 	}
 	lo, hi := c.clampBounds()
 	st.Ran = true
+	if depthwise {
+		y := newNCHWc(outD)
+		convDWNCHWc(y.F32, xb, wp, bias, &g, lo, hi, c.Threads)
+		return nchwcResult(c, y, outD), nil
+	}
 	if planes {
 		y := newNCHWc(outD)
 		convNCHWcPlanes(y.F32, x.F32, rb, wp, bias, &g, ocb, lo, hi, c.Threads)
@@ -385,17 +399,19 @@ func nchwcGeometry(c *RunCtx, xShape []int) (g convShape, ok bool) {
 		c.Sparse != nil || c.Depthwise != nil || (c.Clamp != nil && c.Clamp.Func != nil) {
 		return g, false
 	}
-	if a := c.Node.Attr("group"); a != nil && a.I != 1 {
-		return g, false
+	group := 1
+	if a := c.Node.Attr("group"); a != nil {
+		group = int(a.I)
 	}
-	if xShape[1] != w.Shape[1] {
+	// One group, or one a channel (depthwise: convDWNCHWc).
+	if group != 1 && (w.Shape[1] != 1 || group != xShape[1] || group != w.Shape[0]) || group == 1 && xShape[1] != w.Shape[1] {
 		return g, false
 	}
 	win, err := convReadWindow(c.Node, 2, w.Shape[2:])
 	if err != nil {
 		return g, false
 	}
-	g = convShape{batch: xShape[0], cin: xShape[1], cout: w.Shape[0], group: 1}
+	g = convShape{batch: xShape[0], cin: xShape[1], cout: w.Shape[0], group: group}
 	g.in[0], g.out[0], g.k[0], g.s[0], g.d[0] = 1, 1, 1, 1, 1
 	for i := range 2 {
 		out, pb := win.outDim(i, xShape[2+i], false)
@@ -507,6 +523,62 @@ func convNCHWcPlanes(y, x, res, wp, bias []float32, g *convShape, ocb int, lo, h
 					r = res[yo:]
 				}
 				nchwc.RowPlanes(s, ocb, ox1-ox0, img[oy*s*wpad+ox0*s:], taps, w, bb, r, y[yo:], out.plane(), lo, hi)
+			}
+		}
+	})
+}
+
+// nchwcDWOK reports whether convDWNCHWc computes convolution g: depthwise
+// (one channel a group) over whole blocks, otherwise as nchwcOK.
+func nchwcDWOK(g *convShape) bool {
+	dense := *g
+	dense.group = 1
+	return g.group == g.cin && g.cout == g.cin && nchwcOK(&dense)
+}
+
+// nchwcDWWeights packs a depthwise W (C × 1 × kh × kw) for
+// nchwc.Depthwise: block b holds, for each tap in turn, its sixteen
+// channels' weights.
+func nchwcDWWeights(w []float32, g *convShape) []float32 {
+	ks := g.k[1] * g.k[2]
+	packed := gemm.AlignedFloats(g.cout * ks)
+	for ch := range g.cout {
+		b, c := ch/nchwc.Block, ch%nchwc.Block
+		for t := range ks {
+			packed[(b*ks+t)*nchwc.Block+c] = w[ch*ks+t]
+		}
+	}
+	return packed
+}
+
+// convDWNCHWc computes the depthwise convolution g (nchwcDWOK) from the
+// blocked x into the blocked y (borders cleared by the caller), a row of
+// one block a unit: each tap is one multiply-add of whole pixels, no
+// interleaving or padding copy.
+func convDWNCHWc(y, x, wp, bias []float32, g *convShape, lo, hi float32, threads int) {
+	in := nchwcDims{g.batch, g.cin, g.in[1], g.in[2]}
+	out := nchwcDims{g.batch, g.cout, g.out[1], g.out[2]}
+	Ho, Wo, s := g.out[1], g.out[2], g.s[2]
+	kh, kw := g.k[1], g.k[2]
+	offs := make([]int, 0, kh*kw)
+	for ky := range kh {
+		for kx := range kw {
+			offs = append(offs, ky*in.rowLen()+kx*nchwc.Block)
+		}
+	}
+	taps := nchwc.NewTaps(offs)
+	blocks := g.cin / nchwc.Block
+	biases := make([]float32, g.cout)
+	copy(biases, bias)
+	tiles := (Wo + nchwc.DepthwiseMaxPixels - 1) / nchwc.DepthwiseMaxPixels
+	parallelFor(threads, g.batch*blocks*Ho, 1, func(u0, u1 int) {
+		for u := u0; u < u1; u++ {
+			oy, cb, b := u%Ho, u/Ho%blocks, u/Ho/blocks
+			w := wp[cb*len(offs)*nchwc.Block:]
+			bb := biases[cb*nchwc.Block:]
+			for t := range tiles {
+				ox0, ox1 := Wo*t/tiles, Wo*(t+1)/tiles
+				nchwc.Depthwise(s, ox1-ox0, x[in.at(b, cb, oy*s-g.p[1], ox0*s-g.p[2]):], taps, w, bb, y[out.at(b, cb, oy, ox0):], lo, hi)
 			}
 		}
 	})

@@ -299,3 +299,68 @@ func TestNCHWcOps(t *testing.T) {
 		}
 	}
 }
+
+// TestConvNCHWcDepthwise runs depthwise Convs through convRun with the
+// blocked stage (input blocked or in NCHW, output asked blocked or not)
+// against convRun on NCHW: 3×3 at strides 1 and 2 with padding, 1×1, 2×2
+// unpadded, ReLU6, odd maps, rows wider than one kernel call; a 5×5
+// window padded by 2 (beyond the border) falls back. Tolerance 1e-5 of
+// the largest output (the sums differ only in order).
+func TestConvNCHWcDepthwise(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	cases := []struct {
+		x         []int
+		k, s, pad int
+		fallback  bool
+	}{
+		{[]int{2, 32, 9, 11}, 3, 1, 1, false},
+		{[]int{1, 48, 13, 61}, 3, 2, 1, false},
+		{[]int{1, 16, 7, 7}, 1, 1, 0, false},
+		{[]int{1, 16, 8, 8}, 2, 2, 0, false},
+		{[]int{1, 32, 9, 9}, 5, 1, 2, true},
+	}
+	for _, tc := range cases {
+		ch := tc.x[1]
+		x := convRand(r, tc.x...)
+		w := convRand(r, ch, 1, tc.k, tc.k)
+		bias := convRand(r, ch)
+		in := []*tensor.Dense{x, w, bias}
+		attrs := []*onnx.Attr{convAttrIs("strides", tc.s, tc.s), convAttrIs("pads", tc.pad, tc.pad, tc.pad, tc.pad), convAttrI("group", ch)}
+		n := convNode("Conv", in, 1, attrs)
+		convMarkConst(n, in, 1, 2)
+		clamp := &Clamp{Lo: 0, Hi: 6}
+		want, err := convRun(&RunCtx{Node: n, Opset: 17, In: in, Threads: 2, Clamp: clamp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, blockedIn := range []bool{false, true} {
+			for _, out := range []bool{false, true} {
+				st := &NCHWcStage{Out: out}
+				xin := x
+				if blockedIn {
+					xin, st.In = nchwcToBlocked(x), 1
+				}
+				got, err := convRun(&RunCtx{Node: n, Opset: 17, In: []*tensor.Dense{xin, w, bias}, Threads: 3, Clamp: clamp, NCHWc: st})
+				if err != nil {
+					t.Fatal(err)
+				}
+				y := got[0]
+				if st.Blocked {
+					y = NCHWcToPlanes(y, 2)
+				}
+				if st.Ran == tc.fallback || (st.Ran && st.Blocked != out) {
+					t.Fatalf("x %v k %d: ran blocked %v, output blocked %v (asked %v)", tc.x, tc.k, st.Ran, st.Blocked, out)
+				}
+				scale := 0.0
+				for _, v := range want[0].F32 {
+					scale = math.Max(scale, math.Abs(float64(v)))
+				}
+				for i, v := range want[0].F32 {
+					if d := math.Abs(float64(y.F32[i] - v)); d > 1e-5*scale {
+						t.Fatalf("x %v k %d s %d, input blocked %v: y[%d] = %v, want %v", tc.x, tc.k, tc.s, blockedIn, i, y.F32[i], v)
+					}
+				}
+			}
+		}
+	}
+}

@@ -58,11 +58,48 @@ func main() {
 		fmt.Fprintf(&tab, "\t},\n")
 	}
 	fmt.Fprintf(&tab, "}\n")
+	fmt.Fprintf(&tab, "\n// dwKernels holds the depthwise kernels by stride−1 and pixels−1.\nvar dwKernels = [2][]dwFunc{\n")
+	for _, s := range strides {
+		fmt.Fprintf(&tab, "\t{")
+		for p := 1; p <= dwMaxPixels; p++ {
+			n := fmt.Sprintf("dwS%dP%d", s, p)
+			writeDepthwise(&asm, n, s, p)
+			fmt.Fprintf(&tab, "%s, ", n)
+			fmt.Fprintf(&decls, "\n//go:noescape\nfunc %s(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)\n", n)
+		}
+		fmt.Fprintf(&tab, "},\n")
+	}
+	fmt.Fprintf(&tab, "}\n")
 	tab.Write(decls.Bytes())
 	must(os.WriteFile("kernel_amd64.s", asm.Bytes(), 0o644))
 	src, err := format.Source(tab.Bytes())
 	must(err)
 	must(os.WriteFile("kernel_table_amd64.go", src, 0o644))
+}
+
+// dwMaxPixels is the most pixels a depthwise kernel computes a call.
+const dwMaxPixels = 28
+
+// writeDepthwise writes one depthwise kernel: pixel i's sixteen channels
+// accumulate in Z(i); Z31 holds the tap's weights. Each tap's input is a
+// multiply-add operand straight from memory.
+func writeDepthwise(b *bytes.Buffer, n string, s, p int) {
+	fmt.Fprintf(b, "\n// func %s(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)\n", n)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-56\n", n)
+	fmt.Fprintf(b, "\tMOVQ x+0(FP), SI\n\tMOVQ w+8(FP), DX\n\tMOVQ offs+16(FP), R8\n\tMOVQ taps+24(FP), CX\n\tMOVQ bias+32(FP), R11\n")
+	for i := range p {
+		fmt.Fprintf(b, "\tVMOVUPS (R11), Z%d\n", i)
+	}
+	fmt.Fprintf(b, "dwtap:\n\tMOVQ (R8), R9\n\tLEAQ (SI)(R9*4), AX\n\tVMOVUPS (DX), Z31\n")
+	for i := range p {
+		fmt.Fprintf(b, "\tVFMADD231PS %d(AX), Z31, Z%d\n", i*s*64, i)
+	}
+	fmt.Fprintf(b, "\tADDQ $64, DX\n\tADDQ $8, R8\n\tDECQ CX\n\tJNZ dwtap\n")
+	fmt.Fprintf(b, "\tMOVQ y+40(FP), DI\n\tVBROADCASTSS lo+48(FP), Z30\n\tVBROADCASTSS hi+52(FP), Z31\n")
+	for i := range p {
+		fmt.Fprintf(b, "\tVMAXPS Z30, Z%d, Z%d\n\tVMINPS Z31, Z%d, Z%d\n\tVMOVUPS Z%d, %d(DI)\n", i, i, i, i, i, i*64)
+	}
+	fmt.Fprintf(b, "\tVZEROUPPER\n\tRET\n")
 }
 
 func must(err error) {

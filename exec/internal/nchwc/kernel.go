@@ -114,3 +114,44 @@ func rowGo(channels, stride, ocb, pixels int, x []float32, offs []int, w, bias, 
 		}
 	}
 }
+
+// dwFunc is a depthwise kernel (see Depthwise).
+type dwFunc func(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+// DepthwiseMaxPixels is the most pixels one Depthwise call computes.
+const DepthwiseMaxPixels = 28
+
+// Depthwise computes pixels output pixels of one row of a depthwise
+// convolution over one block of sixteen channels (stride 1 or 2):
+//
+//	y[i·16 + c] = clamp(bias[c] + Σ_t w[t·16 + c] · x[offs[t] + i·stride·16 + c])
+//
+// x holding the block's input blocked, taps the offsets of the window's
+// taps relative to the tile's first pixel, w each tap's sixteen weights.
+func Depthwise(stride, pixels int, x []float32, tp Taps, w, bias, y []float32, lo, hi float32) {
+	taps := len(tp.offs)
+	if stride < 1 || stride > 2 || pixels < 1 || pixels > DepthwiseMaxPixels || taps == 0 {
+		panic(fmt.Sprintf("nchwc: no depthwise kernel for stride %d, %d pixels, %d taps", stride, pixels, taps))
+	}
+	if len(x) < tp.max+(pixels-1)*stride*Block+Block || len(w) < taps*Block || len(bias) < Block || len(y) < pixels*Block {
+		panic("nchwc: depthwise operand too short")
+	}
+	if k := dwKernel(stride, pixels); k != nil {
+		k(&x[0], &w[0], &tp.offs[0], taps, &bias[0], &y[0], lo, hi)
+		return
+	}
+	depthwiseGo(stride, pixels, x, tp.offs, w, bias, y, lo, hi)
+}
+
+// depthwiseGo is Depthwise's reference loop.
+func depthwiseGo(stride, pixels int, x []float32, offs []int, w, bias, y []float32, lo, hi float32) {
+	for i := range pixels {
+		for c := range Block {
+			acc := bias[c]
+			for t, off := range offs {
+				acc += w[t*Block+c] * x[off+i*stride*Block+c]
+			}
+			y[i*Block+c] = min(max(acc, lo), hi)
+		}
+	}
+}

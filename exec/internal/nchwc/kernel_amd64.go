@@ -29,3 +29,10 @@ func sumPixels(dst, src *float32, offs *int, taps, n, stride int, scale float32)
 
 //go:noescape
 func affinePixels(dst, src *float32, n int, scale, shift *float32, lo, hi float32)
+
+func dwKernel(stride, pixels int) dwFunc {
+	if !Fast() {
+		return nil
+	}
+	return dwKernels[stride-1][pixels-1]
+}

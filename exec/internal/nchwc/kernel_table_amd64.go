@@ -33,6 +33,12 @@ var rowKernels = [2][2][3][]rowFunc{
 	},
 }
 
+// dwKernels holds the depthwise kernels by stride−1 and pixels−1.
+var dwKernels = [2][]dwFunc{
+	{dwS1P1, dwS1P2, dwS1P3, dwS1P4, dwS1P5, dwS1P6, dwS1P7, dwS1P8, dwS1P9, dwS1P10, dwS1P11, dwS1P12, dwS1P13, dwS1P14, dwS1P15, dwS1P16, dwS1P17, dwS1P18, dwS1P19, dwS1P20, dwS1P21, dwS1P22, dwS1P23, dwS1P24, dwS1P25, dwS1P26, dwS1P27, dwS1P28},
+	{dwS2P1, dwS2P2, dwS2P3, dwS2P4, dwS2P5, dwS2P6, dwS2P7, dwS2P8, dwS2P9, dwS2P10, dwS2P11, dwS2P12, dwS2P13, dwS2P14, dwS2P15, dwS2P16, dwS2P17, dwS2P18, dwS2P19, dwS2P20, dwS2P21, dwS2P22, dwS2P23, dwS2P24, dwS2P25, dwS2P26, dwS2P27, dwS2P28},
+}
+
 //go:noescape
 func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
 
@@ -608,3 +614,171 @@ func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, 
 
 //go:noescape
 func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+
+//go:noescape
+func dwS1P1(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P2(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P3(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P4(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P5(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P6(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P7(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P8(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P9(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P10(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P11(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P12(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P13(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P14(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P15(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P16(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P17(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P18(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P19(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P20(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P21(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P22(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P23(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P24(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P25(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P26(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P27(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS1P28(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P1(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P2(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P3(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P4(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P5(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P6(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P7(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P8(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P9(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P10(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P11(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P12(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P13(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P14(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P15(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P16(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P17(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P18(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P19(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P20(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P21(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P22(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P23(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P24(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P25(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P26(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P27(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)
+
+//go:noescape
+func dwS2P28(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)

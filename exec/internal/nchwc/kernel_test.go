@@ -86,3 +86,44 @@ func TestRow(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwise checks every depthwise kernel against depthwiseGo and a
+// float64 sum of its formula on random operands, both strides, 1-28
+// pixels, 1-25 taps.
+func TestDepthwise(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	fill := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = r.Float32()*2 - 1
+		}
+		return s
+	}
+	for stride := 1; stride <= 2; stride++ {
+		for pixels := 1; pixels <= DepthwiseMaxPixels; pixels++ {
+			taps := 1 + r.IntN(25)
+			offs := make([]int, taps)
+			for i := range offs {
+				offs[i] = r.IntN(30) * Block
+			}
+			x := fill(30*Block + pixels*stride*Block)
+			w, bias := fill(taps*Block), fill(Block)
+			got, want := fill(pixels*Block), make([]float32, pixels*Block)
+			Depthwise(stride, pixels, x, NewTaps(offs), w, bias, got, -0.5, 2)
+			depthwiseGo(stride, pixels, x, offs, w, bias, want, -0.5, 2)
+			for i := range pixels {
+				for c := range Block {
+					sum := float64(bias[c])
+					for tp, off := range offs {
+						sum += float64(w[tp*Block+c]) * float64(x[off+i*stride*Block+c])
+					}
+					sum = math.Min(math.Max(sum, -0.5), 2)
+					j := i*Block + c
+					if math.Abs(float64(got[j])-sum) > 1e-5*float64(taps) || math.Abs(float64(want[j])-sum) > 1e-5*float64(taps) {
+						t.Fatalf("stride %d, %d pixels: y[%d] = %v (loop %v), want %v", stride, pixels, j, got[j], want[j], sum)
+					}
+				}
+			}
+		}
+	}
+}
