@@ -31,7 +31,9 @@ func newBenchCmd() *cli.Command {
 			"sparse products: auto (default) those whose weight is at most " + sparseCrossoverText + "\n" +
 			"nonzero, on every one that can, off none. The layers that run sparse are listed, and\n" +
 			"--profile shows them as \"Gemm (sparse)\" etc. with their density. A pointwise Conv that\n" +
-			"ran with the depthwise Conv reading it (see the README) shows as \"Conv + depthwise Conv\".\n\n" +
+			"ran with the depthwise Conv reading it (see the README) shows as \"Conv + depthwise Conv\";\n" +
+			"ops that ran on the blocked channel layout (NCHW16c, on AVX-512 machines) as\n" +
+			"\"Conv (blocked)\", \"Concat (blocked)\" etc., with the shapes of their NCHW values.\n\n" +
 			"Examples:\n" +
 			"  $ graft bench fixtures/resnet_small/model.onnx --profile --top 5\n" +
 			"  $ graft bench fixtures/resnet_small/model.onnx --batch 8 --threads 2\n" +

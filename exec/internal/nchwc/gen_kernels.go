@@ -49,7 +49,7 @@ func main() {
 					n := name(k.prefix, s, ocb, p)
 					writeKernel(&asm, n, k.channels, s, ocb, p)
 					fmt.Fprintf(&tab, "%s, ", n)
-					fmt.Fprintf(&decls, "\n//go:noescape\nfunc %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)\n", n)
+					fmt.Fprintf(&decls, "\n//go:noescape\nfunc %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)\n", n)
 				}
 				fmt.Fprintf(&tab, "},\n")
 			}
@@ -117,9 +117,9 @@ func writeKernel(b *bytes.Buffer, n string, channels, s, ocb, p int) {
 	acc := func(i, o int) string { return fmt.Sprintf("Z%d", i*ocb+o) }
 	wreg := func(o int) string { return fmt.Sprintf("Z%d", 31-ocb+o) }
 	pixel := 4 * channels * s // bytes between a tile's pixels
-	fmt.Fprintf(b, "\n// func %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)\n", n)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-72\n", n)
-	fmt.Fprintf(b, "\tMOVQ x+0(FP), SI\n\tMOVQ w+8(FP), DX\n\tMOVQ offs+16(FP), R8\n\tMOVQ taps+24(FP), CX\n")
+	fmt.Fprintf(b, "\n// func %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)\n", n)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-80\n", n)
+	fmt.Fprintf(b, "\tMOVQ x+0(FP), SI\n\tMOVQ w+8(FP), DX\n\tMOVQ offs+16(FP), R8\n\tMOVQ taps+24(FP), CX\n\tMOVQ pf+72(FP), R12\n")
 	for i := range p {
 		for o := range ocb {
 			r := acc(i, o)
@@ -149,6 +149,9 @@ func writeKernel(b *bytes.Buffer, n string, channels, s, ocb, p int) {
 			}
 		}
 	}
+	// One cache line of pf a round: the caller points it at weights the
+	// next calls will read (see Row).
+	fmt.Fprintf(b, "\tPREFETCHT1 (R12)\n\tADDQ $64, R12\n")
 	fmt.Fprintf(b, "\tADDQ $%d, AX\n\tADDQ $%d, DX\n\tDECQ BX\n\tJNZ channels\n", 4*unroll, unroll*ocb*64)
 	fmt.Fprintf(b, "\tADDQ $8, R8\n\tDECQ CX\n\tJNZ tap\n")
 	// Epilogue: bias, residual, clamp, store. DI y, BX res, R10 ldy bytes.

@@ -7,7 +7,7 @@ const Block = 16
 
 // rowFunc is a row kernel (see Row): x, w, offs, bias, res and y point at
 // the first element each uses; res is nil without a residual.
-type rowFunc func(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+type rowFunc func(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 // MaxPixels returns the most pixels one Row call computes for ocb output
 // channel blocks (1, 2 or 4).
@@ -46,9 +46,12 @@ func (t Taps) Len() int { return len(t.offs) }
 // offset of each window tap's input channel block and position relative
 // to the tile's first pixel (taps, NewTaps), w the weights of each tap's sixteen input
 // channels (packed by PackWeights); res is nil or the residual, laid out
-// as y; lo and hi bound the result.
-func Row(stride, ocb, pixels int, x []float32, taps Taps, w, bias, res, y []float32, ldy int, lo, hi float32) {
-	row(Block, stride, ocb, pixels, x, taps, w, bias, res, y, ldy, lo, hi)
+// as y; lo and hi bound the result. prefetch, if not nil, is memory the
+// caller's next calls will read (the next weights): the kernel asks for
+// it a cache line at a time from its start, one line per four input
+// channels, so that it streams in while the tile computes.
+func Row(stride, ocb, pixels int, x []float32, taps Taps, w, bias, res, y []float32, ldy int, lo, hi float32, prefetch []float32) {
+	row(Block, stride, ocb, pixels, x, taps, w, bias, res, y, ldy, lo, hi, prefetch)
 }
 
 // RowPlanes is Row for an input in planes (NCHW, padded by the caller):
@@ -60,12 +63,12 @@ func Row(stride, ocb, pixels int, x []float32, taps Taps, w, bias, res, y []floa
 //
 // the first layer of a network, reading an image of three channels,
 // writing its output blocked.
-func RowPlanes(stride, ocb, pixels int, x []float32, taps Taps, w, bias, res, y []float32, ldy int, lo, hi float32) {
-	row(1, stride, ocb, pixels, x, taps, w, bias, res, y, ldy, lo, hi)
+func RowPlanes(stride, ocb, pixels int, x []float32, taps Taps, w, bias, res, y []float32, ldy int, lo, hi float32, prefetch []float32) {
+	row(1, stride, ocb, pixels, x, taps, w, bias, res, y, ldy, lo, hi, prefetch)
 }
 
 // row is Row (channels 16) and RowPlanes (channels 1).
-func row(channels, stride, ocb, pixels int, x []float32, tp Taps, w, bias, res, y []float32, ldy int, lo, hi float32) {
+func row(channels, stride, ocb, pixels int, x []float32, tp Taps, w, bias, res, y []float32, ldy int, lo, hi float32, prefetch []float32) {
 	offs, taps, maxOff := tp.offs, len(tp.offs), tp.max
 	if stride < 1 || stride > 2 || pixels < 1 || pixels > MaxPixels(ocb) || taps == 0 {
 		panic(fmt.Sprintf("nchwc: no row kernel for stride %d, %d blocks, %d pixels, %d taps", stride, ocb, pixels, taps))
@@ -80,7 +83,13 @@ func row(channels, stride, ocb, pixels int, x []float32, tp Taps, w, bias, res, 
 		if res != nil {
 			rp = &res[0]
 		}
-		k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi)
+		// Prefetching never faults; without a request the kernel asks
+		// for the weights it is reading anyway.
+		pf := &w[0]
+		if len(prefetch) > 0 {
+			pf = &prefetch[0]
+		}
+		k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi, pf)
 		return
 	}
 	rowGo(channels, stride, ocb, pixels, x, offs, w, bias, res, y, ldy, lo, hi)

@@ -4,12 +4,13 @@
 
 #include "textflag.h"
 
-// func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P1(SB), NOSPLIT, $0-72
+// func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 tap:
 	MOVQ (R8), R9
@@ -24,6 +25,8 @@ channels:
 	VFMADD231PS.BCST 8(AX), Z30, Z0
 	VMOVUPS 192(DX), Z30
 	VFMADD231PS.BCST 12(AX), Z30, Z0
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -50,12 +53,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P2(SB), NOSPLIT, $0-72
+// func rowS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 tap:
@@ -75,6 +79,8 @@ channels:
 	VMOVUPS 192(DX), Z30
 	VFMADD231PS.BCST 12(AX), Z30, Z0
 	VFMADD231PS.BCST 76(AX), Z30, Z1
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -106,12 +112,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P3(SB), NOSPLIT, $0-72
+// func rowS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -136,6 +143,8 @@ channels:
 	VFMADD231PS.BCST 12(AX), Z30, Z0
 	VFMADD231PS.BCST 76(AX), Z30, Z1
 	VFMADD231PS.BCST 140(AX), Z30, Z2
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -172,12 +181,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P4(SB), NOSPLIT, $0-72
+// func rowS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -207,6 +217,8 @@ channels:
 	VFMADD231PS.BCST 76(AX), Z30, Z1
 	VFMADD231PS.BCST 140(AX), Z30, Z2
 	VFMADD231PS.BCST 204(AX), Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -248,12 +260,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P5(SB), NOSPLIT, $0-72
+// func rowS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -288,6 +301,8 @@ channels:
 	VFMADD231PS.BCST 140(AX), Z30, Z2
 	VFMADD231PS.BCST 204(AX), Z30, Z3
 	VFMADD231PS.BCST 268(AX), Z30, Z4
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -334,12 +349,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P6(SB), NOSPLIT, $0-72
+// func rowS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -379,6 +395,8 @@ channels:
 	VFMADD231PS.BCST 204(AX), Z30, Z3
 	VFMADD231PS.BCST 268(AX), Z30, Z4
 	VFMADD231PS.BCST 332(AX), Z30, Z5
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -430,12 +448,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P7(SB), NOSPLIT, $0-72
+// func rowS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P7(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -480,6 +499,8 @@ channels:
 	VFMADD231PS.BCST 268(AX), Z30, Z4
 	VFMADD231PS.BCST 332(AX), Z30, Z5
 	VFMADD231PS.BCST 396(AX), Z30, Z6
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -536,12 +557,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P8(SB), NOSPLIT, $0-72
+// func rowS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -591,6 +613,8 @@ channels:
 	VFMADD231PS.BCST 332(AX), Z30, Z5
 	VFMADD231PS.BCST 396(AX), Z30, Z6
 	VFMADD231PS.BCST 460(AX), Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -652,12 +676,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P9(SB), NOSPLIT, $0-72
+// func rowS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P9(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -712,6 +737,8 @@ channels:
 	VFMADD231PS.BCST 396(AX), Z30, Z6
 	VFMADD231PS.BCST 460(AX), Z30, Z7
 	VFMADD231PS.BCST 524(AX), Z30, Z8
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -778,12 +805,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P10(SB), NOSPLIT, $0-72
+// func rowS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P10(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -843,6 +871,8 @@ channels:
 	VFMADD231PS.BCST 460(AX), Z30, Z7
 	VFMADD231PS.BCST 524(AX), Z30, Z8
 	VFMADD231PS.BCST 588(AX), Z30, Z9
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -914,12 +944,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P11(SB), NOSPLIT, $0-72
+// func rowS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P11(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -984,6 +1015,8 @@ channels:
 	VFMADD231PS.BCST 524(AX), Z30, Z8
 	VFMADD231PS.BCST 588(AX), Z30, Z9
 	VFMADD231PS.BCST 652(AX), Z30, Z10
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -1060,12 +1093,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P12(SB), NOSPLIT, $0-72
+// func rowS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P12(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1135,6 +1169,8 @@ channels:
 	VFMADD231PS.BCST 588(AX), Z30, Z9
 	VFMADD231PS.BCST 652(AX), Z30, Z10
 	VFMADD231PS.BCST 716(AX), Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -1216,12 +1252,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P13(SB), NOSPLIT, $0-72
+// func rowS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P13(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1296,6 +1333,8 @@ channels:
 	VFMADD231PS.BCST 652(AX), Z30, Z10
 	VFMADD231PS.BCST 716(AX), Z30, Z11
 	VFMADD231PS.BCST 780(AX), Z30, Z12
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -1382,12 +1421,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P14(SB), NOSPLIT, $0-72
+// func rowS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P14(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1467,6 +1507,8 @@ channels:
 	VFMADD231PS.BCST 716(AX), Z30, Z11
 	VFMADD231PS.BCST 780(AX), Z30, Z12
 	VFMADD231PS.BCST 844(AX), Z30, Z13
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -1558,12 +1600,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P15(SB), NOSPLIT, $0-72
+// func rowS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P15(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1648,6 +1691,8 @@ channels:
 	VFMADD231PS.BCST 780(AX), Z30, Z12
 	VFMADD231PS.BCST 844(AX), Z30, Z13
 	VFMADD231PS.BCST 908(AX), Z30, Z14
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -1744,12 +1789,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P16(SB), NOSPLIT, $0-72
+// func rowS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P16(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1839,6 +1885,8 @@ channels:
 	VFMADD231PS.BCST 844(AX), Z30, Z13
 	VFMADD231PS.BCST 908(AX), Z30, Z14
 	VFMADD231PS.BCST 972(AX), Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -1940,12 +1988,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P17(SB), NOSPLIT, $0-72
+// func rowS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P17(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2040,6 +2089,8 @@ channels:
 	VFMADD231PS.BCST 908(AX), Z30, Z14
 	VFMADD231PS.BCST 972(AX), Z30, Z15
 	VFMADD231PS.BCST 1036(AX), Z30, Z16
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -2146,12 +2197,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P18(SB), NOSPLIT, $0-72
+// func rowS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P18(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2251,6 +2303,8 @@ channels:
 	VFMADD231PS.BCST 972(AX), Z30, Z15
 	VFMADD231PS.BCST 1036(AX), Z30, Z16
 	VFMADD231PS.BCST 1100(AX), Z30, Z17
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -2362,12 +2416,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P19(SB), NOSPLIT, $0-72
+// func rowS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P19(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2472,6 +2527,8 @@ channels:
 	VFMADD231PS.BCST 1036(AX), Z30, Z16
 	VFMADD231PS.BCST 1100(AX), Z30, Z17
 	VFMADD231PS.BCST 1164(AX), Z30, Z18
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -2588,12 +2645,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P20(SB), NOSPLIT, $0-72
+// func rowS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P20(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2703,6 +2761,8 @@ channels:
 	VFMADD231PS.BCST 1100(AX), Z30, Z17
 	VFMADD231PS.BCST 1164(AX), Z30, Z18
 	VFMADD231PS.BCST 1228(AX), Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -2824,12 +2884,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P21(SB), NOSPLIT, $0-72
+// func rowS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P21(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2944,6 +3005,8 @@ channels:
 	VFMADD231PS.BCST 1164(AX), Z30, Z18
 	VFMADD231PS.BCST 1228(AX), Z30, Z19
 	VFMADD231PS.BCST 1292(AX), Z30, Z20
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -3070,12 +3133,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P22(SB), NOSPLIT, $0-72
+// func rowS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P22(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3195,6 +3259,8 @@ channels:
 	VFMADD231PS.BCST 1228(AX), Z30, Z19
 	VFMADD231PS.BCST 1292(AX), Z30, Z20
 	VFMADD231PS.BCST 1356(AX), Z30, Z21
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -3326,12 +3392,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P23(SB), NOSPLIT, $0-72
+// func rowS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P23(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3456,6 +3523,8 @@ channels:
 	VFMADD231PS.BCST 1292(AX), Z30, Z20
 	VFMADD231PS.BCST 1356(AX), Z30, Z21
 	VFMADD231PS.BCST 1420(AX), Z30, Z22
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -3592,12 +3661,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P24(SB), NOSPLIT, $0-72
+// func rowS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P24(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3727,6 +3797,8 @@ channels:
 	VFMADD231PS.BCST 1356(AX), Z30, Z21
 	VFMADD231PS.BCST 1420(AX), Z30, Z22
 	VFMADD231PS.BCST 1484(AX), Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -3868,12 +3940,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P25(SB), NOSPLIT, $0-72
+// func rowS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P25(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4008,6 +4081,8 @@ channels:
 	VFMADD231PS.BCST 1420(AX), Z30, Z22
 	VFMADD231PS.BCST 1484(AX), Z30, Z23
 	VFMADD231PS.BCST 1548(AX), Z30, Z24
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -4154,12 +4229,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P26(SB), NOSPLIT, $0-72
+// func rowS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P26(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4299,6 +4375,8 @@ channels:
 	VFMADD231PS.BCST 1484(AX), Z30, Z23
 	VFMADD231PS.BCST 1548(AX), Z30, Z24
 	VFMADD231PS.BCST 1612(AX), Z30, Z25
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -4450,12 +4528,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P27(SB), NOSPLIT, $0-72
+// func rowS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P27(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4600,6 +4679,8 @@ channels:
 	VFMADD231PS.BCST 1548(AX), Z30, Z24
 	VFMADD231PS.BCST 1612(AX), Z30, Z25
 	VFMADD231PS.BCST 1676(AX), Z30, Z26
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -4756,12 +4837,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O1P28(SB), NOSPLIT, $0-72
+// func rowS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O1P28(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4911,6 +4993,8 @@ channels:
 	VFMADD231PS.BCST 1612(AX), Z30, Z25
 	VFMADD231PS.BCST 1676(AX), Z30, Z26
 	VFMADD231PS.BCST 1740(AX), Z30, Z27
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -5072,12 +5156,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P1(SB), NOSPLIT, $0-72
+// func rowS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 tap:
@@ -5105,6 +5190,8 @@ channels:
 	VBROADCASTSS 12(AX), Z31
 	VFMADD231PS Z31, Z29, Z0
 	VFMADD231PS Z31, Z30, Z1
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -5139,12 +5226,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P2(SB), NOSPLIT, $0-72
+// func rowS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5186,6 +5274,8 @@ channels:
 	VBROADCASTSS 76(AX), Z31
 	VFMADD231PS Z31, Z29, Z2
 	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -5230,12 +5320,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P3(SB), NOSPLIT, $0-72
+// func rowS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5291,6 +5382,8 @@ channels:
 	VBROADCASTSS 140(AX), Z31
 	VFMADD231PS Z31, Z29, Z4
 	VFMADD231PS Z31, Z30, Z5
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -5345,12 +5438,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P4(SB), NOSPLIT, $0-72
+// func rowS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5420,6 +5514,8 @@ channels:
 	VBROADCASTSS 204(AX), Z31
 	VFMADD231PS Z31, Z29, Z6
 	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -5484,12 +5580,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P5(SB), NOSPLIT, $0-72
+// func rowS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5573,6 +5670,8 @@ channels:
 	VBROADCASTSS 268(AX), Z31
 	VFMADD231PS Z31, Z29, Z8
 	VFMADD231PS Z31, Z30, Z9
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -5647,12 +5746,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P6(SB), NOSPLIT, $0-72
+// func rowS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5750,6 +5850,8 @@ channels:
 	VBROADCASTSS 332(AX), Z31
 	VFMADD231PS Z31, Z29, Z10
 	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -5834,12 +5936,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P7(SB), NOSPLIT, $0-72
+// func rowS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P7(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5951,6 +6054,8 @@ channels:
 	VBROADCASTSS 396(AX), Z31
 	VFMADD231PS Z31, Z29, Z12
 	VFMADD231PS Z31, Z30, Z13
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -6045,12 +6150,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P8(SB), NOSPLIT, $0-72
+// func rowS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6176,6 +6282,8 @@ channels:
 	VBROADCASTSS 460(AX), Z31
 	VFMADD231PS Z31, Z29, Z14
 	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -6280,12 +6388,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P9(SB), NOSPLIT, $0-72
+// func rowS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P9(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6425,6 +6534,8 @@ channels:
 	VBROADCASTSS 524(AX), Z31
 	VFMADD231PS Z31, Z29, Z16
 	VFMADD231PS Z31, Z30, Z17
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -6539,12 +6650,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P10(SB), NOSPLIT, $0-72
+// func rowS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P10(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6698,6 +6810,8 @@ channels:
 	VBROADCASTSS 588(AX), Z31
 	VFMADD231PS Z31, Z29, Z18
 	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -6822,12 +6936,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P11(SB), NOSPLIT, $0-72
+// func rowS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P11(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6995,6 +7110,8 @@ channels:
 	VBROADCASTSS 652(AX), Z31
 	VFMADD231PS Z31, Z29, Z20
 	VFMADD231PS Z31, Z30, Z21
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -7129,12 +7246,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P12(SB), NOSPLIT, $0-72
+// func rowS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P12(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -7316,6 +7434,8 @@ channels:
 	VBROADCASTSS 716(AX), Z31
 	VFMADD231PS Z31, Z29, Z22
 	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -7460,12 +7580,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P13(SB), NOSPLIT, $0-72
+// func rowS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P13(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -7661,6 +7782,8 @@ channels:
 	VBROADCASTSS 780(AX), Z31
 	VFMADD231PS Z31, Z29, Z24
 	VFMADD231PS Z31, Z30, Z25
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -7815,12 +7938,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O2P14(SB), NOSPLIT, $0-72
+// func rowS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O2P14(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -8030,6 +8154,8 @@ channels:
 	VBROADCASTSS 844(AX), Z31
 	VFMADD231PS Z31, Z29, Z26
 	VFMADD231PS Z31, Z30, Z27
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -8194,12 +8320,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O4P1(SB), NOSPLIT, $0-72
+// func rowS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O4P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -8245,6 +8372,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z1
 	VFMADD231PS Z31, Z29, Z2
 	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -8295,12 +8424,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O4P2(SB), NOSPLIT, $0-72
+// func rowS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O4P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -8370,6 +8500,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z5
 	VFMADD231PS Z31, Z29, Z6
 	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -8440,12 +8572,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O4P3(SB), NOSPLIT, $0-72
+// func rowS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O4P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -8539,6 +8672,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z9
 	VFMADD231PS Z31, Z29, Z10
 	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -8629,12 +8764,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O4P4(SB), NOSPLIT, $0-72
+// func rowS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O4P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -8752,6 +8888,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z13
 	VFMADD231PS Z31, Z29, Z14
 	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -8862,12 +9000,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O4P5(SB), NOSPLIT, $0-72
+// func rowS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O4P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -9009,6 +9148,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z17
 	VFMADD231PS Z31, Z29, Z18
 	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -9139,12 +9280,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS1O4P6(SB), NOSPLIT, $0-72
+// func rowS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS1O4P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -9310,6 +9452,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z21
 	VFMADD231PS Z31, Z29, Z22
 	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -9460,12 +9604,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P1(SB), NOSPLIT, $0-72
+// func rowS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 tap:
 	MOVQ (R8), R9
@@ -9480,6 +9625,8 @@ channels:
 	VFMADD231PS.BCST 8(AX), Z30, Z0
 	VMOVUPS 192(DX), Z30
 	VFMADD231PS.BCST 12(AX), Z30, Z0
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -9506,12 +9653,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P2(SB), NOSPLIT, $0-72
+// func rowS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 tap:
@@ -9531,6 +9679,8 @@ channels:
 	VMOVUPS 192(DX), Z30
 	VFMADD231PS.BCST 12(AX), Z30, Z0
 	VFMADD231PS.BCST 140(AX), Z30, Z1
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -9562,12 +9712,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P3(SB), NOSPLIT, $0-72
+// func rowS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -9592,6 +9743,8 @@ channels:
 	VFMADD231PS.BCST 12(AX), Z30, Z0
 	VFMADD231PS.BCST 140(AX), Z30, Z1
 	VFMADD231PS.BCST 268(AX), Z30, Z2
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -9628,12 +9781,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P4(SB), NOSPLIT, $0-72
+// func rowS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -9663,6 +9817,8 @@ channels:
 	VFMADD231PS.BCST 140(AX), Z30, Z1
 	VFMADD231PS.BCST 268(AX), Z30, Z2
 	VFMADD231PS.BCST 396(AX), Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -9704,12 +9860,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P5(SB), NOSPLIT, $0-72
+// func rowS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -9744,6 +9901,8 @@ channels:
 	VFMADD231PS.BCST 268(AX), Z30, Z2
 	VFMADD231PS.BCST 396(AX), Z30, Z3
 	VFMADD231PS.BCST 524(AX), Z30, Z4
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -9790,12 +9949,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P6(SB), NOSPLIT, $0-72
+// func rowS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -9835,6 +9995,8 @@ channels:
 	VFMADD231PS.BCST 396(AX), Z30, Z3
 	VFMADD231PS.BCST 524(AX), Z30, Z4
 	VFMADD231PS.BCST 652(AX), Z30, Z5
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -9886,12 +10048,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P7(SB), NOSPLIT, $0-72
+// func rowS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P7(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -9936,6 +10099,8 @@ channels:
 	VFMADD231PS.BCST 524(AX), Z30, Z4
 	VFMADD231PS.BCST 652(AX), Z30, Z5
 	VFMADD231PS.BCST 780(AX), Z30, Z6
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -9992,12 +10157,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P8(SB), NOSPLIT, $0-72
+// func rowS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -10047,6 +10213,8 @@ channels:
 	VFMADD231PS.BCST 652(AX), Z30, Z5
 	VFMADD231PS.BCST 780(AX), Z30, Z6
 	VFMADD231PS.BCST 908(AX), Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -10108,12 +10276,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P9(SB), NOSPLIT, $0-72
+// func rowS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P9(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -10168,6 +10337,8 @@ channels:
 	VFMADD231PS.BCST 780(AX), Z30, Z6
 	VFMADD231PS.BCST 908(AX), Z30, Z7
 	VFMADD231PS.BCST 1036(AX), Z30, Z8
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -10234,12 +10405,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P10(SB), NOSPLIT, $0-72
+// func rowS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P10(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -10299,6 +10471,8 @@ channels:
 	VFMADD231PS.BCST 908(AX), Z30, Z7
 	VFMADD231PS.BCST 1036(AX), Z30, Z8
 	VFMADD231PS.BCST 1164(AX), Z30, Z9
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -10370,12 +10544,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P11(SB), NOSPLIT, $0-72
+// func rowS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P11(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -10440,6 +10615,8 @@ channels:
 	VFMADD231PS.BCST 1036(AX), Z30, Z8
 	VFMADD231PS.BCST 1164(AX), Z30, Z9
 	VFMADD231PS.BCST 1292(AX), Z30, Z10
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -10516,12 +10693,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P12(SB), NOSPLIT, $0-72
+// func rowS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P12(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -10591,6 +10769,8 @@ channels:
 	VFMADD231PS.BCST 1164(AX), Z30, Z9
 	VFMADD231PS.BCST 1292(AX), Z30, Z10
 	VFMADD231PS.BCST 1420(AX), Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -10672,12 +10852,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P13(SB), NOSPLIT, $0-72
+// func rowS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P13(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -10752,6 +10933,8 @@ channels:
 	VFMADD231PS.BCST 1292(AX), Z30, Z10
 	VFMADD231PS.BCST 1420(AX), Z30, Z11
 	VFMADD231PS.BCST 1548(AX), Z30, Z12
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -10838,12 +11021,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P14(SB), NOSPLIT, $0-72
+// func rowS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P14(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -10923,6 +11107,8 @@ channels:
 	VFMADD231PS.BCST 1420(AX), Z30, Z11
 	VFMADD231PS.BCST 1548(AX), Z30, Z12
 	VFMADD231PS.BCST 1676(AX), Z30, Z13
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -11014,12 +11200,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P15(SB), NOSPLIT, $0-72
+// func rowS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P15(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -11104,6 +11291,8 @@ channels:
 	VFMADD231PS.BCST 1548(AX), Z30, Z12
 	VFMADD231PS.BCST 1676(AX), Z30, Z13
 	VFMADD231PS.BCST 1804(AX), Z30, Z14
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -11200,12 +11389,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P16(SB), NOSPLIT, $0-72
+// func rowS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P16(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -11295,6 +11485,8 @@ channels:
 	VFMADD231PS.BCST 1676(AX), Z30, Z13
 	VFMADD231PS.BCST 1804(AX), Z30, Z14
 	VFMADD231PS.BCST 1932(AX), Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -11396,12 +11588,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P17(SB), NOSPLIT, $0-72
+// func rowS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P17(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -11496,6 +11689,8 @@ channels:
 	VFMADD231PS.BCST 1804(AX), Z30, Z14
 	VFMADD231PS.BCST 1932(AX), Z30, Z15
 	VFMADD231PS.BCST 2060(AX), Z30, Z16
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -11602,12 +11797,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P18(SB), NOSPLIT, $0-72
+// func rowS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P18(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -11707,6 +11903,8 @@ channels:
 	VFMADD231PS.BCST 1932(AX), Z30, Z15
 	VFMADD231PS.BCST 2060(AX), Z30, Z16
 	VFMADD231PS.BCST 2188(AX), Z30, Z17
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -11818,12 +12016,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P19(SB), NOSPLIT, $0-72
+// func rowS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P19(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -11928,6 +12127,8 @@ channels:
 	VFMADD231PS.BCST 2060(AX), Z30, Z16
 	VFMADD231PS.BCST 2188(AX), Z30, Z17
 	VFMADD231PS.BCST 2316(AX), Z30, Z18
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -12044,12 +12245,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P20(SB), NOSPLIT, $0-72
+// func rowS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P20(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -12159,6 +12361,8 @@ channels:
 	VFMADD231PS.BCST 2188(AX), Z30, Z17
 	VFMADD231PS.BCST 2316(AX), Z30, Z18
 	VFMADD231PS.BCST 2444(AX), Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -12280,12 +12484,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P21(SB), NOSPLIT, $0-72
+// func rowS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P21(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -12400,6 +12605,8 @@ channels:
 	VFMADD231PS.BCST 2316(AX), Z30, Z18
 	VFMADD231PS.BCST 2444(AX), Z30, Z19
 	VFMADD231PS.BCST 2572(AX), Z30, Z20
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -12526,12 +12733,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P22(SB), NOSPLIT, $0-72
+// func rowS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P22(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -12651,6 +12859,8 @@ channels:
 	VFMADD231PS.BCST 2444(AX), Z30, Z19
 	VFMADD231PS.BCST 2572(AX), Z30, Z20
 	VFMADD231PS.BCST 2700(AX), Z30, Z21
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -12782,12 +12992,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P23(SB), NOSPLIT, $0-72
+// func rowS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P23(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -12912,6 +13123,8 @@ channels:
 	VFMADD231PS.BCST 2572(AX), Z30, Z20
 	VFMADD231PS.BCST 2700(AX), Z30, Z21
 	VFMADD231PS.BCST 2828(AX), Z30, Z22
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -13048,12 +13261,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P24(SB), NOSPLIT, $0-72
+// func rowS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P24(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -13183,6 +13397,8 @@ channels:
 	VFMADD231PS.BCST 2700(AX), Z30, Z21
 	VFMADD231PS.BCST 2828(AX), Z30, Z22
 	VFMADD231PS.BCST 2956(AX), Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -13324,12 +13540,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P25(SB), NOSPLIT, $0-72
+// func rowS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P25(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -13464,6 +13681,8 @@ channels:
 	VFMADD231PS.BCST 2828(AX), Z30, Z22
 	VFMADD231PS.BCST 2956(AX), Z30, Z23
 	VFMADD231PS.BCST 3084(AX), Z30, Z24
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -13610,12 +13829,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P26(SB), NOSPLIT, $0-72
+// func rowS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P26(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -13755,6 +13975,8 @@ channels:
 	VFMADD231PS.BCST 2956(AX), Z30, Z23
 	VFMADD231PS.BCST 3084(AX), Z30, Z24
 	VFMADD231PS.BCST 3212(AX), Z30, Z25
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -13906,12 +14128,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P27(SB), NOSPLIT, $0-72
+// func rowS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P27(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -14056,6 +14279,8 @@ channels:
 	VFMADD231PS.BCST 3084(AX), Z30, Z24
 	VFMADD231PS.BCST 3212(AX), Z30, Z25
 	VFMADD231PS.BCST 3340(AX), Z30, Z26
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -14212,12 +14437,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O1P28(SB), NOSPLIT, $0-72
+// func rowS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O1P28(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -14367,6 +14593,8 @@ channels:
 	VFMADD231PS.BCST 3212(AX), Z30, Z25
 	VFMADD231PS.BCST 3340(AX), Z30, Z26
 	VFMADD231PS.BCST 3468(AX), Z30, Z27
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -14528,12 +14756,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P1(SB), NOSPLIT, $0-72
+// func rowS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 tap:
@@ -14561,6 +14790,8 @@ channels:
 	VBROADCASTSS 12(AX), Z31
 	VFMADD231PS Z31, Z29, Z0
 	VFMADD231PS Z31, Z30, Z1
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -14595,12 +14826,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P2(SB), NOSPLIT, $0-72
+// func rowS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -14642,6 +14874,8 @@ channels:
 	VBROADCASTSS 140(AX), Z31
 	VFMADD231PS Z31, Z29, Z2
 	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -14686,12 +14920,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P3(SB), NOSPLIT, $0-72
+// func rowS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -14747,6 +14982,8 @@ channels:
 	VBROADCASTSS 268(AX), Z31
 	VFMADD231PS Z31, Z29, Z4
 	VFMADD231PS Z31, Z30, Z5
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -14801,12 +15038,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P4(SB), NOSPLIT, $0-72
+// func rowS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -14876,6 +15114,8 @@ channels:
 	VBROADCASTSS 396(AX), Z31
 	VFMADD231PS Z31, Z29, Z6
 	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -14940,12 +15180,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P5(SB), NOSPLIT, $0-72
+// func rowS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -15029,6 +15270,8 @@ channels:
 	VBROADCASTSS 524(AX), Z31
 	VFMADD231PS Z31, Z29, Z8
 	VFMADD231PS Z31, Z30, Z9
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -15103,12 +15346,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P6(SB), NOSPLIT, $0-72
+// func rowS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -15206,6 +15450,8 @@ channels:
 	VBROADCASTSS 652(AX), Z31
 	VFMADD231PS Z31, Z29, Z10
 	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -15290,12 +15536,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P7(SB), NOSPLIT, $0-72
+// func rowS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P7(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -15407,6 +15654,8 @@ channels:
 	VBROADCASTSS 780(AX), Z31
 	VFMADD231PS Z31, Z29, Z12
 	VFMADD231PS Z31, Z30, Z13
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -15501,12 +15750,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P8(SB), NOSPLIT, $0-72
+// func rowS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -15632,6 +15882,8 @@ channels:
 	VBROADCASTSS 908(AX), Z31
 	VFMADD231PS Z31, Z29, Z14
 	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -15736,12 +15988,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P9(SB), NOSPLIT, $0-72
+// func rowS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P9(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -15881,6 +16134,8 @@ channels:
 	VBROADCASTSS 1036(AX), Z31
 	VFMADD231PS Z31, Z29, Z16
 	VFMADD231PS Z31, Z30, Z17
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -15995,12 +16250,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P10(SB), NOSPLIT, $0-72
+// func rowS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P10(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -16154,6 +16410,8 @@ channels:
 	VBROADCASTSS 1164(AX), Z31
 	VFMADD231PS Z31, Z29, Z18
 	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -16278,12 +16536,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P11(SB), NOSPLIT, $0-72
+// func rowS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P11(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -16451,6 +16710,8 @@ channels:
 	VBROADCASTSS 1292(AX), Z31
 	VFMADD231PS Z31, Z29, Z20
 	VFMADD231PS Z31, Z30, Z21
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -16585,12 +16846,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P12(SB), NOSPLIT, $0-72
+// func rowS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P12(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -16772,6 +17034,8 @@ channels:
 	VBROADCASTSS 1420(AX), Z31
 	VFMADD231PS Z31, Z29, Z22
 	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -16916,12 +17180,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P13(SB), NOSPLIT, $0-72
+// func rowS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P13(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -17117,6 +17382,8 @@ channels:
 	VBROADCASTSS 1548(AX), Z31
 	VFMADD231PS Z31, Z29, Z24
 	VFMADD231PS Z31, Z30, Z25
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -17271,12 +17538,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O2P14(SB), NOSPLIT, $0-72
+// func rowS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O2P14(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -17486,6 +17754,8 @@ channels:
 	VBROADCASTSS 1676(AX), Z31
 	VFMADD231PS Z31, Z29, Z26
 	VFMADD231PS Z31, Z30, Z27
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $512, DX
 	DECQ BX
@@ -17650,12 +17920,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O4P1(SB), NOSPLIT, $0-72
+// func rowS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O4P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -17701,6 +17972,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z1
 	VFMADD231PS Z31, Z29, Z2
 	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -17751,12 +18024,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O4P2(SB), NOSPLIT, $0-72
+// func rowS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O4P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -17826,6 +18100,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z5
 	VFMADD231PS Z31, Z29, Z6
 	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -17896,12 +18172,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O4P3(SB), NOSPLIT, $0-72
+// func rowS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O4P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -17995,6 +18272,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z9
 	VFMADD231PS Z31, Z29, Z10
 	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -18085,12 +18364,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O4P4(SB), NOSPLIT, $0-72
+// func rowS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O4P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -18208,6 +18488,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z13
 	VFMADD231PS Z31, Z29, Z14
 	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -18318,12 +18600,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O4P5(SB), NOSPLIT, $0-72
+// func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O4P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -18465,6 +18748,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z17
 	VFMADD231PS Z31, Z29, Z18
 	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -18595,12 +18880,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowS2O4P6(SB), NOSPLIT, $0-72
+// func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowS2O4P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -18766,6 +19052,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z21
 	VFMADD231PS Z31, Z29, Z22
 	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $16, AX
 	ADDQ $1024, DX
 	DECQ BX
@@ -18916,12 +19204,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P1(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 tap:
 	MOVQ (R8), R9
@@ -18930,6 +19219,8 @@ tap:
 channels:
 	VMOVUPS 0(DX), Z30
 	VFMADD231PS.BCST 0(AX), Z30, Z0
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -18956,12 +19247,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P2(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 tap:
@@ -18972,6 +19264,8 @@ channels:
 	VMOVUPS 0(DX), Z30
 	VFMADD231PS.BCST 0(AX), Z30, Z0
 	VFMADD231PS.BCST 4(AX), Z30, Z1
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19003,12 +19297,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P3(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19021,6 +19316,8 @@ channels:
 	VFMADD231PS.BCST 0(AX), Z30, Z0
 	VFMADD231PS.BCST 4(AX), Z30, Z1
 	VFMADD231PS.BCST 8(AX), Z30, Z2
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19057,12 +19354,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P4(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19077,6 +19375,8 @@ channels:
 	VFMADD231PS.BCST 4(AX), Z30, Z1
 	VFMADD231PS.BCST 8(AX), Z30, Z2
 	VFMADD231PS.BCST 12(AX), Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19118,12 +19418,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P5(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19140,6 +19441,8 @@ channels:
 	VFMADD231PS.BCST 8(AX), Z30, Z2
 	VFMADD231PS.BCST 12(AX), Z30, Z3
 	VFMADD231PS.BCST 16(AX), Z30, Z4
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19186,12 +19489,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P6(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19210,6 +19514,8 @@ channels:
 	VFMADD231PS.BCST 12(AX), Z30, Z3
 	VFMADD231PS.BCST 16(AX), Z30, Z4
 	VFMADD231PS.BCST 20(AX), Z30, Z5
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19261,12 +19567,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P7(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P7(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19287,6 +19594,8 @@ channels:
 	VFMADD231PS.BCST 16(AX), Z30, Z4
 	VFMADD231PS.BCST 20(AX), Z30, Z5
 	VFMADD231PS.BCST 24(AX), Z30, Z6
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19343,12 +19652,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P8(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19371,6 +19681,8 @@ channels:
 	VFMADD231PS.BCST 20(AX), Z30, Z5
 	VFMADD231PS.BCST 24(AX), Z30, Z6
 	VFMADD231PS.BCST 28(AX), Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19432,12 +19744,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P9(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P9(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19462,6 +19775,8 @@ channels:
 	VFMADD231PS.BCST 24(AX), Z30, Z6
 	VFMADD231PS.BCST 28(AX), Z30, Z7
 	VFMADD231PS.BCST 32(AX), Z30, Z8
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19528,12 +19843,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P10(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P10(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19560,6 +19876,8 @@ channels:
 	VFMADD231PS.BCST 28(AX), Z30, Z7
 	VFMADD231PS.BCST 32(AX), Z30, Z8
 	VFMADD231PS.BCST 36(AX), Z30, Z9
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19631,12 +19949,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P11(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P11(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19665,6 +19984,8 @@ channels:
 	VFMADD231PS.BCST 32(AX), Z30, Z8
 	VFMADD231PS.BCST 36(AX), Z30, Z9
 	VFMADD231PS.BCST 40(AX), Z30, Z10
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19741,12 +20062,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P12(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P12(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19777,6 +20099,8 @@ channels:
 	VFMADD231PS.BCST 36(AX), Z30, Z9
 	VFMADD231PS.BCST 40(AX), Z30, Z10
 	VFMADD231PS.BCST 44(AX), Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19858,12 +20182,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P13(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P13(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -19896,6 +20221,8 @@ channels:
 	VFMADD231PS.BCST 40(AX), Z30, Z10
 	VFMADD231PS.BCST 44(AX), Z30, Z11
 	VFMADD231PS.BCST 48(AX), Z30, Z12
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -19982,12 +20309,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P14(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P14(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20022,6 +20350,8 @@ channels:
 	VFMADD231PS.BCST 44(AX), Z30, Z11
 	VFMADD231PS.BCST 48(AX), Z30, Z12
 	VFMADD231PS.BCST 52(AX), Z30, Z13
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -20113,12 +20443,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P15(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P15(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20155,6 +20486,8 @@ channels:
 	VFMADD231PS.BCST 48(AX), Z30, Z12
 	VFMADD231PS.BCST 52(AX), Z30, Z13
 	VFMADD231PS.BCST 56(AX), Z30, Z14
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -20251,12 +20584,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P16(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P16(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20295,6 +20629,8 @@ channels:
 	VFMADD231PS.BCST 52(AX), Z30, Z13
 	VFMADD231PS.BCST 56(AX), Z30, Z14
 	VFMADD231PS.BCST 60(AX), Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -20396,12 +20732,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P17(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P17(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20442,6 +20779,8 @@ channels:
 	VFMADD231PS.BCST 56(AX), Z30, Z14
 	VFMADD231PS.BCST 60(AX), Z30, Z15
 	VFMADD231PS.BCST 64(AX), Z30, Z16
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -20548,12 +20887,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P18(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P18(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20596,6 +20936,8 @@ channels:
 	VFMADD231PS.BCST 60(AX), Z30, Z15
 	VFMADD231PS.BCST 64(AX), Z30, Z16
 	VFMADD231PS.BCST 68(AX), Z30, Z17
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -20707,12 +21049,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P19(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P19(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20757,6 +21100,8 @@ channels:
 	VFMADD231PS.BCST 64(AX), Z30, Z16
 	VFMADD231PS.BCST 68(AX), Z30, Z17
 	VFMADD231PS.BCST 72(AX), Z30, Z18
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -20873,12 +21218,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P20(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P20(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20925,6 +21271,8 @@ channels:
 	VFMADD231PS.BCST 68(AX), Z30, Z17
 	VFMADD231PS.BCST 72(AX), Z30, Z18
 	VFMADD231PS.BCST 76(AX), Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -21046,12 +21394,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P21(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P21(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21100,6 +21449,8 @@ channels:
 	VFMADD231PS.BCST 72(AX), Z30, Z18
 	VFMADD231PS.BCST 76(AX), Z30, Z19
 	VFMADD231PS.BCST 80(AX), Z30, Z20
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -21226,12 +21577,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P22(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P22(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21282,6 +21634,8 @@ channels:
 	VFMADD231PS.BCST 76(AX), Z30, Z19
 	VFMADD231PS.BCST 80(AX), Z30, Z20
 	VFMADD231PS.BCST 84(AX), Z30, Z21
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -21413,12 +21767,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P23(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P23(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21471,6 +21826,8 @@ channels:
 	VFMADD231PS.BCST 80(AX), Z30, Z20
 	VFMADD231PS.BCST 84(AX), Z30, Z21
 	VFMADD231PS.BCST 88(AX), Z30, Z22
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -21607,12 +21964,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P24(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P24(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21667,6 +22025,8 @@ channels:
 	VFMADD231PS.BCST 84(AX), Z30, Z21
 	VFMADD231PS.BCST 88(AX), Z30, Z22
 	VFMADD231PS.BCST 92(AX), Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -21808,12 +22168,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P25(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P25(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21870,6 +22231,8 @@ channels:
 	VFMADD231PS.BCST 88(AX), Z30, Z22
 	VFMADD231PS.BCST 92(AX), Z30, Z23
 	VFMADD231PS.BCST 96(AX), Z30, Z24
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -22016,12 +22379,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P26(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P26(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -22080,6 +22444,8 @@ channels:
 	VFMADD231PS.BCST 92(AX), Z30, Z23
 	VFMADD231PS.BCST 96(AX), Z30, Z24
 	VFMADD231PS.BCST 100(AX), Z30, Z25
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -22231,12 +22597,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P27(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P27(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -22297,6 +22664,8 @@ channels:
 	VFMADD231PS.BCST 96(AX), Z30, Z24
 	VFMADD231PS.BCST 100(AX), Z30, Z25
 	VFMADD231PS.BCST 104(AX), Z30, Z26
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -22453,12 +22822,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O1P28(SB), NOSPLIT, $0-72
+// func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O1P28(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -22521,6 +22891,8 @@ channels:
 	VFMADD231PS.BCST 100(AX), Z30, Z25
 	VFMADD231PS.BCST 104(AX), Z30, Z26
 	VFMADD231PS.BCST 108(AX), Z30, Z27
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -22682,12 +23054,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P1(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 tap:
@@ -22700,6 +23073,8 @@ channels:
 	VBROADCASTSS 0(AX), Z31
 	VFMADD231PS Z31, Z29, Z0
 	VFMADD231PS Z31, Z30, Z1
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -22734,12 +23109,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P2(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -22757,6 +23133,8 @@ channels:
 	VBROADCASTSS 4(AX), Z31
 	VFMADD231PS Z31, Z29, Z2
 	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -22801,12 +23179,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P3(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -22829,6 +23208,8 @@ channels:
 	VBROADCASTSS 8(AX), Z31
 	VFMADD231PS Z31, Z29, Z4
 	VFMADD231PS Z31, Z30, Z5
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -22883,12 +23264,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P4(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -22916,6 +23298,8 @@ channels:
 	VBROADCASTSS 12(AX), Z31
 	VFMADD231PS Z31, Z29, Z6
 	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -22980,12 +23364,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P5(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23018,6 +23403,8 @@ channels:
 	VBROADCASTSS 16(AX), Z31
 	VFMADD231PS Z31, Z29, Z8
 	VFMADD231PS Z31, Z30, Z9
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -23092,12 +23479,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P6(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23135,6 +23523,8 @@ channels:
 	VBROADCASTSS 20(AX), Z31
 	VFMADD231PS Z31, Z29, Z10
 	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -23219,12 +23609,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P7(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P7(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23267,6 +23658,8 @@ channels:
 	VBROADCASTSS 24(AX), Z31
 	VFMADD231PS Z31, Z29, Z12
 	VFMADD231PS Z31, Z30, Z13
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -23361,12 +23754,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P8(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23414,6 +23808,8 @@ channels:
 	VBROADCASTSS 28(AX), Z31
 	VFMADD231PS Z31, Z29, Z14
 	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -23518,12 +23914,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P9(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P9(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23576,6 +23973,8 @@ channels:
 	VBROADCASTSS 32(AX), Z31
 	VFMADD231PS Z31, Z29, Z16
 	VFMADD231PS Z31, Z30, Z17
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -23690,12 +24089,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P10(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P10(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23753,6 +24153,8 @@ channels:
 	VBROADCASTSS 36(AX), Z31
 	VFMADD231PS Z31, Z29, Z18
 	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -23877,12 +24279,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P11(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P11(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23945,6 +24348,8 @@ channels:
 	VBROADCASTSS 40(AX), Z31
 	VFMADD231PS Z31, Z29, Z20
 	VFMADD231PS Z31, Z30, Z21
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -24079,12 +24484,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P12(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P12(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -24152,6 +24558,8 @@ channels:
 	VBROADCASTSS 44(AX), Z31
 	VFMADD231PS Z31, Z29, Z22
 	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -24296,12 +24704,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P13(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P13(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -24374,6 +24783,8 @@ channels:
 	VBROADCASTSS 48(AX), Z31
 	VFMADD231PS Z31, Z29, Z24
 	VFMADD231PS Z31, Z30, Z25
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -24528,12 +24939,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O2P14(SB), NOSPLIT, $0-72
+// func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O2P14(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -24611,6 +25023,8 @@ channels:
 	VBROADCASTSS 52(AX), Z31
 	VFMADD231PS Z31, Z29, Z26
 	VFMADD231PS Z31, Z30, Z27
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -24775,12 +25189,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O4P1(SB), NOSPLIT, $0-72
+// func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O4P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -24799,6 +25214,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z1
 	VFMADD231PS Z31, Z29, Z2
 	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -24849,12 +25266,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O4P2(SB), NOSPLIT, $0-72
+// func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O4P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -24882,6 +25300,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z5
 	VFMADD231PS Z31, Z29, Z6
 	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -24952,12 +25372,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O4P3(SB), NOSPLIT, $0-72
+// func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O4P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -24994,6 +25415,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z9
 	VFMADD231PS Z31, Z29, Z10
 	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -25084,12 +25507,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O4P4(SB), NOSPLIT, $0-72
+// func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O4P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25135,6 +25559,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z13
 	VFMADD231PS Z31, Z29, Z14
 	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -25245,12 +25671,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O4P5(SB), NOSPLIT, $0-72
+// func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O4P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25305,6 +25732,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z17
 	VFMADD231PS Z31, Z29, Z18
 	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -25435,12 +25864,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS1O4P6(SB), NOSPLIT, $0-72
+// func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS1O4P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25504,6 +25934,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z21
 	VFMADD231PS Z31, Z29, Z22
 	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -25654,12 +26086,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P1(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 tap:
 	MOVQ (R8), R9
@@ -25668,6 +26101,8 @@ tap:
 channels:
 	VMOVUPS 0(DX), Z30
 	VFMADD231PS.BCST 0(AX), Z30, Z0
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -25694,12 +26129,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P2(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 tap:
@@ -25710,6 +26146,8 @@ channels:
 	VMOVUPS 0(DX), Z30
 	VFMADD231PS.BCST 0(AX), Z30, Z0
 	VFMADD231PS.BCST 8(AX), Z30, Z1
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -25741,12 +26179,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P3(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25759,6 +26198,8 @@ channels:
 	VFMADD231PS.BCST 0(AX), Z30, Z0
 	VFMADD231PS.BCST 8(AX), Z30, Z1
 	VFMADD231PS.BCST 16(AX), Z30, Z2
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -25795,12 +26236,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P4(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25815,6 +26257,8 @@ channels:
 	VFMADD231PS.BCST 8(AX), Z30, Z1
 	VFMADD231PS.BCST 16(AX), Z30, Z2
 	VFMADD231PS.BCST 24(AX), Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -25856,12 +26300,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P5(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25878,6 +26323,8 @@ channels:
 	VFMADD231PS.BCST 16(AX), Z30, Z2
 	VFMADD231PS.BCST 24(AX), Z30, Z3
 	VFMADD231PS.BCST 32(AX), Z30, Z4
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -25924,12 +26371,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P6(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25948,6 +26396,8 @@ channels:
 	VFMADD231PS.BCST 24(AX), Z30, Z3
 	VFMADD231PS.BCST 32(AX), Z30, Z4
 	VFMADD231PS.BCST 40(AX), Z30, Z5
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -25999,12 +26449,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P7(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P7(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26025,6 +26476,8 @@ channels:
 	VFMADD231PS.BCST 32(AX), Z30, Z4
 	VFMADD231PS.BCST 40(AX), Z30, Z5
 	VFMADD231PS.BCST 48(AX), Z30, Z6
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26081,12 +26534,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P8(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26109,6 +26563,8 @@ channels:
 	VFMADD231PS.BCST 40(AX), Z30, Z5
 	VFMADD231PS.BCST 48(AX), Z30, Z6
 	VFMADD231PS.BCST 56(AX), Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26170,12 +26626,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P9(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P9(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26200,6 +26657,8 @@ channels:
 	VFMADD231PS.BCST 48(AX), Z30, Z6
 	VFMADD231PS.BCST 56(AX), Z30, Z7
 	VFMADD231PS.BCST 64(AX), Z30, Z8
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26266,12 +26725,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P10(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P10(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26298,6 +26758,8 @@ channels:
 	VFMADD231PS.BCST 56(AX), Z30, Z7
 	VFMADD231PS.BCST 64(AX), Z30, Z8
 	VFMADD231PS.BCST 72(AX), Z30, Z9
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26369,12 +26831,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P11(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P11(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26403,6 +26866,8 @@ channels:
 	VFMADD231PS.BCST 64(AX), Z30, Z8
 	VFMADD231PS.BCST 72(AX), Z30, Z9
 	VFMADD231PS.BCST 80(AX), Z30, Z10
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26479,12 +26944,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P12(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P12(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26515,6 +26981,8 @@ channels:
 	VFMADD231PS.BCST 72(AX), Z30, Z9
 	VFMADD231PS.BCST 80(AX), Z30, Z10
 	VFMADD231PS.BCST 88(AX), Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26596,12 +27064,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P13(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P13(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26634,6 +27103,8 @@ channels:
 	VFMADD231PS.BCST 80(AX), Z30, Z10
 	VFMADD231PS.BCST 88(AX), Z30, Z11
 	VFMADD231PS.BCST 96(AX), Z30, Z12
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26720,12 +27191,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P14(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P14(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26760,6 +27232,8 @@ channels:
 	VFMADD231PS.BCST 88(AX), Z30, Z11
 	VFMADD231PS.BCST 96(AX), Z30, Z12
 	VFMADD231PS.BCST 104(AX), Z30, Z13
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26851,12 +27325,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P15(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P15(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26893,6 +27368,8 @@ channels:
 	VFMADD231PS.BCST 96(AX), Z30, Z12
 	VFMADD231PS.BCST 104(AX), Z30, Z13
 	VFMADD231PS.BCST 112(AX), Z30, Z14
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -26989,12 +27466,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P16(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P16(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -27033,6 +27511,8 @@ channels:
 	VFMADD231PS.BCST 104(AX), Z30, Z13
 	VFMADD231PS.BCST 112(AX), Z30, Z14
 	VFMADD231PS.BCST 120(AX), Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -27134,12 +27614,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P17(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P17(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -27180,6 +27661,8 @@ channels:
 	VFMADD231PS.BCST 112(AX), Z30, Z14
 	VFMADD231PS.BCST 120(AX), Z30, Z15
 	VFMADD231PS.BCST 128(AX), Z30, Z16
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -27286,12 +27769,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P18(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P18(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -27334,6 +27818,8 @@ channels:
 	VFMADD231PS.BCST 120(AX), Z30, Z15
 	VFMADD231PS.BCST 128(AX), Z30, Z16
 	VFMADD231PS.BCST 136(AX), Z30, Z17
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -27445,12 +27931,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P19(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P19(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -27495,6 +27982,8 @@ channels:
 	VFMADD231PS.BCST 128(AX), Z30, Z16
 	VFMADD231PS.BCST 136(AX), Z30, Z17
 	VFMADD231PS.BCST 144(AX), Z30, Z18
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -27611,12 +28100,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P20(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P20(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -27663,6 +28153,8 @@ channels:
 	VFMADD231PS.BCST 136(AX), Z30, Z17
 	VFMADD231PS.BCST 144(AX), Z30, Z18
 	VFMADD231PS.BCST 152(AX), Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -27784,12 +28276,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P21(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P21(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -27838,6 +28331,8 @@ channels:
 	VFMADD231PS.BCST 144(AX), Z30, Z18
 	VFMADD231PS.BCST 152(AX), Z30, Z19
 	VFMADD231PS.BCST 160(AX), Z30, Z20
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -27964,12 +28459,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P22(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P22(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -28020,6 +28516,8 @@ channels:
 	VFMADD231PS.BCST 152(AX), Z30, Z19
 	VFMADD231PS.BCST 160(AX), Z30, Z20
 	VFMADD231PS.BCST 168(AX), Z30, Z21
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -28151,12 +28649,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P23(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P23(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -28209,6 +28708,8 @@ channels:
 	VFMADD231PS.BCST 160(AX), Z30, Z20
 	VFMADD231PS.BCST 168(AX), Z30, Z21
 	VFMADD231PS.BCST 176(AX), Z30, Z22
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -28345,12 +28846,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P24(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P24(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -28405,6 +28907,8 @@ channels:
 	VFMADD231PS.BCST 168(AX), Z30, Z21
 	VFMADD231PS.BCST 176(AX), Z30, Z22
 	VFMADD231PS.BCST 184(AX), Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -28546,12 +29050,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P25(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P25(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -28608,6 +29113,8 @@ channels:
 	VFMADD231PS.BCST 176(AX), Z30, Z22
 	VFMADD231PS.BCST 184(AX), Z30, Z23
 	VFMADD231PS.BCST 192(AX), Z30, Z24
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -28754,12 +29261,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P26(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P26(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -28818,6 +29326,8 @@ channels:
 	VFMADD231PS.BCST 184(AX), Z30, Z23
 	VFMADD231PS.BCST 192(AX), Z30, Z24
 	VFMADD231PS.BCST 200(AX), Z30, Z25
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -28969,12 +29479,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P27(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P27(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -29035,6 +29546,8 @@ channels:
 	VFMADD231PS.BCST 192(AX), Z30, Z24
 	VFMADD231PS.BCST 200(AX), Z30, Z25
 	VFMADD231PS.BCST 208(AX), Z30, Z26
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -29191,12 +29704,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O1P28(SB), NOSPLIT, $0-72
+// func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O1P28(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -29259,6 +29773,8 @@ channels:
 	VFMADD231PS.BCST 200(AX), Z30, Z25
 	VFMADD231PS.BCST 208(AX), Z30, Z26
 	VFMADD231PS.BCST 216(AX), Z30, Z27
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $64, DX
 	DECQ BX
@@ -29420,12 +29936,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P1(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 tap:
@@ -29438,6 +29955,8 @@ channels:
 	VBROADCASTSS 0(AX), Z31
 	VFMADD231PS Z31, Z29, Z0
 	VFMADD231PS Z31, Z30, Z1
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -29472,12 +29991,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P2(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -29495,6 +30015,8 @@ channels:
 	VBROADCASTSS 8(AX), Z31
 	VFMADD231PS Z31, Z29, Z2
 	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -29539,12 +30061,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P3(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -29567,6 +30090,8 @@ channels:
 	VBROADCASTSS 16(AX), Z31
 	VFMADD231PS Z31, Z29, Z4
 	VFMADD231PS Z31, Z30, Z5
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -29621,12 +30146,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P4(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -29654,6 +30180,8 @@ channels:
 	VBROADCASTSS 24(AX), Z31
 	VFMADD231PS Z31, Z29, Z6
 	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -29718,12 +30246,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P5(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -29756,6 +30285,8 @@ channels:
 	VBROADCASTSS 32(AX), Z31
 	VFMADD231PS Z31, Z29, Z8
 	VFMADD231PS Z31, Z30, Z9
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -29830,12 +30361,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P6(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -29873,6 +30405,8 @@ channels:
 	VBROADCASTSS 40(AX), Z31
 	VFMADD231PS Z31, Z29, Z10
 	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -29957,12 +30491,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P7(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P7(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -30005,6 +30540,8 @@ channels:
 	VBROADCASTSS 48(AX), Z31
 	VFMADD231PS Z31, Z29, Z12
 	VFMADD231PS Z31, Z30, Z13
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -30099,12 +30636,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P8(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P8(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -30152,6 +30690,8 @@ channels:
 	VBROADCASTSS 56(AX), Z31
 	VFMADD231PS Z31, Z29, Z14
 	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -30256,12 +30796,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P9(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P9(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -30314,6 +30855,8 @@ channels:
 	VBROADCASTSS 64(AX), Z31
 	VFMADD231PS Z31, Z29, Z16
 	VFMADD231PS Z31, Z30, Z17
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -30428,12 +30971,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P10(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P10(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -30491,6 +31035,8 @@ channels:
 	VBROADCASTSS 72(AX), Z31
 	VFMADD231PS Z31, Z29, Z18
 	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -30615,12 +31161,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P11(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P11(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -30683,6 +31230,8 @@ channels:
 	VBROADCASTSS 80(AX), Z31
 	VFMADD231PS Z31, Z29, Z20
 	VFMADD231PS Z31, Z30, Z21
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -30817,12 +31366,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P12(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P12(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -30890,6 +31440,8 @@ channels:
 	VBROADCASTSS 88(AX), Z31
 	VFMADD231PS Z31, Z29, Z22
 	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -31034,12 +31586,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P13(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P13(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31112,6 +31665,8 @@ channels:
 	VBROADCASTSS 96(AX), Z31
 	VFMADD231PS Z31, Z29, Z24
 	VFMADD231PS Z31, Z30, Z25
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -31266,12 +31821,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O2P14(SB), NOSPLIT, $0-72
+// func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O2P14(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31349,6 +31905,8 @@ channels:
 	VBROADCASTSS 104(AX), Z31
 	VFMADD231PS Z31, Z29, Z26
 	VFMADD231PS Z31, Z30, Z27
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $128, DX
 	DECQ BX
@@ -31513,12 +32071,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O4P1(SB), NOSPLIT, $0-72
+// func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O4P1(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31537,6 +32096,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z1
 	VFMADD231PS Z31, Z29, Z2
 	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -31587,12 +32148,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O4P2(SB), NOSPLIT, $0-72
+// func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O4P2(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31620,6 +32182,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z5
 	VFMADD231PS Z31, Z29, Z6
 	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -31690,12 +32254,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O4P3(SB), NOSPLIT, $0-72
+// func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O4P3(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31732,6 +32297,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z9
 	VFMADD231PS Z31, Z29, Z10
 	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -31822,12 +32389,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O4P4(SB), NOSPLIT, $0-72
+// func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O4P4(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31873,6 +32441,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z13
 	VFMADD231PS Z31, Z29, Z14
 	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -31983,12 +32553,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O4P5(SB), NOSPLIT, $0-72
+// func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O4P5(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32043,6 +32614,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z17
 	VFMADD231PS Z31, Z29, Z18
 	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX
@@ -32173,12 +32746,13 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
-TEXT ·rowPlanesS2O4P6(SB), NOSPLIT, $0-72
+// func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+TEXT ·rowPlanesS2O4P6(SB), NOSPLIT, $0-80
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
 	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32242,6 +32816,8 @@ channels:
 	VFMADD231PS Z31, Z28, Z21
 	VFMADD231PS Z31, Z29, Z22
 	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	ADDQ $64, R12
 	ADDQ $4, AX
 	ADDQ $256, DX
 	DECQ BX

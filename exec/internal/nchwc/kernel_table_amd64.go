@@ -40,580 +40,580 @@ var dwKernels = [2][]dwFunc{
 }
 
 //go:noescape
-func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
-func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32)
+func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
 
 //go:noescape
 func dwS1P1(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)

@@ -45,9 +45,9 @@ func TestRow(t *testing.T) {
 						got := fill((ocb-1)*ldy + pixels*Block)
 						want := append([]float32(nil), got...)
 						if channels == Block {
-							Row(stride, ocb, pixels, x, NewTaps(offs), w, bias, res, got, ldy, lo, hi)
+							Row(stride, ocb, pixels, x, NewTaps(offs), w, bias, res, got, ldy, lo, hi, x)
 						} else {
-							RowPlanes(stride, ocb, pixels, x, NewTaps(offs), w, bias, res, got, ldy, lo, hi)
+							RowPlanes(stride, ocb, pixels, x, NewTaps(offs), w, bias, res, got, ldy, lo, hi, nil)
 						}
 						rowGo(channels, stride, ocb, pixels, x, offs, w, bias, res, want, ldy, lo, hi)
 						for o := range ocb {
