@@ -1,6 +1,9 @@
 package exec
 
 import (
+	"slices"
+
+	"github.com/graft-ml/graft/exec/internal/nchwc"
 	"github.com/graft-ml/graft/exec/ops"
 	"github.com/graft-ml/graft/onnx"
 	"github.com/graft-ml/graft/tensor"
@@ -80,6 +83,114 @@ func (p *Program) planNCHWc(at map[*onnx.Node]*step) {
 			}
 		}
 	}
+	p.planConcatInto(producer, planes, outputs)
+}
+
+// planConcatInto lets the Convs whose blocked outputs only a blocked
+// Concat reads (SqueezeNet's expand layers) write them straight into the
+// Concat's output (ops.NCHWcStage.Into), so that the Concat copies
+// nothing: each Conv its blocks, at offsets its weights fix. A run does
+// so only where none of these values is requested or supplied
+// (planIntoRun); a Conv that cannot take the offer leaves its output for
+// the Concat to copy in (runState.concatInPlace).
+func (p *Program) planConcatInto(producer map[*onnx.Value]*step, planes map[*step]bool, outputs map[*onnx.Value]bool) {
+	for i := range p.steps {
+		c := &p.steps[i]
+		if c.node.OpType != "Concat" || !c.nchwc || c.clamp != nil || len(c.node.Inputs) < 2 {
+			continue
+		}
+		var from []*step
+		var blocks []int
+		total := 0
+		for _, v := range c.node.Inputs {
+			q := producer[v]
+			if q == nil || !isDefaultOp(q.node, "Conv") || !q.nchwcOut || planes[q] || q.into != nil ||
+				outputs[v] || len(v.Uses()) != 1 || slices.Contains(from, q) {
+				from = nil
+				break
+			}
+			w := p.consts[q.node.Inputs[1]]
+			if a := q.node.Attr("group"); a != nil && a.I != 1 || w == nil || w.Rank() != 4 || w.Shape[0]%nchwc.Block != 0 {
+				from = nil
+				break
+			}
+			from, blocks = append(from, q), append(blocks, total/nchwc.Block)
+			total += w.Shape[0]
+		}
+		if from == nil {
+			continue
+		}
+		c.intoFrom, c.intoBlocks, c.intoCh = from, blocks, total
+		for j, q := range from {
+			q.into, q.intoBlock = c, blocks[j]
+		}
+	}
+}
+
+// planIntoRun returns, by step, whether a run with plan pl writes the
+// inputs of Concat step c in place (planConcatInto): the Concat and its
+// Convs run, and none of their values is requested or supplied.
+func (p *Program) planIntoRun(pl *plan) []bool {
+	var into []bool
+	for i := range p.steps {
+		c := &p.steps[i]
+		if c.intoCh == 0 || !pl.needed[i] || pl.supplied[c.out[0]] {
+			continue
+		}
+		ok := true
+		for _, q := range c.intoFrom {
+			v := q.out[0]
+			if q.fuse != nil {
+				v = q.fuse.out[0]
+			}
+			if !pl.needed[q.index] || pl.keep[q.out[0]] || pl.supplied[q.out[0]] || pl.keep[v] || pl.supplied[v] {
+				ok = false
+			}
+		}
+		if ok {
+			if into == nil {
+				into = make([]bool, len(p.steps))
+			}
+			into[i] = true
+		}
+	}
+	return into
+}
+
+// concatInto returns the offer (ops.NCHWcStage.Into) of step s, a Conv
+// planned to write into a Concat's output, for this run; nil where the run
+// does not.
+func (st *runState) concatInto(s *step) func(n, h, w int) (*tensor.Dense, int) {
+	c := s.into
+	if c == nil || st.plan.into == nil || !st.plan.into[c.index] {
+		return nil
+	}
+	return func(n, h, w int) (*tensor.Dense, int) {
+		buf := st.into[c.index]
+		if buf == nil {
+			buf = ops.NewNCHWc(n, c.intoCh, h, w)
+			st.into[c.index] = buf
+		}
+		return buf, s.intoBlock
+	}
+}
+
+// concatInPlace finishes Concat step c whose output its Convs wrote (some
+// of) in place: the inputs that came as values of their own are copied
+// into it, and it is returned.
+func (st *runState) concatInPlace(c *step) (*tensor.Dense, error) {
+	buf := st.into[c.index]
+	st.into[c.index] = nil
+	for j, id := range c.in {
+		d := st.own[id]
+		if d == nil {
+			continue // written in place
+		}
+		if !ops.NCHWcCopyInto(buf, c.intoBlocks[j], d, st.blk[id], st.p.Threads) {
+			return nil, onnx.NodeErrorf(c.node, "input %d of shape %v does not fit the output its other inputs were written into (%v)", j, d.Shape, ops.NCHWcShape(buf))
+		}
+	}
+	return buf, nil
 }
 
 // nchwcEligible reports whether step s has a blocked kernel, as far as

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,10 +47,12 @@ func nchwcModel(x []int) (*onnx.Model, *tensor.Dense) {
 }
 
 // nchwcFireModel is a SqueezeNet- and DenseNet-like network: x (16
-// channels) → a 3×3 Conv+Relu → a 3×3 stride-2 MaxPool (ceil_mode) → a 1×1 Conv+Relu to 16
-// → a 1×1 and a 3×3 Conv+Relu to 32 each → Concat → BatchNormalization →
-// Relu → a 1×1 Conv to 32 → a 2×2 AveragePool → Concat with a 1×1 Conv of
-// itself → Neg.
+// channels) → a 3×3 Conv+Relu → a 3×3 stride-2 MaxPool (ceil_mode) → a
+// 1×1 Conv+Relu to 16 → a 1×1 and a 3×3 Conv+Relu to 32 each → Concat
+// (SqueezeNet's fire module) → a 1×1 Conv+Relu to 32 → a 1×1 and a 3×3
+// Conv to 32 each → Concat → BatchNormalization → Relu (DenseNet's) → a
+// 1×1 Conv to 32 → a 2×2 AveragePool → Concat with a 1×1 Conv of itself
+// → Neg.
 func nchwcFireModel(x []int) (*onnx.Model, *tensor.Dense) {
 	g := onnx.NewGraph("g")
 	in, _ := g.AddInput("x", onnx.ShapeOf(tensor.Float32, x...))
@@ -71,6 +74,8 @@ func nchwcFireModel(x []int) (*onnx.Model, *tensor.Dense) {
 		onnx.IntsAttr("strides", 2, 2), onnx.IntAttr("ceil_mode", 1)).Outputs[0]
 	sq := conv(h, x[1], 16, 1, true)
 	cat := g.AddNode("Concat", "", "cat", []*onnx.Value{conv(sq, 16, 32, 1, true), conv(sq, 16, 32, 3, true)}, []string{"cat"}, onnx.IntAttr("axis", 1)).Outputs[0]
+	sq = conv(cat, 64, 32, 1, true)
+	cat = g.AddNode("Concat", "", "cat_bn", []*onnx.Value{conv(sq, 32, 32, 1, false), conv(sq, 32, 32, 3, false)}, []string{"cat_bn"}, onnx.IntAttr("axis", 1)).Outputs[0]
 	bn := []*onnx.Value{cat}
 	for i, s := range []float64{0.5, 0.1, 0.3, 0.7} {
 		d := chainFill(tensor.New(tensor.Float32, 64), s)
@@ -144,8 +149,8 @@ func TestNCHWcChain(t *testing.T) {
 		{nchwcModel, []int{3, 16, 8, 8}, 8, 7, "h_block1", false},
 		// The first Conv reads an image's three channels in planes.
 		{nchwcModel, []int{2, 3, 15, 17}, 8, 7, "h_block1", false},
-		// 6 Convs, 2 pools, 2 Concats: all but cat2 keep theirs.
-		{nchwcFireModel, []int{2, 16, 17, 17}, 10, 9, "bnr", false},
+		// 9 Convs, 2 pools, 3 Concats: all but cat2 keep theirs.
+		{nchwcFireModel, []int{2, 16, 17, 17}, 14, 13, "bnr", false},
 		// The pair runs blocked on a small map, paired in bands on a
 		// large batch (8 × 64 channels × 64 × 64: 8 MB expanded).
 		{nchwcInvertedModel, []int{1, 16, 20, 20}, 3, 2, "r_dw", false},
@@ -226,5 +231,62 @@ func TestNCHWcChain(t *testing.T) {
 			t.Fatal(err)
 		}
 		chainMatchesORT(t, m, xv, got["out"])
+	}
+}
+
+// TestNCHWcConcatInto checks the Convs that write their blocked outputs
+// straight into a Concat's (planConcatInto): in the fire model the two
+// expand Convs do; the result matches the NCHW program within 1e-5 of
+// the largest magnitude, also in runs that request or supply one of
+// their outputs (the Concat then copies it in) and at 1 and 3 threads.
+func TestNCHWcConcatInto(t *testing.T) {
+	if !nchwc.Fast() {
+		t.Skip("no blocked kernels on this machine")
+	}
+	m, xv := nchwcFireModel([]int{2, 16, 17, 17})
+	if err := InferShapes(m); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := CompileWith(m, Options{noNCHWc: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cat *step
+	for i := range p.steps {
+		if s := &p.steps[i]; s.intoCh > 0 {
+			cat = s
+		}
+	}
+	if cat == nil || cat.node.Name != "cat" || cat.intoCh != 64 || len(cat.intoFrom) != 2 || !slices.Equal(cat.intoBlocks, []int{0, 2}) {
+		t.Fatalf("planned concat: %+v", cat)
+	}
+	e1 := cat.intoFrom[0].fuse.node.Outputs[0].Name // the 1×1 expand's Relu
+	in := map[string]*tensor.Dense{"x": xv}
+	for _, threads := range []int{1, 3} {
+		p.Threads, ref.Threads = threads, threads
+		want, err := ref.Run(in, RunOptions{Outputs: []string{"out", e1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opts := range []RunOptions{{}, {Outputs: []string{"out", e1}}} {
+			got, err := p.Run(in, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chainCloseTo(t, got["out"], want["out"])
+			if len(opts.Outputs) > 0 {
+				chainCloseTo(t, got[e1], want[e1])
+			}
+		}
+		sup := map[string]*tensor.Dense{"x": xv, e1: want[e1]}
+		got, err := p.Run(sup, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chainCloseTo(t, got["out"], want["out"])
 	}
 }

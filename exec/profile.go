@@ -86,6 +86,12 @@ func (pr *Profile) add(n *onnx.Node, in, out []*tensor.Dense, c *ops.RunCtx, sta
 			blockedOut = 1
 		}
 		in, out = nchwcLogical(in, st.In), nchwcLogical(out, blockedOut)
+		if st.WroteInto && len(out) > 0 && out[0] != nil && len(in) > 1 && in[1] != nil && in[1].Rank() > 0 {
+			// The output went into a Concat's, which it is a part of.
+			shape := slices.Clone(out[0].Shape)
+			shape[1] = in[1].Shape[0]
+			out = []*tensor.Dense{{DType: out[0].DType, Shape: shape}}
+		}
 		if st.Ran {
 			cat += nchwcMark
 		}

@@ -85,6 +85,15 @@ type step struct {
 	// output stays blocked for the blocked Convs that read it
 	// (planNCHWc).
 	nchwc, nchwcOut bool
+	// into, on a Conv, is the Concat whose output it may write its
+	// blocks into, from block intoBlock on; on that Concat, intoFrom
+	// lists those Convs, intoBlocks each input's first block and intoCh
+	// the output's channels (planConcatInto).
+	into       *step
+	intoBlock  int
+	intoFrom   []*step
+	intoBlocks []int
+	intoCh     int
 	// index is the step's place in Program.steps.
 	index int
 	// sparse, when not nil, is the node's constant weight (input 1) in
@@ -595,6 +604,9 @@ type plan struct {
 	// qdq holds, by step, the QDQ chains the run computes as integer ops
 	// (nil: none; see planQDQRun).
 	qdq []*qdqFused
+	// into marks the Concats whose inputs the run writes in place (nil:
+	// none; see planIntoRun).
+	into []bool
 }
 
 // planFor returns the plan for the run's supplied values and want,
@@ -663,6 +675,7 @@ func (p *Program) planFor(suppliedIDs, want []int32) *plan {
 		stack = append(stack, p.steps[i].reads...)
 	}
 	pl.qdq = p.planQDQRun(pl)
+	pl.into = p.planIntoRun(pl)
 	for i := range p.steps {
 		if pl.needed[i] {
 			for _, id := range pl.reads(&p.steps[i]) {
@@ -689,6 +702,7 @@ type runState struct {
 	skip        []bool   // steps fused into an earlier one
 	blk         []bool   // the value is held in the blocked layout (planNCHWc)
 	nchwc       ops.NCHWcStage
+	into        []*tensor.Dense // by Concat step: the output its Convs write into
 	supplied    []bool
 	suppliedIDs []int32
 	in          []*tensor.Dense
@@ -707,7 +721,7 @@ func (p *Program) newRunState() *runState {
 		return st
 	}
 	nv := len(p.values)
-	return &runState{p: p, own: make([]*tensor.Dense, nv), refs: make([]int32, nv), ver: make([]uint64, nv), blk: make([]bool, nv),
+	return &runState{p: p, own: make([]*tensor.Dense, nv), refs: make([]int32, nv), ver: make([]uint64, nv), blk: make([]bool, nv), into: make([]*tensor.Dense, len(p.steps)),
 		skip: make([]bool, len(p.steps)), supplied: make([]bool, nv),
 		holders: map[unsafe.Pointer]int{}, pinned: map[unsafe.Pointer]bool{}, memo: map[unsafe.Pointer]bool{}}
 }
@@ -726,6 +740,7 @@ func (p *Program) putRunState(st *runState) {
 	clear(st.ver)
 	clear(st.skip)
 	clear(st.blk)
+	clear(st.into)
 	clear(st.supplied)
 	st.suppliedIDs = st.suppliedIDs[:0]
 	clear(st.in[:cap(st.in)])
@@ -838,6 +853,33 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 		if !pl.needed[i] || st.skip[i] {
 			continue
 		}
+		if s.intoCh > 0 && st.into[i] != nil {
+			// A Concat whose Convs wrote its output: it only copies in
+			// what they left as values of their own.
+			start := time.Now()
+			buf, err := st.concatInPlace(s)
+			if err != nil {
+				return nil, err
+			}
+			if opts.Profile != nil {
+				opts.Profile.add(n, nil, []*tensor.Dense{buf}, &ops.RunCtx{Node: n, NCHWc: &ops.NCHWcStage{Ran: true}}, start, time.Since(start), runStart)
+			}
+			nodesRun++
+			id := s.out[0]
+			st.set(id, buf)
+			st.blk[id] = true
+			live += tensorBytes(buf)
+			peak = max(peak, live)
+			for _, r := range s.reads {
+				if refs[r]--; refs[r] == 0 && !pl.keep[r] {
+					live -= st.drop(r)
+				}
+			}
+			if refs[id] == 0 && !pl.keep[id] {
+				live -= st.drop(id)
+			}
+			continue
+		}
 		// A fused QDQ chain runs its integer op in the product's place,
 		// reading the quantized activation and writing the
 		// QuantizeLinear's output.
@@ -879,8 +921,10 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			// residual: a value the fused Add read, read here instead.
 			residual int32 = -1
 			inVer    []uint64
-			// blockedOut: output 0 came back in the blocked layout.
-			blockedOut bool
+			// blockedOut: output 0 came back in the blocked layout;
+			// wroteInto: into a Concat's output (concatInto), which
+			// holds it from now on instead of a value of its own.
+			blockedOut, wroteInto bool
 		)
 		if s.memo != nil {
 			entry, storable, inVer = st.memoLookup(s, in)
@@ -940,6 +984,9 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 				// was planned: its fused activation's output.
 				st.nchwc.In = blockedIn
 				st.nchwc.Out = s.nchwcOut && (s.fuse == nil || ctx.Clamp != nil)
+				if st.nchwc.Out {
+					st.nchwc.Into = st.concatInto(s)
+				}
 				ctx.NCHWc = &st.nchwc
 			}
 			if paired {
@@ -957,6 +1004,7 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 				return nil, err
 			}
 			blockedOut = ctx.NCHWc != nil && ctx.NCHWc.Blocked
+			wroteInto = ctx.NCHWc != nil && ctx.NCHWc.WroteInto
 			if opts.Profile != nil {
 				opts.Profile.add(n, in, out, ctx, kernelStart, time.Since(kernelStart), runStart)
 			}
@@ -973,6 +1021,9 @@ func (p *Program) run(st *runState, want []int32, opts RunOptions, runStart time
 			}
 			if out[i] == nil {
 				return nil, onnx.NodeErrorf(n, "kernel produced no output %d", i)
+			}
+			if i == 0 && wroteInto {
+				continue
 			}
 			st.set(id, out[i])
 			if i == 0 && blockedOut {

@@ -169,8 +169,16 @@ func nchwcTaps(g *convShape, in nchwcDims) []int {
 // res), res being nil or a blocked tensor of y's shape. wp is W packed by
 // nchwcWeights for ocb blocks a tile.
 func convNCHWc(y, x, res, wp, bias []float32, g *convShape, ocb int, lo, hi float32, threads int) {
-	in := nchwcDims{g.batch, g.cin, g.in[1], g.in[2]}
 	out := nchwcDims{g.batch, g.cout, g.out[1], g.out[2]}
+	convNCHWcInto(y, out, 0, x, res, wp, bias, g, ocb, lo, hi, threads)
+}
+
+// convNCHWcInto is convNCHWc writing y's blocks block0 on: y (of dims
+// out) may hold more channels than g's output, a Concat's output that g's
+// is a part of. res is laid out as g's output alone.
+func convNCHWcInto(y []float32, out nchwcDims, block0 int, x, res, wp, bias []float32, g *convShape, ocb int, lo, hi float32, threads int) {
+	in := nchwcDims{g.batch, g.cin, g.in[1], g.in[2]}
+	rd := nchwcDims{g.batch, g.cout, g.out[1], g.out[2]}
 	Ho, Wo, s := g.out[1], g.out[2], g.s[2]
 	taps := nchwc.NewTaps(nchwcTaps(g, in))
 	groups := g.cout / nchwc.Block / ocb
@@ -207,10 +215,10 @@ func convNCHWc(y, x, res, wp, bias []float32, g *convShape, ocb int, lo, hi floa
 			for t := range tiles {
 				ox0, ox1 := Wo*t/tiles, Wo*(t+1)/tiles
 				ix := ox0*s - g.p[2]
-				yo := out.at(b, gi*ocb, oy, ox0)
+				yo := out.at(b, block0+gi*ocb, oy, ox0)
 				var r []float32
 				if res != nil {
-					r = res[yo:]
+					r = res[rd.at(b, gi*ocb, oy, ox0):]
 				}
 				var pf []float32
 				if next := (gi+1)*groupW + (call+t)*pfCall; gi+1 < groups && next < (gi+2)*groupW {
@@ -237,6 +245,14 @@ type NCHWcStage struct {
 	// the output in NCHW, whatever Out asked), and Ran where the blocked
 	// kernels computed it.
 	Out, Blocked, Ran bool
+	// Into, if not nil, offers a blocked tensor to write the output into
+	// instead, from a block on: the output of the Concat that alone reads
+	// this Conv's (see exec's planConcatInto). A Conv that takes the offer
+	// (the shapes fit; a blocked output of whole blocks) returns that
+	// tensor and sets WroteInto. Into is called with the output's batch
+	// and map size, at most once.
+	Into      func(n, h, w int) (y *tensor.Dense, block int)
+	WroteInto bool
 }
 
 // blocked reports whether input i is blocked.
@@ -387,6 +403,17 @@ func convNCHWcRun(c *RunCtx) ([]*tensor.Dense, error) {
 		convNCHWcPlanes(y.F32, x.F32, rb, wp, bias, &g, ocb, lo, hi, c.Threads)
 		st.Blocked = true
 		return []*tensor.Dense{y}, nil
+	}
+	if st.Out && st.Into != nil {
+		if y, blk := st.Into(g.batch, g.out[1], g.out[2]); y != nil && y.Rank() == 5 {
+			d := NCHWcShape(y)
+			into := nchwcDims{d[0], d[1], d[2], d[3]}
+			if into.n == g.batch && into.h == g.out[1] && into.w == g.out[2] && blk >= 0 && (blk*nchwc.Block+g.cout) <= into.c {
+				convNCHWcInto(y.F32, into, blk, xb, rb, wp, bias, &g, ocb, lo, hi, c.Threads)
+				st.Blocked, st.WroteInto = true, true
+				return []*tensor.Dense{y}, nil
+			}
+		}
 	}
 	if st.Out {
 		y := newNCHWc(outD)
@@ -595,4 +622,36 @@ func convDWNCHWc(y, x, wp, bias []float32, g *convShape, lo, hi float32, threads
 			}
 		}
 	})
+}
+
+// NewNCHWc returns a blocked tensor of logical shape n × c × h × w (c a
+// multiple of the block), borders cleared.
+func NewNCHWc(n, c, h, w int) *tensor.Dense { return newNCHWc(nchwcDims{n, c, h, w}) }
+
+// NCHWcCopyInto copies the value d (blocked if blocked, else NCHW) into
+// the blocked y's channel blocks from block on: a Concat's input that was
+// not written in place. It reports false where the shapes do not fit.
+func NCHWcCopyInto(y *tensor.Dense, block int, d *tensor.Dense, blocked bool, threads int) bool {
+	ys := NCHWcShape(y)
+	shape := d.Shape
+	if blocked {
+		shape = NCHWcShape(d)
+	}
+	if d.DType != tensor.Float32 || len(shape) != 4 || shape[0] != ys[0] || shape[2] != ys[2] || shape[3] != ys[3] ||
+		shape[1]%nchwc.Block != 0 || block < 0 || block*nchwc.Block+shape[1] > ys[1] {
+		return false
+	}
+	into := nchwcDims{ys[0], ys[1], ys[2], ys[3]}
+	src := nchwcDims{shape[0], shape[1], shape[2], shape[3]}
+	blocks := src.c / nchwc.Block
+	for b := range src.n {
+		dst := y.F32[(b*into.c/nchwc.Block+block)*into.plane():][:blocks*into.plane()]
+		if blocked {
+			copy(dst, d.F32[b*blocks*src.plane():(b+1)*blocks*src.plane()])
+			continue
+		}
+		one := nchwcDims{1, src.c, src.h, src.w}
+		nchwcFromPlanes(dst, d.F32[b*src.c*src.h*src.w:], one, threads)
+	}
+	return true
 }
