@@ -126,6 +126,24 @@ func nchwcInvertedModel(x []int) (*onnx.Model, *tensor.Dense) {
 	return onnx.NewModel(g, 17), chainFill(tensor.New(tensor.Float32, x...), 1)
 }
 
+// nchwcPrograms infers m's shapes (ONNX Runtime's checker wants them)
+// and compiles it twice: as it runs, and with every Conv on the NCHW
+// paths, the reference.
+func nchwcPrograms(t *testing.T, m *onnx.Model) (p, ref *Program) {
+	t.Helper()
+	if err := InferShapes(m); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, err = CompileWith(m, Options{noNCHWc: true}); err != nil {
+		t.Fatal(err)
+	}
+	return p, ref
+}
+
 // TestNCHWcChain checks the blocked path inside a program (planNCHWc):
 // every Conv, Concat and pool runs blocked, the result matches the
 // program on the NCHW paths and ONNX Runtime within 1e-5 of the largest
@@ -159,17 +177,7 @@ func TestNCHWcChain(t *testing.T) {
 	for _, tc := range cases {
 		x := tc.x
 		m, xv := tc.model(x)
-		if err := InferShapes(m); err != nil {
-			t.Fatal(err)
-		}
-		p, err := Compile(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref, err := CompileWith(m, Options{noNCHWc: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, ref := nchwcPrograms(t, m)
 		planned, kept := 0, 0
 		for i := range p.steps {
 			if p.steps[i].nchwc {
@@ -244,17 +252,7 @@ func TestNCHWcConcatInto(t *testing.T) {
 		t.Skip("no blocked kernels on this machine")
 	}
 	m, xv := nchwcFireModel([]int{2, 16, 17, 17})
-	if err := InferShapes(m); err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := CompileWith(m, Options{noNCHWc: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, ref := nchwcPrograms(t, m)
 	var cat *step
 	for i := range p.steps {
 		if s := &p.steps[i]; s.intoCh > 0 {

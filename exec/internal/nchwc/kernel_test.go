@@ -13,13 +13,7 @@ import (
 // multiply-adds), so results agree to float32 rounding over the depth.
 func TestRow(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	fill := func(n int) []float32 {
-		s := make([]float32, n)
-		for i := range s {
-			s[i] = r.Float32()*2 - 1
-		}
-		return s
-	}
+	fill := func(n int) []float32 { return randFloats(r, n) }
 	for _, channels := range []int{Block, 1} {
 		for stride := 1; stride <= 2; stride++ {
 			for _, ocb := range []int{1, 2, 4} {
@@ -92,13 +86,7 @@ func TestRow(t *testing.T) {
 // pixels, 1-25 taps.
 func TestDepthwise(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	fill := func(n int) []float32 {
-		s := make([]float32, n)
-		for i := range s {
-			s[i] = r.Float32()*2 - 1
-		}
-		return s
-	}
+	fill := func(n int) []float32 { return randFloats(r, n) }
 	for stride := 1; stride <= 2; stride++ {
 		for pixels := 1; pixels <= DepthwiseMaxPixels; pixels++ {
 			taps := 1 + r.IntN(25)
@@ -126,4 +114,13 @@ func TestDepthwise(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randFloats returns n values uniform in [-1, 1).
+func randFloats(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
 }
