@@ -260,11 +260,12 @@ func (st *NCHWcStage) blocked(i int) bool { return i < 64 && st.In&(1<<i) != 0 }
 
 // NCHWcEligible reports whether Conv node n, whose weight w is a
 // constant, may run on the blocked path: 2-D, one group or one a channel
-// (depthwise), input and output channels in whole blocks, equal strides of 1 or 2, no dilation, and
-// explicit padding of at most one pixel (or auto_pad); or, where the
-// input channels are not whole blocks, any padding (planes: the input
-// is then read in NCHW, the output written blocked, see
-// convNCHWcPlanes). The map's size is checked when it runs.
+// (depthwise), input and output channels in whole blocks, equal strides
+// of 1 or 2, no dilation, and explicit padding of at most one pixel (or
+// auto_pad); or, where the input channels are not whole blocks (an
+// image's three), any padding, planes then true: the input is read in
+// NCHW and the output written blocked (convNCHWcPlanes). The map's size
+// is checked when it runs.
 func NCHWcEligible(n *onnx.Node, w *tensor.Dense) (ok, planes bool) {
 	if !nchwc.Fast() || w == nil || w.DType != tensor.Float32 || w.Rank() != 4 {
 		return false, false
