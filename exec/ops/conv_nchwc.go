@@ -201,14 +201,24 @@ func convNCHWcInto(y []float32, out nchwcDims, block0 int, x, res, wp, bias []fl
 	// 512-channel 7×7 layers, whose 9.4 MB of weights a batch-1 run
 	// reads from memory, 1.10 → 0.79 ms each in the model.
 	pfCall := taps.Len() * 4 * 64 / 4 // floats a call prefetches
-	parallelFor(threads, g.batch*groups*Ho, 1, func(u0, u1 int) {
+	// Rows of at most nchwc.MaxRow2Pixels (7×7 maps) go two at a time,
+	// so that a call fills the registers a row of 7 leaves half idle
+	// (nchwc.Row2).
+	rows := 1
+	if nchwcRow2 && ocb == 2 && tiles == 1 && Wo <= nchwc.MaxRow2Pixels && Ho > 1 {
+		rows = 2
+	}
+	hu := (Ho + rows - 1) / rows // units a group of an image
+	pfCall *= rows
+	parallelFor(threads, g.batch*groups*hu, 1, func(u0, u1 int) {
 		for u := u0; u < u1; u++ {
-			oy, gi, b := u%Ho, u/Ho%groups, u/Ho/groups
-			call := oy * tiles // the call's place in its group's run
+			ry, gi, b := u%hu, u/hu%groups, u/hu/groups
+			call := ry * tiles // the call's place in its group's run
 			if imagesInside {
-				b, gi = u/Ho%g.batch, u/Ho/g.batch
-				call = (b*Ho + oy) * tiles
+				b, gi = u/hu%g.batch, u/hu/g.batch
+				call = (b*hu + ry) * tiles
 			}
+			oy := ry * rows
 			iy := oy*s - g.p[1]
 			w := wp[gi*groupW : (gi+1)*groupW]
 			bb := biases[gi*ocb*nchwc.Block:]
@@ -224,11 +234,19 @@ func convNCHWcInto(y []float32, out nchwcDims, block0 int, x, res, wp, bias []fl
 				if next := (gi+1)*groupW + (call+t)*pfCall; gi+1 < groups && next < (gi+2)*groupW {
 					pf = wp[next:]
 				}
-				nchwc.Row(s, ocb, ox1-ox0, x[in.at(b, 0, iy, ix):], taps, w, bb, r, y[yo:], out.plane(), lo, hi, pf)
+				xt := x[in.at(b, 0, iy, ix):]
+				if rows == 2 && oy+1 < Ho {
+					nchwc.Row2(s, ox1-ox0, xt, taps, w, bb, r, y[yo:], out.plane(), lo, hi, pf, s*in.rowLen(), out.rowLen())
+					continue
+				}
+				nchwc.Row(s, ocb, ox1-ox0, xt, taps, w, bb, r, y[yo:], out.plane(), lo, hi, pf)
 			}
 		}
 	})
 }
+
+// nchwcRow2 turns the two-row tiles off when false (benchmarks compare).
+var nchwcRow2 = true
 
 // NCHWcStage asks a Conv to read or write the blocked layout
 // (RunCtx.NCHWc): the executor keeps a chain of convolutions blocked

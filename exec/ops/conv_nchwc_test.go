@@ -148,6 +148,7 @@ func BenchmarkConvNCHWc(b *testing.B) {
 		{"squeezenet_stem", 1, 3, 224, 224, 64, 3, 2, 0},
 		{"densenet_pw_224_56", 1, 224, 56, 56, 128, 1, 1, 0},
 		{"densenet_pw_1024_14", 1, 1024, 14, 14, 512, 1, 1, 0},
+		{"mobilenet_pw_960_7_b8", 8, 960, 7, 7, 320, 1, 1, 0},
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	threads := runtime.GOMAXPROCS(0)

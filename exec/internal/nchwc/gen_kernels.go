@@ -47,15 +47,27 @@ func main() {
 				fmt.Fprintf(&tab, "\t\t{")
 				for p := 1; p <= maxPixels(ocb); p++ {
 					n := name(k.prefix, s, ocb, p)
-					writeKernel(&asm, n, k.channels, s, ocb, p)
+					writeKernel(&asm, n, k.channels, s, ocb, p, p)
 					fmt.Fprintf(&tab, "%s, ", n)
-					fmt.Fprintf(&decls, "\n//go:noescape\nfunc %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)\n", n)
+					fmt.Fprintf(&decls, "\n//go:noescape\nfunc %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)\n", n)
 				}
 				fmt.Fprintf(&tab, "},\n")
 			}
 			fmt.Fprintf(&tab, "\t},\n")
 		}
 		fmt.Fprintf(&tab, "\t},\n")
+	}
+	fmt.Fprintf(&tab, "}\n")
+	fmt.Fprintf(&tab, "\n// row2Kernels holds the two-row kernels (two blocks, blocked input)\n// by stride−1 and pixels a row −1.\nvar row2Kernels = [2][]rowFunc{\n")
+	for _, s := range strides {
+		fmt.Fprintf(&tab, "\t{")
+		for w := 1; w <= maxPixels(2)/2; w++ {
+			n := fmt.Sprintf("row2S%dP%d", s, w)
+			writeKernel(&asm, n, 16, s, 2, 2*w, w)
+			fmt.Fprintf(&tab, "%s, ", n)
+			fmt.Fprintf(&decls, "\n//go:noescape\nfunc %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)\n", n)
+		}
+		fmt.Fprintf(&tab, "},\n")
 	}
 	fmt.Fprintf(&tab, "}\n")
 	fmt.Fprintf(&tab, "\n// dwKernels holds the depthwise kernels by stride−1 and pixels−1.\nvar dwKernels = [2][]dwFunc{\n")
@@ -113,12 +125,22 @@ func must(err error) {
 // block o in Z(i*ocb+o)), Z(31-ocb)..Z30 weights, Z31 the broadcast
 // value; in the epilogue the weight registers take the bias, then Z30
 // and Z31 the clamp's bounds.
-func writeKernel(b *bytes.Buffer, n string, channels, s, ocb, p int) {
+func writeKernel(b *bytes.Buffer, n string, channels, s, ocb, p, perRow int) {
+	// Pixels perRow on are a second output row: their input is inRow
+	// bytes further (R15 follows AX), their output and residual outRow
+	// bytes (R15 from DI and BX).
+	twoRows := perRow < p
+	base := func(i int, first string) (string, int) {
+		if i < perRow {
+			return first, i
+		}
+		return "R15", i - perRow
+	}
 	acc := func(i, o int) string { return fmt.Sprintf("Z%d", i*ocb+o) }
 	wreg := func(o int) string { return fmt.Sprintf("Z%d", 31-ocb+o) }
 	pixel := 4 * channels * s // bytes between a tile's pixels
-	fmt.Fprintf(b, "\n// func %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)\n", n)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-80\n", n)
+	fmt.Fprintf(b, "\n// func %s(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)\n", n)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-96\n", n)
 	fmt.Fprintf(b, "\tMOVQ x+0(FP), SI\n\tMOVQ w+8(FP), DX\n\tMOVQ offs+16(FP), R8\n\tMOVQ taps+24(FP), CX\n\tMOVQ pf+72(FP), R12\n")
 	for i := range p {
 		for o := range ocb {
@@ -132,18 +154,26 @@ func writeKernel(b *bytes.Buffer, n string, channels, s, ocb, p int) {
 	if channels == 1 {
 		unroll, rounds = 1, 1
 	}
-	fmt.Fprintf(b, "tap:\n\tMOVQ (R8), R9\n\tLEAQ (SI)(R9*4), AX\n\tMOVQ $%d, BX\nchannels:\n", rounds)
+	if twoRows {
+		fmt.Fprintf(b, "\tMOVQ inRow+80(FP), R13\n\tMOVQ outRow+88(FP), R14\n")
+	}
+	fmt.Fprintf(b, "tap:\n\tMOVQ (R8), R9\n\tLEAQ (SI)(R9*4), AX\n")
+	if twoRows {
+		fmt.Fprintf(b, "\tLEAQ (AX)(R13*1), R15\n")
+	}
+	fmt.Fprintf(b, "\tMOVQ $%d, BX\nchannels:\n", rounds)
 	for ic := range unroll {
 		for o := range ocb {
 			fmt.Fprintf(b, "\tVMOVUPS %d(DX), %s\n", (ic*ocb+o)*64, wreg(o))
 		}
 		for i := range p {
-			off := i*pixel + ic*4
+			reg, col := base(i, "AX")
+			off := col*pixel + ic*4
 			if ocb == 1 {
-				fmt.Fprintf(b, "\tVFMADD231PS.BCST %d(AX), %s, %s\n", off, wreg(0), acc(i, 0))
+				fmt.Fprintf(b, "\tVFMADD231PS.BCST %d(%s), %s, %s\n", off, reg, wreg(0), acc(i, 0))
 				continue
 			}
-			fmt.Fprintf(b, "\tVBROADCASTSS %d(AX), Z31\n", off)
+			fmt.Fprintf(b, "\tVBROADCASTSS %d(%s), Z31\n", off, reg)
 			for o := range ocb {
 				fmt.Fprintf(b, "\tVFMADD231PS Z31, %s, %s\n", wreg(o), acc(i, o))
 			}
@@ -151,7 +181,15 @@ func writeKernel(b *bytes.Buffer, n string, channels, s, ocb, p int) {
 	}
 	// One cache line of pf a round: the caller points it at weights the
 	// next calls will read (see Row).
-	fmt.Fprintf(b, "\tPREFETCHT1 (R12)\n\tADDQ $64, R12\n")
+	// Two rows compute twice as long a round: two lines.
+	if twoRows {
+		fmt.Fprintf(b, "\tPREFETCHT1 (R12)\n\tPREFETCHT1 64(R12)\n\tADDQ $128, R12\n")
+	} else {
+		fmt.Fprintf(b, "\tPREFETCHT1 (R12)\n\tADDQ $64, R12\n")
+	}
+	if twoRows {
+		fmt.Fprintf(b, "\tADDQ $%d, R15\n", 4*unroll)
+	}
 	fmt.Fprintf(b, "\tADDQ $%d, AX\n\tADDQ $%d, DX\n\tDECQ BX\n\tJNZ channels\n", 4*unroll, unroll*ocb*64)
 	fmt.Fprintf(b, "\tADDQ $8, R8\n\tDECQ CX\n\tJNZ tap\n")
 	// Epilogue: bias, residual, clamp, store. DI y, BX res, R10 ldy bytes.
@@ -169,8 +207,12 @@ func writeKernel(b *bytes.Buffer, n string, channels, s, ocb, p int) {
 		if o > 0 {
 			fmt.Fprintf(b, "\tADDQ R10, BX\n")
 		}
+		if twoRows {
+			fmt.Fprintf(b, "\tLEAQ (BX)(R14*1), R15\n")
+		}
 		for i := range p {
-			fmt.Fprintf(b, "\tVADDPS %d(BX), %s, %s\n", i*64, acc(i, o), acc(i, o))
+			reg, col := base(i, "BX")
+			fmt.Fprintf(b, "\tVADDPS %d(%s), %s, %s\n", col*64, reg, acc(i, o), acc(i, o))
 		}
 	}
 	fmt.Fprintf(b, "clamp:\n\tVBROADCASTSS lo+64(FP), Z30\n\tVBROADCASTSS hi+68(FP), Z31\n")
@@ -178,9 +220,13 @@ func writeKernel(b *bytes.Buffer, n string, channels, s, ocb, p int) {
 		if o > 0 {
 			fmt.Fprintf(b, "\tADDQ R10, DI\n")
 		}
+		if twoRows {
+			fmt.Fprintf(b, "\tLEAQ (DI)(R14*1), R15\n")
+		}
 		for i := range p {
 			r := acc(i, o)
-			fmt.Fprintf(b, "\tVMAXPS Z30, %s, %s\n\tVMINPS Z31, %s, %s\n\tVMOVUPS %s, %d(DI)\n", r, r, r, r, r, i*64)
+			reg, col := base(i, "DI")
+			fmt.Fprintf(b, "\tVMAXPS Z30, %s, %s\n\tVMINPS Z31, %s, %s\n\tVMOVUPS %s, %d(%s)\n", r, r, r, r, r, col*64, reg)
 		}
 	}
 	fmt.Fprintf(b, "\tVZEROUPPER\n\tRET\n")

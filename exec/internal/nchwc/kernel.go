@@ -7,7 +7,7 @@ const Block = 16
 
 // rowFunc is a row kernel (see Row): x, w, offs, bias, res and y point at
 // the first element each uses; res is nil without a residual.
-type rowFunc func(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+type rowFunc func(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 // MaxPixels returns the most pixels one Row call computes for ocb output
 // channel blocks (1, 2 or 4).
@@ -89,10 +89,51 @@ func row(channels, stride, ocb, pixels int, x []float32, tp Taps, w, bias, res, 
 		if len(prefetch) > 0 {
 			pf = &prefetch[0]
 		}
-		k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi, pf)
+		k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi, pf, 0, 0)
 		return
 	}
 	rowGo(channels, stride, ocb, pixels, x, offs, w, bias, res, y, ldy, lo, hi)
+}
+
+// MaxRow2Pixels is the widest row Row2 takes.
+const MaxRow2Pixels = 7
+
+// Row2 is Row for two blocks and two output rows of pixels pixels each
+// (1 to MaxRow2Pixels: a 7×7 map's rows, whose single-row tiles of 7
+// pixels leave half the registers idle): the second row's input starts
+// inRow floats after the first's (x), its output and residual outRow
+// floats after theirs (y, res). It prefetches two lines per four input
+// channels.
+func Row2(stride, pixels int, x []float32, tp Taps, w, bias, res, y []float32, ldy int, lo, hi float32, prefetch []float32, inRow, outRow int) {
+	if pixels < 1 || pixels > MaxRow2Pixels || inRow < 0 || outRow < 0 {
+		panic(fmt.Sprintf("nchwc: no two-row kernel for %d pixels", pixels))
+	}
+	k := row2Kernel(stride, pixels)
+	if k == nil {
+		row(Block, stride, 2, pixels, x, tp, w, bias, res, y, ldy, lo, hi, prefetch)
+		var r2 []float32
+		if res != nil {
+			r2 = res[outRow:]
+		}
+		row(Block, stride, 2, pixels, x[inRow:], tp, w, bias, r2, y[outRow:], ldy, lo, hi, prefetch)
+		return
+	}
+	// Check both rows' bounds as Row does, then run both in one call.
+	offs, taps := tp.offs, len(tp.offs)
+	outLen := ldy + pixels*Block
+	if stride < 1 || stride > 2 || taps == 0 || len(x) < inRow+tp.max+(pixels-1)*stride*Block+Block || len(w) < taps*Block*Block*2 ||
+		len(bias) < 2*Block || len(y) < outRow+outLen || (res != nil && len(res) < outRow+outLen) {
+		panic("nchwc: row operand too short")
+	}
+	var rp *float32
+	if res != nil {
+		rp = &res[0]
+	}
+	pf := &w[0]
+	if len(prefetch) > 0 {
+		pf = &prefetch[0]
+	}
+	k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi, pf, inRow*4, outRow*4)
 }
 
 // rowGo is row's reference loop.

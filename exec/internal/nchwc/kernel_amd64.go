@@ -36,3 +36,10 @@ func dwKernel(stride, pixels int) dwFunc {
 	}
 	return dwKernels[stride-1][pixels-1]
 }
+
+func row2Kernel(stride, pixels int) rowFunc {
+	if !Fast() {
+		return nil
+	}
+	return row2Kernels[stride-1][pixels-1]
+}

@@ -4,8 +4,8 @@
 
 #include "textflag.h"
 
-// func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P1(SB), NOSPLIT, $0-80
+// func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -53,8 +53,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P2(SB), NOSPLIT, $0-80
+// func rowS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -112,8 +112,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P3(SB), NOSPLIT, $0-80
+// func rowS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -181,8 +181,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P4(SB), NOSPLIT, $0-80
+// func rowS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -260,8 +260,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P5(SB), NOSPLIT, $0-80
+// func rowS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -349,8 +349,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P6(SB), NOSPLIT, $0-80
+// func rowS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -448,8 +448,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P7(SB), NOSPLIT, $0-80
+// func rowS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P7(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -557,8 +557,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P8(SB), NOSPLIT, $0-80
+// func rowS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P8(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -676,8 +676,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P9(SB), NOSPLIT, $0-80
+// func rowS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P9(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -805,8 +805,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P10(SB), NOSPLIT, $0-80
+// func rowS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P10(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -944,8 +944,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P11(SB), NOSPLIT, $0-80
+// func rowS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P11(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -1093,8 +1093,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P12(SB), NOSPLIT, $0-80
+// func rowS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P12(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -1252,8 +1252,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P13(SB), NOSPLIT, $0-80
+// func rowS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P13(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -1421,8 +1421,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P14(SB), NOSPLIT, $0-80
+// func rowS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P14(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -1600,8 +1600,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P15(SB), NOSPLIT, $0-80
+// func rowS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P15(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -1789,8 +1789,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P16(SB), NOSPLIT, $0-80
+// func rowS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P16(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -1988,8 +1988,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P17(SB), NOSPLIT, $0-80
+// func rowS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P17(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -2197,8 +2197,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P18(SB), NOSPLIT, $0-80
+// func rowS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P18(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -2416,8 +2416,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P19(SB), NOSPLIT, $0-80
+// func rowS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P19(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -2645,8 +2645,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P20(SB), NOSPLIT, $0-80
+// func rowS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P20(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -2884,8 +2884,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P21(SB), NOSPLIT, $0-80
+// func rowS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P21(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -3133,8 +3133,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P22(SB), NOSPLIT, $0-80
+// func rowS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P22(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -3392,8 +3392,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P23(SB), NOSPLIT, $0-80
+// func rowS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P23(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -3661,8 +3661,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P24(SB), NOSPLIT, $0-80
+// func rowS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P24(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -3940,8 +3940,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P25(SB), NOSPLIT, $0-80
+// func rowS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P25(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -4229,8 +4229,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P26(SB), NOSPLIT, $0-80
+// func rowS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P26(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -4528,8 +4528,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P27(SB), NOSPLIT, $0-80
+// func rowS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P27(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -4837,8 +4837,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O1P28(SB), NOSPLIT, $0-80
+// func rowS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O1P28(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -5156,8 +5156,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P1(SB), NOSPLIT, $0-80
+// func rowS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -5226,8 +5226,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P2(SB), NOSPLIT, $0-80
+// func rowS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -5320,8 +5320,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P3(SB), NOSPLIT, $0-80
+// func rowS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -5438,8 +5438,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P4(SB), NOSPLIT, $0-80
+// func rowS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -5580,8 +5580,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P5(SB), NOSPLIT, $0-80
+// func rowS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -5746,8 +5746,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P6(SB), NOSPLIT, $0-80
+// func rowS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -5936,8 +5936,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P7(SB), NOSPLIT, $0-80
+// func rowS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P7(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -6150,8 +6150,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P8(SB), NOSPLIT, $0-80
+// func rowS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P8(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -6388,8 +6388,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P9(SB), NOSPLIT, $0-80
+// func rowS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P9(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -6650,8 +6650,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P10(SB), NOSPLIT, $0-80
+// func rowS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P10(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -6936,8 +6936,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P11(SB), NOSPLIT, $0-80
+// func rowS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P11(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -7246,8 +7246,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P12(SB), NOSPLIT, $0-80
+// func rowS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P12(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -7580,8 +7580,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P13(SB), NOSPLIT, $0-80
+// func rowS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P13(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -7938,8 +7938,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O2P14(SB), NOSPLIT, $0-80
+// func rowS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O2P14(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -8320,8 +8320,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O4P1(SB), NOSPLIT, $0-80
+// func rowS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O4P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -8424,8 +8424,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O4P2(SB), NOSPLIT, $0-80
+// func rowS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O4P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -8572,8 +8572,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O4P3(SB), NOSPLIT, $0-80
+// func rowS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O4P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -8764,8 +8764,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O4P4(SB), NOSPLIT, $0-80
+// func rowS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O4P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -9000,8 +9000,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O4P5(SB), NOSPLIT, $0-80
+// func rowS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O4P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -9280,8 +9280,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS1O4P6(SB), NOSPLIT, $0-80
+// func rowS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS1O4P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -9604,8 +9604,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P1(SB), NOSPLIT, $0-80
+// func rowS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -9653,8 +9653,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P2(SB), NOSPLIT, $0-80
+// func rowS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -9712,8 +9712,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P3(SB), NOSPLIT, $0-80
+// func rowS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -9781,8 +9781,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P4(SB), NOSPLIT, $0-80
+// func rowS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -9860,8 +9860,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P5(SB), NOSPLIT, $0-80
+// func rowS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -9949,8 +9949,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P6(SB), NOSPLIT, $0-80
+// func rowS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -10048,8 +10048,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P7(SB), NOSPLIT, $0-80
+// func rowS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P7(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -10157,8 +10157,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P8(SB), NOSPLIT, $0-80
+// func rowS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P8(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -10276,8 +10276,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P9(SB), NOSPLIT, $0-80
+// func rowS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P9(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -10405,8 +10405,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P10(SB), NOSPLIT, $0-80
+// func rowS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P10(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -10544,8 +10544,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P11(SB), NOSPLIT, $0-80
+// func rowS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P11(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -10693,8 +10693,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P12(SB), NOSPLIT, $0-80
+// func rowS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P12(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -10852,8 +10852,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P13(SB), NOSPLIT, $0-80
+// func rowS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P13(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -11021,8 +11021,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P14(SB), NOSPLIT, $0-80
+// func rowS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P14(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -11200,8 +11200,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P15(SB), NOSPLIT, $0-80
+// func rowS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P15(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -11389,8 +11389,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P16(SB), NOSPLIT, $0-80
+// func rowS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P16(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -11588,8 +11588,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P17(SB), NOSPLIT, $0-80
+// func rowS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P17(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -11797,8 +11797,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P18(SB), NOSPLIT, $0-80
+// func rowS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P18(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -12016,8 +12016,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P19(SB), NOSPLIT, $0-80
+// func rowS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P19(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -12245,8 +12245,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P20(SB), NOSPLIT, $0-80
+// func rowS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P20(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -12484,8 +12484,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P21(SB), NOSPLIT, $0-80
+// func rowS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P21(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -12733,8 +12733,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P22(SB), NOSPLIT, $0-80
+// func rowS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P22(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -12992,8 +12992,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P23(SB), NOSPLIT, $0-80
+// func rowS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P23(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -13261,8 +13261,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P24(SB), NOSPLIT, $0-80
+// func rowS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P24(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -13540,8 +13540,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P25(SB), NOSPLIT, $0-80
+// func rowS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P25(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -13829,8 +13829,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P26(SB), NOSPLIT, $0-80
+// func rowS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P26(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -14128,8 +14128,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P27(SB), NOSPLIT, $0-80
+// func rowS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P27(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -14437,8 +14437,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O1P28(SB), NOSPLIT, $0-80
+// func rowS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O1P28(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -14756,8 +14756,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P1(SB), NOSPLIT, $0-80
+// func rowS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -14826,8 +14826,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P2(SB), NOSPLIT, $0-80
+// func rowS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -14920,8 +14920,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P3(SB), NOSPLIT, $0-80
+// func rowS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -15038,8 +15038,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P4(SB), NOSPLIT, $0-80
+// func rowS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -15180,8 +15180,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P5(SB), NOSPLIT, $0-80
+// func rowS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -15346,8 +15346,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P6(SB), NOSPLIT, $0-80
+// func rowS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -15536,8 +15536,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P7(SB), NOSPLIT, $0-80
+// func rowS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P7(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -15750,8 +15750,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P8(SB), NOSPLIT, $0-80
+// func rowS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P8(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -15988,8 +15988,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P9(SB), NOSPLIT, $0-80
+// func rowS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P9(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -16250,8 +16250,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P10(SB), NOSPLIT, $0-80
+// func rowS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P10(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -16536,8 +16536,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P11(SB), NOSPLIT, $0-80
+// func rowS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P11(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -16846,8 +16846,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P12(SB), NOSPLIT, $0-80
+// func rowS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P12(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -17180,8 +17180,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P13(SB), NOSPLIT, $0-80
+// func rowS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P13(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -17538,8 +17538,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O2P14(SB), NOSPLIT, $0-80
+// func rowS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O2P14(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -17920,8 +17920,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O4P1(SB), NOSPLIT, $0-80
+// func rowS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O4P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -18024,8 +18024,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O4P2(SB), NOSPLIT, $0-80
+// func rowS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O4P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -18172,8 +18172,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O4P3(SB), NOSPLIT, $0-80
+// func rowS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O4P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -18364,8 +18364,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O4P4(SB), NOSPLIT, $0-80
+// func rowS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O4P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -18600,8 +18600,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O4P5(SB), NOSPLIT, $0-80
+// func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O4P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -18880,8 +18880,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowS2O4P6(SB), NOSPLIT, $0-80
+// func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowS2O4P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19204,8 +19204,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P1(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19247,8 +19247,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P2(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19297,8 +19297,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P3(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19354,8 +19354,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P4(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19418,8 +19418,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P5(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19489,8 +19489,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P6(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19567,8 +19567,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P7(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P7(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19652,8 +19652,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P8(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P8(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19744,8 +19744,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P9(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P9(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19843,8 +19843,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P10(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P10(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -19949,8 +19949,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P11(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P11(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -20062,8 +20062,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P12(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P12(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -20182,8 +20182,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P13(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P13(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -20309,8 +20309,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P14(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P14(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -20443,8 +20443,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P15(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P15(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -20584,8 +20584,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P16(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P16(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -20732,8 +20732,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P17(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P17(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -20887,8 +20887,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P18(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P18(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -21049,8 +21049,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P19(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P19(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -21218,8 +21218,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P20(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P20(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -21394,8 +21394,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P21(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P21(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -21577,8 +21577,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P22(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P22(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -21767,8 +21767,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P23(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P23(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -21964,8 +21964,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P24(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P24(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -22168,8 +22168,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P25(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P25(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -22379,8 +22379,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P26(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P26(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -22597,8 +22597,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P27(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P27(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -22822,8 +22822,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O1P28(SB), NOSPLIT, $0-80
+// func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O1P28(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23054,8 +23054,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P1(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23109,8 +23109,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P2(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23179,8 +23179,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P3(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23264,8 +23264,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P4(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23364,8 +23364,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P5(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23479,8 +23479,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P6(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23609,8 +23609,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P7(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P7(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23754,8 +23754,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P8(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P8(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -23914,8 +23914,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P9(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P9(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -24089,8 +24089,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P10(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P10(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -24279,8 +24279,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P11(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P11(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -24484,8 +24484,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P12(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P12(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -24704,8 +24704,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P13(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P13(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -24939,8 +24939,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O2P14(SB), NOSPLIT, $0-80
+// func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O2P14(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -25189,8 +25189,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O4P1(SB), NOSPLIT, $0-80
+// func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O4P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -25266,8 +25266,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O4P2(SB), NOSPLIT, $0-80
+// func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O4P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -25372,8 +25372,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O4P3(SB), NOSPLIT, $0-80
+// func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O4P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -25507,8 +25507,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O4P4(SB), NOSPLIT, $0-80
+// func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O4P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -25671,8 +25671,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O4P5(SB), NOSPLIT, $0-80
+// func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O4P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -25864,8 +25864,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS1O4P6(SB), NOSPLIT, $0-80
+// func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS1O4P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26086,8 +26086,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P1(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26129,8 +26129,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P2(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26179,8 +26179,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P3(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26236,8 +26236,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P4(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26300,8 +26300,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P5(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26371,8 +26371,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P6(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26449,8 +26449,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P7(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P7(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26534,8 +26534,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P8(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P8(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26626,8 +26626,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P9(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P9(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26725,8 +26725,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P10(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P10(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26831,8 +26831,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P11(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P11(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -26944,8 +26944,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P12(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P12(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -27064,8 +27064,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P13(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P13(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -27191,8 +27191,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P14(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P14(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -27325,8 +27325,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P15(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P15(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -27466,8 +27466,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P16(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P16(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -27614,8 +27614,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P17(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P17(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -27769,8 +27769,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P18(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P18(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -27931,8 +27931,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P19(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P19(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -28100,8 +28100,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P20(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P20(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -28276,8 +28276,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P21(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P21(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -28459,8 +28459,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P22(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P22(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -28649,8 +28649,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P23(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P23(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -28846,8 +28846,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P24(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P24(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -29050,8 +29050,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P25(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P25(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -29261,8 +29261,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P26(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P26(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -29479,8 +29479,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P27(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P27(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -29704,8 +29704,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O1P28(SB), NOSPLIT, $0-80
+// func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O1P28(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -29936,8 +29936,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P1(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -29991,8 +29991,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P2(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -30061,8 +30061,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P3(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -30146,8 +30146,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P4(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -30246,8 +30246,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P5(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -30361,8 +30361,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P6(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -30491,8 +30491,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P7(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P7(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -30636,8 +30636,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P8(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P8(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -30796,8 +30796,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P9(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P9(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -30971,8 +30971,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P10(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P10(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -31161,8 +31161,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P11(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P11(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -31366,8 +31366,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P12(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P12(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -31586,8 +31586,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P13(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P13(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -31821,8 +31821,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O2P14(SB), NOSPLIT, $0-80
+// func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O2P14(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -32071,8 +32071,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O4P1(SB), NOSPLIT, $0-80
+// func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O4P1(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -32148,8 +32148,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O4P2(SB), NOSPLIT, $0-80
+// func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O4P2(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -32254,8 +32254,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O4P3(SB), NOSPLIT, $0-80
+// func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O4P3(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -32389,8 +32389,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O4P4(SB), NOSPLIT, $0-80
+// func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O4P4(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -32553,8 +32553,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O4P5(SB), NOSPLIT, $0-80
+// func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O4P5(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -32746,8 +32746,8 @@ clamp:
 	VZEROUPPER
 	RET
 
-// func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
-TEXT ·rowPlanesS2O4P6(SB), NOSPLIT, $0-80
+// func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·rowPlanesS2O4P6(SB), NOSPLIT, $0-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ offs+16(FP), R8
@@ -32965,6 +32965,3464 @@ clamp:
 	VMAXPS Z30, Z23, Z23
 	VMINPS Z31, Z23, Z23
 	VMOVUPS Z23, 320(DI)
+	VZEROUPPER
+	RET
+
+// func row2S1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S1P1(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 0(R15), Z2, Z2
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 0(R15), Z3, Z3
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 0(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 0(R15)
+	VZEROUPPER
+	RET
+
+// func row2S1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S1P2(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 64(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 64(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 68(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 68(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 72(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 72(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 76(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 76(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 0(R15), Z4, Z4
+	VADDPS 64(R15), Z6, Z6
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 0(R15), Z5, Z5
+	VADDPS 64(R15), Z7, Z7
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 0(R15)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 64(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 0(R15)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 64(R15)
+	VZEROUPPER
+	RET
+
+// func row2S1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S1P3(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 64(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 64(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 68(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 68(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 72(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 72(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 76(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 76(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 0(R15), Z6, Z6
+	VADDPS 64(R15), Z8, Z8
+	VADDPS 128(R15), Z10, Z10
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 0(R15), Z7, Z7
+	VADDPS 64(R15), Z9, Z9
+	VADDPS 128(R15), Z11, Z11
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 0(R15)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 64(R15)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 128(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 0(R15)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 64(R15)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 128(R15)
+	VZEROUPPER
+	RET
+
+// func row2S1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S1P4(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 64(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 192(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 64(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 192(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 68(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 196(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 68(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 196(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 72(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 200(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 72(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 200(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 76(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 204(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 76(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 204(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	VADDPS Z29, Z12, Z12
+	VADDPS Z30, Z13, Z13
+	VADDPS Z29, Z14, Z14
+	VADDPS Z30, Z15, Z15
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 192(BX), Z6, Z6
+	VADDPS 0(R15), Z8, Z8
+	VADDPS 64(R15), Z10, Z10
+	VADDPS 128(R15), Z12, Z12
+	VADDPS 192(R15), Z14, Z14
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 192(BX), Z7, Z7
+	VADDPS 0(R15), Z9, Z9
+	VADDPS 64(R15), Z11, Z11
+	VADDPS 128(R15), Z13, Z13
+	VADDPS 192(R15), Z15, Z15
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 192(DI)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 0(R15)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 64(R15)
+	VMAXPS Z30, Z12, Z12
+	VMINPS Z31, Z12, Z12
+	VMOVUPS Z12, 128(R15)
+	VMAXPS Z30, Z14, Z14
+	VMINPS Z31, Z14, Z14
+	VMOVUPS Z14, 192(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 192(DI)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 0(R15)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 64(R15)
+	VMAXPS Z30, Z13, Z13
+	VMINPS Z31, Z13, Z13
+	VMOVUPS Z13, 128(R15)
+	VMAXPS Z30, Z15, Z15
+	VMINPS Z31, Z15, Z15
+	VMOVUPS Z15, 192(R15)
+	VZEROUPPER
+	RET
+
+// func row2S1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S1P5(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 64(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 192(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 256(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 64(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 192(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 256(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 68(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 196(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 260(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 68(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 196(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 260(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 72(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 200(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 264(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 72(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 200(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 264(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 76(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 204(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 268(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 76(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 204(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 268(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	VADDPS Z29, Z12, Z12
+	VADDPS Z30, Z13, Z13
+	VADDPS Z29, Z14, Z14
+	VADDPS Z30, Z15, Z15
+	VADDPS Z29, Z16, Z16
+	VADDPS Z30, Z17, Z17
+	VADDPS Z29, Z18, Z18
+	VADDPS Z30, Z19, Z19
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 192(BX), Z6, Z6
+	VADDPS 256(BX), Z8, Z8
+	VADDPS 0(R15), Z10, Z10
+	VADDPS 64(R15), Z12, Z12
+	VADDPS 128(R15), Z14, Z14
+	VADDPS 192(R15), Z16, Z16
+	VADDPS 256(R15), Z18, Z18
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 192(BX), Z7, Z7
+	VADDPS 256(BX), Z9, Z9
+	VADDPS 0(R15), Z11, Z11
+	VADDPS 64(R15), Z13, Z13
+	VADDPS 128(R15), Z15, Z15
+	VADDPS 192(R15), Z17, Z17
+	VADDPS 256(R15), Z19, Z19
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 192(DI)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 256(DI)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 0(R15)
+	VMAXPS Z30, Z12, Z12
+	VMINPS Z31, Z12, Z12
+	VMOVUPS Z12, 64(R15)
+	VMAXPS Z30, Z14, Z14
+	VMINPS Z31, Z14, Z14
+	VMOVUPS Z14, 128(R15)
+	VMAXPS Z30, Z16, Z16
+	VMINPS Z31, Z16, Z16
+	VMOVUPS Z16, 192(R15)
+	VMAXPS Z30, Z18, Z18
+	VMINPS Z31, Z18, Z18
+	VMOVUPS Z18, 256(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 192(DI)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 256(DI)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 0(R15)
+	VMAXPS Z30, Z13, Z13
+	VMINPS Z31, Z13, Z13
+	VMOVUPS Z13, 64(R15)
+	VMAXPS Z30, Z15, Z15
+	VMINPS Z31, Z15, Z15
+	VMOVUPS Z15, 128(R15)
+	VMAXPS Z30, Z17, Z17
+	VMINPS Z31, Z17, Z17
+	VMOVUPS Z17, 192(R15)
+	VMAXPS Z30, Z19, Z19
+	VMINPS Z31, Z19, Z19
+	VMOVUPS Z19, 256(R15)
+	VZEROUPPER
+	RET
+
+// func row2S1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S1P6(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 64(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 192(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 256(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 320(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 64(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 192(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 256(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 320(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 68(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 196(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 260(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 324(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 68(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 196(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 260(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 324(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 72(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 200(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 264(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 328(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 72(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 200(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 264(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 328(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 76(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 204(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 268(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 332(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 76(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 204(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 268(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 332(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	VADDPS Z29, Z12, Z12
+	VADDPS Z30, Z13, Z13
+	VADDPS Z29, Z14, Z14
+	VADDPS Z30, Z15, Z15
+	VADDPS Z29, Z16, Z16
+	VADDPS Z30, Z17, Z17
+	VADDPS Z29, Z18, Z18
+	VADDPS Z30, Z19, Z19
+	VADDPS Z29, Z20, Z20
+	VADDPS Z30, Z21, Z21
+	VADDPS Z29, Z22, Z22
+	VADDPS Z30, Z23, Z23
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 192(BX), Z6, Z6
+	VADDPS 256(BX), Z8, Z8
+	VADDPS 320(BX), Z10, Z10
+	VADDPS 0(R15), Z12, Z12
+	VADDPS 64(R15), Z14, Z14
+	VADDPS 128(R15), Z16, Z16
+	VADDPS 192(R15), Z18, Z18
+	VADDPS 256(R15), Z20, Z20
+	VADDPS 320(R15), Z22, Z22
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 192(BX), Z7, Z7
+	VADDPS 256(BX), Z9, Z9
+	VADDPS 320(BX), Z11, Z11
+	VADDPS 0(R15), Z13, Z13
+	VADDPS 64(R15), Z15, Z15
+	VADDPS 128(R15), Z17, Z17
+	VADDPS 192(R15), Z19, Z19
+	VADDPS 256(R15), Z21, Z21
+	VADDPS 320(R15), Z23, Z23
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 192(DI)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 256(DI)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 320(DI)
+	VMAXPS Z30, Z12, Z12
+	VMINPS Z31, Z12, Z12
+	VMOVUPS Z12, 0(R15)
+	VMAXPS Z30, Z14, Z14
+	VMINPS Z31, Z14, Z14
+	VMOVUPS Z14, 64(R15)
+	VMAXPS Z30, Z16, Z16
+	VMINPS Z31, Z16, Z16
+	VMOVUPS Z16, 128(R15)
+	VMAXPS Z30, Z18, Z18
+	VMINPS Z31, Z18, Z18
+	VMOVUPS Z18, 192(R15)
+	VMAXPS Z30, Z20, Z20
+	VMINPS Z31, Z20, Z20
+	VMOVUPS Z20, 256(R15)
+	VMAXPS Z30, Z22, Z22
+	VMINPS Z31, Z22, Z22
+	VMOVUPS Z22, 320(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 192(DI)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 256(DI)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 320(DI)
+	VMAXPS Z30, Z13, Z13
+	VMINPS Z31, Z13, Z13
+	VMOVUPS Z13, 0(R15)
+	VMAXPS Z30, Z15, Z15
+	VMINPS Z31, Z15, Z15
+	VMOVUPS Z15, 64(R15)
+	VMAXPS Z30, Z17, Z17
+	VMINPS Z31, Z17, Z17
+	VMOVUPS Z17, 128(R15)
+	VMAXPS Z30, Z19, Z19
+	VMINPS Z31, Z19, Z19
+	VMOVUPS Z19, 192(R15)
+	VMAXPS Z30, Z21, Z21
+	VMINPS Z31, Z21, Z21
+	VMOVUPS Z21, 256(R15)
+	VMAXPS Z30, Z23, Z23
+	VMINPS Z31, Z23, Z23
+	VMOVUPS Z23, 320(R15)
+	VZEROUPPER
+	RET
+
+// func row2S1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S1P7(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 64(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 192(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 256(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 320(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 384(AX), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 64(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 192(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 256(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VBROADCASTSS 320(R15), Z31
+	VFMADD231PS Z31, Z29, Z24
+	VFMADD231PS Z31, Z30, Z25
+	VBROADCASTSS 384(R15), Z31
+	VFMADD231PS Z31, Z29, Z26
+	VFMADD231PS Z31, Z30, Z27
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 68(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 196(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 260(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 324(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 388(AX), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 68(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 196(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 260(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VBROADCASTSS 324(R15), Z31
+	VFMADD231PS Z31, Z29, Z24
+	VFMADD231PS Z31, Z30, Z25
+	VBROADCASTSS 388(R15), Z31
+	VFMADD231PS Z31, Z29, Z26
+	VFMADD231PS Z31, Z30, Z27
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 72(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 200(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 264(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 328(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 392(AX), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 72(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 200(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 264(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VBROADCASTSS 328(R15), Z31
+	VFMADD231PS Z31, Z29, Z24
+	VFMADD231PS Z31, Z30, Z25
+	VBROADCASTSS 392(R15), Z31
+	VFMADD231PS Z31, Z29, Z26
+	VFMADD231PS Z31, Z30, Z27
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 76(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 204(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 268(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 332(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 396(AX), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 76(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 204(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 268(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VBROADCASTSS 332(R15), Z31
+	VFMADD231PS Z31, Z29, Z24
+	VFMADD231PS Z31, Z30, Z25
+	VBROADCASTSS 396(R15), Z31
+	VFMADD231PS Z31, Z29, Z26
+	VFMADD231PS Z31, Z30, Z27
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	VADDPS Z29, Z12, Z12
+	VADDPS Z30, Z13, Z13
+	VADDPS Z29, Z14, Z14
+	VADDPS Z30, Z15, Z15
+	VADDPS Z29, Z16, Z16
+	VADDPS Z30, Z17, Z17
+	VADDPS Z29, Z18, Z18
+	VADDPS Z30, Z19, Z19
+	VADDPS Z29, Z20, Z20
+	VADDPS Z30, Z21, Z21
+	VADDPS Z29, Z22, Z22
+	VADDPS Z30, Z23, Z23
+	VADDPS Z29, Z24, Z24
+	VADDPS Z30, Z25, Z25
+	VADDPS Z29, Z26, Z26
+	VADDPS Z30, Z27, Z27
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 192(BX), Z6, Z6
+	VADDPS 256(BX), Z8, Z8
+	VADDPS 320(BX), Z10, Z10
+	VADDPS 384(BX), Z12, Z12
+	VADDPS 0(R15), Z14, Z14
+	VADDPS 64(R15), Z16, Z16
+	VADDPS 128(R15), Z18, Z18
+	VADDPS 192(R15), Z20, Z20
+	VADDPS 256(R15), Z22, Z22
+	VADDPS 320(R15), Z24, Z24
+	VADDPS 384(R15), Z26, Z26
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 192(BX), Z7, Z7
+	VADDPS 256(BX), Z9, Z9
+	VADDPS 320(BX), Z11, Z11
+	VADDPS 384(BX), Z13, Z13
+	VADDPS 0(R15), Z15, Z15
+	VADDPS 64(R15), Z17, Z17
+	VADDPS 128(R15), Z19, Z19
+	VADDPS 192(R15), Z21, Z21
+	VADDPS 256(R15), Z23, Z23
+	VADDPS 320(R15), Z25, Z25
+	VADDPS 384(R15), Z27, Z27
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 192(DI)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 256(DI)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 320(DI)
+	VMAXPS Z30, Z12, Z12
+	VMINPS Z31, Z12, Z12
+	VMOVUPS Z12, 384(DI)
+	VMAXPS Z30, Z14, Z14
+	VMINPS Z31, Z14, Z14
+	VMOVUPS Z14, 0(R15)
+	VMAXPS Z30, Z16, Z16
+	VMINPS Z31, Z16, Z16
+	VMOVUPS Z16, 64(R15)
+	VMAXPS Z30, Z18, Z18
+	VMINPS Z31, Z18, Z18
+	VMOVUPS Z18, 128(R15)
+	VMAXPS Z30, Z20, Z20
+	VMINPS Z31, Z20, Z20
+	VMOVUPS Z20, 192(R15)
+	VMAXPS Z30, Z22, Z22
+	VMINPS Z31, Z22, Z22
+	VMOVUPS Z22, 256(R15)
+	VMAXPS Z30, Z24, Z24
+	VMINPS Z31, Z24, Z24
+	VMOVUPS Z24, 320(R15)
+	VMAXPS Z30, Z26, Z26
+	VMINPS Z31, Z26, Z26
+	VMOVUPS Z26, 384(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 192(DI)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 256(DI)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 320(DI)
+	VMAXPS Z30, Z13, Z13
+	VMINPS Z31, Z13, Z13
+	VMOVUPS Z13, 384(DI)
+	VMAXPS Z30, Z15, Z15
+	VMINPS Z31, Z15, Z15
+	VMOVUPS Z15, 0(R15)
+	VMAXPS Z30, Z17, Z17
+	VMINPS Z31, Z17, Z17
+	VMOVUPS Z17, 64(R15)
+	VMAXPS Z30, Z19, Z19
+	VMINPS Z31, Z19, Z19
+	VMOVUPS Z19, 128(R15)
+	VMAXPS Z30, Z21, Z21
+	VMINPS Z31, Z21, Z21
+	VMOVUPS Z21, 192(R15)
+	VMAXPS Z30, Z23, Z23
+	VMINPS Z31, Z23, Z23
+	VMOVUPS Z23, 256(R15)
+	VMAXPS Z30, Z25, Z25
+	VMINPS Z31, Z25, Z25
+	VMOVUPS Z25, 320(R15)
+	VMAXPS Z30, Z27, Z27
+	VMINPS Z31, Z27, Z27
+	VMOVUPS Z27, 384(R15)
+	VZEROUPPER
+	RET
+
+// func row2S2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S2P1(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 0(R15), Z2, Z2
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 0(R15), Z3, Z3
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 0(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 0(R15)
+	VZEROUPPER
+	RET
+
+// func row2S2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S2P2(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 0(R15), Z4, Z4
+	VADDPS 64(R15), Z6, Z6
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 0(R15), Z5, Z5
+	VADDPS 64(R15), Z7, Z7
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 0(R15)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 64(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 0(R15)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 64(R15)
+	VZEROUPPER
+	RET
+
+// func row2S2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S2P3(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 256(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 256(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 260(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 260(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 264(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 264(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 268(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 268(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 0(R15), Z6, Z6
+	VADDPS 64(R15), Z8, Z8
+	VADDPS 128(R15), Z10, Z10
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 0(R15), Z7, Z7
+	VADDPS 64(R15), Z9, Z9
+	VADDPS 128(R15), Z11, Z11
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 0(R15)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 64(R15)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 128(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 0(R15)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 64(R15)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 128(R15)
+	VZEROUPPER
+	RET
+
+// func row2S2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S2P4(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 256(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 384(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 256(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 384(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 260(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 388(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 260(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 388(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 264(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 392(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 264(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 392(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 268(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 396(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 268(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 396(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	VADDPS Z29, Z12, Z12
+	VADDPS Z30, Z13, Z13
+	VADDPS Z29, Z14, Z14
+	VADDPS Z30, Z15, Z15
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 192(BX), Z6, Z6
+	VADDPS 0(R15), Z8, Z8
+	VADDPS 64(R15), Z10, Z10
+	VADDPS 128(R15), Z12, Z12
+	VADDPS 192(R15), Z14, Z14
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 192(BX), Z7, Z7
+	VADDPS 0(R15), Z9, Z9
+	VADDPS 64(R15), Z11, Z11
+	VADDPS 128(R15), Z13, Z13
+	VADDPS 192(R15), Z15, Z15
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 192(DI)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 0(R15)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 64(R15)
+	VMAXPS Z30, Z12, Z12
+	VMINPS Z31, Z12, Z12
+	VMOVUPS Z12, 128(R15)
+	VMAXPS Z30, Z14, Z14
+	VMINPS Z31, Z14, Z14
+	VMOVUPS Z14, 192(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 192(DI)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 0(R15)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 64(R15)
+	VMAXPS Z30, Z13, Z13
+	VMINPS Z31, Z13, Z13
+	VMOVUPS Z13, 128(R15)
+	VMAXPS Z30, Z15, Z15
+	VMINPS Z31, Z15, Z15
+	VMOVUPS Z15, 192(R15)
+	VZEROUPPER
+	RET
+
+// func row2S2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S2P5(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 256(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 384(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 512(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 256(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 384(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 512(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 260(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 388(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 516(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 260(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 388(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 516(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 264(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 392(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 520(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 264(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 392(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 520(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 268(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 396(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 524(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 268(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 396(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 524(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	VADDPS Z29, Z12, Z12
+	VADDPS Z30, Z13, Z13
+	VADDPS Z29, Z14, Z14
+	VADDPS Z30, Z15, Z15
+	VADDPS Z29, Z16, Z16
+	VADDPS Z30, Z17, Z17
+	VADDPS Z29, Z18, Z18
+	VADDPS Z30, Z19, Z19
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 192(BX), Z6, Z6
+	VADDPS 256(BX), Z8, Z8
+	VADDPS 0(R15), Z10, Z10
+	VADDPS 64(R15), Z12, Z12
+	VADDPS 128(R15), Z14, Z14
+	VADDPS 192(R15), Z16, Z16
+	VADDPS 256(R15), Z18, Z18
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 192(BX), Z7, Z7
+	VADDPS 256(BX), Z9, Z9
+	VADDPS 0(R15), Z11, Z11
+	VADDPS 64(R15), Z13, Z13
+	VADDPS 128(R15), Z15, Z15
+	VADDPS 192(R15), Z17, Z17
+	VADDPS 256(R15), Z19, Z19
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 192(DI)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 256(DI)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 0(R15)
+	VMAXPS Z30, Z12, Z12
+	VMINPS Z31, Z12, Z12
+	VMOVUPS Z12, 64(R15)
+	VMAXPS Z30, Z14, Z14
+	VMINPS Z31, Z14, Z14
+	VMOVUPS Z14, 128(R15)
+	VMAXPS Z30, Z16, Z16
+	VMINPS Z31, Z16, Z16
+	VMOVUPS Z16, 192(R15)
+	VMAXPS Z30, Z18, Z18
+	VMINPS Z31, Z18, Z18
+	VMOVUPS Z18, 256(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 192(DI)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 256(DI)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 0(R15)
+	VMAXPS Z30, Z13, Z13
+	VMINPS Z31, Z13, Z13
+	VMOVUPS Z13, 64(R15)
+	VMAXPS Z30, Z15, Z15
+	VMINPS Z31, Z15, Z15
+	VMOVUPS Z15, 128(R15)
+	VMAXPS Z30, Z17, Z17
+	VMINPS Z31, Z17, Z17
+	VMOVUPS Z17, 192(R15)
+	VMAXPS Z30, Z19, Z19
+	VMINPS Z31, Z19, Z19
+	VMOVUPS Z19, 256(R15)
+	VZEROUPPER
+	RET
+
+// func row2S2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S2P6(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 256(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 384(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 512(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 640(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 256(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 384(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 512(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 640(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 260(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 388(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 516(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 644(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 260(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 388(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 516(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 644(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 264(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 392(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 520(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 648(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 264(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 392(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 520(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 648(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 268(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 396(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 524(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 652(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 268(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 396(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 524(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 652(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	VADDPS Z29, Z12, Z12
+	VADDPS Z30, Z13, Z13
+	VADDPS Z29, Z14, Z14
+	VADDPS Z30, Z15, Z15
+	VADDPS Z29, Z16, Z16
+	VADDPS Z30, Z17, Z17
+	VADDPS Z29, Z18, Z18
+	VADDPS Z30, Z19, Z19
+	VADDPS Z29, Z20, Z20
+	VADDPS Z30, Z21, Z21
+	VADDPS Z29, Z22, Z22
+	VADDPS Z30, Z23, Z23
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 192(BX), Z6, Z6
+	VADDPS 256(BX), Z8, Z8
+	VADDPS 320(BX), Z10, Z10
+	VADDPS 0(R15), Z12, Z12
+	VADDPS 64(R15), Z14, Z14
+	VADDPS 128(R15), Z16, Z16
+	VADDPS 192(R15), Z18, Z18
+	VADDPS 256(R15), Z20, Z20
+	VADDPS 320(R15), Z22, Z22
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 192(BX), Z7, Z7
+	VADDPS 256(BX), Z9, Z9
+	VADDPS 320(BX), Z11, Z11
+	VADDPS 0(R15), Z13, Z13
+	VADDPS 64(R15), Z15, Z15
+	VADDPS 128(R15), Z17, Z17
+	VADDPS 192(R15), Z19, Z19
+	VADDPS 256(R15), Z21, Z21
+	VADDPS 320(R15), Z23, Z23
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 192(DI)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 256(DI)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 320(DI)
+	VMAXPS Z30, Z12, Z12
+	VMINPS Z31, Z12, Z12
+	VMOVUPS Z12, 0(R15)
+	VMAXPS Z30, Z14, Z14
+	VMINPS Z31, Z14, Z14
+	VMOVUPS Z14, 64(R15)
+	VMAXPS Z30, Z16, Z16
+	VMINPS Z31, Z16, Z16
+	VMOVUPS Z16, 128(R15)
+	VMAXPS Z30, Z18, Z18
+	VMINPS Z31, Z18, Z18
+	VMOVUPS Z18, 192(R15)
+	VMAXPS Z30, Z20, Z20
+	VMINPS Z31, Z20, Z20
+	VMOVUPS Z20, 256(R15)
+	VMAXPS Z30, Z22, Z22
+	VMINPS Z31, Z22, Z22
+	VMOVUPS Z22, 320(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 192(DI)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 256(DI)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 320(DI)
+	VMAXPS Z30, Z13, Z13
+	VMINPS Z31, Z13, Z13
+	VMOVUPS Z13, 0(R15)
+	VMAXPS Z30, Z15, Z15
+	VMINPS Z31, Z15, Z15
+	VMOVUPS Z15, 64(R15)
+	VMAXPS Z30, Z17, Z17
+	VMINPS Z31, Z17, Z17
+	VMOVUPS Z17, 128(R15)
+	VMAXPS Z30, Z19, Z19
+	VMINPS Z31, Z19, Z19
+	VMOVUPS Z19, 192(R15)
+	VMAXPS Z30, Z21, Z21
+	VMINPS Z31, Z21, Z21
+	VMOVUPS Z21, 256(R15)
+	VMAXPS Z30, Z23, Z23
+	VMINPS Z31, Z23, Z23
+	VMOVUPS Z23, 320(R15)
+	VZEROUPPER
+	RET
+
+// func row2S2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+TEXT ·row2S2P7(SB), NOSPLIT, $0-96
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ offs+16(FP), R8
+	MOVQ taps+24(FP), CX
+	MOVQ pf+72(FP), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	MOVQ inRow+80(FP), R13
+	MOVQ outRow+88(FP), R14
+tap:
+	MOVQ (R8), R9
+	LEAQ (SI)(R9*4), AX
+	LEAQ (AX)(R13*1), R15
+	MOVQ $4, BX
+channels:
+	VMOVUPS 0(DX), Z29
+	VMOVUPS 64(DX), Z30
+	VBROADCASTSS 0(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 128(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 256(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 384(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 512(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 640(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 768(AX), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 0(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 128(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 256(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 384(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 512(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VBROADCASTSS 640(R15), Z31
+	VFMADD231PS Z31, Z29, Z24
+	VFMADD231PS Z31, Z30, Z25
+	VBROADCASTSS 768(R15), Z31
+	VFMADD231PS Z31, Z29, Z26
+	VFMADD231PS Z31, Z30, Z27
+	VMOVUPS 128(DX), Z29
+	VMOVUPS 192(DX), Z30
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 132(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 260(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 388(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 516(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 644(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 772(AX), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 4(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 132(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 260(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 388(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 516(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VBROADCASTSS 644(R15), Z31
+	VFMADD231PS Z31, Z29, Z24
+	VFMADD231PS Z31, Z30, Z25
+	VBROADCASTSS 772(R15), Z31
+	VFMADD231PS Z31, Z29, Z26
+	VFMADD231PS Z31, Z30, Z27
+	VMOVUPS 256(DX), Z29
+	VMOVUPS 320(DX), Z30
+	VBROADCASTSS 8(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 136(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 264(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 392(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 520(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 648(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 776(AX), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 8(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 136(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 264(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 392(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 520(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VBROADCASTSS 648(R15), Z31
+	VFMADD231PS Z31, Z29, Z24
+	VFMADD231PS Z31, Z30, Z25
+	VBROADCASTSS 776(R15), Z31
+	VFMADD231PS Z31, Z29, Z26
+	VFMADD231PS Z31, Z30, Z27
+	VMOVUPS 384(DX), Z29
+	VMOVUPS 448(DX), Z30
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS Z31, Z29, Z0
+	VFMADD231PS Z31, Z30, Z1
+	VBROADCASTSS 140(AX), Z31
+	VFMADD231PS Z31, Z29, Z2
+	VFMADD231PS Z31, Z30, Z3
+	VBROADCASTSS 268(AX), Z31
+	VFMADD231PS Z31, Z29, Z4
+	VFMADD231PS Z31, Z30, Z5
+	VBROADCASTSS 396(AX), Z31
+	VFMADD231PS Z31, Z29, Z6
+	VFMADD231PS Z31, Z30, Z7
+	VBROADCASTSS 524(AX), Z31
+	VFMADD231PS Z31, Z29, Z8
+	VFMADD231PS Z31, Z30, Z9
+	VBROADCASTSS 652(AX), Z31
+	VFMADD231PS Z31, Z29, Z10
+	VFMADD231PS Z31, Z30, Z11
+	VBROADCASTSS 780(AX), Z31
+	VFMADD231PS Z31, Z29, Z12
+	VFMADD231PS Z31, Z30, Z13
+	VBROADCASTSS 12(R15), Z31
+	VFMADD231PS Z31, Z29, Z14
+	VFMADD231PS Z31, Z30, Z15
+	VBROADCASTSS 140(R15), Z31
+	VFMADD231PS Z31, Z29, Z16
+	VFMADD231PS Z31, Z30, Z17
+	VBROADCASTSS 268(R15), Z31
+	VFMADD231PS Z31, Z29, Z18
+	VFMADD231PS Z31, Z30, Z19
+	VBROADCASTSS 396(R15), Z31
+	VFMADD231PS Z31, Z29, Z20
+	VFMADD231PS Z31, Z30, Z21
+	VBROADCASTSS 524(R15), Z31
+	VFMADD231PS Z31, Z29, Z22
+	VFMADD231PS Z31, Z30, Z23
+	VBROADCASTSS 652(R15), Z31
+	VFMADD231PS Z31, Z29, Z24
+	VFMADD231PS Z31, Z30, Z25
+	VBROADCASTSS 780(R15), Z31
+	VFMADD231PS Z31, Z29, Z26
+	VFMADD231PS Z31, Z30, Z27
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	ADDQ $128, R12
+	ADDQ $16, R15
+	ADDQ $16, AX
+	ADDQ $512, DX
+	DECQ BX
+	JNZ channels
+	ADDQ $8, R8
+	DECQ CX
+	JNZ tap
+	MOVQ bias+32(FP), R11
+	MOVQ res+40(FP), BX
+	MOVQ y+48(FP), DI
+	MOVQ ldy+56(FP), R10
+	SHLQ $2, R10
+	VMOVUPS 0(R11), Z29
+	VMOVUPS 64(R11), Z30
+	VADDPS Z29, Z0, Z0
+	VADDPS Z30, Z1, Z1
+	VADDPS Z29, Z2, Z2
+	VADDPS Z30, Z3, Z3
+	VADDPS Z29, Z4, Z4
+	VADDPS Z30, Z5, Z5
+	VADDPS Z29, Z6, Z6
+	VADDPS Z30, Z7, Z7
+	VADDPS Z29, Z8, Z8
+	VADDPS Z30, Z9, Z9
+	VADDPS Z29, Z10, Z10
+	VADDPS Z30, Z11, Z11
+	VADDPS Z29, Z12, Z12
+	VADDPS Z30, Z13, Z13
+	VADDPS Z29, Z14, Z14
+	VADDPS Z30, Z15, Z15
+	VADDPS Z29, Z16, Z16
+	VADDPS Z30, Z17, Z17
+	VADDPS Z29, Z18, Z18
+	VADDPS Z30, Z19, Z19
+	VADDPS Z29, Z20, Z20
+	VADDPS Z30, Z21, Z21
+	VADDPS Z29, Z22, Z22
+	VADDPS Z30, Z23, Z23
+	VADDPS Z29, Z24, Z24
+	VADDPS Z30, Z25, Z25
+	VADDPS Z29, Z26, Z26
+	VADDPS Z30, Z27, Z27
+	TESTQ BX, BX
+	JZ clamp
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z0, Z0
+	VADDPS 64(BX), Z2, Z2
+	VADDPS 128(BX), Z4, Z4
+	VADDPS 192(BX), Z6, Z6
+	VADDPS 256(BX), Z8, Z8
+	VADDPS 320(BX), Z10, Z10
+	VADDPS 384(BX), Z12, Z12
+	VADDPS 0(R15), Z14, Z14
+	VADDPS 64(R15), Z16, Z16
+	VADDPS 128(R15), Z18, Z18
+	VADDPS 192(R15), Z20, Z20
+	VADDPS 256(R15), Z22, Z22
+	VADDPS 320(R15), Z24, Z24
+	VADDPS 384(R15), Z26, Z26
+	ADDQ R10, BX
+	LEAQ (BX)(R14*1), R15
+	VADDPS 0(BX), Z1, Z1
+	VADDPS 64(BX), Z3, Z3
+	VADDPS 128(BX), Z5, Z5
+	VADDPS 192(BX), Z7, Z7
+	VADDPS 256(BX), Z9, Z9
+	VADDPS 320(BX), Z11, Z11
+	VADDPS 384(BX), Z13, Z13
+	VADDPS 0(R15), Z15, Z15
+	VADDPS 64(R15), Z17, Z17
+	VADDPS 128(R15), Z19, Z19
+	VADDPS 192(R15), Z21, Z21
+	VADDPS 256(R15), Z23, Z23
+	VADDPS 320(R15), Z25, Z25
+	VADDPS 384(R15), Z27, Z27
+clamp:
+	VBROADCASTSS lo+64(FP), Z30
+	VBROADCASTSS hi+68(FP), Z31
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z0, Z0
+	VMINPS Z31, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	VMAXPS Z30, Z2, Z2
+	VMINPS Z31, Z2, Z2
+	VMOVUPS Z2, 64(DI)
+	VMAXPS Z30, Z4, Z4
+	VMINPS Z31, Z4, Z4
+	VMOVUPS Z4, 128(DI)
+	VMAXPS Z30, Z6, Z6
+	VMINPS Z31, Z6, Z6
+	VMOVUPS Z6, 192(DI)
+	VMAXPS Z30, Z8, Z8
+	VMINPS Z31, Z8, Z8
+	VMOVUPS Z8, 256(DI)
+	VMAXPS Z30, Z10, Z10
+	VMINPS Z31, Z10, Z10
+	VMOVUPS Z10, 320(DI)
+	VMAXPS Z30, Z12, Z12
+	VMINPS Z31, Z12, Z12
+	VMOVUPS Z12, 384(DI)
+	VMAXPS Z30, Z14, Z14
+	VMINPS Z31, Z14, Z14
+	VMOVUPS Z14, 0(R15)
+	VMAXPS Z30, Z16, Z16
+	VMINPS Z31, Z16, Z16
+	VMOVUPS Z16, 64(R15)
+	VMAXPS Z30, Z18, Z18
+	VMINPS Z31, Z18, Z18
+	VMOVUPS Z18, 128(R15)
+	VMAXPS Z30, Z20, Z20
+	VMINPS Z31, Z20, Z20
+	VMOVUPS Z20, 192(R15)
+	VMAXPS Z30, Z22, Z22
+	VMINPS Z31, Z22, Z22
+	VMOVUPS Z22, 256(R15)
+	VMAXPS Z30, Z24, Z24
+	VMINPS Z31, Z24, Z24
+	VMOVUPS Z24, 320(R15)
+	VMAXPS Z30, Z26, Z26
+	VMINPS Z31, Z26, Z26
+	VMOVUPS Z26, 384(R15)
+	ADDQ R10, DI
+	LEAQ (DI)(R14*1), R15
+	VMAXPS Z30, Z1, Z1
+	VMINPS Z31, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	VMAXPS Z30, Z3, Z3
+	VMINPS Z31, Z3, Z3
+	VMOVUPS Z3, 64(DI)
+	VMAXPS Z30, Z5, Z5
+	VMINPS Z31, Z5, Z5
+	VMOVUPS Z5, 128(DI)
+	VMAXPS Z30, Z7, Z7
+	VMINPS Z31, Z7, Z7
+	VMOVUPS Z7, 192(DI)
+	VMAXPS Z30, Z9, Z9
+	VMINPS Z31, Z9, Z9
+	VMOVUPS Z9, 256(DI)
+	VMAXPS Z30, Z11, Z11
+	VMINPS Z31, Z11, Z11
+	VMOVUPS Z11, 320(DI)
+	VMAXPS Z30, Z13, Z13
+	VMINPS Z31, Z13, Z13
+	VMOVUPS Z13, 384(DI)
+	VMAXPS Z30, Z15, Z15
+	VMINPS Z31, Z15, Z15
+	VMOVUPS Z15, 0(R15)
+	VMAXPS Z30, Z17, Z17
+	VMINPS Z31, Z17, Z17
+	VMOVUPS Z17, 64(R15)
+	VMAXPS Z30, Z19, Z19
+	VMINPS Z31, Z19, Z19
+	VMOVUPS Z19, 128(R15)
+	VMAXPS Z30, Z21, Z21
+	VMINPS Z31, Z21, Z21
+	VMOVUPS Z21, 192(R15)
+	VMAXPS Z30, Z23, Z23
+	VMINPS Z31, Z23, Z23
+	VMOVUPS Z23, 256(R15)
+	VMAXPS Z30, Z25, Z25
+	VMINPS Z31, Z25, Z25
+	VMOVUPS Z25, 320(R15)
+	VMAXPS Z30, Z27, Z27
+	VMINPS Z31, Z27, Z27
+	VMOVUPS Z27, 384(R15)
 	VZEROUPPER
 	RET
 

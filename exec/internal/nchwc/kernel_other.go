@@ -23,3 +23,5 @@ func affinePixels(dst, src *float32, n int, scale, shift *float32, lo, hi float3
 }
 
 func dwKernel(stride, pixels int) dwFunc { return nil }
+
+func row2Kernel(stride, pixels int) rowFunc { return nil }

@@ -33,6 +33,13 @@ var rowKernels = [2][2][3][]rowFunc{
 	},
 }
 
+// row2Kernels holds the two-row kernels (two blocks, blocked input)
+// by stride−1 and pixels a row −1.
+var row2Kernels = [2][]rowFunc{
+	{row2S1P1, row2S1P2, row2S1P3, row2S1P4, row2S1P5, row2S1P6, row2S1P7},
+	{row2S2P1, row2S2P2, row2S2P3, row2S2P4, row2S2P5, row2S2P6, row2S2P7},
+}
+
 // dwKernels holds the depthwise kernels by stride−1 and pixels−1.
 var dwKernels = [2][]dwFunc{
 	{dwS1P1, dwS1P2, dwS1P3, dwS1P4, dwS1P5, dwS1P6, dwS1P7, dwS1P8, dwS1P9, dwS1P10, dwS1P11, dwS1P12, dwS1P13, dwS1P14, dwS1P15, dwS1P16, dwS1P17, dwS1P18, dwS1P19, dwS1P20, dwS1P21, dwS1P22, dwS1P23, dwS1P24, dwS1P25, dwS1P26, dwS1P27, dwS1P28},
@@ -40,580 +47,622 @@ var dwKernels = [2][]dwFunc{
 }
 
 //go:noescape
-func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS1O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P15(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P16(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P17(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P18(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P19(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P20(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P21(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P22(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P23(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P24(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P25(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P26(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P27(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O1P28(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P8(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P9(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P10(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P11(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P12(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P13(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O2P14(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O4P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O4P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O4P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O4P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O4P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
-func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32)
+func rowPlanesS2O4P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S1P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S1P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S1P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S1P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S1P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S1P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S1P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S2P1(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S2P2(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S2P3(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S2P4(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S2P5(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S2P6(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
+
+//go:noescape
+func row2S2P7(x, w *float32, offs *int, taps int, bias, res, y *float32, ldy int, lo, hi float32, pf *float32, inRow, outRow int)
 
 //go:noescape
 func dwS1P1(x, w *float32, offs *int, taps int, bias, y *float32, lo, hi float32)

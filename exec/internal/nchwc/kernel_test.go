@@ -3,6 +3,7 @@ package nchwc
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -123,4 +124,44 @@ func randFloats(r *rand.Rand, n int) []float32 {
 		s[i] = r.Float32()*2 - 1
 	}
 	return s
+}
+
+// TestRow2 checks every two-row kernel against the reference loop run on
+// each row, with and without a residual: the same sums in the same order.
+func TestRow2(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for stride := 1; stride <= 2; stride++ {
+		for pixels := 1; pixels <= MaxRow2Pixels; pixels++ {
+			taps := 1 + r.IntN(6)
+			offs := make([]int, taps)
+			for i := range offs {
+				offs[i] = r.IntN(20) * Block
+			}
+			inRow := (20 + pixels*stride + r.IntN(5)) * Block
+			x := randFloats(r, 2*inRow)
+			w, bias := randFloats(r, taps*Block*Block*2), randFloats(r, 2*Block)
+			ldy := pixels*Block + 5
+			outRow := 2*ldy + 3
+			for _, withRes := range []bool{false, true} {
+				var res []float32
+				if withRes {
+					res = randFloats(r, outRow+ldy+pixels*Block)
+				}
+				got := randFloats(r, outRow+ldy+pixels*Block)
+				want := slices.Clone(got)
+				Row2(stride, pixels, x, NewTaps(offs), w, bias, res, got, ldy, -1, 1, nil, inRow, outRow)
+				rowGo(Block, stride, 2, pixels, x, offs, w, bias, res, want, ldy, -1, 1)
+				var res2 []float32
+				if res != nil {
+					res2 = res[outRow:]
+				}
+				rowGo(Block, stride, 2, pixels, x[inRow:], offs, w, bias, res2, want[outRow:], ldy, -1, 1)
+				for i := range got {
+					if d := got[i] - want[i]; d > 1e-4 || d < -1e-4 {
+						t.Fatalf("stride %d, %d pixels, residual %v: y[%d] = %v, want %v", stride, pixels, withRes, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
 }
