@@ -69,30 +69,41 @@ func RowPlanes(stride, ocb, pixels int, x []float32, taps Taps, w, bias, res, y 
 
 // row is Row (channels 16) and RowPlanes (channels 1).
 func row(channels, stride, ocb, pixels int, x []float32, tp Taps, w, bias, res, y []float32, ldy int, lo, hi float32, prefetch []float32) {
-	offs, taps, maxOff := tp.offs, len(tp.offs), tp.max
+	checkRow(channels, stride, ocb, pixels, x, tp, w, bias, res, y, ldy)
+	if k := rowKernel(channels, stride, ocb, pixels); k != nil {
+		callRow(k, x, tp, w, bias, res, y, ldy, lo, hi, prefetch, 0, 0)
+		return
+	}
+	rowGo(channels, stride, ocb, pixels, x, tp.offs, w, bias, res, y, ldy, lo, hi)
+}
+
+// checkRow panics unless one row's operands are long enough for a kernel.
+func checkRow(channels, stride, ocb, pixels int, x []float32, tp Taps, w, bias, res, y []float32, ldy int) {
+	taps := len(tp.offs)
 	if stride < 1 || stride > 2 || pixels < 1 || pixels > MaxPixels(ocb) || taps == 0 {
 		panic(fmt.Sprintf("nchwc: no row kernel for stride %d, %d blocks, %d pixels, %d taps", stride, ocb, pixels, taps))
 	}
 	outLen := (ocb-1)*ldy + pixels*Block
-	if len(x) < maxOff+(pixels-1)*stride*channels+channels || len(w) < taps*channels*Block*ocb ||
+	if len(x) < tp.max+(pixels-1)*stride*channels+channels || len(w) < taps*channels*Block*ocb ||
 		len(bias) < ocb*Block || len(y) < outLen || (res != nil && len(res) < outLen) {
 		panic("nchwc: row operand too short")
 	}
-	if k := rowKernel(channels, stride, ocb, pixels); k != nil {
-		var rp *float32
-		if res != nil {
-			rp = &res[0]
-		}
-		// Prefetching never faults; without a request the kernel asks
-		// for the weights it is reading anyway.
-		pf := &w[0]
-		if len(prefetch) > 0 {
-			pf = &prefetch[0]
-		}
-		k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi, pf, 0, 0)
-		return
+}
+
+// callRow calls kernel k on checked operands; inRow and outRow (floats)
+// place a two-row kernel's second row.
+func callRow(k rowFunc, x []float32, tp Taps, w, bias, res, y []float32, ldy int, lo, hi float32, prefetch []float32, inRow, outRow int) {
+	var rp *float32
+	if res != nil {
+		rp = &res[0]
 	}
-	rowGo(channels, stride, ocb, pixels, x, offs, w, bias, res, y, ldy, lo, hi)
+	// Prefetching never faults; without a request the kernel asks for
+	// the weights it is reading anyway.
+	pf := &w[0]
+	if len(prefetch) > 0 {
+		pf = &prefetch[0]
+	}
+	k(&x[0], &w[0], &tp.offs[0], len(tp.offs), &bias[0], rp, &y[0], ldy, lo, hi, pf, inRow*4, outRow*4)
 }
 
 // MaxRow2Pixels is the widest row Row2 takes.
@@ -105,35 +116,21 @@ const MaxRow2Pixels = 7
 // floats after theirs (y, res). It prefetches two lines per four input
 // channels.
 func Row2(stride, pixels int, x []float32, tp Taps, w, bias, res, y []float32, ldy int, lo, hi float32, prefetch []float32, inRow, outRow int) {
-	if pixels < 1 || pixels > MaxRow2Pixels || inRow < 0 || outRow < 0 {
-		panic(fmt.Sprintf("nchwc: no two-row kernel for %d pixels", pixels))
+	if pixels < 1 || pixels > MaxRow2Pixels || inRow < 0 || outRow < 0 || inRow > len(x) || outRow > len(y) || res != nil && outRow > len(res) {
+		panic(fmt.Sprintf("nchwc: no two-row kernel for %d pixels, rows %d and %d floats apart", pixels, inRow, outRow))
 	}
-	k := row2Kernel(stride, pixels)
-	if k == nil {
-		row(Block, stride, 2, pixels, x, tp, w, bias, res, y, ldy, lo, hi, prefetch)
-		var r2 []float32
-		if res != nil {
-			r2 = res[outRow:]
-		}
-		row(Block, stride, 2, pixels, x[inRow:], tp, w, bias, r2, y[outRow:], ldy, lo, hi, prefetch)
+	var res2 []float32
+	if res != nil {
+		res2 = res[outRow:]
+	}
+	checkRow(Block, stride, 2, pixels, x, tp, w, bias, res, y, ldy)
+	checkRow(Block, stride, 2, pixels, x[inRow:], tp, w, bias, res2, y[outRow:], ldy)
+	if k := row2Kernel(stride, pixels); k != nil {
+		callRow(k, x, tp, w, bias, res, y, ldy, lo, hi, prefetch, inRow, outRow)
 		return
 	}
-	// Check both rows' bounds as Row does, then run both in one call.
-	offs, taps := tp.offs, len(tp.offs)
-	outLen := ldy + pixels*Block
-	if stride < 1 || stride > 2 || taps == 0 || len(x) < inRow+tp.max+(pixels-1)*stride*Block+Block || len(w) < taps*Block*Block*2 ||
-		len(bias) < 2*Block || len(y) < outRow+outLen || (res != nil && len(res) < outRow+outLen) {
-		panic("nchwc: row operand too short")
-	}
-	var rp *float32
-	if res != nil {
-		rp = &res[0]
-	}
-	pf := &w[0]
-	if len(prefetch) > 0 {
-		pf = &prefetch[0]
-	}
-	k(&x[0], &w[0], &offs[0], taps, &bias[0], rp, &y[0], ldy, lo, hi, pf, inRow*4, outRow*4)
+	rowGo(Block, stride, 2, pixels, x, tp.offs, w, bias, res, y, ldy, lo, hi)
+	rowGo(Block, stride, 2, pixels, x[inRow:], tp.offs, w, bias, res2, y[outRow:], ldy, lo, hi)
 }
 
 // rowGo is row's reference loop.

@@ -80,14 +80,7 @@ func checkPixels(dst, src []float32, offs []int, n, stride int) {
 	if len(offs) == 0 || stride < 1 || len(dst) < n*Block {
 		panic("nchwc: bad pixel kernel arguments")
 	}
-	m := 0
-	for _, o := range offs {
-		if o < 0 {
-			panic("nchwc: negative tap offset")
-		}
-		m = max(m, o)
-	}
-	if len(src) < m+(n-1)*stride*Block+Block {
+	if len(src) < NewTaps(offs).max+(n-1)*stride*Block+Block {
 		panic("nchwc: pixel source too short")
 	}
 }
